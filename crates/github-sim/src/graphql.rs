@@ -1,0 +1,1058 @@
+//! The subset of GitHub's GraphQL schema the collector uses, served by async-graphql over a
+//! snapshot of the world. Type, field, enum and scalar names are GitHub's.
+
+use crate::model::{self, node_id, parse_node_id, Location, World};
+use async_graphql::{
+    Context, Enum, ErrorExtensions, InputObject, InputValueError, InputValueResult, Interface,
+    Object, Scalar, ScalarType, Value, ID,
+};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// Most commits GitHub lists on a pull request.
+pub const PR_COMMIT_CAP: usize = 250;
+
+pub type GithubSchema =
+    async_graphql::Schema<Query, async_graphql::EmptyMutation, async_graphql::EmptySubscription>;
+
+pub fn schema() -> GithubSchema {
+    async_graphql::Schema::build(
+        Query,
+        async_graphql::EmptyMutation,
+        async_graphql::EmptySubscription,
+    )
+    .limit_depth(32)
+    .finish()
+}
+
+/// The `rateLimit` object of one query, computed before it runs.
+#[derive(Clone, Debug)]
+pub struct RateLimitInfo {
+    pub cost: u64,
+    pub limit: u64,
+    pub remaining: u64,
+    pub used: u64,
+    pub reset_at: DateTime<Utc>,
+    pub node_count: u64,
+}
+
+fn world<'a>(ctx: &Context<'a>) -> &'a Arc<World> {
+    ctx.data_unchecked::<Arc<World>>()
+}
+
+/// GitHub's `DateTime`: ISO-8601 UTC, whole seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct GhDateTime(pub DateTime<Utc>);
+
+#[Scalar(name = "DateTime")]
+impl ScalarType for GhDateTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => DateTime::parse_from_rfc3339(s)
+                .map(|t| GhDateTime(t.with_timezone(&Utc)))
+                .map_err(|_| InputValueError::expected_type(value)),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+    fn to_value(&self) -> Value {
+        Value::String(self.0.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    }
+}
+
+/// GitHub's `BigInt`: a decimal string.
+#[derive(Clone, Copy, Debug)]
+pub struct BigInt(pub u64);
+
+#[Scalar(name = "BigInt")]
+impl ScalarType for BigInt {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => s
+                .parse()
+                .map(BigInt)
+                .map_err(|_| InputValueError::expected_type(value)),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}
+
+fn dt(t: DateTime<Utc>) -> GhDateTime {
+    GhDateTime(t)
+}
+
+// ---------- enums and inputs ----------
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum PullRequestState {
+    Open,
+    Closed,
+    Merged,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum PullRequestReviewState {
+    Pending,
+    Commented,
+    Approved,
+    ChangesRequested,
+    Dismissed,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum PullRequestReviewDecision {
+    ChangesRequested,
+    Approved,
+    ReviewRequired,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum IssueOrderField {
+    CreatedAt,
+    UpdatedAt,
+    Comments,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum OrderDirection {
+    Asc,
+    Desc,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum RepositoryOrderField {
+    CreatedAt,
+    UpdatedAt,
+    PushedAt,
+    Name,
+    Stargazers,
+}
+
+#[derive(InputObject)]
+pub struct IssueOrder {
+    pub field: IssueOrderField,
+    pub direction: OrderDirection,
+}
+
+#[derive(InputObject)]
+pub struct RepositoryOrder {
+    pub field: RepositoryOrderField,
+    pub direction: OrderDirection,
+}
+
+// ---------- pagination ----------
+
+fn encode_cursor(raw: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("cursor:v2:{raw}"))
+}
+
+fn decode_cursor(cursor: &str) -> async_graphql::Result<String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(cursor)
+        .map_err(|_| {
+            async_graphql::Error::new(format!("`{cursor}` does not appear to be a valid cursor."))
+        })?;
+    let text = String::from_utf8(bytes).map_err(|_| async_graphql::Error::new("invalid cursor"))?;
+    text.strip_prefix("cursor:v2:")
+        .map(str::to_string)
+        .ok_or_else(|| {
+            async_graphql::Error::new(format!("`{cursor}` does not appear to be a valid cursor."))
+        })
+}
+
+/// One page of an ordered list of `len` items by offset cursors.
+fn offset_page(
+    len: usize,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<(std::ops::Range<usize>, PageInfo)> {
+    let start = match after {
+        Some(c) => {
+            decode_cursor(&c)?
+                .parse::<usize>()
+                .map_err(|_| async_graphql::Error::new("invalid cursor"))?
+                + 1
+        }
+        None => 0,
+    };
+    let start = start.min(len);
+    let n = first.unwrap_or(100).clamp(0, 100) as usize;
+    let end = (start + n).min(len);
+    let info = PageInfo {
+        has_next_page: end < len,
+        has_previous_page: start > 0,
+        start_cursor: (end > start).then(|| encode_cursor(&start.to_string())),
+        end_cursor: (end > start).then(|| encode_cursor(&(end - 1).to_string())),
+    };
+    Ok((start..end, info))
+}
+
+pub struct PageInfo {
+    has_next_page: bool,
+    has_previous_page: bool,
+    start_cursor: Option<String>,
+    end_cursor: Option<String>,
+}
+
+#[Object]
+impl PageInfo {
+    async fn has_next_page(&self) -> bool {
+        self.has_next_page
+    }
+    async fn has_previous_page(&self) -> bool {
+        self.has_previous_page
+    }
+    async fn start_cursor(&self) -> Option<&str> {
+        self.start_cursor.as_deref()
+    }
+    async fn end_cursor(&self) -> Option<&str> {
+        self.end_cursor.as_deref()
+    }
+}
+
+macro_rules! connection {
+    ($name:ident, $node:ty) => {
+        pub struct $name {
+            nodes: Vec<$node>,
+            total: usize,
+            page: PageInfo,
+        }
+
+        #[Object]
+        impl $name {
+            async fn nodes(&self) -> &[$node] {
+                &self.nodes
+            }
+            async fn page_info(&self) -> &PageInfo {
+                &self.page
+            }
+            async fn total_count(&self) -> i32 {
+                self.total as i32
+            }
+        }
+    };
+}
+
+connection!(RepositoryConnection, Repository);
+connection!(PullRequestConnection, PullRequest);
+connection!(PullRequestCommitConnection, PullRequestCommit);
+connection!(PullRequestReviewConnection, PullRequestReview);
+connection!(PullRequestReviewCommentConnection, PullRequestReviewComment);
+connection!(IssueCommentConnection, IssueComment);
+connection!(LabelConnection, Label);
+
+// ---------- actors ----------
+
+#[derive(Clone)]
+pub struct ActorData {
+    login: String,
+    id: u64,
+}
+
+macro_rules! actor_type {
+    ($name:ident, $prefix:literal) => {
+        #[derive(Clone)]
+        pub struct $name(ActorData);
+
+        #[Object]
+        impl $name {
+            async fn login(&self) -> &str {
+                &self.0.login
+            }
+            async fn id(&self) -> ID {
+                ID(node_id($prefix, self.0.id))
+            }
+        }
+    };
+}
+
+actor_type!(User, "U");
+actor_type!(Bot, "BOT");
+actor_type!(Mannequin, "MQ");
+
+/// An organization as an actor. The `organization(login:)` root field serves the richer
+/// [`Organization`] type below; GitHub's is one type, and the collector asks only `login` of it
+/// as an actor.
+#[derive(Clone)]
+pub struct Organization {
+    data: ActorData,
+}
+
+#[Object]
+impl Organization {
+    async fn login(&self) -> &str {
+        &self.data.login
+    }
+    async fn id(&self) -> ID {
+        ID(node_id("O", self.data.id))
+    }
+    async fn repositories(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(name = "orderBy")] _order_by: Option<RepositoryOrder>,
+        #[graphql(name = "isFork")] is_fork: Option<bool>,
+        #[graphql(name = "isArchived")] is_archived: Option<bool>,
+    ) -> async_graphql::Result<RepositoryConnection> {
+        let w = world(ctx);
+        let mut indices: Vec<usize> = (0..w.repositories.len())
+            .filter(|&i| is_fork.is_none_or(|f| w.repositories[i].is_fork == f))
+            .filter(|&i| is_archived.is_none_or(|a| w.repositories[i].is_archived == a))
+            .collect();
+        indices.sort_by(|a, b| w.repositories[*a].name.cmp(&w.repositories[*b].name));
+        let (range, page) = offset_page(indices.len(), first, after)?;
+        Ok(RepositoryConnection {
+            nodes: indices[range].iter().map(|&ri| Repository { ri }).collect(),
+            total: indices.len(),
+            page,
+        })
+    }
+}
+
+#[derive(Interface, Clone)]
+#[graphql(field(name = "login", ty = "&str"))]
+pub enum Actor {
+    User(User),
+    Bot(Bot),
+    Organization(Organization),
+    Mannequin(Mannequin),
+}
+
+fn actor(a: &Option<model::Actor>) -> Option<Actor> {
+    let a = a.as_ref()?;
+    let data = ActorData {
+        login: a.login.clone(),
+        id: a.id,
+    };
+    Some(match a.kind {
+        model::ActorKind::User => Actor::User(User(data)),
+        model::ActorKind::Bot => Actor::Bot(Bot(data)),
+        model::ActorKind::Organization => Actor::Organization(Organization { data }),
+        model::ActorKind::Mannequin => Actor::Mannequin(Mannequin(data)),
+    })
+}
+
+// ---------- repository and pull requests ----------
+
+#[derive(Clone)]
+pub struct Repository {
+    ri: usize,
+}
+
+pub struct Ref {
+    name: String,
+}
+
+#[Object]
+impl Ref {
+    async fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[Object]
+impl Repository {
+    async fn id(&self, ctx: &Context<'_>) -> ID {
+        ID(node_id("R", world(ctx).repositories[self.ri].id))
+    }
+    async fn database_id(&self, ctx: &Context<'_>) -> i64 {
+        world(ctx).repositories[self.ri].id as i64
+    }
+    async fn name(&self, ctx: &Context<'_>) -> String {
+        world(ctx).repositories[self.ri].name.clone()
+    }
+    async fn name_with_owner(&self, ctx: &Context<'_>) -> String {
+        let w = world(ctx);
+        format!("{}/{}", w.org.login, w.repositories[self.ri].name)
+    }
+    async fn is_archived(&self, ctx: &Context<'_>) -> bool {
+        world(ctx).repositories[self.ri].is_archived
+    }
+    async fn is_fork(&self, ctx: &Context<'_>) -> bool {
+        world(ctx).repositories[self.ri].is_fork
+    }
+    async fn is_private(&self, ctx: &Context<'_>) -> bool {
+        world(ctx).repositories[self.ri].is_private
+    }
+    async fn created_at(&self, ctx: &Context<'_>) -> GhDateTime {
+        dt(world(ctx).repositories[self.ri].created_at)
+    }
+    async fn updated_at(&self, ctx: &Context<'_>) -> GhDateTime {
+        dt(world(ctx).repositories[self.ri].updated_at)
+    }
+    async fn pushed_at(&self, ctx: &Context<'_>) -> Option<GhDateTime> {
+        Some(dt(world(ctx).repositories[self.ri].pushed_at))
+    }
+    async fn default_branch_ref(&self, ctx: &Context<'_>) -> Option<Ref> {
+        Some(Ref {
+            name: world(ctx).repositories[self.ri].default_branch.clone(),
+        })
+    }
+    async fn pull_requests(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(name = "orderBy")] order_by: Option<IssueOrder>,
+        states: Option<Vec<PullRequestState>>,
+    ) -> async_graphql::Result<PullRequestConnection> {
+        let w = world(ctx);
+        let prs = &w.repositories[self.ri].pull_requests;
+        let field = order_by
+            .as_ref()
+            .map(|o| o.field)
+            .unwrap_or(IssueOrderField::CreatedAt);
+        let desc = order_by
+            .as_ref()
+            .is_some_and(|o| o.direction == OrderDirection::Desc);
+        let key = |p: &model::PullRequest| -> (i64, u64) {
+            let t = match field {
+                IssueOrderField::UpdatedAt => p.updated_at.timestamp(),
+                IssueOrderField::Comments => p.comments.len() as i64,
+                IssueOrderField::CreatedAt => p.created_at.timestamp(),
+            };
+            (t, p.number)
+        };
+        let mut items: Vec<((i64, u64), usize)> = prs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                states
+                    .as_ref()
+                    .is_none_or(|s| s.iter().any(|s| state(p.state) == *s))
+            })
+            .map(|(i, p)| (key(p), i))
+            .collect();
+        items.sort();
+        if desc {
+            items.reverse();
+        }
+        // Keyset cursors: a pull request updated while a client pages moves to the front
+        // instead of shifting every later page by one.
+        let start = match after {
+            None => 0,
+            Some(c) => {
+                let raw = decode_cursor(&c)?;
+                let (t, n) = raw
+                    .split_once(':')
+                    .ok_or_else(|| async_graphql::Error::new("invalid cursor"))?;
+                let k: (i64, u64) = (
+                    t.parse()
+                        .map_err(|_| async_graphql::Error::new("invalid cursor"))?,
+                    n.parse()
+                        .map_err(|_| async_graphql::Error::new("invalid cursor"))?,
+                );
+                items.partition_point(|(ik, _)| if desc { *ik >= k } else { *ik <= k })
+            }
+        };
+        let n = first.unwrap_or(100).clamp(0, 100) as usize;
+        let end = (start + n).min(items.len());
+        let cursor = |i: usize| encode_cursor(&format!("{}:{}", items[i].0 .0, items[i].0 .1));
+        let page = PageInfo {
+            has_next_page: end < items.len(),
+            has_previous_page: start > 0,
+            start_cursor: (end > start).then(|| cursor(start)),
+            end_cursor: (end > start).then(|| cursor(end - 1)),
+        };
+        Ok(PullRequestConnection {
+            nodes: items[start..end]
+                .iter()
+                .map(|(_, pi)| PullRequest {
+                    ri: self.ri,
+                    pi: *pi,
+                })
+                .collect(),
+            total: items.len(),
+            page,
+        })
+    }
+}
+
+fn state(s: model::PrState) -> PullRequestState {
+    match s {
+        model::PrState::Open => PullRequestState::Open,
+        model::PrState::Closed => PullRequestState::Closed,
+        model::PrState::Merged => PullRequestState::Merged,
+    }
+}
+
+#[derive(Clone)]
+pub struct PullRequest {
+    ri: usize,
+    pi: usize,
+}
+
+impl PullRequest {
+    fn get<'a>(&self, ctx: &Context<'a>) -> &'a model::PullRequest {
+        &world(ctx).repositories[self.ri].pull_requests[self.pi]
+    }
+}
+
+#[Object]
+impl PullRequest {
+    async fn id(&self, ctx: &Context<'_>) -> ID {
+        ID(node_id("PR", self.get(ctx).id))
+    }
+    async fn full_database_id(&self, ctx: &Context<'_>) -> BigInt {
+        BigInt(self.get(ctx).id)
+    }
+    async fn number(&self, ctx: &Context<'_>) -> i32 {
+        self.get(ctx).number as i32
+    }
+    async fn title(&self, ctx: &Context<'_>) -> String {
+        self.get(ctx).title.clone()
+    }
+    async fn state(&self, ctx: &Context<'_>) -> PullRequestState {
+        state(self.get(ctx).state)
+    }
+    async fn is_draft(&self, ctx: &Context<'_>) -> bool {
+        self.get(ctx).is_draft
+    }
+    async fn created_at(&self, ctx: &Context<'_>) -> GhDateTime {
+        dt(self.get(ctx).created_at)
+    }
+    async fn updated_at(&self, ctx: &Context<'_>) -> GhDateTime {
+        dt(self.get(ctx).updated_at)
+    }
+    async fn closed_at(&self, ctx: &Context<'_>) -> Option<GhDateTime> {
+        self.get(ctx).closed_at.map(dt)
+    }
+    async fn merged_at(&self, ctx: &Context<'_>) -> Option<GhDateTime> {
+        self.get(ctx).merged_at.map(dt)
+    }
+    async fn merged(&self, ctx: &Context<'_>) -> bool {
+        self.get(ctx).merged_at.is_some()
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
+        actor(&self.get(ctx).author)
+    }
+    async fn merged_by(&self, ctx: &Context<'_>) -> Option<Actor> {
+        actor(&self.get(ctx).merged_by)
+    }
+    async fn base_ref_name(&self, ctx: &Context<'_>) -> String {
+        self.get(ctx).base_ref.clone()
+    }
+    async fn head_ref_name(&self, ctx: &Context<'_>) -> String {
+        self.get(ctx).head_ref.clone()
+    }
+    async fn base_ref_oid(&self, ctx: &Context<'_>) -> String {
+        self.get(ctx).base_oid.clone()
+    }
+    async fn head_ref_oid(&self, ctx: &Context<'_>) -> String {
+        self.get(ctx).head_oid.clone()
+    }
+    async fn additions(&self, ctx: &Context<'_>) -> i32 {
+        self.get(ctx).additions as i32
+    }
+    async fn deletions(&self, ctx: &Context<'_>) -> i32 {
+        self.get(ctx).deletions as i32
+    }
+    async fn changed_files(&self, ctx: &Context<'_>) -> i32 {
+        self.get(ctx).changed_files as i32
+    }
+    async fn review_decision(&self, ctx: &Context<'_>) -> Option<PullRequestReviewDecision> {
+        self.get(ctx).review_decision.map(|d| match d {
+            model::ReviewDecision::Approved => PullRequestReviewDecision::Approved,
+            model::ReviewDecision::ChangesRequested => PullRequestReviewDecision::ChangesRequested,
+            model::ReviewDecision::ReviewRequired => PullRequestReviewDecision::ReviewRequired,
+        })
+    }
+    async fn labels(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<LabelConnection> {
+        let labels = &self.get(ctx).labels;
+        let (range, page) = offset_page(labels.len(), first, after)?;
+        Ok(LabelConnection {
+            nodes: labels[range]
+                .iter()
+                .map(|n| Label { name: n.clone() })
+                .collect(),
+            total: labels.len(),
+            page,
+        })
+    }
+    /// GitHub lists at most 250 commits on a pull request; `totalCount` tells the real number.
+    async fn commits(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<PullRequestCommitConnection> {
+        let pr = self.get(ctx);
+        let listed = pr.commits.len().min(PR_COMMIT_CAP);
+        let (range, page) = offset_page(listed, first, after)?;
+        Ok(PullRequestCommitConnection {
+            nodes: range
+                .map(|ci| PullRequestCommit {
+                    commit: Commit {
+                        ri: self.ri,
+                        pi: self.pi,
+                        ci,
+                    },
+                })
+                .collect(),
+            total: pr.commits.len(),
+            page,
+        })
+    }
+    async fn reviews(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<PullRequestReviewConnection> {
+        let pr = self.get(ctx);
+        let (range, page) = offset_page(pr.reviews.len(), first, after)?;
+        Ok(PullRequestReviewConnection {
+            nodes: range
+                .map(|vi| PullRequestReview {
+                    ri: self.ri,
+                    pi: self.pi,
+                    vi,
+                })
+                .collect(),
+            total: pr.reviews.len(),
+            page,
+        })
+    }
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<IssueCommentConnection> {
+        let pr = self.get(ctx);
+        let (range, page) = offset_page(pr.comments.len(), first, after)?;
+        Ok(IssueCommentConnection {
+            nodes: range
+                .map(|ci| IssueComment {
+                    ri: self.ri,
+                    pi: self.pi,
+                    ci,
+                })
+                .collect(),
+            total: pr.comments.len(),
+            page,
+        })
+    }
+}
+
+pub struct Label {
+    name: String,
+}
+
+#[Object]
+impl Label {
+    async fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[derive(Clone)]
+pub struct PullRequestCommit {
+    commit: Commit,
+}
+
+#[Object]
+impl PullRequestCommit {
+    async fn commit(&self) -> &Commit {
+        &self.commit
+    }
+}
+
+#[derive(Clone)]
+pub struct Commit {
+    ri: usize,
+    pi: usize,
+    ci: usize,
+}
+
+pub struct GitActor {
+    name: String,
+    date: DateTime<Utc>,
+    login: Option<String>,
+    user_id: u64,
+}
+
+#[Object]
+impl GitActor {
+    async fn name(&self) -> &str {
+        &self.name
+    }
+    async fn date(&self) -> GhDateTime {
+        dt(self.date)
+    }
+    async fn user(&self) -> Option<User> {
+        self.login.as_ref().map(|l| {
+            User(ActorData {
+                login: l.clone(),
+                id: self.user_id,
+            })
+        })
+    }
+}
+
+impl Commit {
+    fn get<'a>(&self, ctx: &Context<'a>) -> &'a model::Commit {
+        &world(ctx).repositories[self.ri].pull_requests[self.pi].commits[self.ci]
+    }
+}
+
+#[Object]
+impl Commit {
+    async fn id(&self, ctx: &Context<'_>) -> ID {
+        ID(commit_node_id(&self.get(ctx).sha))
+    }
+    async fn oid(&self, ctx: &Context<'_>) -> String {
+        self.get(ctx).sha.clone()
+    }
+    async fn message_headline(&self, ctx: &Context<'_>) -> String {
+        self.get(ctx).message_headline.clone()
+    }
+    async fn authored_date(&self, ctx: &Context<'_>) -> GhDateTime {
+        dt(self.get(ctx).authored_at)
+    }
+    async fn committed_date(&self, ctx: &Context<'_>) -> GhDateTime {
+        dt(self.get(ctx).committed_at)
+    }
+    async fn additions(&self, ctx: &Context<'_>) -> i32 {
+        self.get(ctx).additions as i32
+    }
+    async fn deletions(&self, ctx: &Context<'_>) -> i32 {
+        self.get(ctx).deletions as i32
+    }
+    async fn author(&self, ctx: &Context<'_>) -> GitActor {
+        let c = self.get(ctx);
+        GitActor {
+            name: c.author_name.clone(),
+            date: c.authored_at,
+            login: c.author_login.clone(),
+            user_id: 1,
+        }
+    }
+    async fn committer(&self, ctx: &Context<'_>) -> GitActor {
+        let c = self.get(ctx);
+        GitActor {
+            name: c.committer_name.clone(),
+            date: c.committed_at,
+            login: c.committer_login.clone(),
+            user_id: 1,
+        }
+    }
+}
+
+/// A commit's node id: commits have no database id, so the sha stands in.
+pub fn commit_node_id(sha: &str) -> String {
+    format!(
+        "C_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("sim:sha:{sha}"))
+    )
+}
+
+fn parse_commit_node_id(id: &str) -> Option<String> {
+    let rest = id.strip_prefix("C_")?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(rest)
+        .ok()?;
+    String::from_utf8(raw)
+        .ok()?
+        .strip_prefix("sim:sha:")
+        .map(str::to_string)
+}
+
+#[derive(Clone)]
+pub struct PullRequestReview {
+    ri: usize,
+    pi: usize,
+    vi: usize,
+}
+
+impl PullRequestReview {
+    fn get<'a>(&self, ctx: &Context<'a>) -> &'a model::Review {
+        &world(ctx).repositories[self.ri].pull_requests[self.pi].reviews[self.vi]
+    }
+}
+
+#[Object]
+impl PullRequestReview {
+    async fn id(&self, ctx: &Context<'_>) -> ID {
+        ID(node_id("PRR", self.get(ctx).id))
+    }
+    async fn full_database_id(&self, ctx: &Context<'_>) -> BigInt {
+        BigInt(self.get(ctx).id)
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
+        actor(&self.get(ctx).author)
+    }
+    async fn state(&self, ctx: &Context<'_>) -> PullRequestReviewState {
+        match self.get(ctx).state {
+            model::ReviewState::Commented => PullRequestReviewState::Commented,
+            model::ReviewState::Approved => PullRequestReviewState::Approved,
+            model::ReviewState::ChangesRequested => PullRequestReviewState::ChangesRequested,
+            model::ReviewState::Dismissed => PullRequestReviewState::Dismissed,
+        }
+    }
+    async fn submitted_at(&self, ctx: &Context<'_>) -> Option<GhDateTime> {
+        self.get(ctx).submitted_at.map(dt)
+    }
+    async fn created_at(&self, ctx: &Context<'_>) -> GhDateTime {
+        dt(self.get(ctx).created_at)
+    }
+    async fn updated_at(&self, ctx: &Context<'_>) -> GhDateTime {
+        dt(self.get(ctx).updated_at)
+    }
+    async fn body(&self, ctx: &Context<'_>) -> String {
+        self.get(ctx).body.clone()
+    }
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<PullRequestReviewCommentConnection> {
+        let r = self.get(ctx);
+        let (range, page) = offset_page(r.comments.len(), first, after)?;
+        Ok(PullRequestReviewCommentConnection {
+            nodes: range
+                .map(|ci| PullRequestReviewComment {
+                    ri: self.ri,
+                    pi: self.pi,
+                    vi: self.vi,
+                    ci,
+                })
+                .collect(),
+            total: r.comments.len(),
+            page,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct PullRequestReviewComment {
+    ri: usize,
+    pi: usize,
+    vi: usize,
+    ci: usize,
+}
+
+impl PullRequestReviewComment {
+    fn get<'a>(&self, ctx: &Context<'a>) -> &'a model::ReviewComment {
+        &world(ctx).repositories[self.ri].pull_requests[self.pi].reviews[self.vi].comments[self.ci]
+    }
+}
+
+#[Object]
+impl PullRequestReviewComment {
+    async fn id(&self, ctx: &Context<'_>) -> ID {
+        ID(node_id("PRRC", self.get(ctx).id))
+    }
+    async fn full_database_id(&self, ctx: &Context<'_>) -> BigInt {
+        BigInt(self.get(ctx).id)
+    }
+    async fn path(&self, ctx: &Context<'_>) -> String {
+        self.get(ctx).path.clone()
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
+        actor(&self.get(ctx).author)
+    }
+    async fn created_at(&self, ctx: &Context<'_>) -> GhDateTime {
+        dt(self.get(ctx).created_at)
+    }
+    async fn updated_at(&self, ctx: &Context<'_>) -> GhDateTime {
+        dt(self.get(ctx).updated_at)
+    }
+    async fn body(&self, ctx: &Context<'_>) -> String {
+        self.get(ctx).body.clone()
+    }
+    async fn reply_to(&self, ctx: &Context<'_>) -> Option<PullRequestReviewComment> {
+        match world(ctx).locate(self.get(ctx).reply_to?)? {
+            Location::ReviewComment(ri, pi, vi, ci) => {
+                Some(PullRequestReviewComment { ri, pi, vi, ci })
+            }
+            _ => None,
+        }
+    }
+    async fn pull_request_review(&self) -> PullRequestReview {
+        PullRequestReview {
+            ri: self.ri,
+            pi: self.pi,
+            vi: self.vi,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct IssueComment {
+    ri: usize,
+    pi: usize,
+    ci: usize,
+}
+
+impl IssueComment {
+    fn get<'a>(&self, ctx: &Context<'a>) -> &'a model::IssueComment {
+        &world(ctx).repositories[self.ri].pull_requests[self.pi].comments[self.ci]
+    }
+}
+
+#[Object]
+impl IssueComment {
+    async fn id(&self, ctx: &Context<'_>) -> ID {
+        ID(node_id("IC", self.get(ctx).id))
+    }
+    async fn full_database_id(&self, ctx: &Context<'_>) -> BigInt {
+        BigInt(self.get(ctx).id)
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
+        actor(&self.get(ctx).author)
+    }
+    async fn created_at(&self, ctx: &Context<'_>) -> GhDateTime {
+        dt(self.get(ctx).created_at)
+    }
+    async fn updated_at(&self, ctx: &Context<'_>) -> GhDateTime {
+        dt(self.get(ctx).updated_at)
+    }
+    async fn body(&self, ctx: &Context<'_>) -> String {
+        self.get(ctx).body.clone()
+    }
+}
+
+pub struct RateLimit(RateLimitInfo);
+
+#[Object]
+impl RateLimit {
+    async fn cost(&self) -> i32 {
+        self.0.cost as i32
+    }
+    async fn limit(&self) -> i32 {
+        self.0.limit as i32
+    }
+    async fn remaining(&self) -> i32 {
+        self.0.remaining as i32
+    }
+    async fn used(&self) -> i32 {
+        self.0.used as i32
+    }
+    async fn reset_at(&self) -> GhDateTime {
+        dt(self.0.reset_at)
+    }
+    async fn node_count(&self) -> i32 {
+        self.0.node_count as i32
+    }
+}
+
+#[derive(Interface, Clone)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    Repository(Repository),
+    PullRequest(PullRequest),
+    PullRequestReview(PullRequestReview),
+    PullRequestReviewComment(PullRequestReviewComment),
+    IssueComment(IssueComment),
+    Commit(Commit),
+}
+
+fn lookup(w: &World, id: &str) -> Option<Node> {
+    if let Some(sha) = parse_commit_node_id(id) {
+        for (ri, repo) in w.repositories.iter().enumerate() {
+            for (pi, pr) in repo.pull_requests.iter().enumerate() {
+                if let Some(ci) = pr.commits.iter().position(|c| c.sha == sha) {
+                    return Some(Node::Commit(Commit { ri, pi, ci }));
+                }
+            }
+        }
+        return None;
+    }
+    Some(match w.locate(parse_node_id(id)?)? {
+        Location::Repository(ri) => Node::Repository(Repository { ri }),
+        Location::PullRequest(ri, pi) => Node::PullRequest(PullRequest { ri, pi }),
+        Location::Review(ri, pi, vi) => Node::PullRequestReview(PullRequestReview { ri, pi, vi }),
+        Location::ReviewComment(ri, pi, vi, ci) => {
+            Node::PullRequestReviewComment(PullRequestReviewComment { ri, pi, vi, ci })
+        }
+        Location::IssueComment(ri, pi, ci) => Node::IssueComment(IssueComment { ri, pi, ci }),
+    })
+}
+
+/// An error GitHub reports with a `type`, such as `NOT_FOUND`.
+fn typed_error(kind: &str, message: String) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("type", kind))
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    async fn rate_limit(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "dryRun")] _dry_run: Option<bool>,
+    ) -> Option<RateLimit> {
+        ctx.data_opt::<RateLimitInfo>().cloned().map(RateLimit)
+    }
+
+    async fn repository(
+        &self,
+        ctx: &Context<'_>,
+        owner: String,
+        name: String,
+        #[graphql(name = "followRenames")] _follow_renames: Option<bool>,
+    ) -> async_graphql::Result<Option<Repository>> {
+        let w = world(ctx);
+        match w.repository(&name) {
+            Some((ri, _)) if owner.eq_ignore_ascii_case(&w.org.login) => {
+                Ok(Some(Repository { ri }))
+            }
+            _ => Err(typed_error(
+                "NOT_FOUND",
+                format!("Could not resolve to a Repository with the name '{owner}/{name}'."),
+            )),
+        }
+    }
+
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+        login: String,
+    ) -> async_graphql::Result<Option<Organization>> {
+        let w = world(ctx);
+        if login.eq_ignore_ascii_case(&w.org.login) {
+            Ok(Some(Organization {
+                data: ActorData {
+                    login: w.org.login.clone(),
+                    id: w.org.id,
+                },
+            }))
+        } else {
+            Err(typed_error(
+                "NOT_FOUND",
+                format!("Could not resolve to an Organization with the login of '{login}'."),
+            ))
+        }
+    }
+
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Option<Node> {
+        lookup(world(ctx), &id)
+    }
+
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+    ) -> async_graphql::Result<Vec<Option<Node>>> {
+        if ids.len() > 100 {
+            return Err(typed_error(
+                "EXCESSIVE_PAGINATION",
+                "You may not request more than 100 nodes at once.".into(),
+            ));
+        }
+        let w = world(ctx);
+        Ok(ids.iter().map(|id| lookup(w, id)).collect())
+    }
+}

@@ -1,0 +1,15 @@
+//! A seeded synthetic GitHub organization served over GitHub's GraphQL and REST APIs, with
+//! GitHub's cost formula, rate-limit headers, fault injection and a ledger of what was served.
+//! Tests start it on port 0 and compare what a collector stored to [`model::World`], the
+//! ground truth.
+
+pub mod cost;
+pub mod generate;
+pub mod graphql;
+pub mod model;
+pub mod rest;
+pub mod server;
+
+pub use generate::{ChangeReport, OrgSpec};
+pub use model::World;
+pub use server::{Fault, FaultPlan, Ledger, SimOptions, Simulator};

@@ -1,0 +1,682 @@
+//! The simulator's HTTP face: GraphQL at `/graphql`, GitHub's REST list endpoints, per-token
+//! rate limits with GitHub's headers, fault injection, a ledger of what was served, and a
+//! control API under `/_sim/`.
+
+use crate::cost::query_cost;
+use crate::generate::{self, ChangeReport, OrgSpec};
+use crate::graphql::{self, GithubSchema, RateLimitInfo};
+use crate::model::World;
+use crate::rest;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// A fault the simulator can inject into a response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// HTTP 502 Bad Gateway.
+    BadGateway,
+    /// HTTP 403 secondary rate limit with `retry-after` seconds.
+    SecondaryLimit { retry_after: u64 },
+    /// HTTP 200 GraphQL response with data and an `errors` entry (REST: treated as 502).
+    PartialGraphql,
+    /// HTTP 200 GraphQL `RESOURCE_LIMITS_EXCEEDED` error (REST: treated as 502).
+    ResourceLimit,
+    /// The response is delayed by this many milliseconds, then served normally.
+    Slow { millis: u64 },
+    /// The token's budget reads as exhausted until `reset_in` seconds from now.
+    Exhausted { reset_in: u64 },
+}
+
+/// When to inject faults: a queue of faults for the next requests, then a random share.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FaultPlan {
+    /// Faults for the next requests, in order (control endpoints excluded).
+    #[serde(default)]
+    pub next: Vec<Fault>,
+    /// Share of requests that get a random fault from `kinds`, 0.0 to 1.0.
+    #[serde(default)]
+    pub rate: f64,
+    #[serde(default)]
+    pub kinds: Vec<Fault>,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// What the simulator has served.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub rest_requests: u64,
+    pub graphql_queries: u64,
+    pub graphql_points: u64,
+    pub faults_injected: u64,
+    /// Requests per route (`GET /repos/{owner}/{repo}/pulls`, `POST /graphql PullRequestPage`).
+    pub by_route: BTreeMap<String, u64>,
+    /// Tokens that were refused as unknown.
+    pub rejected_auth: u64,
+}
+
+/// How the simulator answers, beside the organization itself.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SimOptions {
+    /// Points per hour for GraphQL, per token.
+    pub graphql_limit: u64,
+    /// Requests per hour for REST, per token.
+    pub rest_limit: u64,
+    /// Accept only these tokens (any non-empty token when empty).
+    pub tokens: Vec<String>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            graphql_limit: 5000,
+            rest_limit: 5000,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Budget {
+    limit: u64,
+    used: u64,
+    reset_at: DateTime<Utc>,
+}
+
+impl Budget {
+    fn new(limit: u64) -> Self {
+        Budget {
+            limit,
+            used: 0,
+            reset_at: Utc::now() + ChronoDuration::hours(1),
+        }
+    }
+    fn roll(&mut self) {
+        if Utc::now() >= self.reset_at {
+            self.used = 0;
+            self.reset_at = Utc::now() + ChronoDuration::hours(1);
+        }
+    }
+    fn remaining(&self) -> u64 {
+        self.limit.saturating_sub(self.used)
+    }
+}
+
+#[derive(Default)]
+struct Accounts {
+    rest: HashMap<String, Budget>,
+    graphql: HashMap<String, Budget>,
+}
+
+pub(crate) struct SimState {
+    pub(crate) world: RwLock<Arc<World>>,
+    schema: GithubSchema,
+    options: RwLock<SimOptions>,
+    accounts: Mutex<Accounts>,
+    faults: Mutex<(FaultPlan, VecDeque<Fault>, ChaCha8Rng)>,
+    ledger: Mutex<Ledger>,
+}
+
+impl SimState {
+    pub(crate) fn snapshot(&self) -> Arc<World> {
+        self.world
+            .read()
+            .map(|w| Arc::clone(&w))
+            .unwrap_or_else(|e| Arc::clone(&e.into_inner()))
+    }
+    fn count_route(&self, route: String) {
+        if let Ok(mut l) = self.ledger.lock() {
+            *l.by_route.entry(route).or_default() += 1;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running simulator on 127.0.0.1.
+pub struct Simulator {
+    state: Arc<SimState>,
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Generates the organization and serves it on `127.0.0.1:port` (0 picks a free port).
+    pub async fn start(
+        spec: &OrgSpec,
+        options: SimOptions,
+        port: u16,
+    ) -> anyhow::Result<Simulator> {
+        let world = generate::generate(spec, Utc::now());
+        Self::serve(world, options, port).await
+    }
+
+    /// Serves an existing world.
+    pub async fn serve(world: World, options: SimOptions, port: u16) -> anyhow::Result<Simulator> {
+        let state = Arc::new(SimState {
+            world: RwLock::new(Arc::new(world)),
+            schema: graphql::schema(),
+            options: RwLock::new(options),
+            accounts: Mutex::new(Accounts::default()),
+            faults: Mutex::new((
+                FaultPlan::default(),
+                VecDeque::new(),
+                ChaCha8Rng::seed_from_u64(0),
+            )),
+            ledger: Mutex::new(Ledger::default()),
+        });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let app = router(state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Simulator {
+            state,
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// The base URL, to use as `GITHUB_API_URL`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The ground truth as it is now.
+    pub fn world(&self) -> Arc<World> {
+        self.state.snapshot()
+    }
+
+    /// Changes `count` pull requests (see [`generate::change`]) at the current time.
+    pub fn change(&self, count: usize, seed: u64, repo: Option<&str>) -> ChangeReport {
+        apply_change(&self.state, count, seed, repo)
+    }
+
+    /// Replaces the fault plan.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        set_faults(&self.state, plan);
+    }
+
+    pub fn ledger(&self) -> Ledger {
+        lock(&self.state.ledger).clone()
+    }
+
+    pub fn reset_ledger(&self) {
+        *lock(&self.state.ledger) = Ledger::default();
+    }
+
+    pub fn set_options(&self, options: SimOptions) {
+        if let Ok(mut o) = self.state.options.write() {
+            *o = options;
+        }
+        *lock(&self.state.accounts) = Accounts::default();
+    }
+
+    /// Stops serving and waits for the server task.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn apply_change(state: &SimState, count: usize, seed: u64, repo: Option<&str>) -> ChangeReport {
+    let mut guard = state.world.write().unwrap_or_else(|e| e.into_inner());
+    let mut next = (**guard).clone();
+    let report = generate::change(&mut next, count, seed, repo, Utc::now());
+    *guard = Arc::new(next);
+    report
+}
+
+fn set_faults(state: &SimState, plan: FaultPlan) {
+    let queue = plan.next.iter().cloned().collect();
+    let rng = ChaCha8Rng::seed_from_u64(plan.seed);
+    *lock(&state.faults) = (plan, queue, rng);
+}
+
+fn router(state: Arc<SimState>) -> Router {
+    let github = Router::new()
+        .route("/graphql", post(graphql_handler))
+        .merge(rest::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), gate));
+    Router::new()
+        .route("/_sim/change", post(control_change))
+        .route("/_sim/faults", post(control_faults))
+        .route(
+            "/_sim/ledger",
+            get(control_ledger).delete(control_reset_ledger),
+        )
+        .route("/_sim/truth", get(control_truth))
+        .merge(github)
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct ChangeBody {
+    count: usize,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    repo: Option<String>,
+}
+
+async fn control_change(
+    State(state): State<Arc<SimState>>,
+    Json(body): Json<ChangeBody>,
+) -> Json<ChangeReport> {
+    Json(apply_change(
+        &state,
+        body.count,
+        body.seed,
+        body.repo.as_deref(),
+    ))
+}
+
+async fn control_faults(
+    State(state): State<Arc<SimState>>,
+    Json(plan): Json<FaultPlan>,
+) -> StatusCode {
+    set_faults(&state, plan);
+    StatusCode::NO_CONTENT
+}
+
+async fn control_ledger(State(state): State<Arc<SimState>>) -> Json<Ledger> {
+    Json(lock(&state.ledger).clone())
+}
+
+async fn control_reset_ledger(State(state): State<Arc<SimState>>) -> StatusCode {
+    *lock(&state.ledger) = Ledger::default();
+    StatusCode::NO_CONTENT
+}
+
+async fn control_truth(State(state): State<Arc<SimState>>) -> Response {
+    let w = state.snapshot();
+    Json(&*w).into_response()
+}
+
+/// The token a request carries, from `Authorization: Bearer X` or `token X`.
+pub(crate) fn token_of(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    (
+        status,
+        [("x-github-request-id", request_id().as_str())],
+        Json(serde_json::json!({ "message": text, "documentation_url": "https://docs.github.com/rest", "status": status.as_u16().to_string() })),
+    )
+        .into_response()
+}
+
+fn request_id() -> String {
+    let n: u64 = rand::thread_rng().gen();
+    format!("SIM:{n:016X}")
+}
+
+fn rate_headers(headers: &mut HeaderMap, b: &Budget, resource: &str) {
+    let mut set = |k: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            headers.insert(k, v);
+        }
+    };
+    set("x-ratelimit-limit", b.limit.to_string());
+    set("x-ratelimit-remaining", b.remaining().to_string());
+    set("x-ratelimit-used", b.used.to_string());
+    set("x-ratelimit-reset", b.reset_at.timestamp().to_string());
+    set("x-ratelimit-resource", resource.to_string());
+}
+
+fn next_fault(state: &SimState) -> Option<Fault> {
+    let mut f = lock(&state.faults);
+    let (plan, queue, rng) = &mut *f;
+    if let Some(fault) = queue.pop_front() {
+        return Some(fault);
+    }
+    if plan.rate > 0.0 && !plan.kinds.is_empty() && rng.gen_bool(plan.rate.clamp(0.0, 1.0)) {
+        let i = rng.gen_range(0..plan.kinds.len());
+        return Some(plan.kinds[i].clone());
+    }
+    None
+}
+
+/// Authentication, fault injection, REST budgets and the ledger, for every GitHub route.
+async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) -> Response {
+    let is_graphql = req.uri().path() == "/graphql";
+    let is_rate_limit = req.uri().path() == "/rate_limit";
+    let Some(token) = token_of(req.headers()) else {
+        return message(StatusCode::UNAUTHORIZED, "Requires authentication");
+    };
+    let allowed = state
+        .options
+        .read()
+        .map(|o| o.tokens.is_empty() || o.tokens.contains(&token))
+        .unwrap_or(false);
+    if !allowed {
+        lock(&state.ledger).rejected_auth += 1;
+        return message(StatusCode::UNAUTHORIZED, "Bad credentials");
+    }
+    if !is_rate_limit {
+        let mut l = lock(&state.ledger);
+        if is_graphql {
+            l.graphql_queries += 1;
+        } else {
+            l.rest_requests += 1;
+        }
+    }
+    let fault = if is_rate_limit {
+        None
+    } else {
+        next_fault(&state)
+    };
+    if let Some(f) = &fault {
+        lock(&state.ledger).faults_injected += 1;
+        match f {
+            Fault::BadGateway => return message(StatusCode::BAD_GATEWAY, "Server Error"),
+            Fault::SecondaryLimit { retry_after } => {
+                let mut r = message(
+                    StatusCode::FORBIDDEN,
+                    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+                );
+                if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                    r.headers_mut().insert("retry-after", v);
+                }
+                return r;
+            }
+            Fault::Slow { millis } => tokio::time::sleep(Duration::from_millis(*millis)).await,
+            Fault::Exhausted { reset_in } => {
+                let mut accounts = lock(&state.accounts);
+                let limit = state
+                    .options
+                    .read()
+                    .map(|o| {
+                        if is_graphql {
+                            o.graphql_limit
+                        } else {
+                            o.rest_limit
+                        }
+                    })
+                    .unwrap_or(5000);
+                let map = if is_graphql {
+                    &mut accounts.graphql
+                } else {
+                    &mut accounts.rest
+                };
+                let b = map
+                    .entry(token.clone())
+                    .or_insert_with(|| Budget::new(limit));
+                b.used = b.limit;
+                b.reset_at = Utc::now() + ChronoDuration::seconds(*reset_in as i64);
+            }
+            Fault::PartialGraphql | Fault::ResourceLimit if !is_graphql => {
+                return message(StatusCode::BAD_GATEWAY, "Server Error");
+            }
+            _ => {}
+        }
+    }
+    if is_graphql {
+        req.extensions_mut().insert(GraphqlFault(fault));
+        req.extensions_mut().insert(Token(token));
+        return next.run(req).await;
+    }
+    // REST: one request from the token's core budget.
+    let budget = {
+        let mut accounts = lock(&state.accounts);
+        let limit = state.options.read().map(|o| o.rest_limit).unwrap_or(5000);
+        let b = accounts
+            .rest
+            .entry(token.clone())
+            .or_insert_with(|| Budget::new(limit));
+        b.roll();
+        if b.remaining() == 0 && !is_rate_limit {
+            let snapshot = b.clone();
+            drop(accounts);
+            let mut r = message(
+                StatusCode::FORBIDDEN,
+                "API rate limit exceeded for user ID 1.",
+            );
+            rate_headers(r.headers_mut(), &snapshot, "core");
+            return r;
+        }
+        if !is_rate_limit {
+            b.used += 1;
+        }
+        b.clone()
+    };
+    if is_rate_limit {
+        let g = {
+            let mut accounts = lock(&state.accounts);
+            let limit = state
+                .options
+                .read()
+                .map(|o| o.graphql_limit)
+                .unwrap_or(5000);
+            let g = accounts
+                .graphql
+                .entry(token)
+                .or_insert_with(|| Budget::new(limit));
+            g.roll();
+            g.clone()
+        };
+        let body = serde_json::json!({
+            "resources": {
+                "core": {"limit": budget.limit, "remaining": budget.remaining(), "used": budget.used, "reset": budget.reset_at.timestamp()},
+                "graphql": {"limit": g.limit, "remaining": g.remaining(), "used": g.used, "reset": g.reset_at.timestamp()},
+            },
+            "rate": {"limit": budget.limit, "remaining": budget.remaining(), "used": budget.used, "reset": budget.reset_at.timestamp()},
+        });
+        let mut r = Json(body).into_response();
+        rate_headers(r.headers_mut(), &budget, "core");
+        return r;
+    }
+    let route = format!("GET {}", rest::route_name(req.uri().path()));
+    state.count_route(route);
+    let mut r = next.run(req).await;
+    rate_headers(r.headers_mut(), &budget, "core");
+    r.headers_mut().insert(
+        "x-github-request-id",
+        HeaderValue::from_str(&request_id()).unwrap_or(HeaderValue::from_static("SIM")),
+    );
+    r
+}
+
+#[derive(Clone)]
+struct GraphqlFault(Option<Fault>);
+
+#[derive(Clone)]
+struct Token(String);
+
+#[derive(Deserialize)]
+struct GraphqlBody {
+    query: String,
+    #[serde(default)]
+    variables: Option<serde_json::Value>,
+    #[serde(default, rename = "operationName")]
+    operation_name: Option<String>,
+}
+
+fn graphql_error(kind: &str, text: &str) -> serde_json::Value {
+    serde_json::json!({ "errors": [ { "type": kind, "message": text } ] })
+}
+
+async fn graphql_handler(State(state): State<Arc<SimState>>, req: Request) -> Response {
+    let fault = req
+        .extensions()
+        .get::<GraphqlFault>()
+        .and_then(|f| f.0.clone());
+    let token = req
+        .extensions()
+        .get::<Token>()
+        .map(|t| t.0.clone())
+        .unwrap_or_default();
+    let bytes = match axum::body::to_bytes(req.into_body(), 1 << 20).await {
+        Ok(b) => b,
+        Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, "Body too large"),
+    };
+    let body: GraphqlBody = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                &format!("Problems parsing JSON: {e}"),
+            )
+        }
+    };
+    let vars = match body.variables {
+        Some(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let doc = match async_graphql::parser::parse_query(&body.query) {
+        Ok(d) => d,
+        Err(e) => return Json(graphql_error("PARSE_ERROR", &e.to_string())).into_response(),
+    };
+    let operation = body.operation_name.clone();
+    let op_label = operation.clone().or_else(|| {
+        doc.operations
+            .iter()
+            .next()
+            .and_then(|(n, _)| n.map(|n| n.to_string()))
+    });
+    state.count_route(format!(
+        "POST /graphql {}",
+        op_label.unwrap_or_else(|| "anonymous".into())
+    ));
+    let cost = match query_cost(&doc, operation.as_deref(), &vars) {
+        Ok(c) => c,
+        Err(e) => return Json(graphql_error(e.kind, &e.message)).into_response(),
+    };
+    // Charge the token's GraphQL budget.
+    let budget = {
+        let mut accounts = lock(&state.accounts);
+        let limit = state
+            .options
+            .read()
+            .map(|o| o.graphql_limit)
+            .unwrap_or(5000);
+        let b = accounts
+            .graphql
+            .entry(token)
+            .or_insert_with(|| Budget::new(limit));
+        b.roll();
+        if b.remaining() < cost.points {
+            let snapshot = b.clone();
+            drop(accounts);
+            let mut r = Json(graphql_error(
+                "RATE_LIMITED",
+                "API rate limit exceeded for user ID 1.",
+            ))
+            .into_response();
+            rate_headers(r.headers_mut(), &snapshot, "graphql");
+            return r;
+        }
+        b.used += cost.points;
+        b.clone()
+    };
+    lock(&state.ledger).graphql_points += cost.points;
+    if fault == Some(Fault::ResourceLimit) {
+        let mut r = Json(graphql_error(
+            "RESOURCE_LIMITS_EXCEEDED",
+            "Resource limits for this query exceeded.",
+        ))
+        .into_response();
+        rate_headers(r.headers_mut(), &budget, "graphql");
+        return r;
+    }
+    let info = RateLimitInfo {
+        cost: cost.points,
+        limit: budget.limit,
+        remaining: budget.remaining(),
+        used: budget.used,
+        reset_at: budget.reset_at,
+        node_count: cost.nodes,
+    };
+    let mut request = async_graphql::Request::new(body.query).variables(
+        async_graphql::Variables::from_json(serde_json::Value::Object(vars)),
+    );
+    if let Some(op) = operation {
+        request = request.operation_name(op);
+    }
+    let request = request.data(state.snapshot()).data(info);
+    let response = state.schema.execute(request).await;
+    let mut json = serde_json::to_value(&response).unwrap_or_else(|_| serde_json::json!({}));
+    github_error_shape(&mut json);
+    if fault == Some(Fault::PartialGraphql) {
+        // Partial data: the first field of `data` is nulled and an error says why.
+        if let Some(data) = json.get_mut("data").and_then(|d| d.as_object_mut()) {
+            if let Some(key) = data.keys().find(|k| *k != "rateLimit").cloned() {
+                data.insert(key, serde_json::Value::Null);
+            }
+        }
+        let errors = json
+            .as_object_mut()
+            .map(|o| o.entry("errors").or_insert_with(|| serde_json::json!([])));
+        if let Some(serde_json::Value::Array(list)) = errors {
+            list.push(serde_json::json!({
+                "message": "Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug. Please include `SIM:0000` when reporting this issue."
+            }));
+        }
+    }
+    let mut r = (StatusCode::OK, Body::from(json.to_string())).into_response();
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    rate_headers(r.headers_mut(), &budget, "graphql");
+    r
+}
+
+/// GitHub puts an error's `type` beside its message, not under `extensions`.
+fn github_error_shape(json: &mut serde_json::Value) {
+    if let Some(serde_json::Value::Array(errors)) = json.get_mut("errors") {
+        for e in errors {
+            let kind = e.get("extensions").and_then(|x| x.get("type")).cloned();
+            if let (Some(kind), Some(obj)) = (kind, e.as_object_mut()) {
+                obj.insert("type".into(), kind);
+                obj.remove("extensions");
+            }
+        }
+    }
+}
+
+/// Starts a simulator for the organization in `spec` and returns its handle; for tests.
+pub async fn start_for_tests(spec: &OrgSpec) -> anyhow::Result<Simulator> {
+    Simulator::start(spec, SimOptions::default(), 0).await
+}
