@@ -1,1 +1,12 @@
+//! ghstats: collects a GitHub organization's pull-request activity into NDJSON chunks with
+//! checkpoints in object storage, for loading into a warehouse. The flow of DESIGN.md, one
+//! folder per stage: `github/` (fetch), `lake/` (persist), `jobs/` (the runs that tie them).
 
+pub mod config;
+pub mod github;
+pub mod jobs;
+pub mod lake;
+pub mod names;
+pub mod rows;
+pub mod tables;
+pub mod telemetry;

@@ -84,8 +84,13 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"}))).into_response()
 }
 
-fn unprocessable(text: &str) -> Response {
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"message": text, "documentation_url": "https://docs.github.com/rest", "status": "422"}))).into_response()
+/// A request GitHub would answer with 422 Unprocessable Entity.
+struct Invalid(&'static str);
+
+impl IntoResponse for Invalid {
+    fn into_response(self) -> Response {
+        (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"message": self.0, "documentation_url": "https://docs.github.com/rest", "status": "422"}))).into_response()
+    }
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -110,16 +115,16 @@ fn page_window(
     uri: &Uri,
     params: &ListParams,
     len: usize,
-) -> Result<(std::ops::Range<usize>, Option<HeaderValue>), Response> {
+) -> Result<(std::ops::Range<usize>, Option<HeaderValue>), Invalid> {
     let per_page = match params.per_page.as_deref().map(str::parse::<usize>) {
         None => 30,
         Some(Ok(n)) => n.clamp(1, 100),
-        Some(Err(_)) => return Err(unprocessable("Invalid per_page")),
+        Some(Err(_)) => return Err(Invalid("Invalid per_page")),
     };
     let page = match params.page.as_deref().map(str::parse::<usize>) {
         None => 1,
         Some(Ok(n)) => n.max(1),
-        Some(Err(_)) => return Err(unprocessable("Invalid page")),
+        Some(Err(_)) => return Err(Invalid("Invalid page")),
     };
     let last = len.div_ceil(per_page).max(1);
     let start = ((page - 1) * per_page).min(len);
@@ -166,16 +171,16 @@ fn with_link(body: Value, link: Option<HeaderValue>) -> Response {
 fn page(uri: &Uri, params: &ListParams, items: Vec<Value>) -> Response {
     match page_window(uri, params, items.len()) {
         Ok((range, link)) => with_link(Value::Array(items[range].to_vec()), link),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
-fn since_of(params: &ListParams) -> Result<Option<DateTime<Utc>>, Response> {
+fn since_of(params: &ListParams) -> Result<Option<DateTime<Utc>>, Invalid> {
     match &params.since {
         None => Ok(None),
         Some(s) => DateTime::parse_from_rfc3339(s)
             .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| unprocessable("Invalid since: use ISO 8601 format YYYY-MM-DDTHH:MM:SSZ")),
+            .map_err(|_| Invalid("Invalid since: use ISO 8601 format YYYY-MM-DDTHH:MM:SSZ")),
     }
 }
 
@@ -417,7 +422,7 @@ async fn pull_review_comments(
     };
     let since = match since_of(&params) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let rows = p
         .reviews
@@ -443,7 +448,7 @@ async fn issue_comments(
     };
     let since = match since_of(&params) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let rows = p
         .comments
@@ -465,7 +470,7 @@ async fn repo_review_comments(
     };
     let since = match since_of(&params) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let rows = r
         .pull_requests
@@ -493,7 +498,7 @@ async fn repo_issue_comments(
     };
     let since = match since_of(&params) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let rows = r
         .pull_requests
@@ -538,7 +543,7 @@ async fn compare(
                 link,
             )
         }
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 

@@ -1,0 +1,369 @@
+//! One configuration from flags and environment variables alike (a `.env` file is read first
+//! when present), parsed into types at start-up. Secrets never print.
+
+use crate::names::{OrgName, RepoName};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+use url::Url;
+
+/// A secret value (a token). `Debug` and `Display` print `****`; only [`Secret::expose`]
+/// reveals it, at the one place it is sent.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("****")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Err("empty token".into());
+        }
+        Ok(Secret(t.to_string()))
+    }
+}
+
+/// Where chunks and checkpoints live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageUrl {
+    /// A local directory (`file://./data/lake`, `file:///var/lib/ghstats`).
+    Local(std::path::PathBuf),
+    /// Process memory, for tests (`memory://`).
+    Memory,
+}
+
+impl FromStr for StorageUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err("file:// needs a path, e.g. file://./data/lake".into());
+            }
+            return Ok(StorageUrl::Local(path.into()));
+        }
+        if s == "memory://" {
+            return Ok(StorageUrl::Memory);
+        }
+        Err(format!(
+            "unsupported STORAGE_URL {s:?}: use file://PATH or memory://"
+        ))
+    }
+}
+
+impl fmt::Display for StorageUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageUrl::Local(p) => write!(f, "file://{}", p.display()),
+            StorageUrl::Memory => f.write_str("memory://"),
+        }
+    }
+}
+
+/// A duration such as `90s`, `15m`, `1h30m` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("{s:?} is not a duration (e.g. 90s, 15m, 1h30m)"))?;
+        num.clear();
+        total += match c {
+            'h' => n * 3600,
+            'm' => n * 60,
+            's' => n,
+            _ => return Err(format!("{s:?} is not a duration (e.g. 90s, 15m, 1h30m)")),
+        };
+    }
+    if !num.is_empty() || total == 0 {
+        return Err(format!("{s:?} is not a duration (e.g. 90s, 15m, 1h30m)"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// A point in time: RFC 3339 (`2026-01-31T12:00:00Z`) or a date (`2026-01-31`, midnight UTC).
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+            return Ok(t.and_utc());
+        }
+    }
+    Err(format!(
+        "{s:?} is not a time: use RFC 3339 (2026-01-31T12:00:00Z) or a date (2026-01-31)"
+    ))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable on a terminal, JSON otherwise.
+    Auto,
+    Text,
+    Json,
+}
+
+/// Settings every command shares; each is a flag and an environment variable.
+#[derive(Args, Debug, Clone)]
+pub struct Config {
+    /// GitHub organization to collect.
+    #[arg(long, env = "GITHUB_ORG", global = true)]
+    pub org: Option<OrgName>,
+
+    /// GitHub token (a personal access token or an installation token).
+    #[arg(long, env = "GITHUB_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<Secret>,
+
+    /// Several GitHub tokens, comma-separated; each has its own budget and work goes to the one
+    /// with the most left.
+    #[arg(
+        long,
+        env = "GITHUB_TOKENS",
+        global = true,
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub tokens: Vec<Secret>,
+
+    /// GitHub's REST API base (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(
+        long,
+        env = "GITHUB_API_URL",
+        global = true,
+        default_value = "https://api.github.com"
+    )]
+    pub api_url: Url,
+
+    /// Where chunks and checkpoints are stored.
+    #[arg(
+        long,
+        env = "STORAGE_URL",
+        global = true,
+        default_value = "file://./data/lake"
+    )]
+    pub storage_url: StorageUrl,
+
+    /// Most rows per chunk file.
+    #[arg(long, env = "CHUNK_SIZE", global = true, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub chunk_size: u32,
+
+    /// Repositories collected at once.
+    #[arg(long, env = "MAX_WORKERS", global = true, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_workers: u32,
+
+    /// The window of `collect` when neither --hours nor --since is given, in days.
+    #[arg(long, env = "DEFAULT_LOOKBACK_DAYS", global = true, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub default_lookback_days: u32,
+
+    /// How long one run may take (e.g. 55m); it stops at a page boundary and reports partial.
+    #[arg(long, env = "RUN_BUDGET", global = true, default_value = "55m", value_parser = parse_duration)]
+    pub run_budget: Duration,
+
+    /// Pull requests per GraphQL page at the start; halves when GitHub is overloaded.
+    #[arg(long, env = "PAGE_SIZE", global = true, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub page_size: u32,
+
+    /// The largest page the walk grows back to.
+    #[arg(long, env = "PAGE_SIZE_MAX", global = true, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub page_size_max: u32,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Every configured token, `GITHUB_TOKENS` first.
+    pub fn all_tokens(&self) -> Vec<Secret> {
+        let mut t = self.tokens.clone();
+        if let Some(one) = &self.token {
+            if !t.contains(one) {
+                t.push(one.clone());
+            }
+        }
+        t
+    }
+}
+
+/// Which repositories a run covers.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RepoScope {
+    /// Only these repositories (comma-separated); default: all of the organization's.
+    #[arg(long, value_delimiter = ',')]
+    pub repos: Vec<RepoName>,
+    /// Include archived repositories.
+    #[arg(long)]
+    pub include_archived: bool,
+    /// Include forks.
+    #[arg(long)]
+    pub include_forks: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CollectArgs {
+    /// Collect pull requests updated in the last N hours.
+    #[arg(long, conflicts_with_all = ["since", "until"], value_parser = clap::value_parser!(u32).range(1..=87_840))]
+    pub hours: Option<u32>,
+    /// Start of the window (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    /// End of the window (default: now).
+    #[arg(long, value_parser = parse_time, requires = "since")]
+    pub until: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    pub scope: RepoScope,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BackfillArgs {
+    /// Collect pull requests updated in the last N days.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+    #[command(flatten)]
+    pub scope: RepoScope,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Collect pull requests updated in a recent window (the hourly job).
+    Collect(CollectArgs),
+    /// Collect a long window, e.g. the last 180 days.
+    Backfill(BackfillArgs),
+}
+
+/// ghstats: a GitHub organization's pull-request activity, collected at a fraction of the
+/// usual API cost into NDJSON chunks and a warehouse.
+#[derive(Parser, Debug)]
+#[command(name = "ghstats", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s: Secret = "ghp_supersecret".parse().unwrap();
+        assert_eq!(format!("{s}"), "****");
+        assert!(!format!("{s:?}").contains("supersecret"));
+        let cli = Cli::try_parse_from([
+            "ghstats",
+            "--token",
+            "ghp_supersecret",
+            "collect",
+            "--hours",
+            "2",
+        ])
+        .unwrap();
+        assert!(!format!("{cli:?}").contains("supersecret"));
+    }
+
+    #[test]
+    fn durations_and_times_parse() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("120").unwrap(), Duration::from_secs(120));
+        for bad in ["", "m", "5x", "0", "1h5"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_time("2026-01-31").unwrap().to_rfc3339(),
+            "2026-01-31T00:00:00+00:00"
+        );
+        assert!(parse_time("2026-01-31T12:00:00Z").is_ok());
+        assert!(parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn storage_urls_parse() {
+        assert_eq!(
+            "file://./data/lake".parse::<StorageUrl>().unwrap(),
+            StorageUrl::Local("./data/lake".into())
+        );
+        assert_eq!(
+            "memory://".parse::<StorageUrl>().unwrap(),
+            StorageUrl::Memory
+        );
+        assert!("ftp://x".parse::<StorageUrl>().is_err());
+        assert!("file://".parse::<StorageUrl>().is_err());
+    }
+
+    #[test]
+    fn bad_flags_are_refused_with_a_message() {
+        for args in [
+            vec!["ghstats", "collect", "--hours", "0"],
+            vec![
+                "ghstats",
+                "collect",
+                "--hours",
+                "2",
+                "--since",
+                "2026-01-01",
+            ],
+            vec!["ghstats", "collect", "--until", "2026-01-01"],
+            vec!["ghstats", "collect", "--repos", "../etc"],
+            vec!["ghstats", "--org", "-bad-", "collect"],
+            vec!["ghstats", "backfill", "--days", "0"],
+            vec!["ghstats", "backfill"],
+            vec!["ghstats", "--chunk-size", "0", "collect"],
+        ] {
+            assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn all_tokens_merges_single_and_list() {
+        let cli =
+            Cli::try_parse_from(["ghstats", "--tokens", "a,b", "--token", "c", "collect"]).unwrap();
+        let t: Vec<String> = cli
+            .config
+            .all_tokens()
+            .iter()
+            .map(|s| s.expose().to_string())
+            .collect();
+        assert_eq!(t, ["a", "b", "c"]);
+    }
+}

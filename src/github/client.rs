@@ -1,0 +1,705 @@
+//! The HTTP client for GitHub's REST and GraphQL APIs: authentication, pacing across tokens,
+//! retries with backoff and jitter, secondary limits, a cap on response size, and a count of
+//! what every run spends.
+
+use super::error::GithubError;
+use super::pacer::{budget_from_headers, retry_after, Budget, Pacer, Pick, Resource};
+use crate::config::Secret;
+use bytes::Bytes;
+use chrono::Utc;
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, USER_AGENT};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, warn};
+use url::Url;
+
+pub const API_VERSION: &str = "2022-11-28";
+
+/// How the client behaves; defaults suit api.github.com.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Attempts per request for retryable errors.
+    pub max_attempts: u32,
+    /// The first backoff; it doubles per attempt, with jitter, up to `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long to wait on a secondary limit without `retry-after` (GitHub says one minute).
+    pub secondary_default_wait: Duration,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Larger responses are refused rather than held in memory.
+    pub max_response_bytes: usize,
+    /// No wait may end after this instant (the run's budget).
+    pub deadline: Option<Instant>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            max_attempts: 6,
+            base_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            secondary_default_wait: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            max_response_bytes: 64 << 20,
+            deadline: None,
+        }
+    }
+}
+
+/// What a run has spent of GitHub's budgets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCost {
+    pub rest_requests: u64,
+    pub graphql_queries: u64,
+    pub graphql_points: u64,
+}
+
+impl ApiCost {
+    pub fn calls(&self) -> u64 {
+        self.rest_requests + self.graphql_queries
+    }
+    pub fn plus(&self, o: &ApiCost) -> ApiCost {
+        ApiCost {
+            rest_requests: self.rest_requests + o.rest_requests,
+            graphql_queries: self.graphql_queries + o.graphql_queries,
+            graphql_points: self.graphql_points + o.graphql_points,
+        }
+    }
+}
+
+#[derive(Default)]
+struct CostCounter {
+    rest: AtomicU64,
+    queries: AtomicU64,
+    points: AtomicU64,
+}
+
+/// GraphQL's `rateLimit` object, requested with every query.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimit {
+    pub cost: u64,
+    pub remaining: u64,
+    pub reset_at: chrono::DateTime<Utc>,
+    #[serde(default)]
+    pub limit: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct GraphqlEnvelope {
+    data: Option<serde_json::Value>,
+    #[serde(default)]
+    errors: Vec<GraphqlErrorItem>,
+}
+
+#[derive(Deserialize, Debug)]
+struct GraphqlErrorItem {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    message: String,
+}
+
+/// A client for one GitHub host, shared by every task of a run.
+#[derive(Clone)]
+pub struct GithubClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    api: Url,
+    graphql: Url,
+    tokens: Vec<Secret>,
+    pacer: Pacer,
+    options: ClientOptions,
+    cost: CostCounter,
+}
+
+/// The GraphQL endpoint of a REST base URL: `https://api.github.com` → `/graphql`;
+/// GitHub Enterprise's `https://HOST/api/v3` → `https://HOST/api/graphql`.
+pub fn graphql_url(api: &Url) -> Result<Url, url::ParseError> {
+    let path = api.path().trim_end_matches('/');
+    let mut u = api.clone();
+    if let Some(base) = path.strip_suffix("/api/v3") {
+        u.set_path(&format!("{base}/api/graphql"));
+    } else {
+        u.set_path(&format!("{path}/graphql"));
+    }
+    Ok(u)
+}
+
+fn classify_status(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GithubError {
+    #[derive(Deserialize)]
+    struct Msg {
+        #[serde(default)]
+        message: String,
+    }
+    let message = serde_json::from_slice::<Msg>(body)
+        .map(|m| m.message)
+        .unwrap_or_else(|_| {
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+                .trim()
+                .to_string()
+        });
+    let request_id = headers
+        .get("x-github-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let lower = message.to_ascii_lowercase();
+    if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
+        let wait = match retry_after(headers) {
+            Ok(w) => w,
+            Err(e) => {
+                warn!(error = %e, "Ignoring a malformed header.");
+                None
+            }
+        };
+        if wait.is_some() || lower.contains("secondary rate limit") || lower.contains("abuse") {
+            return GithubError::SecondaryLimit {
+                retry_after: wait.unwrap_or_default(),
+            };
+        }
+        if let Ok((b, _)) = budget_from_headers(headers) {
+            if b.remaining == Some(0) {
+                return GithubError::RateLimited {
+                    reset: b
+                        .reset
+                        .unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(60)),
+                };
+            }
+        }
+    }
+    match status.as_u16() {
+        404 => GithubError::NotFound { message },
+        502 | 504 => GithubError::Overloaded(format!("HTTP {}", status.as_u16())),
+        408 | 500..=599 => GithubError::Transient(format!("HTTP {}: {message}", status.as_u16())),
+        s => GithubError::Fatal {
+            status: s,
+            message,
+            request_id,
+        },
+    }
+}
+
+fn classify_graphql(errors: &[GraphqlErrorItem]) -> GithubError {
+    let text = errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let has = |k: &str| errors.iter().any(|e| e.kind.as_deref() == Some(k));
+    if has("RATE_LIMITED") {
+        return GithubError::RateLimited {
+            reset: Utc::now() + chrono::Duration::seconds(60),
+        };
+    }
+    if has("NOT_FOUND") {
+        return GithubError::NotFound { message: text };
+    }
+    let lower = text.to_ascii_lowercase();
+    if has("RESOURCE_LIMITS_EXCEEDED")
+        || lower.contains("resource limits")
+        || lower.contains("timeout")
+        || lower.contains("something went wrong")
+    {
+        return GithubError::Overloaded(text);
+    }
+    if has("SERVICE_UNAVAILABLE") || has("INTERNAL") {
+        return GithubError::Transient(text);
+    }
+    GithubError::Fatal {
+        status: 200,
+        message: text,
+        request_id: None,
+    }
+}
+
+impl GithubClient {
+    pub fn new(api: Url, tokens: Vec<Secret>, options: ClientOptions) -> Result<Self, GithubError> {
+        if tokens.is_empty() {
+            return Err(GithubError::Fatal {
+                status: 401,
+                message: "no GitHub token configured (GITHUB_TOKEN or GITHUB_TOKENS)".into(),
+                request_id: None,
+            });
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_static(API_VERSION),
+        );
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("ghstats/", env!("CARGO_PKG_VERSION"))),
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(options.request_timeout)
+            .connect_timeout(options.connect_timeout)
+            .build()
+            .map_err(|e| GithubError::Fatal {
+                status: 0,
+                message: format!("cannot build the HTTP client: {e}"),
+                request_id: None,
+            })?;
+        let graphql = graphql_url(&api).map_err(|e| GithubError::Fatal {
+            status: 0,
+            message: e.to_string(),
+            request_id: None,
+        })?;
+        let pacer = Pacer::new(tokens.len());
+        Ok(GithubClient {
+            inner: Arc::new(Inner {
+                http,
+                api,
+                graphql,
+                tokens,
+                pacer,
+                options,
+                cost: CostCounter::default(),
+            }),
+        })
+    }
+
+    /// What this client has spent so far.
+    pub fn cost(&self) -> ApiCost {
+        let c = &self.inner.cost;
+        ApiCost {
+            rest_requests: c.rest.load(Ordering::Relaxed),
+            graphql_queries: c.queries.load(Ordering::Relaxed),
+            graphql_points: c.points.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Budget left across tokens: (REST requests, GraphQL points), where known.
+    pub fn budget_left(&self) -> (Option<u64>, Option<u64>) {
+        (
+            self.inner.pacer.remaining(Resource::Rest),
+            self.inner.pacer.remaining(Resource::Graphql),
+        )
+    }
+
+    fn remaining_time(&self) -> Option<Duration> {
+        self.inner
+            .options
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Sleeps `d`, unless that would pass the run's deadline.
+    async fn wait(&self, d: Duration, why: &str) -> Result<(), GithubError> {
+        if let Some(left) = self.remaining_time() {
+            if d >= left {
+                return Err(GithubError::OutOfTime(format!(
+                    "{why}: would wait {}s",
+                    d.as_secs()
+                )));
+            }
+        }
+        debug!(
+            wait_ms = d.as_millis() as u64,
+            why, "Waiting before the next GitHub request."
+        );
+        tokio::time::sleep(d).await;
+        Ok(())
+    }
+
+    /// Waits the backoff for the `attempt`-th failure (1-based), within the run's budget.
+    pub async fn pause(&self, attempt: u32) -> Result<(), GithubError> {
+        self.wait(self.backoff(attempt.saturating_sub(1)), "retry backoff")
+            .await
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let o = &self.inner.options;
+        let exp = o.base_backoff.saturating_mul(1u32 << attempt.min(16));
+        let capped = exp.min(o.max_backoff);
+        // Full jitter between half and all of the backoff.
+        let ms = capped.as_millis() as u64;
+        Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms.max(1)))
+    }
+
+    async fn read_capped(&self, mut resp: reqwest::Response) -> Result<Bytes, GithubError> {
+        let cap = self.inner.options.max_response_bytes;
+        if resp.content_length().is_some_and(|l| l as usize > cap) {
+            return Err(GithubError::Fatal {
+                status: resp.status().as_u16(),
+                message: format!("response larger than {cap} bytes"),
+                request_id: None,
+            });
+        }
+        let mut buf = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if buf.len() + chunk.len() > cap {
+                        return Err(GithubError::Fatal {
+                            status: 200,
+                            message: format!("response larger than {cap} bytes"),
+                            request_id: None,
+                        });
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(Bytes::from(buf)),
+                Err(e) => {
+                    return Err(GithubError::Transient(format!(
+                        "reading the response: {}",
+                        without_url(&e)
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Sends one request with retries. `overload_is_final` returns `Overloaded` at once so the
+    /// caller can shrink its page; otherwise it is retried like any transient error.
+    async fn send(
+        &self,
+        resource: Resource,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        overload_is_final: bool,
+    ) -> Result<(HeaderMap, Bytes, usize), GithubError> {
+        let mut attempt = 0u32;
+        loop {
+            let token = loop {
+                match self.inner.pacer.pick(resource, Utc::now()) {
+                    Pick::Send(i) => break i,
+                    Pick::WaitUntil(reset) => {
+                        let d = (reset - Utc::now()).to_std().unwrap_or_default()
+                            + Duration::from_secs(1);
+                        self.wait(d, "every token's rate limit is spent").await?;
+                    }
+                }
+            };
+            let mut req = self.inner.http.request(method.clone(), url.clone()).header(
+                AUTHORIZATION,
+                format!("Bearer {}", self.inner.tokens[token].expose()),
+            );
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            match resource {
+                Resource::Rest => self.inner.cost.rest.fetch_add(1, Ordering::Relaxed),
+                Resource::Graphql => self.inner.cost.queries.fetch_add(1, Ordering::Relaxed),
+            };
+            let result = match req.send().await {
+                Err(e) if e.is_timeout() => Err(GithubError::Overloaded(format!(
+                    "timed out: {}",
+                    without_url(&e)
+                ))),
+                Err(e) => Err(GithubError::Transient(without_url(&e))),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    match budget_from_headers(&headers) {
+                        Ok((b, named)) => {
+                            if b != Budget::default() {
+                                self.inner
+                                    .pacer
+                                    .observe(token, named.unwrap_or(resource), b);
+                            }
+                        }
+                        Err(e) => warn!(error = %e, "Ignoring a malformed rate-limit header."),
+                    }
+                    match self.read_capped(resp).await {
+                        Ok(bytes) if status.is_success() => Ok((headers, bytes, token)),
+                        Ok(bytes) => Err(classify_status(status, &headers, &bytes)),
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            let err = match result {
+                Ok(ok) => return Ok(ok),
+                Err(e) => e,
+            };
+            attempt += 1;
+            match &err {
+                GithubError::RateLimited { reset } => {
+                    // Another token may still have budget; the pacer decides.
+                    self.inner.pacer.exhaust(token, resource, *reset);
+                    if attempt >= self.inner.options.max_attempts * 4 {
+                        return Err(err);
+                    }
+                    continue;
+                }
+                GithubError::SecondaryLimit { retry_after } => {
+                    if attempt >= self.inner.options.max_attempts {
+                        return Err(err);
+                    }
+                    let wait = if retry_after.is_zero() {
+                        self.inner.options.secondary_default_wait
+                    } else {
+                        *retry_after
+                    };
+                    warn!(
+                        wait_s = wait.as_secs(),
+                        attempt, "Secondary rate limit; waiting as GitHub asks."
+                    );
+                    self.wait(wait + self.backoff(0) / 4, "secondary rate limit")
+                        .await?;
+                }
+                GithubError::Overloaded(_) if overload_is_final => return Err(err),
+                GithubError::Overloaded(_) | GithubError::Transient(_) => {
+                    if attempt >= self.inner.options.max_attempts {
+                        return Err(err);
+                    }
+                    warn!(error = %err, attempt, "GitHub request failed; retrying.");
+                    self.wait(self.backoff(attempt - 1), "retry backoff")
+                        .await?;
+                }
+                _ => return Err(err),
+            }
+        }
+    }
+
+    /// `GET` a REST path (relative to the API base) and decode its JSON, with the Link header's
+    /// `next` URL if there is one.
+    pub async fn rest_get<T: DeserializeOwned>(
+        &self,
+        path_or_url: &str,
+    ) -> Result<(T, Option<Url>), GithubError> {
+        let url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            Url::parse(path_or_url).map_err(|e| GithubError::Fatal {
+                status: 0,
+                message: e.to_string(),
+                request_id: None,
+            })?
+        } else {
+            let base = self.inner.api.as_str().trim_end_matches('/');
+            Url::parse(&format!("{base}/{}", path_or_url.trim_start_matches('/'))).map_err(|e| {
+                GithubError::Fatal {
+                    status: 0,
+                    message: e.to_string(),
+                    request_id: None,
+                }
+            })?
+        };
+        let (headers, body, _) = self
+            .send(Resource::Rest, Method::GET, url, None, false)
+            .await?;
+        let next = headers
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .and_then(super::link::next_link)
+            .map(|n| self.rebase(&n))
+            .transpose()?;
+        let value = serde_json::from_slice(&body).map_err(|e| GithubError::Fatal {
+            status: 200,
+            message: format!("unexpected REST response: {e}"),
+            request_id: None,
+        })?;
+        Ok((value, next))
+    }
+
+    /// A Link URL, moved onto the configured API base: GitHub's links name its public host, and
+    /// a proxy or simulator in front of it must keep receiving the follow-ups.
+    fn rebase(&self, link: &str) -> Result<Url, GithubError> {
+        let parsed = Url::parse(link).map_err(|e| GithubError::Fatal {
+            status: 0,
+            message: format!("bad Link URL: {e}"),
+            request_id: None,
+        })?;
+        let mut u = self.inner.api.clone();
+        let base_path = self.inner.api.path().trim_end_matches('/');
+        let path = parsed.path();
+        let rel = path.strip_prefix(base_path).unwrap_or(path);
+        u.set_path(&format!("{base_path}{rel}"));
+        u.set_query(parsed.query());
+        Ok(u)
+    }
+
+    /// Runs a GraphQL query. Any `errors` entry fails the call, whatever `data` holds: a
+    /// half-answered page is never used. `shrinkable` callers get `Overloaded` back at once.
+    pub async fn graphql<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+        shrinkable: bool,
+    ) -> Result<T, GithubError> {
+        let body = serde_json::json!({ "query": query, "variables": variables });
+        let mut attempt = 0u32;
+        loop {
+            let (_, bytes, token) = self
+                .send(
+                    Resource::Graphql,
+                    Method::POST,
+                    self.inner.graphql.clone(),
+                    Some(&body),
+                    shrinkable,
+                )
+                .await?;
+            let env: GraphqlEnvelope =
+                serde_json::from_slice(&bytes).map_err(|e| GithubError::Fatal {
+                    status: 200,
+                    message: format!("unexpected GraphQL response: {e}"),
+                    request_id: None,
+                })?;
+            let err = if env.errors.is_empty() {
+                match env.data {
+                    Some(data) => {
+                        if let Some(rl) = data
+                            .get("rateLimit")
+                            .and_then(|r| serde_json::from_value::<RateLimit>(r.clone()).ok())
+                        {
+                            self.inner.cost.points.fetch_add(rl.cost, Ordering::Relaxed);
+                            self.inner.pacer.observe(
+                                token,
+                                Resource::Graphql,
+                                Budget {
+                                    limit: rl.limit,
+                                    remaining: Some(rl.remaining),
+                                    reset: Some(rl.reset_at),
+                                },
+                            );
+                        }
+                        return serde_json::from_value(data).map_err(|e| GithubError::Fatal {
+                            status: 200,
+                            message: format!("unexpected GraphQL data: {e}"),
+                            request_id: None,
+                        });
+                    }
+                    None => GithubError::Transient("GraphQL response without data".into()),
+                }
+            } else {
+                classify_graphql(&env.errors)
+            };
+            attempt += 1;
+            match &err {
+                GithubError::RateLimited { reset } => {
+                    self.inner.pacer.exhaust(token, Resource::Graphql, *reset);
+                    if attempt >= self.inner.options.max_attempts * 4 {
+                        return Err(err);
+                    }
+                }
+                GithubError::Overloaded(_) if shrinkable => return Err(err),
+                GithubError::Overloaded(_) | GithubError::Transient(_)
+                    if attempt < self.inner.options.max_attempts =>
+                {
+                    warn!(error = %err, attempt, "GraphQL query failed; retrying.");
+                    self.wait(self.backoff(attempt - 1), "retry backoff")
+                        .await?;
+                }
+                _ => return Err(err),
+            }
+        }
+    }
+}
+
+/// A reqwest error's text without the URL (which may carry query parameters).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(u.as_str(), "<url>");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graphql_endpoint_follows_the_api_base() {
+        let u = |s: &str| graphql_url(&Url::parse(s).unwrap()).unwrap().to_string();
+        assert_eq!(
+            u("https://api.github.com"),
+            "https://api.github.com/graphql"
+        );
+        assert_eq!(
+            u("https://ghe.example.com/api/v3"),
+            "https://ghe.example.com/api/graphql"
+        );
+        assert_eq!(u("http://127.0.0.1:9000/"), "http://127.0.0.1:9000/graphql");
+    }
+
+    #[test]
+    fn statuses_map_to_what_the_caller_can_do() {
+        let h = HeaderMap::new();
+        assert!(matches!(
+            classify_status(StatusCode::BAD_GATEWAY, &h, b""),
+            GithubError::Overloaded(_)
+        ));
+        assert!(matches!(
+            classify_status(StatusCode::INTERNAL_SERVER_ERROR, &h, b""),
+            GithubError::Transient(_)
+        ));
+        assert!(matches!(
+            classify_status(StatusCode::NOT_FOUND, &h, br#"{"message":"Not Found"}"#),
+            GithubError::NotFound { .. }
+        ));
+        let e = classify_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &h,
+            br#"{"message":"Validation Failed"}"#,
+        );
+        assert!(
+            matches!(e, GithubError::Fatal { status: 422, ref message, .. } if message == "Validation Failed")
+        );
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert!(
+            matches!(classify_status(StatusCode::FORBIDDEN, &h, b"{}"), GithubError::SecondaryLimit { retry_after } if retry_after == Duration::from_secs(3))
+        );
+        let secondary = br#"{"message":"You have exceeded a secondary rate limit."}"#;
+        assert!(matches!(
+            classify_status(StatusCode::FORBIDDEN, &HeaderMap::new(), secondary),
+            GithubError::SecondaryLimit { .. }
+        ));
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1900000000"));
+        assert!(matches!(
+            classify_status(StatusCode::FORBIDDEN, &h, b"{}"),
+            GithubError::RateLimited { .. }
+        ));
+        // A plain 403 (SSO, permissions) is final.
+        assert!(matches!(
+            classify_status(
+                StatusCode::FORBIDDEN,
+                &HeaderMap::new(),
+                br#"{"message":"Resource not accessible"}"#
+            ),
+            GithubError::Fatal { status: 403, .. }
+        ));
+    }
+
+    #[test]
+    fn graphql_errors_are_classified() {
+        let item = |kind: Option<&str>, m: &str| GraphqlErrorItem {
+            kind: kind.map(str::to_string),
+            message: m.into(),
+        };
+        assert!(matches!(
+            classify_graphql(&[item(Some("RATE_LIMITED"), "x")]),
+            GithubError::RateLimited { .. }
+        ));
+        assert!(matches!(
+            classify_graphql(&[item(Some("NOT_FOUND"), "x")]),
+            GithubError::NotFound { .. }
+        ));
+        assert!(matches!(
+            classify_graphql(&[item(Some("RESOURCE_LIMITS_EXCEEDED"), "x")]),
+            GithubError::Overloaded(_)
+        ));
+        assert!(matches!(classify_graphql(&[item(None, "Something went wrong while executing your query. This may be the result of a timeout")]), GithubError::Overloaded(_)));
+        assert!(matches!(
+            classify_graphql(&[item(Some("MAX_NODE_LIMIT_EXCEEDED"), "x")]),
+            GithubError::Fatal { .. }
+        ));
+    }
+}

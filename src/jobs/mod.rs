@@ -1,0 +1,8 @@
+//! The jobs of DESIGN §1. The CLI (and later the HTTP handlers) parse their input, call a job,
+//! and present its result; the jobs hold the logic.
+
+pub mod collect;
+pub mod progress;
+
+pub use collect::{collect, CollectOptions, CollectionResult};
+pub use progress::Progress;

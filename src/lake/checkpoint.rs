@@ -1,0 +1,177 @@
+//! The checkpoint of a collection: its window, the repositories planned and where each stands,
+//! the chunks written and the API cost so far. Written after the chunks it mentions.
+
+use super::{ChunkInfo, Lake};
+use crate::github::pulls::{WalkState, Window};
+use crate::github::ApiCost;
+use crate::names::OrgName;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectionKind {
+    Collect,
+    Backfill,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Running,
+    Completed,
+    Partial,
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepoState {
+    Pending,
+    InProgress,
+    Done,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepoProgress {
+    pub name: String,
+    pub state: RepoState,
+    #[serde(default)]
+    pub walk: WalkState,
+    pub pull_requests: u64,
+    #[serde(default)]
+    pub rows: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub next_seq: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub schema_version: u32,
+    pub collection_id: String,
+    pub organization: String,
+    pub kind: CollectionKind,
+    pub window: Window,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub status: Status,
+    pub repos: Vec<RepoProgress>,
+    pub chunks: Vec<ChunkInfo>,
+    pub api_cost: ApiCost,
+    #[serde(default)]
+    pub errors: Vec<String>,
+}
+
+/// Reads and writes checkpoints at `{org}/_checkpoints/{collection_id}.json`.
+#[derive(Clone)]
+pub struct CheckpointStore {
+    lake: Lake,
+    org: OrgName,
+}
+
+impl CheckpointStore {
+    pub fn new(lake: Lake, org: OrgName) -> Self {
+        CheckpointStore { lake, org }
+    }
+
+    pub async fn save(&self, c: &Checkpoint) -> anyhow::Result<()> {
+        let path = self.lake.checkpoint_path(&self.org, &c.collection_id);
+        let bytes = serde_json::to_vec_pretty(c)?;
+        self.lake
+            .put(&path, Bytes::from(bytes))
+            .await
+            .map_err(|e| anyhow::anyhow!("writing checkpoint {path}: {e}"))
+    }
+
+    pub async fn load(&self, collection_id: &str) -> anyhow::Result<Checkpoint> {
+        if !super::is_collection_id(collection_id) {
+            anyhow::bail!("{collection_id:?} is not a collection id");
+        }
+        let path = self.lake.checkpoint_path(&self.org, collection_id);
+        let bytes = self
+            .lake
+            .get(&path)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading checkpoint {path}: {e}"))?;
+        let c: Checkpoint = serde_json::from_slice(&bytes)?;
+        if c.schema_version > SCHEMA_VERSION {
+            anyhow::bail!("checkpoint {collection_id} has schema version {}, newer than this build's {SCHEMA_VERSION}", c.schema_version);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn sample(id: &str, cursor: Option<String>, prs: u64) -> Checkpoint {
+        let t = DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Checkpoint {
+            schema_version: SCHEMA_VERSION,
+            collection_id: id.into(),
+            organization: "acme".into(),
+            kind: CollectionKind::Collect,
+            window: Window {
+                since: t - chrono::Duration::hours(2),
+                until: t,
+            },
+            started_at: t,
+            updated_at: t,
+            status: Status::Running,
+            repos: vec![RepoProgress {
+                name: "r".into(),
+                state: RepoState::InProgress,
+                walk: WalkState {
+                    cursor,
+                    pages_done: false,
+                    pending_reviews: vec![],
+                },
+                pull_requests: prs,
+                rows: BTreeMap::from([("pull_requests".to_string(), prs)]),
+                next_seq: BTreeMap::from([("pull_requests".to_string(), 2)]),
+                error: None,
+            }],
+            chunks: vec![],
+            api_cost: ApiCost {
+                rest_requests: 1,
+                graphql_queries: 2,
+                graphql_points: 3,
+            },
+            errors: vec![],
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn checkpoints_round_trip(cursor in proptest::option::of("\\PC{0,40}"), prs in 0u64..1_000_000) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(async {
+                let lake = Lake::new(Arc::new(object_store::memory::InMemory::new()), None);
+                let store = CheckpointStore::new(lake, "acme".parse().unwrap());
+                let c = sample("20261121T090000Z-abcdef", cursor, prs);
+                store.save(&c).await.unwrap();
+                let back = store.load("20261121T090000Z-abcdef").await.unwrap();
+                assert_eq!(back, c);
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn loading_refuses_ids_that_are_not_collection_ids() {
+        let lake = Lake::new(Arc::new(object_store::memory::InMemory::new()), None);
+        let store = CheckpointStore::new(lake, "acme".parse().unwrap());
+        assert!(store.load("../../secrets").await.is_err());
+    }
+}

@@ -1,0 +1,302 @@
+//! The one definition of the warehouse tables (DESIGN §4): columns with BigQuery's types, the
+//! key, the version columns that decide which copy of a row is newest, partitioning and
+//! clustering. Every backend's DDL and every chunk's rows follow it.
+
+/// A column type, named as BigQuery names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    String,
+    Int64,
+    Bool,
+    Timestamp,
+}
+
+impl ColumnType {
+    pub fn bigquery(self) -> &'static str {
+        match self {
+            ColumnType::String => "STRING",
+            ColumnType::Int64 => "INT64",
+            ColumnType::Bool => "BOOL",
+            ColumnType::Timestamp => "TIMESTAMP",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Required,
+    Nullable,
+    Repeated,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColumnType,
+    pub mode: Mode,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct TableDef {
+    pub name: &'static str,
+    pub columns: &'static [Column],
+    /// Columns that identify a row.
+    pub key: &'static [&'static str],
+    /// Columns compared, in order, to decide which copy of a row is newest.
+    pub version: &'static [&'static str],
+    /// `DATE(column)` partitioning, where the table has it.
+    pub partition: Option<&'static str>,
+    pub cluster: &'static [&'static str],
+}
+
+impl TableDef {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+const fn req(name: &'static str, ty: ColumnType) -> Column {
+    Column {
+        name,
+        ty,
+        mode: Mode::Required,
+    }
+}
+const fn opt(name: &'static str, ty: ColumnType) -> Column {
+    Column {
+        name,
+        ty,
+        mode: Mode::Nullable,
+    }
+}
+const fn rep(name: &'static str, ty: ColumnType) -> Column {
+    Column {
+        name,
+        ty,
+        mode: Mode::Repeated,
+    }
+}
+
+use ColumnType::{Bool, Int64, String as Str, Timestamp};
+
+pub const REPOSITORIES: TableDef = TableDef {
+    name: "repositories",
+    columns: &[
+        req("organization", Str),
+        req("repository", Str),
+        req("repo_id", Int64),
+        req("node_id", Str),
+        req("full_name", Str),
+        req("is_archived", Bool),
+        req("is_fork", Bool),
+        req("is_private", Bool),
+        opt("default_branch", Str),
+        req("created_at", Timestamp),
+        req("updated_at", Timestamp),
+        opt("pushed_at", Timestamp),
+        req("collected_at", Timestamp),
+        req("collection_id", Str),
+    ],
+    key: &["repo_id"],
+    version: &["updated_at", "collected_at"],
+    partition: None,
+    cluster: &["organization"],
+};
+
+pub const PULL_REQUESTS: TableDef = TableDef {
+    name: "pull_requests",
+    columns: &[
+        req("organization", Str),
+        req("repository", Str),
+        req("pr_number", Int64),
+        req("pr_id", Int64),
+        req("node_id", Str),
+        req("title", Str),
+        req("state", Str),
+        req("draft", Bool),
+        req("author", Str),
+        req("author_type", Str),
+        req("created_at", Timestamp),
+        req("updated_at", Timestamp),
+        opt("closed_at", Timestamp),
+        opt("merged_at", Timestamp),
+        req("merged", Bool),
+        opt("merged_by", Str),
+        opt("merged_by_type", Str),
+        req("base_ref", Str),
+        req("head_ref", Str),
+        req("additions", Int64),
+        req("deletions", Int64),
+        req("changed_files", Int64),
+        rep("labels", Str),
+        opt("size_label", Str),
+        opt("review_decision", Str),
+        req("commit_count", Int64),
+        req("review_count", Int64),
+        req("comment_count", Int64),
+        req("collected_at", Timestamp),
+        req("collection_id", Str),
+    ],
+    key: &["organization", "repository", "pr_number"],
+    version: &["updated_at", "collected_at"],
+    partition: Some("created_at"),
+    cluster: &["repository", "author"],
+};
+
+pub const PR_COMMITS: TableDef = TableDef {
+    name: "pr_commits",
+    columns: &[
+        req("organization", Str),
+        req("repository", Str),
+        req("pr_number", Int64),
+        req("sha", Str),
+        opt("author", Str),
+        opt("author_name", Str),
+        req("authored_at", Timestamp),
+        opt("committer", Str),
+        opt("committer_name", Str),
+        req("committed_at", Timestamp),
+        req("additions", Int64),
+        req("deletions", Int64),
+        req("message_headline", Str),
+        req("pr_updated_at", Timestamp),
+        req("collected_at", Timestamp),
+        req("collection_id", Str),
+    ],
+    key: &["organization", "repository", "pr_number", "sha"],
+    // A commit does not change; the copy from the newest look at its pull request wins.
+    version: &["pr_updated_at", "collected_at"],
+    partition: Some("committed_at"),
+    cluster: &["repository", "author"],
+};
+
+pub const REVIEWS: TableDef = TableDef {
+    name: "reviews",
+    columns: &[
+        req("organization", Str),
+        req("repository", Str),
+        req("pr_number", Int64),
+        req("review_id", Int64),
+        req("node_id", Str),
+        req("reviewer", Str),
+        req("reviewer_type", Str),
+        req("state", Str),
+        opt("submitted_at", Timestamp),
+        req("created_at", Timestamp),
+        req("updated_at", Timestamp),
+        req("body_length", Int64),
+        req("comment_count", Int64),
+        req("collected_at", Timestamp),
+        req("collection_id", Str),
+    ],
+    key: &["organization", "repository", "review_id"],
+    version: &["updated_at", "collected_at"],
+    partition: Some("submitted_at"),
+    cluster: &["repository", "reviewer"],
+};
+
+pub const REVIEW_COMMENTS: TableDef = TableDef {
+    name: "review_comments",
+    columns: &[
+        req("organization", Str),
+        req("repository", Str),
+        req("pr_number", Int64),
+        req("comment_id", Int64),
+        req("review_id", Int64),
+        req("node_id", Str),
+        req("path", Str),
+        req("author", Str),
+        req("author_type", Str),
+        req("created_at", Timestamp),
+        req("updated_at", Timestamp),
+        opt("in_reply_to", Int64),
+        req("body_length", Int64),
+        req("collected_at", Timestamp),
+        req("collection_id", Str),
+    ],
+    key: &["organization", "repository", "comment_id"],
+    version: &["updated_at", "collected_at"],
+    partition: Some("created_at"),
+    cluster: &["repository", "author"],
+};
+
+pub const ISSUE_COMMENTS: TableDef = TableDef {
+    name: "issue_comments",
+    columns: &[
+        req("organization", Str),
+        req("repository", Str),
+        req("pr_number", Int64),
+        req("comment_id", Int64),
+        req("node_id", Str),
+        req("author", Str),
+        req("author_type", Str),
+        req("created_at", Timestamp),
+        req("updated_at", Timestamp),
+        req("body_length", Int64),
+        req("collected_at", Timestamp),
+        req("collection_id", Str),
+    ],
+    key: &["organization", "repository", "comment_id"],
+    version: &["updated_at", "collected_at"],
+    partition: Some("created_at"),
+    cluster: &["repository", "author"],
+};
+
+/// Every table, in load order.
+pub const ALL: &[TableDef] = &[
+    REPOSITORIES,
+    PULL_REQUESTS,
+    PR_COMMITS,
+    REVIEWS,
+    REVIEW_COMMENTS,
+    ISSUE_COMMENTS,
+];
+
+pub fn by_name(name: &str) -> Option<&'static TableDef> {
+    ALL.iter().find(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_is_well_formed() {
+        for t in ALL {
+            for k in t.key.iter().chain(t.version).chain(t.cluster) {
+                let c = t
+                    .column(k)
+                    .unwrap_or_else(|| panic!("{}.{k} is not a column", t.name));
+                assert_ne!(c.mode, Mode::Repeated, "{}.{k}", t.name);
+            }
+            for k in t.key {
+                assert_eq!(
+                    t.column(k).map(|c| c.mode),
+                    Some(Mode::Required),
+                    "{}.{k} is a key",
+                    t.name
+                );
+            }
+            if let Some(p) = t.partition {
+                assert_eq!(
+                    t.column(p).map(|c| c.ty),
+                    Some(ColumnType::Timestamp),
+                    "{}",
+                    t.name
+                );
+            }
+            for common in [
+                "organization",
+                "repository",
+                "collected_at",
+                "collection_id",
+            ] {
+                assert!(t.column(common).is_some(), "{} lacks {common}", t.name);
+            }
+            let mut names: Vec<_> = t.columns.iter().map(|c| c.name).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), t.columns.len(), "{} repeats a column", t.name);
+        }
+    }
+}
