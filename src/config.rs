@@ -86,6 +86,9 @@ impl fmt::Display for StorageUrl {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if let Ok(secs) = s.parse::<u64>() {
+        if secs == 0 {
+            return Err("a duration must be longer than zero".into());
+        }
         return Ok(Duration::from_secs(secs));
     }
     let mut total = 0u64;
