@@ -1,0 +1,256 @@
+//! End to end against the GitHub simulator: what the chunks hold equals the simulator's
+//! ground truth, entity by entity and field by field.
+
+mod common;
+
+use common::*;
+use ghstats::github::Window;
+use ghstats::lake::checkpoint::{RepoState, Status};
+use github_sim::{Fault, FaultPlan, OrgSpec, SimOptions, Simulator};
+use std::time::{Duration, Instant};
+
+async fn sim(repos: usize, prs: usize, seed: u64) -> Simulator {
+    Simulator::start(
+        &OrgSpec::new(ORG, repos, prs, seed),
+        SimOptions::default(),
+        0,
+    )
+    .await
+    .expect("simulator starts")
+}
+
+#[tokio::test]
+async fn collected_rows_equal_the_ground_truth_including_oversized_prs() {
+    let sim = sim(4, 300, 11).await;
+    let client = fast_client(&sim.url(), &["t1"]);
+    let lake = memory_lake();
+    let window = everything();
+    let result = collect(&client, &lake, &options(window, &[])).await;
+    assert_eq!(result.status, Status::Completed);
+    let actual = read_collection(&lake, &result.collection_id).await;
+    let world = sim.world();
+    let expected = expected(&world, &window, &[]);
+    assert_tables_eq(&actual, &expected);
+    // The oversized pull requests came through whole.
+    let commits_of = |n: u64| {
+        actual["pr_commits"]
+            .values()
+            .filter(|r| r["repository"] == "repo-000" && r["pr_number"] == n)
+            .count()
+    };
+    let big = world.repositories[0]
+        .pull_requests
+        .iter()
+        .find(|p| p.commits.len() > 250)
+        .unwrap();
+    assert_eq!(commits_of(big.number), big.commits.len());
+    assert!(actual["review_comments"].len() > 140);
+    // Archived repositories and forks were skipped.
+    assert!(!actual["repositories"]
+        .values()
+        .any(|r| r["repository"] == "old-archived" || r["repository"] == "forked-lib"));
+    // The cost the client counted is what the simulator served.
+    let ledger = sim.ledger();
+    assert_eq!(result.api_cost.graphql_queries, ledger.graphql_queries);
+    assert_eq!(result.api_cost.rest_requests, ledger.rest_requests);
+    assert_eq!(result.api_cost.graphql_points, ledger.graphql_points);
+    assert!(result.api_cost.calls() <= 40, "{:?}", result.api_cost);
+}
+
+#[tokio::test]
+async fn faults_on_ten_percent_of_requests_lose_and_duplicate_nothing() {
+    let sim = sim(4, 300, 12).await;
+    sim.set_faults(FaultPlan {
+        next: vec![Fault::BadGateway, Fault::PartialGraphql],
+        rate: 0.10,
+        kinds: vec![
+            Fault::BadGateway,
+            Fault::SecondaryLimit { retry_after: 1 },
+            Fault::SecondaryLimit { retry_after: 0 },
+            Fault::PartialGraphql,
+            Fault::ResourceLimit,
+            Fault::Slow { millis: 100 },
+        ],
+        seed: 99,
+    });
+    let client = fast_client(&sim.url(), &["t1"]);
+    let lake = memory_lake();
+    let window = everything();
+    let result = collect(&client, &lake, &options(window, &[])).await;
+    assert_eq!(result.status, Status::Completed, "{:?}", result.repos);
+    let ledger = sim.ledger();
+    assert!(
+        ledger.faults_injected >= 4,
+        "faults injected: {}",
+        ledger.faults_injected
+    );
+    let actual = read_collection(&lake, &result.collection_id).await;
+    assert_tables_eq(&actual, &expected(&sim.world(), &window, &[]));
+}
+
+#[tokio::test]
+async fn a_second_run_over_the_same_window_writes_a_new_collection_with_the_same_rows() {
+    let sim = sim(3, 150, 13).await;
+    let client = fast_client(&sim.url(), &["t1"]);
+    let lake = memory_lake();
+    let window = everything();
+    let first = collect(&client, &lake, &options(window, &[])).await;
+    let second = collect(&client, &lake, &options(window, &[])).await;
+    assert_ne!(first.collection_id, second.collection_id);
+    let a = read_collection(&lake, &first.collection_id).await;
+    let b = read_collection(&lake, &second.collection_id).await;
+    assert!(row_count(&a) > 500);
+    assert_tables_eq(&b, &a);
+}
+
+#[tokio::test]
+async fn an_incremental_run_after_50_changes_fetches_only_what_changed() {
+    let sim = sim(3, 400, 14).await;
+    let client = fast_client(&sim.url(), &["t1"]);
+    let lake = memory_lake();
+    let first = collect(&client, &lake, &options(everything(), &["repo-001"])).await;
+    assert_eq!(first.status, Status::Completed);
+    let t0 = first.window.until.min(chrono::Utc::now());
+    let report = sim.change(50, 5, Some("repo-001"));
+    assert_eq!(report.changed.len(), 50);
+    assert!(
+        report.force_pushes + report.deleted_comments + report.edited_comments > 0,
+        "{report:?}"
+    );
+    // Changes carry whole-second timestamps; the next window must end after them.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let now =
+        chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::Duration::seconds(1))
+            .unwrap();
+    let window = Window {
+        since: t0 - chrono::Duration::seconds(1),
+        until: now,
+    };
+    sim.reset_ledger();
+    let client = fast_client(&sim.url(), &["t1"]);
+    let inc = collect(&client, &lake, &options(window, &["repo-001"])).await;
+    assert_eq!(inc.status, Status::Completed);
+    let actual = read_collection(&lake, &inc.collection_id).await;
+    let fetched: std::collections::BTreeSet<u64> = actual["pull_requests"]
+        .values()
+        .map(|r| r["pr_number"].as_u64().unwrap())
+        .collect();
+    let changed: std::collections::BTreeSet<u64> = report.changed.iter().map(|(_, n)| *n).collect();
+    assert_eq!(fetched, changed);
+    assert_tables_eq(&actual, &expected(&sim.world(), &window, &["repo-001"]));
+    let ledger = sim.ledger();
+    let listing = ledger
+        .by_route
+        .get("POST /graphql OrganizationRepositories")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(listing, 1);
+    let calls = ledger.graphql_queries + ledger.rest_requests - listing;
+    assert!(
+        calls <= 5,
+        "incremental run used {calls} calls besides the listing: {:?}",
+        ledger.by_route
+    );
+}
+
+#[tokio::test]
+async fn work_moves_to_the_token_with_budget_left() {
+    let spec = OrgSpec::new(ORG, 3, 200, 15);
+    let options_sim = SimOptions {
+        graphql_limit: 8,
+        rest_limit: 100,
+        tokens: vec!["a".into(), "b".into(), "c".into()],
+    };
+    let sim = Simulator::start(&spec, options_sim, 0).await.unwrap();
+    let client = fast_client(&sim.url(), &["a", "b", "c"]);
+    let lake = memory_lake();
+    let window = everything();
+    let result = collect(&client, &lake, &options(window, &[])).await;
+    assert_eq!(result.status, Status::Completed, "{:?}", result.repos);
+    // More points than one token has: at least two tokens did the work.
+    assert!(result.api_cost.graphql_points > 8, "{:?}", result.api_cost);
+    assert_tables_eq(
+        &read_collection(&lake, &result.collection_id).await,
+        &expected(&sim.world(), &window, &[]),
+    );
+    // An unknown token is refused with GitHub's message.
+    let bad = fast_client(&sim.url(), &["nope"]);
+    let err = ghstats::jobs::collect(
+        &bad,
+        &lake,
+        &options(window, &[]),
+        &ghstats::jobs::Progress::hidden(),
+    )
+    .await
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("Bad credentials"), "{err:#}");
+}
+
+#[tokio::test]
+async fn an_exhausted_budget_stops_the_run_as_partial_at_its_deadline() {
+    let spec = OrgSpec::new(ORG, 2, 200, 16);
+    let sim = Simulator::start(
+        &spec,
+        SimOptions {
+            graphql_limit: 4,
+            rest_limit: 100,
+            tokens: vec![],
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let mut opts = options(everything(), &[]);
+    opts.deadline = Instant::now() + Duration::from_secs(5);
+    let client = {
+        let mut o = ghstats::github::ClientOptions {
+            base_backoff: Duration::from_millis(10),
+            ..Default::default()
+        };
+        o.deadline = Some(opts.deadline);
+        ghstats::github::GithubClient::new(
+            sim.url().parse().unwrap(),
+            vec![ghstats::config::Secret::new("t")],
+            o,
+        )
+        .unwrap()
+    };
+    let lake = memory_lake();
+    let started = Instant::now();
+    let result = collect(&client, &lake, &opts).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the run must not wait for the hourly reset"
+    );
+    assert_eq!(result.status, Status::Partial);
+    assert!(result
+        .repos
+        .iter()
+        .any(|r| r.state == RepoState::InProgress));
+    // The checkpoint keeps the cursor in hand for a resume.
+    let store = ghstats::lake::CheckpointStore::new(lake.clone(), ORG.parse().unwrap());
+    let cp = store.load(&result.collection_id).await.unwrap();
+    assert_eq!(cp.status, Status::Partial);
+    assert!(cp
+        .repos
+        .iter()
+        .any(|r| r.state == RepoState::InProgress && r.walk.cursor.is_some()));
+}
+
+#[tokio::test]
+async fn an_unknown_repository_is_a_clear_error() {
+    let sim = sim(2, 20, 17).await;
+    let client = fast_client(&sim.url(), &["t"]);
+    let err = ghstats::jobs::collect(
+        &client,
+        &memory_lake(),
+        &options(everything(), &["no-such-repo"]),
+        &ghstats::jobs::Progress::hidden(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("repository no-such-repo is not in the organization"),
+        "{err:#}"
+    );
+}

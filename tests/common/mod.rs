@@ -1,0 +1,278 @@
+//! Shared helpers for the end-to-end tests: start the simulator, run a collection through the
+//! library, read the chunks back, and build the expected rows from the simulator's ground
+//! truth with a mapping written independently of `ghstats::rows`.
+
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use ghstats::config::{RepoScope, Secret};
+use ghstats::github::{ClientOptions, GithubClient, Window};
+use ghstats::jobs::{self, CollectOptions, CollectionResult, Progress};
+use ghstats::lake::checkpoint::CollectionKind;
+use ghstats::lake::{chunk::decode_chunk, CheckpointStore, Lake};
+use github_sim::model::{node_id, Actor, World};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const ORG: &str = "acme";
+
+/// Rows per table, keyed by the table's key, without `collected_at` / `collection_id`.
+pub type Tables = BTreeMap<String, BTreeMap<String, Value>>;
+
+pub fn fast_client(url: &str, tokens: &[&str]) -> GithubClient {
+    let options = ClientOptions {
+        base_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(200),
+        secondary_default_wait: Duration::from_millis(50),
+        max_attempts: 8,
+        ..ClientOptions::default()
+    };
+    GithubClient::new(
+        url.parse().unwrap(),
+        tokens.iter().map(|t| Secret::new(*t)).collect(),
+        options,
+    )
+    .unwrap()
+}
+
+pub fn memory_lake() -> Lake {
+    Lake::new(Arc::new(object_store::memory::InMemory::new()), None)
+}
+
+pub fn options(window: Window, repos: &[&str]) -> CollectOptions {
+    CollectOptions {
+        org: ORG.parse().unwrap(),
+        kind: CollectionKind::Backfill,
+        window,
+        scope: RepoScope {
+            repos: repos.iter().map(|r| r.parse().unwrap()).collect(),
+            include_archived: false,
+            include_forks: false,
+        },
+        chunk_size: 50,
+        max_workers: 3,
+        page_size: 25,
+        page_size_max: 50,
+        deadline: Instant::now() + Duration::from_secs(600),
+    }
+}
+
+pub fn everything() -> Window {
+    let now =
+        chrono::DurationRound::duration_trunc(Utc::now(), chrono::Duration::seconds(1)).unwrap();
+    Window {
+        since: now - chrono::Duration::days(3650),
+        until: now + chrono::Duration::seconds(1),
+    }
+}
+
+pub async fn collect(
+    client: &GithubClient,
+    lake: &Lake,
+    opts: &CollectOptions,
+) -> CollectionResult {
+    jobs::collect(client, lake, opts, &Progress::hidden())
+        .await
+        .expect("collection runs")
+}
+
+/// Every row a collection wrote, read back from its chunks.
+pub async fn read_collection(lake: &Lake, collection_id: &str) -> Tables {
+    let store = CheckpointStore::new(lake.clone(), ORG.parse().unwrap());
+    let cp = store.load(collection_id).await.expect("checkpoint");
+    let mut out: Tables = BTreeMap::new();
+    for chunk in &cp.chunks {
+        let bytes = lake
+            .get(&object_store::path::Path::from(chunk.path.as_str()))
+            .await
+            .expect("chunk named in the checkpoint exists");
+        let rows = decode_chunk(&bytes).unwrap();
+        assert!(
+            rows.len() as u64 == chunk.rows,
+            "chunk {} holds {} rows, checkpoint says {}",
+            chunk.path,
+            rows.len(),
+            chunk.rows
+        );
+        for mut row in rows {
+            assert_eq!(row["collection_id"], collection_id);
+            let obj = row.as_object_mut().unwrap();
+            obj.remove("collected_at");
+            obj.remove("collection_id");
+            let key = key_of(&chunk.table, &row);
+            let prev = out
+                .entry(chunk.table.clone())
+                .or_default()
+                .insert(key.clone(), row);
+            assert!(
+                prev.is_none(),
+                "{} row {key} written twice in one collection",
+                chunk.table
+            );
+        }
+    }
+    out
+}
+
+fn key_of(table: &str, row: &Value) -> String {
+    let def = ghstats::tables::by_name(table).expect("known table");
+    def.key
+        .iter()
+        .map(|k| row[*k].to_string())
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+fn ts(t: DateTime<Utc>) -> Value {
+    Value::String(t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+fn ts_opt(t: Option<DateTime<Utc>>) -> Value {
+    t.map(ts).unwrap_or(Value::Null)
+}
+
+fn login(a: &Option<Actor>) -> (Value, Value) {
+    match a {
+        Some(a) => (json!(a.login), json!(a.kind.typename())),
+        None => (json!("ghost"), json!("Ghost")),
+    }
+}
+
+/// What the tables must hold for `window`, from the simulator's ground truth: the selected
+/// repositories (active ones, or `repos`) and every pull request updated in the window with
+/// all of its children.
+pub fn expected(world: &World, window: &Window, repos: &[&str]) -> Tables {
+    let mut out: Tables = BTreeMap::new();
+    let mut put = |table: &str, row: Value| {
+        let key = key_of(table, &row);
+        out.entry(table.to_string()).or_default().insert(key, row);
+    };
+    for repo in &world.repositories {
+        let selected = if repos.is_empty() {
+            !repo.is_archived && !repo.is_fork
+        } else {
+            repos.contains(&repo.name.as_str())
+        };
+        if !selected {
+            continue;
+        }
+        let base = |extra: Value| {
+            let mut v = json!({"organization": ORG, "repository": repo.name});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v
+        };
+        put(
+            "repositories",
+            base(json!({
+                "repo_id": repo.id, "node_id": node_id("R", repo.id), "full_name": format!("{ORG}/{}", repo.name),
+                "is_archived": repo.is_archived, "is_fork": repo.is_fork, "is_private": repo.is_private,
+                "default_branch": repo.default_branch, "created_at": ts(repo.created_at), "updated_at": ts(repo.updated_at),
+                "pushed_at": ts(repo.pushed_at),
+            })),
+        );
+        for pr in &repo.pull_requests {
+            if !(window.since <= pr.updated_at && pr.updated_at < window.until) {
+                continue;
+            }
+            let (author, author_type) = login(&pr.author);
+            let merged = pr.merged_at.is_some();
+            let (merged_by, merged_by_type) = if merged {
+                login(&pr.merged_by)
+            } else {
+                (Value::Null, Value::Null)
+            };
+            let size = pr
+                .labels
+                .iter()
+                .find_map(|l| l.strip_prefix("size/"))
+                .map(|s| json!(s))
+                .unwrap_or(Value::Null);
+            put(
+                "pull_requests",
+                base(json!({
+                    "pr_number": pr.number, "pr_id": pr.id, "node_id": node_id("PR", pr.id), "title": pr.title,
+                    "state": pr.state.graphql(), "draft": pr.is_draft, "author": author, "author_type": author_type,
+                    "created_at": ts(pr.created_at), "updated_at": ts(pr.updated_at), "closed_at": ts_opt(pr.closed_at),
+                    "merged_at": ts_opt(pr.merged_at), "merged": merged, "merged_by": merged_by, "merged_by_type": merged_by_type,
+                    "base_ref": pr.base_ref, "head_ref": pr.head_ref, "additions": pr.additions, "deletions": pr.deletions,
+                    "changed_files": pr.changed_files, "labels": pr.labels, "size_label": size,
+                    "review_decision": pr.review_decision.map(|d| d.graphql()),
+                    "commit_count": pr.commits.len(), "review_count": pr.reviews.len(), "comment_count": pr.comments.len(),
+                })),
+            );
+            for c in &pr.commits {
+                put(
+                    "pr_commits",
+                    base(json!({
+                        "pr_number": pr.number, "sha": c.sha, "author": c.author_login, "author_name": c.author_name,
+                        "authored_at": ts(c.authored_at), "committer": c.committer_login, "committer_name": c.committer_name,
+                        "committed_at": ts(c.committed_at), "additions": c.additions, "deletions": c.deletions,
+                        "message_headline": c.message_headline, "pr_updated_at": ts(pr.updated_at),
+                    })),
+                );
+            }
+            for r in &pr.reviews {
+                let (reviewer, reviewer_type) = login(&r.author);
+                put(
+                    "reviews",
+                    base(json!({
+                        "pr_number": pr.number, "review_id": r.id, "node_id": node_id("PRR", r.id), "reviewer": reviewer,
+                        "reviewer_type": reviewer_type, "state": r.state.graphql(), "submitted_at": ts_opt(r.submitted_at),
+                        "created_at": ts(r.created_at), "updated_at": ts(r.updated_at),
+                        "body_length": r.body.chars().count(), "comment_count": r.comments.len(),
+                    })),
+                );
+                for c in &r.comments {
+                    let (author, author_type) = login(&c.author);
+                    put(
+                        "review_comments",
+                        base(json!({
+                            "pr_number": pr.number, "comment_id": c.id, "review_id": r.id, "node_id": node_id("PRRC", c.id),
+                            "path": c.path, "author": author, "author_type": author_type, "created_at": ts(c.created_at),
+                            "updated_at": ts(c.updated_at), "in_reply_to": c.reply_to, "body_length": c.body.chars().count(),
+                        })),
+                    );
+                }
+            }
+            for c in &pr.comments {
+                let (author, author_type) = login(&c.author);
+                put(
+                    "issue_comments",
+                    base(json!({
+                        "pr_number": pr.number, "comment_id": c.id, "node_id": node_id("IC", c.id), "author": author,
+                        "author_type": author_type, "created_at": ts(c.created_at), "updated_at": ts(c.updated_at),
+                        "body_length": c.body.chars().count(),
+                    })),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Asserts two table sets are equal, naming the first difference.
+pub fn assert_tables_eq(actual: &Tables, expected: &Tables) {
+    let names: std::collections::BTreeSet<&String> = actual.keys().chain(expected.keys()).collect();
+    for t in names {
+        let empty = BTreeMap::new();
+        let a = actual.get(t).unwrap_or(&empty);
+        let e = expected.get(t).unwrap_or(&empty);
+        for (k, row) in e {
+            match a.get(k) {
+                None => panic!("{t}: missing row {k}: {row}"),
+                Some(got) => assert_eq!(got, row, "{t}: row {k} differs"),
+            }
+        }
+        for k in a.keys() {
+            assert!(e.contains_key(k), "{t}: unexpected row {k}");
+        }
+    }
+}
+
+pub fn row_count(t: &Tables) -> usize {
+    t.values().map(|m| m.len()).sum()
+}
