@@ -288,6 +288,45 @@ mod tests {
     }
 
     #[test]
+    fn every_flag_of_every_command_has_help() {
+        let mut root = Cli::command();
+        root.build();
+        let mut commands = vec![root.clone()];
+        commands.extend(root.get_subcommands().cloned());
+        for cmd in &commands {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                assert!(
+                    arg.get_help().is_some(),
+                    "{} --{id} has no help text",
+                    cmd.get_name()
+                );
+            }
+            assert!(
+                cmd.get_about().is_some() || cmd.get_name() == "ghstats",
+                "{} has no description",
+                cmd.get_name()
+            );
+        }
+        let help = root.render_long_help().to_string();
+        for env in [
+            "GITHUB_ORG",
+            "GITHUB_TOKEN",
+            "GITHUB_TOKENS",
+            "GITHUB_API_URL",
+            "STORAGE_URL",
+            "CHUNK_SIZE",
+            "MAX_WORKERS",
+            "RUN_BUDGET",
+        ] {
+            assert!(help.contains(env), "--help does not name {env}");
+        }
+    }
+
+    #[test]
     fn secrets_never_print() {
         let s: Secret = "ghp_supersecret".parse().unwrap();
         assert_eq!(format!("{s}"), "****");

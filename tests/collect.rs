@@ -22,7 +22,8 @@ async fn sim(repos: usize, prs: usize, seed: u64) -> Simulator {
 #[tokio::test]
 async fn collected_rows_equal_the_ground_truth_including_oversized_prs() {
     let sim = sim(4, 300, 11).await;
-    let client = fast_client(&sim.url(), &["t1"]);
+    let token = "ghp_e2eSECRETtoken0123456789";
+    let client = fast_client(&sim.url(), &[token]);
     let lake = memory_lake();
     let window = everything();
     let result = collect(&client, &lake, &options(window, &[])).await;
@@ -55,6 +56,24 @@ async fn collected_rows_equal_the_ground_truth_including_oversized_prs() {
     assert_eq!(result.api_cost.rest_requests, ledger.rest_requests);
     assert_eq!(result.api_cost.graphql_points, ledger.graphql_points);
     assert!(result.api_cost.calls() <= 40, "{:?}", result.api_cost);
+    // The token is in no chunk and no checkpoint.
+    for (path, _) in lake
+        .list(&object_store::path::Path::from(""))
+        .await
+        .unwrap()
+    {
+        let bytes = lake.get(&path).await.unwrap();
+        let text = if path.as_ref().ends_with(".gz") {
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out)
+                .unwrap();
+            out
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        assert!(!text.contains(token), "{path} contains the token");
+    }
+    assert!(!format!("{client:?}{result:?}").contains(token));
 }
 
 #[tokio::test]

@@ -222,6 +222,15 @@ fn classify_graphql(errors: &[GraphqlErrorItem]) -> GithubError {
     }
 }
 
+impl std::fmt::Debug for GithubClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubClient")
+            .field("api", &self.inner.api.as_str())
+            .field("tokens", &self.inner.tokens.len())
+            .finish()
+    }
+}
+
 impl GithubClient {
     pub fn new(api: Url, tokens: Vec<Secret>, options: ClientOptions) -> Result<Self, GithubError> {
         if tokens.is_empty() {
@@ -451,7 +460,8 @@ impl GithubClient {
                         attempt, "Secondary rate limit; waiting as GitHub asks."
                     );
                     self.wait(wait + self.backoff(0) / 4, "secondary rate limit")
-                        .await?;
+                        .await
+                        .map_err(|_| out_of_time(attempt, &err))?;
                 }
                 GithubError::Overloaded(_) if overload_is_final => return Err(err),
                 GithubError::Overloaded(_) | GithubError::Transient(_) => {
@@ -460,7 +470,8 @@ impl GithubClient {
                     }
                     warn!(error = %err, attempt, "GitHub request failed; retrying.");
                     self.wait(self.backoff(attempt - 1), "retry backoff")
-                        .await?;
+                        .await
+                        .map_err(|_| out_of_time(attempt, &err))?;
                 }
                 _ => return Err(err),
             }
@@ -592,7 +603,8 @@ impl GithubClient {
                 {
                     warn!(error = %err, attempt, "GraphQL query failed; retrying.");
                     self.wait(self.backoff(attempt - 1), "retry backoff")
-                        .await?;
+                        .await
+                        .map_err(|_| out_of_time(attempt, &err))?;
                 }
                 _ => return Err(err),
             }
@@ -600,9 +612,22 @@ impl GithubClient {
     }
 }
 
+/// The run's budget ends before the next retry: say what kept failing.
+fn out_of_time(attempts: u32, last: &GithubError) -> GithubError {
+    GithubError::OutOfTime(format!(
+        "stopped after {attempts} attempts; last error: {last}"
+    ))
+}
+
 /// A reqwest error's text without the URL (which may carry query parameters).
 fn without_url(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
     if let Some(u) = e.url() {
         s = s.replace(u.as_str(), "<url>");
     }

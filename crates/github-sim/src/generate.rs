@@ -404,9 +404,27 @@ impl Gen {
             PrState::Open => {}
         }
         pr.changed_files = (pr.commits.len() as u64 * self.rng.gen_range(1..4)).min(300);
+        clamp_times(&mut pr, now);
         pr.refresh_derived();
         pr.updated_at = latest_activity(&pr).max(end);
         pr
+    }
+}
+
+/// Nothing happens after `now`: child timestamps drawn past it are pulled back.
+fn clamp_times(pr: &mut PullRequest, now: DateTime<Utc>) {
+    for c in &mut pr.commits {
+        c.authored_at = c.authored_at.min(now);
+        c.committed_at = c.committed_at.min(now).max(c.authored_at);
+    }
+    for r in &mut pr.reviews {
+        for c in &mut r.comments {
+            c.created_at = c.created_at.min(now);
+            c.updated_at = c.updated_at.min(now).max(c.created_at);
+        }
+    }
+    for c in &mut pr.comments {
+        c.updated_at = c.updated_at.min(now).max(c.created_at);
     }
 }
 
@@ -796,6 +814,10 @@ mod tests {
             .any(|(_, p)| p.author.as_ref().is_some_and(|a| a.kind == ActorKind::Bot)));
         for (_, p) in w.pull_requests() {
             assert!(p.updated_at >= p.created_at);
+            assert!(
+                p.updated_at <= at(),
+                "no activity after the generation time"
+            );
             assert_eq!(
                 p.additions,
                 p.commits.iter().map(|c| c.additions).sum::<u64>()

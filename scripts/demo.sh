@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The main job on the embedded default, with no GitHub account: builds ghstats and the GitHub
+# simulator, serves a synthetic organization on 127.0.0.1, backfills it into DIR/lake
+# (default ./data), prints what was collected, and stops the simulator.
+#   scripts/demo.sh [DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir="${1:-./data}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ghstats-target}"
+cargo build --release --locked --quiet -p ghstats -p github-sim
+bin="$CARGO_TARGET_DIR/release"
+mkdir -p "$dir"
+log=$(mktemp)
+"$bin/github-sim" --port 0 --org acme --repos 6 --prs 1500 --seed 1 --days 180 >"$log" 2>&1 &
+sim_pid=$!
+trap 'kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null; rm -f "$log"' EXIT
+for _ in $(seq 1 300); do grep -q serving "$log" && break; sleep 0.1; done
+url=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1)
+[ -n "$url" ] || { echo "the simulator did not start: $(cat "$log")" >&2; exit 1; }
+echo "simulated organization 'acme' at $url"
+GITHUB_API_URL="$url" GITHUB_TOKEN=demo GITHUB_ORG=acme STORAGE_URL="file://$dir/lake" \
+  "$bin/ghstats" backfill --days 180 >"$dir/last-collection.json"
+python3 - "$dir/last-collection.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+c = r["api_cost"]
+prs = r["rows"].get("pull_requests", 0)
+print(f"collection {r['collection_id']}: {r['status']}")
+for table, n in sorted(r["rows"].items()):
+    print(f"  {table:16} {n:7} rows")
+print(f"API cost: {c['graphql_queries']} GraphQL queries ({c['graphql_points']} points) + {c['rest_requests']} REST requests for {prs} pull requests")
+PY
+echo "chunks and checkpoint under $dir/lake/acme/"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command: format check, clippy with -D warnings, every test of the workspace, and
+# the GraphQL schema check of graphql/*.graphql against GitHub's published schema.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ghstats-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== GraphQL queries against GitHub's schema"
+scripts/check-graphql.sh
+
+echo "== cargo test"
+cargo test --workspace --locked 2>&1 | tee "${CARGO_TARGET_DIR}/test.log"
+# One closing line over every test binary.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' "${CARGO_TARGET_DIR}/test.log"
