@@ -248,6 +248,18 @@ fn issue_comment_json(p: &PullRequest, c: &IssueComment) -> Value {
     })
 }
 
+/// A page of comments: `since` applied, sorted as asked.
+fn comment_page(
+    uri: &Uri,
+    params: &ListParams,
+    rows: Vec<(DateTime<Utc>, DateTime<Utc>, Value)>,
+) -> Response {
+    match since_of(params) {
+        Ok(since) => page(uri, params, sorted(rows, params, since)),
+        Err(e) => e.into_response(),
+    }
+}
+
 /// Sorts `(created, updated, value)` rows as GitHub's `sort`/`direction` say and drops those
 /// updated before `since`.
 fn sorted(
@@ -420,10 +432,6 @@ async fn pull_review_comments(
     let Some((_, p)) = find_pr(&w, &owner, &name, &number) else {
         return not_found();
     };
-    let since = match since_of(&params) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
-    };
     let rows = p
         .reviews
         .iter()
@@ -433,7 +441,7 @@ async fn pull_review_comments(
                 .map(move |c| (c.created_at, c.updated_at, review_comment_json(p, r.id, c)))
         })
         .collect();
-    page(&uri, &params, sorted(rows, &params, since))
+    comment_page(&uri, &params, rows)
 }
 
 async fn issue_comments(
@@ -446,16 +454,12 @@ async fn issue_comments(
     let Some((_, p)) = find_pr(&w, &owner, &name, &number) else {
         return not_found();
     };
-    let since = match since_of(&params) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
-    };
     let rows = p
         .comments
         .iter()
         .map(|c| (c.created_at, c.updated_at, issue_comment_json(p, c)))
         .collect();
-    page(&uri, &params, sorted(rows, &params, since))
+    comment_page(&uri, &params, rows)
 }
 
 async fn repo_review_comments(
@@ -468,10 +472,6 @@ async fn repo_review_comments(
     let Some(r) = find_repo(&w, &owner, &name) else {
         return not_found();
     };
-    let since = match since_of(&params) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
-    };
     let rows = r
         .pull_requests
         .iter()
@@ -483,7 +483,7 @@ async fn repo_review_comments(
             })
         })
         .collect();
-    page(&uri, &params, sorted(rows, &params, since))
+    comment_page(&uri, &params, rows)
 }
 
 async fn repo_issue_comments(
@@ -496,10 +496,6 @@ async fn repo_issue_comments(
     let Some(r) = find_repo(&w, &owner, &name) else {
         return not_found();
     };
-    let since = match since_of(&params) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
-    };
     let rows = r
         .pull_requests
         .iter()
@@ -509,7 +505,7 @@ async fn repo_issue_comments(
                 .map(move |c| (c.created_at, c.updated_at, issue_comment_json(p, c)))
         })
         .collect();
-    page(&uri, &params, sorted(rows, &params, since))
+    comment_page(&uri, &params, rows)
 }
 
 /// `base...head` for a pull request's own range: every commit, paginated (GitHub's compare

@@ -138,6 +138,45 @@ impl SimState {
             .map(|w| Arc::clone(&w))
             .unwrap_or_else(|e| Arc::clone(&e.into_inner()))
     }
+    /// Runs `f` on a token's GraphQL or REST budget, created full on first use and refilled
+    /// once its reset has passed.
+    fn with_budget<R>(&self, graphql: bool, token: &str, f: impl FnOnce(&mut Budget) -> R) -> R {
+        let limit = self
+            .options
+            .read()
+            .map(|o| {
+                if graphql {
+                    o.graphql_limit
+                } else {
+                    o.rest_limit
+                }
+            })
+            .unwrap_or(5000);
+        let mut accounts = lock(&self.accounts);
+        let map = if graphql {
+            &mut accounts.graphql
+        } else {
+            &mut accounts.rest
+        };
+        let b = map
+            .entry(token.to_string())
+            .or_insert_with(|| Budget::new(limit));
+        b.roll();
+        f(b)
+    }
+
+    /// Charges `units` to a token's budget: the budget after, or `Err` with it untouched when
+    /// fewer units are left.
+    fn charge(&self, graphql: bool, token: &str, units: u64) -> Result<Budget, Budget> {
+        self.with_budget(graphql, token, |b| {
+            if b.remaining() < units {
+                return Err(b.clone());
+            }
+            b.used += units;
+            Ok(b.clone())
+        })
+    }
+
     fn count_route(&self, route: String) {
         if let Ok(mut l) = self.ledger.lock() {
             *l.by_route.entry(route).or_default() += 1;
@@ -422,30 +461,10 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
                 return r;
             }
             Fault::Slow { millis } => tokio::time::sleep(Duration::from_millis(*millis)).await,
-            Fault::Exhausted { reset_in } => {
-                let mut accounts = lock(&state.accounts);
-                let limit = state
-                    .options
-                    .read()
-                    .map(|o| {
-                        if is_graphql {
-                            o.graphql_limit
-                        } else {
-                            o.rest_limit
-                        }
-                    })
-                    .unwrap_or(5000);
-                let map = if is_graphql {
-                    &mut accounts.graphql
-                } else {
-                    &mut accounts.rest
-                };
-                let b = map
-                    .entry(token.clone())
-                    .or_insert_with(|| Budget::new(limit));
+            Fault::Exhausted { reset_in } => state.with_budget(is_graphql, &token, |b| {
                 b.used = b.limit;
                 b.reset_at = Utc::now() + ChronoDuration::seconds(*reset_in as i64);
-            }
+            }),
             Fault::PartialGraphql | Fault::ResourceLimit if !is_graphql => {
                 return message(StatusCode::BAD_GATEWAY, "Server Error");
             }
@@ -457,45 +476,20 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
         req.extensions_mut().insert(Token(token));
         return next.run(req).await;
     }
-    // REST: one request from the token's core budget.
-    let budget = {
-        let mut accounts = lock(&state.accounts);
-        let limit = state.options.read().map(|o| o.rest_limit).unwrap_or(5000);
-        let b = accounts
-            .rest
-            .entry(token.clone())
-            .or_insert_with(|| Budget::new(limit));
-        b.roll();
-        if b.remaining() == 0 && !is_rate_limit {
-            let snapshot = b.clone();
-            drop(accounts);
+    // REST: one request from the token's core budget (`/rate_limit` is free).
+    let budget = match state.charge(false, &token, u64::from(!is_rate_limit)) {
+        Ok(b) => b,
+        Err(spent) => {
             let mut r = message(
                 StatusCode::FORBIDDEN,
                 "API rate limit exceeded for user ID 1.",
             );
-            rate_headers(r.headers_mut(), &snapshot, "core");
+            rate_headers(r.headers_mut(), &spent, "core");
             return r;
         }
-        if !is_rate_limit {
-            b.used += 1;
-        }
-        b.clone()
     };
     if is_rate_limit {
-        let g = {
-            let mut accounts = lock(&state.accounts);
-            let limit = state
-                .options
-                .read()
-                .map(|o| o.graphql_limit)
-                .unwrap_or(5000);
-            let g = accounts
-                .graphql
-                .entry(token)
-                .or_insert_with(|| Budget::new(limit));
-            g.roll();
-            g.clone()
-        };
+        let g = state.with_budget(true, &token, |b| b.clone());
         let body = serde_json::json!({
             "resources": {
                 "core": {"limit": budget.limit, "remaining": budget.remaining(), "used": budget.used, "reset": budget.reset_at.timestamp()},
@@ -583,32 +577,17 @@ async fn graphql_handler(State(state): State<Arc<SimState>>, req: Request) -> Re
         Ok(c) => c,
         Err(e) => return Json(graphql_error(e.kind, &e.message)).into_response(),
     };
-    // Charge the token's GraphQL budget.
-    let budget = {
-        let mut accounts = lock(&state.accounts);
-        let limit = state
-            .options
-            .read()
-            .map(|o| o.graphql_limit)
-            .unwrap_or(5000);
-        let b = accounts
-            .graphql
-            .entry(token)
-            .or_insert_with(|| Budget::new(limit));
-        b.roll();
-        if b.remaining() < cost.points {
-            let snapshot = b.clone();
-            drop(accounts);
+    let budget = match state.charge(true, &token, cost.points) {
+        Ok(b) => b,
+        Err(spent) => {
             let mut r = Json(graphql_error(
                 "RATE_LIMITED",
                 "API rate limit exceeded for user ID 1.",
             ))
             .into_response();
-            rate_headers(r.headers_mut(), &snapshot, "graphql");
+            rate_headers(r.headers_mut(), &spent, "graphql");
             return r;
         }
-        b.used += cost.points;
-        b.clone()
     };
     lock(&state.ledger).graphql_points += cost.points;
     if fault == Some(Fault::ResourceLimit) {
