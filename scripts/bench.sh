@@ -49,11 +49,30 @@ run_ghstats() {
   peak_kb=$hwm
 }
 
+# Windows are half-open and whole seconds: start the backfill in a later second than the
+# simulator's newest activity, so it covers the whole organization.
+sleep 1.1
 curl -s -X DELETE "$url/_sim/ledger" >/dev/null
 run_ghstats "$work/backfill.json" backfill --days 400 --include-archived --include-forks
 curl -s "$url/_sim/ledger" >"$work/ledger.json"
 t0=$(python3 -c "import json;print(json.load(open('$work/backfill.json'))['window']['until'])")
 
+# The alternative for review comments: the repository-level REST listing with `since`, paged
+# 100 at a time. Measured on the same organization, then the ledger is reset.
+python3 - "$url" "$work/backfill.json" >"$work/rest-listing.txt" <<'PY'
+import json, sys, urllib.request
+url, res = sys.argv[1], json.load(open(sys.argv[2]))
+since, pages = res["window"]["since"], 0
+for repo in res["repos"]:
+    nxt = f"{url}/repos/acme/{repo['name']}/pulls/comments?per_page=100&since={since}"
+    while nxt:
+        req = urllib.request.Request(nxt, headers={"Authorization": "Bearer bench-token"})
+        with urllib.request.urlopen(req) as r:
+            pages += 1
+            link = r.headers.get("link") or ""
+            nxt = next((p.split(";")[0].strip()[1:-1].replace("http://sim", url, 1) for p in link.split(",") if 'rel="next"' in p), None)
+print(pages)
+PY
 curl -s -X POST -H 'content-type: application/json' -d '{"count":50,"seed":7,"repo":"repo-001"}' "$url/_sim/change" >/dev/null
 sleep 1.2
 curl -s -X DELETE "$url/_sim/ledger" >/dev/null
@@ -82,6 +101,9 @@ print(f"  REST requests {led['rest_requests']}, GraphQL queries {led['graphql_qu
 print(f"incremental (50 PRs changed in repo-001): {inc['status']}, {inc['rows'].get('pull_requests', 0)} PRs")
 print("  served:", json.dumps(iled["by_route"], sort_keys=True))
 print("REST-based collectors spend 1,800-5,000 calls per 1,000 PRs.")
+rest_listing = int(open(f"{work}/rest-listing.txt").read().strip())
+graphql_rc = led["by_route"].get("POST /graphql ReviewComments", 0)
+print(f"review comments: {graphql_rc} GraphQL batch queries ({graphql_rc} points) vs {rest_listing} REST listing pages for the same window")
 print(f"prs={prs}")
 print(f"calls_per_1000_prs={per(calls):.1f}")
 print(f"budget_units_per_1000_prs={per(units):.1f}")
@@ -89,6 +111,8 @@ print(f"graphql_points_per_1000_prs={per(led['graphql_points']):.1f}")
 print(f"rest_requests_per_1000_prs={per(led['rest_requests']):.1f}")
 print(f"incremental_calls={iled['rest_requests'] + iled['graphql_queries'] - listing}")
 print(f"incremental_listing_calls={listing}")
+print(f"review_comment_calls_graphql={graphql_rc}")
+print(f"review_comment_calls_rest_listing={rest_listing}")
 print(f"rows_per_second={rows / elapsed:.0f}")
 print(f"peak_rss_mb={peak_kb / 1024:.1f}")
 PY

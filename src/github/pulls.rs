@@ -33,12 +33,11 @@ impl Window {
 }
 
 /// The page size of the pull-request walk: it halves when GitHub is overloaded by a page and
-/// grows back by a quarter after every two good pages, up to `max`.
+/// grows back by a quarter after every good page, up to `max`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageSizer {
     pub current: u32,
     pub max: u32,
-    good: u32,
 }
 
 impl PageSizer {
@@ -47,19 +46,13 @@ impl PageSizer {
         PageSizer {
             current: start.clamp(1, max),
             max,
-            good: 0,
         }
     }
     pub fn success(&mut self) {
-        self.good += 1;
-        if self.good >= 2 && self.current < self.max {
-            self.current = (self.current + (self.current / 4).max(1)).min(self.max);
-            self.good = 0;
-        }
+        self.current = (self.current + (self.current / 4).max(1)).min(self.max);
     }
     /// Halves the page; false when it is already one pull request.
     pub fn shrink(&mut self) -> bool {
-        self.good = 0;
         if self.current <= 1 {
             return false;
         }
@@ -408,9 +401,9 @@ mod tests {
         assert!(s.shrink());
         assert_eq!(s.current, 6);
         s.success();
-        assert_eq!(s.current, 6);
-        s.success();
         assert_eq!(s.current, 7);
+        s.success();
+        assert_eq!(s.current, 8);
         for _ in 0..100 {
             s.success();
         }
