@@ -1,0 +1,125 @@
+//! The `ghstats` binary as a user runs it: configuration from a `.env` file, the collection id
+//! announced and returned, chunks on disk, the token nowhere in the output, and bad input
+//! refused with one readable line.
+
+use github_sim::{OrgSpec, SimOptions, Simulator};
+use std::process::Command;
+
+const TOKEN: &str = "ghp_cliSECRETtoken42";
+
+fn ghstats(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ghstats"));
+    c.current_dir(dir);
+    for var in [
+        "GITHUB_ORG",
+        "GITHUB_TOKEN",
+        "GITHUB_TOKENS",
+        "GITHUB_API_URL",
+        "STORAGE_URL",
+        "RUN_BUDGET",
+        "LOG_FORMAT",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_reads_dotenv_and_writes_chunks_without_leaking_the_token() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 60, 21), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("GITHUB_ORG=acme\nGITHUB_TOKEN={TOKEN}\nGITHUB_API_URL={}\nSTORAGE_URL=file://./lake\nLOG_FORMAT=json\n", sim.url()),
+    )
+    .unwrap();
+    let path = dir.path().to_path_buf();
+    // The simulator serves from this runtime while the binary runs on a blocking thread.
+    let out = tokio::task::spawn_blocking(move || {
+        ghstats(&path).args(["backfill", "--days", "400"]).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    let result: serde_json::Value =
+        serde_json::from_str(&stdout).expect("the result is JSON on stdout");
+    let id = result["collection_id"].as_str().unwrap();
+    assert!(
+        stderr.contains(&format!("collection {id}")),
+        "the id is announced at start: {stderr}"
+    );
+    assert_eq!(result["status"], "completed");
+    assert_eq!(result["rows"]["pull_requests"], 60);
+    let checkpoint = dir.path().join(format!("lake/acme/_checkpoints/{id}.json"));
+    assert!(checkpoint.exists());
+    let chunks = std::fs::read_dir(dir.path().join("lake/acme/repo-000/pull_requests"))
+        .unwrap()
+        .count();
+    assert_eq!(chunks, 1, "one date folder");
+    for text in [
+        stdout.as_ref(),
+        stderr.as_ref(),
+        &std::fs::read_to_string(&checkpoint).unwrap(),
+    ] {
+        assert!(!text.contains(TOKEN), "the token leaked");
+    }
+    // Logs are JSON lines on stderr.
+    assert!(stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+}
+
+#[test]
+fn bad_input_fails_with_one_readable_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, expect) in [
+        (vec!["collect", "--hours", "2"], "no organization"),
+        (
+            vec!["--org", "acme", "collect", "--hours", "2"],
+            "no GitHub token",
+        ),
+        (
+            vec![
+                "--org",
+                "acme",
+                "--token",
+                TOKEN,
+                "collect",
+                "--since",
+                "2999-01-01",
+            ],
+            "starts in the future",
+        ),
+        (
+            vec![
+                "--org", "acme", "--token", TOKEN, "collect", "--repos", "a/b",
+            ],
+            "not a GitHub repository name",
+        ),
+        (
+            vec![
+                "--org",
+                "acme",
+                "--token",
+                TOKEN,
+                "--storage-url",
+                "ftp://x",
+                "collect",
+            ],
+            "unsupported STORAGE_URL",
+        ),
+    ] {
+        let out = ghstats(dir.path()).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        assert!(!stderr.contains(TOKEN), "{args:?} printed the token");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
