@@ -134,6 +134,8 @@ pub struct ReviewRow {
     pub body_length: u64,
     pub comment_count: u64,
     #[serde(serialize_with = "ts")]
+    pub pr_updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "ts")]
     pub collected_at: DateTime<Utc>,
     pub collection_id: String,
 }
@@ -156,6 +158,8 @@ pub struct ReviewCommentRow {
     pub in_reply_to: Option<u64>,
     pub body_length: u64,
     #[serde(serialize_with = "ts")]
+    pub pr_updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "ts")]
     pub collected_at: DateTime<Utc>,
     pub collection_id: String,
 }
@@ -174,6 +178,8 @@ pub struct IssueCommentRow {
     #[serde(serialize_with = "ts")]
     pub updated_at: DateTime<Utc>,
     pub body_length: u64,
+    #[serde(serialize_with = "ts")]
+    pub pr_updated_at: DateTime<Utc>,
     #[serde(serialize_with = "ts")]
     pub collected_at: DateTime<Utc>,
     pub collection_id: String,
@@ -307,6 +313,7 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
                 updated_at: r.updated_at,
                 body_length: chars(&r.body),
                 comment_count: r.comments.total_count,
+                pr_updated_at: pr.updated_at,
                 collected_at: p.collected_at,
                 collection_id: p.collection_id.clone(),
             }
@@ -329,6 +336,7 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
                 created_at: c.created_at,
                 updated_at: c.updated_at,
                 body_length: chars(&c.body),
+                pr_updated_at: pr.updated_at,
                 collected_at: p.collected_at,
                 collection_id: p.collection_id.clone(),
             }
@@ -362,6 +370,7 @@ pub fn review_comment_row(
         updated_at: c.updated_at,
         in_reply_to: c.reply_to.as_ref().and_then(|r| r.full_database_id),
         body_length: chars(&c.body),
+        pr_updated_at: r.pr_updated_at,
         collected_at: p.collected_at,
         collection_id: p.collection_id.clone(),
     }
@@ -483,6 +492,7 @@ mod tests {
             updated_at: t,
             body_length: 0,
             comment_count: 0,
+            pr_updated_at: t,
             collected_at: t,
             collection_id: "c".into(),
         };
@@ -501,6 +511,7 @@ mod tests {
             updated_at: t,
             in_reply_to: None,
             body_length: 0,
+            pr_updated_at: t,
             collected_at: t,
             collection_id: "c".into(),
         };
@@ -516,6 +527,7 @@ mod tests {
             created_at: t,
             updated_at: t,
             body_length: 0,
+            pr_updated_at: t,
             collected_at: t,
             collection_id: "c".into(),
         };
@@ -575,6 +587,7 @@ mod tests {
             created_at: t,
             updated_at: t,
             body_length: 0,
+            pr_updated_at: t,
             collected_at: t,
             collection_id: "c".into(),
         })

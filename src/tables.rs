@@ -42,7 +42,9 @@ pub struct TableDef {
     pub columns: &'static [Column],
     /// Columns that identify a row.
     pub key: &'static [&'static str],
-    /// Columns compared, in order, to decide which copy of a row is newest.
+    /// Columns compared, in order, to decide which copy of a row is newest. A pull request's
+    /// children carry `pr_updated_at`, the version of the pull-request snapshot they came in:
+    /// a newer snapshot replaces the children of an older one (see `warehouse`).
     pub version: &'static [&'static str],
     /// `DATE(column)` partitioning, where the table has it.
     pub partition: Option<&'static str>,
@@ -186,11 +188,12 @@ pub const REVIEWS: TableDef = TableDef {
         req("updated_at", Timestamp),
         req("body_length", Int64),
         req("comment_count", Int64),
+        req("pr_updated_at", Timestamp),
         req("collected_at", Timestamp),
         req("collection_id", Str),
     ],
     key: &["organization", "repository", "review_id"],
-    version: &["updated_at", "collected_at"],
+    version: &["pr_updated_at", "updated_at", "collected_at"],
     partition: Some("submitted_at"),
     cluster: &["repository", "reviewer"],
 };
@@ -211,11 +214,12 @@ pub const REVIEW_COMMENTS: TableDef = TableDef {
         req("updated_at", Timestamp),
         opt("in_reply_to", Int64),
         req("body_length", Int64),
+        req("pr_updated_at", Timestamp),
         req("collected_at", Timestamp),
         req("collection_id", Str),
     ],
     key: &["organization", "repository", "comment_id"],
-    version: &["updated_at", "collected_at"],
+    version: &["pr_updated_at", "updated_at", "collected_at"],
     partition: Some("created_at"),
     cluster: &["repository", "author"],
 };
@@ -233,11 +237,12 @@ pub const ISSUE_COMMENTS: TableDef = TableDef {
         req("created_at", Timestamp),
         req("updated_at", Timestamp),
         req("body_length", Int64),
+        req("pr_updated_at", Timestamp),
         req("collected_at", Timestamp),
         req("collection_id", Str),
     ],
     key: &["organization", "repository", "comment_id"],
-    version: &["updated_at", "collected_at"],
+    version: &["pr_updated_at", "updated_at", "collected_at"],
     partition: Some("created_at"),
     cluster: &["repository", "author"],
 };
@@ -251,6 +256,9 @@ pub const ALL: &[TableDef] = &[
     REVIEW_COMMENTS,
     ISSUE_COMMENTS,
 ];
+
+/// The tables whose rows belong to one pull request's snapshot.
+pub const PR_CHILDREN: &[TableDef] = &[PR_COMMITS, REVIEWS, REVIEW_COMMENTS, ISSUE_COMMENTS];
 
 pub fn by_name(name: &str) -> Option<&'static TableDef> {
     ALL.iter().find(|t| t.name == name)

@@ -65,6 +65,8 @@ impl PageSizer {
 #[derive(Clone, Debug)]
 pub struct ReviewCommentRecord {
     pub pr_number: u64,
+    /// The `updatedAt` of the pull-request snapshot the review was seen in.
+    pub pr_updated_at: DateTime<Utc>,
     pub review_id: u64,
     pub comment: ReviewComment,
 }
@@ -81,6 +83,7 @@ pub struct WalkPage {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingReview {
     pub pr_number: u64,
+    pub pr_updated_at: DateTime<Utc>,
     pub review_node: String,
     pub review_id: u64,
 }
@@ -154,6 +157,7 @@ impl PullRequestWalk {
                     if r.comments.total_count > 0 {
                         self.state.pending_reviews.push(PendingReview {
                             pr_number: pr.number,
+                            pr_updated_at: pr.updated_at,
                             review_node: r.id.clone(),
                             review_id: r.full_database_id,
                         });
@@ -346,6 +350,7 @@ impl PullRequestWalk {
             loop {
                 out.extend(conn.nodes.drain(..).map(|comment| ReviewCommentRecord {
                     pr_number: p.pr_number,
+                    pr_updated_at: p.pr_updated_at,
                     review_id: p.review_id,
                     comment,
                 }));
