@@ -1,6 +1,6 @@
 //! ghstats: collects a GitHub organization's pull-request activity into NDJSON chunks with
 //! checkpoints in object storage, for loading into a warehouse. The flow of DESIGN.md, one
-//! folder per stage: `github/` (fetch), `lake/` (persist), `jobs/` (the runs that tie them).
+//! folder per stage: `github/` (fetch), `lake/` (persist), `warehouse/` (load), `jobs/` (the runs that tie them).
 
 pub mod config;
 pub mod github;
@@ -10,3 +10,4 @@ pub mod names;
 pub mod rows;
 pub mod tables;
 pub mod telemetry;
+pub mod warehouse;

@@ -1,0 +1,432 @@
+//! The conformance suite every warehouse backend passes: each check takes `&dyn Warehouse`,
+//! writes its own chunks to an in-memory lake under a random organization (so checks can share
+//! one warehouse), and returns an error naming what did not hold.
+
+use super::{Warehouse, WarehouseError};
+use crate::lake::{ChunkInfo, ChunkWriter, Lake};
+use anyhow::{ensure, Context};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Every check, by name, for a backend's test to run one by one.
+pub async fn run_all(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    ensure_tables_is_repeatable(wh)
+        .await
+        .context("ensure_tables_is_repeatable")?;
+    merge_is_idempotent(wh)
+        .await
+        .context("merge_is_idempotent")?;
+    newest_version_wins_whatever_the_order(wh)
+        .await
+        .context("newest_version_wins_whatever_the_order")?;
+    empty_load_is_a_noop(wh)
+        .await
+        .context("empty_load_is_a_noop")?;
+    deleting_a_repository_leaves_the_others(wh)
+        .await
+        .context("deleting_a_repository_leaves_the_others")?;
+    unicode_and_long_text_survive(wh)
+        .await
+        .context("unicode_and_long_text_survive")?;
+    a_newer_snapshot_replaces_the_children_of_older_ones(wh)
+        .await
+        .context("a_newer_snapshot_replaces_the_children_of_older_ones")?;
+    a_bad_chunk_loads_nothing(wh)
+        .await
+        .context("a_bad_chunk_loads_nothing")?;
+    Ok(())
+}
+
+struct Fixture {
+    lake: Lake,
+    org: String,
+    seq: u32,
+}
+
+fn ts(minute: u32) -> String {
+    format!("2026-03-01T10:{minute:02}:00Z")
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let org = format!("conf-{:08x}", rand::random::<u32>());
+        Fixture {
+            lake: Lake::new(Arc::new(object_store::memory::InMemory::new()), None),
+            org,
+            seq: 0,
+        }
+    }
+
+    fn pr(&self, repo: &str, number: u64, updated: u32, collected: u32, title: &str) -> Value {
+        json!({
+            "organization": self.org, "repository": repo, "pr_number": number, "pr_id": 1000 + number, "node_id": format!("PR_{number}"),
+            "title": title, "state": "OPEN", "draft": false, "author": "ada", "author_type": "User",
+            "created_at": ts(0), "updated_at": ts(updated), "closed_at": null, "merged_at": null, "merged": false,
+            "merged_by": null, "merged_by_type": null, "base_ref": "main", "head_ref": "f", "additions": 10, "deletions": 2,
+            "changed_files": 1, "labels": ["bug", "size/S"], "size_label": "S", "review_decision": null,
+            "commit_count": 1, "review_count": 0, "comment_count": 0,
+            "collected_at": ts(collected), "collection_id": format!("c{collected:02}"),
+        })
+    }
+
+    fn commit(&self, repo: &str, number: u64, sha: &str, pr_updated: u32, collected: u32) -> Value {
+        json!({
+            "organization": self.org, "repository": repo, "pr_number": number, "sha": sha, "author": "ada", "author_name": "Ada",
+            "authored_at": ts(0), "committer": null, "committer_name": "GitHub", "committed_at": ts(1), "additions": 1,
+            "deletions": 0, "message_headline": "change", "pr_updated_at": ts(pr_updated),
+            "collected_at": ts(collected), "collection_id": format!("c{collected:02}"),
+        })
+    }
+
+    fn comment(
+        &self,
+        repo: &str,
+        number: u64,
+        id: u64,
+        updated: u32,
+        pr_updated: u32,
+        collected: u32,
+    ) -> Value {
+        json!({
+            "organization": self.org, "repository": repo, "pr_number": number, "comment_id": id, "node_id": format!("IC_{id}"),
+            "author": "ghost", "author_type": "Ghost", "created_at": ts(0), "updated_at": ts(updated), "body_length": 3,
+            "pr_updated_at": ts(pr_updated), "collected_at": ts(collected), "collection_id": format!("c{collected:02}"),
+        })
+    }
+
+    /// Writes `rows` of `table` for `repo` as one chunk.
+    async fn chunk(
+        &mut self,
+        repo: &str,
+        table: &'static str,
+        rows: &[Value],
+    ) -> anyhow::Result<ChunkInfo> {
+        self.seq += 1;
+        let next = BTreeMap::from([(table.to_string(), self.seq)]);
+        let mut w = ChunkWriter::new(
+            self.lake.clone(),
+            self.org.parse()?,
+            repo.parse()?,
+            "2026-03-01".into(),
+            "20260301T100000Z-000000".into(),
+            1_000_000,
+            next,
+        );
+        for r in rows {
+            w.push(table, r).await?;
+        }
+        w.flush()
+            .await?
+            .into_iter()
+            .next()
+            .context("a chunk was written")
+    }
+
+    async fn rows(&self, wh: &dyn Warehouse, table: &str) -> anyhow::Result<Vec<Value>> {
+        Ok(wh.fetch_rows(table, &self.org).await?)
+    }
+}
+
+pub async fn ensure_tables_is_repeatable(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = Fixture::new();
+    let c = f
+        .chunk("r", "pull_requests", &[f.pr("r", 1, 5, 5, "one")])
+        .await?;
+    wh.load(&f.lake, &[c]).await?;
+    wh.ensure_tables().await?;
+    ensure!(
+        f.rows(wh, "pull_requests").await?.len() == 1,
+        "ensure_tables lost rows"
+    );
+    Ok(())
+}
+
+pub async fn merge_is_idempotent(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = Fixture::new();
+    let prs = f
+        .chunk(
+            "r",
+            "pull_requests",
+            &[f.pr("r", 1, 5, 5, "one"), f.pr("r", 2, 6, 5, "two")],
+        )
+        .await?;
+    let commits = f
+        .chunk(
+            "r",
+            "pr_commits",
+            &[f.commit("r", 1, "aaa", 5, 5), f.commit("r", 2, "bbb", 6, 5)],
+        )
+        .await?;
+    let chunks = [prs, commits];
+    let first = wh.load(&f.lake, &chunks).await?;
+    ensure!(
+        first.get("pull_requests").map(|l| l.inserted) == Some(2),
+        "first load: {first:?}"
+    );
+    let before = (
+        f.rows(wh, "pull_requests").await?,
+        f.rows(wh, "pr_commits").await?,
+    );
+    let second = wh.load(&f.lake, &chunks).await?;
+    for (t, l) in &second {
+        ensure!(
+            l.inserted == 0 && l.updated == 0 && l.deleted == 0,
+            "reloading changed {t}: {l:?}"
+        );
+    }
+    let after = (
+        f.rows(wh, "pull_requests").await?,
+        f.rows(wh, "pr_commits").await?,
+    );
+    ensure!(
+        before == after,
+        "reloading the same chunks changed the rows"
+    );
+    Ok(())
+}
+
+pub async fn newest_version_wins_whatever_the_order(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let title = |rows: Vec<Value>| {
+        rows.first()
+            .and_then(|r| r["title"].as_str().map(str::to_string))
+    };
+    // Separate loads, newest first: the older never overwrites.
+    let mut f = Fixture::new();
+    let old = f
+        .chunk("r", "pull_requests", &[f.pr("r", 1, 5, 5, "old")])
+        .await?;
+    let new = f
+        .chunk("r", "pull_requests", &[f.pr("r", 1, 9, 9, "new")])
+        .await?;
+    wh.load(&f.lake, std::slice::from_ref(&new)).await?;
+    let r = wh.load(&f.lake, std::slice::from_ref(&old)).await?;
+    ensure!(
+        r.get("pull_requests").map(|l| l.updated).unwrap_or(0) == 0,
+        "an older version counted as an update: {r:?}"
+    );
+    ensure!(
+        title(f.rows(wh, "pull_requests").await?).as_deref() == Some("new"),
+        "older chunk overwrote a newer row"
+    );
+    // One load holding both versions, in either order.
+    for order in [[old.clone(), new.clone()], [new.clone(), old.clone()]] {
+        let mut g = Fixture::new();
+        let chunks: Vec<ChunkInfo> = {
+            let mut v = Vec::new();
+            for c in &order {
+                let title = if c.path == old.path { "old" } else { "new" };
+                let (u, col) = if title == "old" { (5, 5) } else { (9, 9) };
+                v.push(
+                    g.chunk("r", "pull_requests", &[g.pr("r", 1, u, col, title)])
+                        .await?,
+                );
+            }
+            v
+        };
+        wh.load(&g.lake, &chunks).await?;
+        ensure!(
+            title(g.rows(wh, "pull_requests").await?).as_deref() == Some("new"),
+            "the older staged copy won"
+        );
+    }
+    // Same updated_at: the later collection wins.
+    let mut h = Fixture::new();
+    let a = h
+        .chunk("r", "pull_requests", &[h.pr("r", 1, 5, 5, "first look")])
+        .await?;
+    let b = h
+        .chunk("r", "pull_requests", &[h.pr("r", 1, 5, 7, "second look")])
+        .await?;
+    wh.load(&h.lake, &[a]).await?;
+    let r = wh.load(&h.lake, &[b]).await?;
+    ensure!(
+        r.get("pull_requests").map(|l| l.updated) == Some(1),
+        "{r:?}"
+    );
+    ensure!(title(h.rows(wh, "pull_requests").await?).as_deref() == Some("second look"));
+    Ok(())
+}
+
+pub async fn empty_load_is_a_noop(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let before = wh.row_counts().await?;
+    let f = Fixture::new();
+    let r = wh.load(&f.lake, &[]).await?;
+    ensure!(
+        r.values()
+            .all(|l| l.inserted == 0 && l.updated == 0 && l.deleted == 0),
+        "{r:?}"
+    );
+    ensure!(
+        wh.row_counts().await? == before,
+        "an empty load changed row counts"
+    );
+    Ok(())
+}
+
+pub async fn deleting_a_repository_leaves_the_others(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = Fixture::new();
+    let a = f
+        .chunk(
+            "a",
+            "pull_requests",
+            &[f.pr("a", 1, 5, 5, "a1"), f.pr("a", 2, 5, 5, "a2")],
+        )
+        .await?;
+    let ac = f
+        .chunk("a", "pr_commits", &[f.commit("a", 1, "x", 5, 5)])
+        .await?;
+    let b = f
+        .chunk("b", "pull_requests", &[f.pr("b", 1, 5, 5, "b1")])
+        .await?;
+    wh.load(&f.lake, &[a, ac, b]).await?;
+    let n = wh.delete_repository(&f.org, "a").await?;
+    ensure!(n == 3, "deleted {n} rows, expected 3");
+    let left = f.rows(wh, "pull_requests").await?;
+    ensure!(left.len() == 1 && left[0]["repository"] == "b", "{left:?}");
+    ensure!(f.rows(wh, "pr_commits").await?.is_empty());
+    Ok(())
+}
+
+pub async fn unicode_and_long_text_survive(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = Fixture::new();
+    let long = "ä✓🚀 修复 إصلاح ".repeat(8_000);
+    let titles = [
+        "✨ New dashboard 🚀",
+        "修复登录问题",
+        "إصلاح خطأ",
+        "quote ' and \" and \\ and \n newline",
+        long.as_str(),
+    ];
+    let rows: Vec<Value> = titles
+        .iter()
+        .enumerate()
+        .map(|(i, t)| f.pr("r", i as u64 + 1, 5, 5, t))
+        .collect();
+    let c = f.chunk("r", "pull_requests", &rows).await?;
+    wh.load(&f.lake, &[c]).await?;
+    let stored = f.rows(wh, "pull_requests").await?;
+    let got: Vec<&str> = stored.iter().filter_map(|r| r["title"].as_str()).collect();
+    ensure!(got == titles, "text changed on the way through");
+    ensure!(
+        stored[0]["labels"] == json!(["bug", "size/S"]),
+        "labels: {}",
+        stored[0]["labels"]
+    );
+    ensure!(
+        stored[0]["created_at"] == "2026-03-01T10:00:00Z",
+        "timestamps: {}",
+        stored[0]["created_at"]
+    );
+    ensure!(stored[0]["draft"] == false && stored[0]["merged_at"].is_null());
+    Ok(())
+}
+
+pub async fn a_newer_snapshot_replaces_the_children_of_older_ones(
+    wh: &dyn Warehouse,
+) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = Fixture::new();
+    // Snapshot at minute 5: commits a, b; comment 1.
+    let v1 = vec![
+        f.chunk("r", "pull_requests", &[f.pr("r", 1, 5, 5, "v1")])
+            .await?,
+        f.chunk(
+            "r",
+            "pr_commits",
+            &[f.commit("r", 1, "a", 5, 5), f.commit("r", 1, "b", 5, 5)],
+        )
+        .await?,
+        f.chunk("r", "issue_comments", &[f.comment("r", 1, 1, 4, 5, 5)])
+            .await?,
+    ];
+    // Snapshot at minute 9: b was force-pushed away, c added; comment 1 deleted, 2 added.
+    let v2 = vec![
+        f.chunk("r", "pull_requests", &[f.pr("r", 1, 9, 9, "v2")])
+            .await?,
+        f.chunk(
+            "r",
+            "pr_commits",
+            &[f.commit("r", 1, "a", 9, 9), f.commit("r", 1, "c", 9, 9)],
+        )
+        .await?,
+        f.chunk("r", "issue_comments", &[f.comment("r", 1, 2, 8, 9, 9)])
+            .await?,
+    ];
+    wh.load(&f.lake, &v1).await?;
+    let r = wh.load(&f.lake, &v2).await?;
+    let shas = |rows: Vec<Value>| {
+        rows.iter()
+            .filter_map(|r| r["sha"].as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let ids = |rows: Vec<Value>| {
+        rows.iter()
+            .filter_map(|r| r["comment_id"].as_i64())
+            .collect::<Vec<_>>()
+    };
+    ensure!(
+        shas(f.rows(wh, "pr_commits").await?) == ["a", "c"],
+        "commits after the force-push"
+    );
+    ensure!(
+        ids(f.rows(wh, "issue_comments").await?) == [2],
+        "comments after the deletion"
+    );
+    ensure!(r.get("pr_commits").map(|l| l.deleted) == Some(1), "{r:?}");
+    ensure!(
+        r.get("issue_comments").map(|l| l.deleted) == Some(1),
+        "{r:?}"
+    );
+    // The older snapshot, loaded late, brings nothing back.
+    wh.load(&f.lake, &v1).await?;
+    ensure!(
+        shas(f.rows(wh, "pr_commits").await?) == ["a", "c"],
+        "an old snapshot brought back a commit"
+    );
+    ensure!(
+        ids(f.rows(wh, "issue_comments").await?) == [2],
+        "an old snapshot brought back a deleted comment"
+    );
+    ensure!(f.rows(wh, "pull_requests").await?[0]["title"] == "v2");
+    Ok(())
+}
+
+pub async fn a_bad_chunk_loads_nothing(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = Fixture::new();
+    let good = f
+        .chunk("r", "pull_requests", &[f.pr("r", 1, 5, 5, "fine")])
+        .await?;
+    let mut broken = f.pr("r", 2, 5, 5, "broken");
+    broken.as_object_mut().context("object")?.remove("pr_id");
+    let bad = f.chunk("r", "pull_requests", &[broken]).await?;
+    match wh.load(&f.lake, &[good.clone(), bad]).await {
+        Err(WarehouseError::BadChunk { message, .. }) => {
+            ensure!(message.contains("pr_id"), "{message}")
+        }
+        other => anyhow::bail!("expected a bad-chunk error, got {other:?}"),
+    }
+    ensure!(
+        f.rows(wh, "pull_requests").await?.is_empty(),
+        "a failed load left rows behind"
+    );
+    let missing = ChunkInfo {
+        path: format!("{}/r/pull_requests/2026-03-01/none.ndjson.gz", f.org),
+        ..good
+    };
+    ensure!(
+        matches!(
+            wh.load(&f.lake, &[missing]).await,
+            Err(WarehouseError::Storage { .. })
+        ),
+        "a missing chunk must fail the load"
+    );
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! The warehouse: tables made from the one definition in [`crate::tables`], loaded from stored
+//! chunks through staging and an idempotent MERGE. One module per backend, one conformance
+//! suite they all pass.
+//!
+//! The MERGE rule, for every backend: staging rows are deduplicated by key, and the copy with
+//! the greatest version (the table's `version` columns, compared in order) wins. A target row is
+//! replaced only by a strictly newer version, so loading the same chunks twice changes nothing
+//! and an older chunk never overwrites a newer row. A pull request's children carry the version
+//! of the snapshot they came in (`pr_updated_at`): once a newer snapshot of a pull request is
+//! loaded, children of older snapshots (a deleted comment, a force-pushed commit) are deleted,
+//! and children older than the stored pull request are not loaded.
+
+pub mod conformance;
+pub mod sqlite;
+
+use crate::lake::{ChunkInfo, Lake};
+use async_trait::async_trait;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WarehouseError {
+    /// The warehouse cannot be opened or reached.
+    #[error("cannot open the warehouse: {0}")]
+    Unavailable(String),
+    /// A chunk is unreadable or holds a row that does not fit its table; nothing was loaded.
+    #[error("chunk {path} cannot be loaded: {message}")]
+    BadChunk { path: String, message: String },
+    /// Reading a chunk from storage failed; nothing was loaded.
+    #[error("reading chunk {path}: {message}")]
+    Storage { path: String, message: String },
+    /// A statement failed; the load was rolled back.
+    #[error("warehouse statement failed: {0}")]
+    Query(String),
+}
+
+/// What a load did to one table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TableLoad {
+    /// Rows read from the chunks.
+    pub staged: u64,
+    /// Keys that were new.
+    pub inserted: u64,
+    /// Keys whose row was replaced by a newer version.
+    pub updated: u64,
+    /// Rows removed because a newer snapshot of their pull request no longer has them.
+    pub deleted: u64,
+}
+
+pub type LoadReport = BTreeMap<String, TableLoad>;
+
+/// A warehouse backend.
+#[async_trait]
+pub trait Warehouse: Send + Sync {
+    /// A short name for logs (`sqlite`, `bigquery`, `postgres`).
+    fn backend(&self) -> &'static str;
+
+    /// Creates the tables and metric views if missing; safe to run again.
+    async fn ensure_tables(&self) -> Result<(), WarehouseError>;
+
+    /// Loads `chunks` (read from `lake`) through staging and MERGEs them into the tables, all or
+    /// nothing.
+    async fn load(&self, lake: &Lake, chunks: &[ChunkInfo]) -> Result<LoadReport, WarehouseError>;
+
+    /// Deletes one repository's rows from every table; returns how many.
+    async fn delete_repository(
+        &self,
+        organization: &str,
+        repository: &str,
+    ) -> Result<u64, WarehouseError>;
+
+    /// Rows per table.
+    async fn row_counts(&self) -> Result<BTreeMap<String, u64>, WarehouseError>;
+
+    /// One organization's rows of a table, in a backend-neutral form: columns as in the table
+    /// definition, timestamps as RFC 3339 UTC with `Z` (fraction only when non-zero), labels as
+    /// a JSON array, booleans as JSON booleans. For tests and exports.
+    async fn fetch_rows(
+        &self,
+        table: &str,
+        organization: &str,
+    ) -> Result<Vec<serde_json::Value>, WarehouseError>;
+
+    /// Runs a read-only query in the backend's dialect; rows as JSON objects.
+    async fn query(&self, sql: &str) -> Result<Vec<serde_json::Value>, WarehouseError>;
+}
+
+/// Where the warehouse is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WarehouseUrl {
+    /// A SQLite file (`sqlite://./data/warehouse.db`, `sqlite:///var/lib/ghstats.db`).
+    Sqlite(std::path::PathBuf),
+}
+
+impl FromStr for WarehouseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(
+                    "sqlite:// needs a file path, e.g. sqlite://./data/warehouse.db".into(),
+                );
+            }
+            return Ok(WarehouseUrl::Sqlite(path.into()));
+        }
+        Err(format!(
+            "unsupported WAREHOUSE_URL {s:?}: use sqlite://PATH"
+        ))
+    }
+}
+
+impl fmt::Display for WarehouseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WarehouseUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+        }
+    }
+}
+
+/// Opens the warehouse a URL names.
+pub async fn open(url: &WarehouseUrl) -> Result<Box<dyn Warehouse>, WarehouseError> {
+    match url {
+        WarehouseUrl::Sqlite(path) => Ok(Box::new(sqlite::SqliteWarehouse::open(path).await?)),
+    }
+}
+
+/// Sums two load reports.
+pub fn merge_reports(a: &mut LoadReport, b: &LoadReport) {
+    for (t, l) in b {
+        let e = a.entry(t.clone()).or_default();
+        e.staged += l.staged;
+        e.inserted += l.inserted;
+        e.updated += l.updated;
+        e.deleted += l.deleted;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warehouse_urls_parse() {
+        assert_eq!(
+            "sqlite://./data/warehouse.db"
+                .parse::<WarehouseUrl>()
+                .unwrap(),
+            WarehouseUrl::Sqlite("./data/warehouse.db".into())
+        );
+        assert_eq!(
+            "sqlite:///tmp/x.db".parse::<WarehouseUrl>().unwrap(),
+            WarehouseUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert!("sqlite://".parse::<WarehouseUrl>().is_err());
+        assert!("mysql://x".parse::<WarehouseUrl>().is_err());
+    }
+}

@@ -1,0 +1,693 @@
+//! The embedded default warehouse: a SQLite file (rusqlite, bundled). BigQuery's types map to
+//! SQLite's: TIMESTAMP as ISO-8601 UTC text with six fraction digits (so text order is time
+//! order), INT64 and BOOL as INTEGER, REPEATED STRING as a JSON array. The file is in WAL mode:
+//! a separate read connection is never blocked by a load. Every call runs on a blocking thread.
+
+use super::{LoadReport, TableLoad, Warehouse, WarehouseError};
+use crate::lake::{ChunkInfo, Lake};
+use crate::tables::{self, Column, ColumnType, Mode, TableDef};
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Connection, OpenFlags, TransactionBehavior};
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub struct SqliteWarehouse {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+fn q(e: rusqlite::Error) -> WarehouseError {
+    WarehouseError::Query(e.to_string())
+}
+
+fn sqlite_type(c: &Column) -> &'static str {
+    match (c.mode, c.ty) {
+        (Mode::Repeated, _) | (_, ColumnType::String) | (_, ColumnType::Timestamp) => "TEXT",
+        (_, ColumnType::Int64) | (_, ColumnType::Bool) => "INTEGER",
+    }
+}
+
+/// `CREATE TABLE` for a table definition.
+pub fn create_table_sql(t: &TableDef) -> String {
+    let cols: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "  {} {}{}",
+                c.name,
+                sqlite_type(c),
+                if c.mode == Mode::Required {
+                    " NOT NULL"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n{},\n  PRIMARY KEY ({})\n)",
+        t.name,
+        cols.join(",\n"),
+        t.key.join(", ")
+    )
+}
+
+fn indexes_sql(t: &TableDef) -> Vec<String> {
+    let mut out = Vec::new();
+    if !t.cluster.is_empty() {
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {0}_cluster ON {0} ({1})",
+            t.name,
+            t.cluster.join(", ")
+        ));
+    }
+    if let Some(p) = t.partition {
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {0}_{1} ON {0} ({1})",
+            t.name, p
+        ));
+    }
+    if tables::PR_CHILDREN.iter().any(|c| c.name == t.name) {
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {0}_pr ON {0} (organization, repository, pr_number)",
+            t.name
+        ));
+    }
+    out
+}
+
+fn column_list(t: &TableDef) -> String {
+    t.columns
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn version_tuple(t: &TableDef, alias: &str) -> String {
+    format!(
+        "({})",
+        t.version
+            .iter()
+            .map(|v| format!("{alias}.{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The staging rows of `t`, one per key: the greatest version wins.
+fn dedup_sql(t: &TableDef) -> String {
+    let order: Vec<String> = t
+        .version
+        .iter()
+        .map(|v| format!("{v} DESC"))
+        .chain(["collection_id DESC".to_string()])
+        .collect();
+    format!(
+        "SELECT {cols} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS _rn FROM temp.stage_{name}) WHERE _rn = 1",
+        cols = column_list(t),
+        key = t.key.join(", "),
+        order = order.join(", "),
+        name = t.name
+    )
+}
+
+/// The statements of one table's MERGE: count the new keys, count the newer versions, upsert.
+pub struct MergeSql {
+    pub count_inserted: String,
+    pub count_updated: String,
+    pub upsert: String,
+}
+
+pub fn merge_sql(t: &TableDef) -> MergeSql {
+    let dedup = dedup_sql(t);
+    let on: Vec<String> = t.key.iter().map(|k| format!("t.{k} = s.{k}")).collect();
+    let on = on.join(" AND ");
+    let set: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| !t.key.contains(&c.name))
+        .map(|c| format!("{0} = excluded.{0}", c.name))
+        .collect();
+    MergeSql {
+        count_inserted: format!("SELECT COUNT(*) FROM ({dedup}) s WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {on})", t.name),
+        count_updated: format!(
+            "SELECT COUNT(*) FROM ({dedup}) s JOIN {} t ON {on} WHERE {} > {}",
+            t.name,
+            version_tuple(t, "s"),
+            version_tuple(t, "t")
+        ),
+        upsert: format!(
+            "INSERT INTO {name} ({cols}) {dedup} ON CONFLICT ({key}) DO UPDATE SET {set} WHERE {newer} > {current}",
+            name = t.name,
+            cols = column_list(t),
+            key = t.key.join(", "),
+            set = set.join(", "),
+            newer = version_tuple(t, "excluded"),
+            current = version_tuple(t, t.name),
+        ),
+    }
+}
+
+/// Staged children from a snapshot older than the stored pull request are not loaded.
+fn drop_stale_staged_sql(child: &TableDef) -> String {
+    format!(
+        "DELETE FROM temp.stage_{c} WHERE EXISTS (SELECT 1 FROM pull_requests p WHERE p.organization = stage_{c}.organization \
+         AND p.repository = stage_{c}.repository AND p.pr_number = stage_{c}.pr_number AND p.updated_at > stage_{c}.pr_updated_at)",
+        c = child.name
+    )
+}
+
+/// Children of the pull requests in this load that belong to an older snapshot are gone.
+fn reconcile_sql(child: &TableDef) -> String {
+    format!(
+        "DELETE FROM {c} WHERE EXISTS (SELECT 1 FROM temp.stage_pull_requests s WHERE s.organization = {c}.organization \
+         AND s.repository = {c}.repository AND s.pr_number = {c}.pr_number) \
+         AND EXISTS (SELECT 1 FROM pull_requests p WHERE p.organization = {c}.organization AND p.repository = {c}.repository \
+         AND p.pr_number = {c}.pr_number AND p.updated_at > {c}.pr_updated_at)",
+        c = child.name
+    )
+}
+
+/// ISO-8601 UTC with six fraction digits: text order is time order.
+fn stored_ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A JSON field of a chunk row as the SQLite value of its column.
+fn to_sql(table: &str, c: &Column, v: Option<&serde_json::Value>) -> Result<SqlValue, String> {
+    use serde_json::Value as J;
+    let v = match v {
+        None | Some(J::Null) => {
+            return match c.mode {
+                Mode::Required => Err(format!("{table}.{} is missing", c.name)),
+                Mode::Repeated => Ok(SqlValue::Text("[]".into())),
+                Mode::Nullable => Ok(SqlValue::Null),
+            };
+        }
+        Some(v) => v,
+    };
+    let bad = || {
+        format!(
+            "{table}.{} has {v} where a {} is expected",
+            c.name,
+            c.ty.bigquery()
+        )
+    };
+    if c.mode == Mode::Repeated {
+        let items = v.as_array().ok_or_else(bad)?;
+        if !items.iter().all(|i| i.is_string()) {
+            return Err(bad());
+        }
+        return Ok(SqlValue::Text(v.to_string()));
+    }
+    match c.ty {
+        ColumnType::String => v
+            .as_str()
+            .map(|s| SqlValue::Text(s.to_string()))
+            .ok_or_else(bad),
+        ColumnType::Int64 => v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .map(SqlValue::Integer)
+            .ok_or_else(bad),
+        ColumnType::Bool => v
+            .as_bool()
+            .map(|b| SqlValue::Integer(b as i64))
+            .ok_or_else(bad),
+        ColumnType::Timestamp => v
+            .as_str()
+            .and_then(parse_ts)
+            .map(|t| SqlValue::Text(stored_ts(t)))
+            .ok_or_else(bad),
+    }
+}
+
+/// A stored value in the backend-neutral JSON form of [`Warehouse::fetch_rows`].
+fn to_json(c: &Column, v: SqlValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    match (c.mode, c.ty, v) {
+        (_, _, SqlValue::Null) => J::Null,
+        (Mode::Repeated, _, SqlValue::Text(s)) => serde_json::from_str(&s).unwrap_or(J::Null),
+        (_, ColumnType::Bool, SqlValue::Integer(i)) => J::Bool(i != 0),
+        (_, ColumnType::Timestamp, SqlValue::Text(s)) => parse_ts(&s)
+            .map(|t| J::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)))
+            .unwrap_or(J::String(s)),
+        (_, _, SqlValue::Integer(i)) => J::from(i),
+        (_, _, SqlValue::Real(f)) => J::from(f),
+        (_, _, SqlValue::Text(s)) => J::String(s),
+        (_, _, SqlValue::Blob(b)) => J::String(String::from_utf8_lossy(&b).into_owned()),
+    }
+}
+
+fn plain_json(v: rusqlite::types::ValueRef<'_>) -> serde_json::Value {
+    use rusqlite::types::ValueRef as R;
+    match v {
+        R::Null => serde_json::Value::Null,
+        R::Integer(i) => i.into(),
+        R::Real(f) => f.into(),
+        R::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+        R::Blob(b) => String::from_utf8_lossy(b).into_owned().into(),
+    }
+}
+
+const VIEWS: &[(&str, &str)] = &[
+    (
+        "pr_velocity",
+        "CREATE VIEW pr_velocity AS
+WITH first_review AS (
+  SELECT r.organization, r.repository, r.pr_number, MIN(r.submitted_at) AS first_review_at
+  FROM reviews r
+  JOIN pull_requests p ON p.organization = r.organization AND p.repository = r.repository AND p.pr_number = r.pr_number
+  WHERE r.submitted_at IS NOT NULL AND r.state <> 'PENDING' AND r.reviewer_type <> 'Bot' AND r.reviewer <> p.author
+  GROUP BY r.organization, r.repository, r.pr_number
+)
+SELECT p.organization, p.repository, p.pr_number, p.author, p.author_type, p.state, p.created_at, p.merged_at,
+  f.first_review_at,
+  ROUND((julianday(f.first_review_at) - julianday(p.created_at)) * 24, 2) AS hours_to_first_review,
+  ROUND((julianday(p.merged_at) - julianday(p.created_at)) * 24, 2) AS hours_to_merge,
+  p.additions + p.deletions AS lines_changed,
+  CASE WHEN p.additions + p.deletions < 10 THEN 'XS'
+       WHEN p.additions + p.deletions < 50 THEN 'S'
+       WHEN p.additions + p.deletions < 250 THEN 'M'
+       WHEN p.additions + p.deletions < 1000 THEN 'L'
+       ELSE 'XL' END AS size_bucket
+FROM pull_requests p
+LEFT JOIN first_review f ON f.organization = p.organization AND f.repository = p.repository AND f.pr_number = p.pr_number",
+    ),
+    (
+        "reviewer_load",
+        "CREATE VIEW reviewer_load AS
+SELECT organization, reviewer, reviewer_type,
+  COUNT(*) AS reviews_given,
+  COUNT(DISTINCT repository || '#' || pr_number) AS prs_reviewed,
+  SUM(CASE WHEN state = 'APPROVED' THEN 1 ELSE 0 END) AS approvals,
+  SUM(CASE WHEN state = 'CHANGES_REQUESTED' THEN 1 ELSE 0 END) AS changes_requested
+FROM reviews
+GROUP BY organization, reviewer, reviewer_type",
+    ),
+    (
+        "weekly_throughput",
+        "CREATE VIEW weekly_throughput AS
+WITH opened AS (
+  SELECT organization, date(created_at, '-6 days', 'weekday 1') AS week, COUNT(*) AS prs_opened
+  FROM pull_requests GROUP BY 1, 2
+),
+merged_ranked AS (
+  SELECT organization, date(merged_at, '-6 days', 'weekday 1') AS week,
+    (julianday(merged_at) - julianday(created_at)) * 24 AS hours,
+    ROW_NUMBER() OVER (PARTITION BY organization, date(merged_at, '-6 days', 'weekday 1')
+                       ORDER BY julianday(merged_at) - julianday(created_at)) AS rn,
+    COUNT(*) OVER (PARTITION BY organization, date(merged_at, '-6 days', 'weekday 1')) AS n
+  FROM pull_requests WHERE merged_at IS NOT NULL
+),
+merged AS (
+  SELECT organization, week, MAX(n) AS prs_merged,
+    ROUND(AVG(CASE WHEN rn IN ((n + 1) / 2, (n + 2) / 2) THEN hours END), 2) AS median_hours_to_merge
+  FROM merged_ranked GROUP BY organization, week
+),
+weeks AS (SELECT organization, week FROM opened UNION SELECT organization, week FROM merged)
+SELECT w.organization, w.week, COALESCE(o.prs_opened, 0) AS prs_opened, COALESCE(m.prs_merged, 0) AS prs_merged,
+  m.median_hours_to_merge
+FROM weeks w
+LEFT JOIN opened o ON o.organization = w.organization AND o.week = w.week
+LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
+    ),
+];
+
+impl SqliteWarehouse {
+    /// Opens (creating if needed) the SQLite file at `path`.
+    pub async fn open(path: &Path) -> Result<Self, WarehouseError> {
+        let path = path.to_path_buf();
+        let p = path.clone();
+        let (writer, reader) = tokio::task::spawn_blocking(move || -> Result<_, WarehouseError> {
+            let unavailable = |e: rusqlite::Error| WarehouseError::Unavailable(format!("{}: {e}", p.display()));
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| WarehouseError::Unavailable(format!("{}: {e}", dir.display())))?;
+            }
+            let writer = Connection::open(&p).map_err(unavailable)?;
+            writer
+                .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000;")
+                .map_err(unavailable)?;
+            let reader = Connection::open_with_flags(&p, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(unavailable)?;
+            reader.execute_batch("PRAGMA busy_timeout = 30000;").map_err(unavailable)?;
+            Ok((writer, reader))
+        })
+        .await
+        .map_err(|e| WarehouseError::Unavailable(e.to_string()))??;
+        Ok(SqliteWarehouse {
+            path,
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn with<R: Send + 'static>(
+        conn: &Arc<Mutex<Connection>>,
+        f: impl FnOnce(&mut Connection) -> Result<R, WarehouseError> + Send + 'static,
+    ) -> Result<R, WarehouseError> {
+        let conn = conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| WarehouseError::Query(format!("the SQLite thread failed: {e}")))?
+    }
+}
+
+fn stage_chunk(
+    tx: &rusqlite::Transaction<'_>,
+    t: &TableDef,
+    chunk: &ChunkInfo,
+    bytes: &[u8],
+) -> Result<u64, WarehouseError> {
+    let bad = |message: String| WarehouseError::BadChunk {
+        path: chunk.path.clone(),
+        message,
+    };
+    let placeholders: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "INSERT INTO temp.stage_{} ({}) VALUES ({})",
+            t.name,
+            column_list(t),
+            placeholders.join(", ")
+        ))
+        .map_err(q)?;
+    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(bytes));
+    let mut n = 0u64;
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| bad(format!("not gzip NDJSON: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| bad(format!("line {}: {e}", i + 1)))?;
+        let obj = row
+            .as_object()
+            .ok_or_else(|| bad(format!("line {} is not a JSON object", i + 1)))?;
+        let values: Vec<SqlValue> = t
+            .columns
+            .iter()
+            .map(|c| to_sql(t.name, c, obj.get(c.name)))
+            .collect::<Result<_, _>>()
+            .map_err(|m| bad(format!("line {}: {m}", i + 1)))?;
+        stmt.execute(params_from_iter(values)).map_err(q)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[async_trait]
+impl Warehouse for SqliteWarehouse {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ensure_tables(&self) -> Result<(), WarehouseError> {
+        Self::with(&self.writer, |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(q)?;
+            for t in tables::ALL {
+                tx.execute_batch(&create_table_sql(t)).map_err(q)?;
+                for ix in indexes_sql(t) {
+                    tx.execute_batch(&ix).map_err(q)?;
+                }
+            }
+            // Views are replaced, so a new build's definitions take effect.
+            for (name, sql) in VIEWS {
+                tx.execute_batch(&format!("DROP VIEW IF EXISTS {name}; {sql};"))
+                    .map_err(q)?;
+            }
+            tx.commit().map_err(q)
+        })
+        .await
+    }
+
+    async fn load(&self, lake: &Lake, chunks: &[ChunkInfo]) -> Result<LoadReport, WarehouseError> {
+        let mut report = LoadReport::new();
+        if chunks.is_empty() {
+            return Ok(report);
+        }
+        for c in chunks {
+            if tables::by_name(&c.table).is_none() {
+                return Err(WarehouseError::BadChunk {
+                    path: c.path.clone(),
+                    message: format!("unknown table {}", c.table),
+                });
+            }
+        }
+        let lake = lake.clone();
+        let chunks = chunks.to_vec();
+        let handle = tokio::runtime::Handle::current();
+        Self::with(&self.writer, move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(q)?;
+            for t in tables::ALL {
+                tx.execute_batch(&format!(
+                    "CREATE TEMP TABLE IF NOT EXISTS stage_{0} AS SELECT * FROM main.{0} WHERE 0; DELETE FROM temp.stage_{0};",
+                    t.name
+                ))
+                .map_err(q)?;
+            }
+            // One chunk in memory at a time.
+            for chunk in &chunks {
+                let t = tables::by_name(&chunk.table).ok_or_else(|| WarehouseError::BadChunk { path: chunk.path.clone(), message: "unknown table".into() })?;
+                let path = object_store::path::Path::from(chunk.path.as_str());
+                let bytes = handle
+                    .block_on(lake.get(&path))
+                    .map_err(|e| WarehouseError::Storage { path: chunk.path.clone(), message: e.to_string() })?;
+                let n = stage_chunk(&tx, t, chunk, &bytes)?;
+                report.entry(t.name.to_string()).or_default().staged += n;
+            }
+            // Parents first: children are judged against the merged pull requests.
+            for t in tables::ALL {
+                let is_child = tables::PR_CHILDREN.iter().any(|c| c.name == t.name);
+                if is_child {
+                    tx.execute_batch(&drop_stale_staged_sql(t)).map_err(q)?;
+                }
+                let m = merge_sql(t);
+                let inserted: u64 = tx.query_row(&m.count_inserted, [], |r| r.get(0)).map_err(q)?;
+                let updated: u64 = tx.query_row(&m.count_updated, [], |r| r.get(0)).map_err(q)?;
+                tx.execute(&m.upsert, []).map_err(q)?;
+                let e = report.entry(t.name.to_string()).or_default();
+                e.inserted += inserted;
+                e.updated += updated;
+            }
+            for child in tables::PR_CHILDREN {
+                let deleted = tx.execute(&reconcile_sql(child), []).map_err(q)? as u64;
+                report.entry(child.name.to_string()).or_default().deleted += deleted;
+            }
+            for t in tables::ALL {
+                tx.execute_batch(&format!("DELETE FROM temp.stage_{};", t.name)).map_err(q)?;
+            }
+            tx.commit().map_err(q)?;
+            report.retain(|_, l| *l != TableLoad::default());
+            Ok(report)
+        })
+        .await
+    }
+
+    async fn delete_repository(
+        &self,
+        organization: &str,
+        repository: &str,
+    ) -> Result<u64, WarehouseError> {
+        let (org, repo) = (organization.to_string(), repository.to_string());
+        Self::with(&self.writer, move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(q)?;
+            let mut n = 0u64;
+            for t in tables::ALL {
+                n += tx
+                    .execute(
+                        &format!(
+                            "DELETE FROM {} WHERE organization = ?1 AND repository = ?2",
+                            t.name
+                        ),
+                        [&org, &repo],
+                    )
+                    .map_err(q)? as u64;
+            }
+            tx.commit().map_err(q)?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn row_counts(&self) -> Result<BTreeMap<String, u64>, WarehouseError> {
+        Self::with(&self.reader, |conn| {
+            let mut out = BTreeMap::new();
+            for t in tables::ALL {
+                let n: u64 = conn
+                    .query_row(&format!("SELECT COUNT(*) FROM {}", t.name), [], |r| {
+                        r.get(0)
+                    })
+                    .map_err(q)?;
+                out.insert(t.name.to_string(), n);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn fetch_rows(
+        &self,
+        table: &str,
+        organization: &str,
+    ) -> Result<Vec<serde_json::Value>, WarehouseError> {
+        let t = tables::by_name(table)
+            .ok_or_else(|| WarehouseError::Query(format!("unknown table {table}")))?;
+        let org = organization.to_string();
+        Self::with(&self.reader, move |conn| {
+            let sql = format!(
+                "SELECT {} FROM {} WHERE organization = ?1 ORDER BY {}",
+                column_list(t),
+                t.name,
+                t.key.join(", ")
+            );
+            let mut stmt = conn.prepare(&sql).map_err(q)?;
+            let rows = stmt
+                .query_map([&org], |r| {
+                    let mut obj = serde_json::Map::new();
+                    for (i, c) in t.columns.iter().enumerate() {
+                        obj.insert(c.name.to_string(), to_json(c, r.get::<_, SqlValue>(i)?));
+                    }
+                    Ok(serde_json::Value::Object(obj))
+                })
+                .map_err(q)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(q)
+        })
+        .await
+    }
+
+    async fn query(&self, sql: &str) -> Result<Vec<serde_json::Value>, WarehouseError> {
+        let sql = sql.to_string();
+        Self::with(&self.reader, move |conn| {
+            let mut stmt = conn.prepare(&sql).map_err(q)?;
+            if !stmt.readonly() {
+                return Err(WarehouseError::Query(
+                    "only read-only statements can be queried".into(),
+                ));
+            }
+            let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+            let rows = stmt
+                .query_map([], |r| {
+                    let mut obj = serde_json::Map::new();
+                    for (i, n) in names.iter().enumerate() {
+                        obj.insert(n.clone(), plain_json(r.get_ref(i)?));
+                    }
+                    Ok(serde_json::Value::Object(obj))
+                })
+                .map_err(q)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(q)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_follows_the_table_definition() {
+        let sql = create_table_sql(&tables::PULL_REQUESTS);
+        assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS pull_requests ("));
+        assert!(sql.contains("  pr_number INTEGER NOT NULL,"));
+        assert!(sql.contains("  merged_at TEXT,"));
+        assert!(sql.contains("  labels TEXT,"));
+        assert!(sql.contains("  draft INTEGER NOT NULL,"));
+        assert!(sql.ends_with("PRIMARY KEY (organization, repository, pr_number)\n)"));
+    }
+
+    #[test]
+    fn merge_only_replaces_strictly_newer_versions() {
+        let m = merge_sql(&tables::PULL_REQUESTS);
+        assert!(m
+            .upsert
+            .contains("ON CONFLICT (organization, repository, pr_number) DO UPDATE SET"));
+        assert!(m.upsert.ends_with("WHERE (excluded.updated_at, excluded.collected_at) > (pull_requests.updated_at, pull_requests.collected_at)"));
+        assert!(
+            !m.upsert.contains("organization = excluded.organization"),
+            "keys are not updated"
+        );
+    }
+
+    #[test]
+    fn stored_timestamps_sort_as_text_in_time_order() {
+        let a = stored_ts(parse_ts("2026-01-01T00:00:05Z").unwrap());
+        let b = stored_ts(parse_ts("2026-01-01T00:00:05.5Z").unwrap());
+        let c = stored_ts(parse_ts("2026-01-01T00:00:06+00:00").unwrap());
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert_eq!(a, "2026-01-01T00:00:05.000000Z");
+    }
+
+    #[test]
+    fn chunk_values_are_checked_against_the_column_type() {
+        let col = |name| *tables::PULL_REQUESTS.column(name).unwrap();
+        assert!(to_sql(
+            "pull_requests",
+            &col("pr_number"),
+            Some(&serde_json::json!("x"))
+        )
+        .is_err());
+        assert!(to_sql("pull_requests", &col("pr_number"), None).is_err());
+        assert_eq!(
+            to_sql(
+                "pull_requests",
+                &col("pr_number"),
+                Some(&serde_json::json!("42"))
+            )
+            .unwrap(),
+            SqlValue::Integer(42)
+        );
+        assert_eq!(
+            to_sql("pull_requests", &col("merged_at"), None).unwrap(),
+            SqlValue::Null
+        );
+        assert_eq!(
+            to_sql("pull_requests", &col("labels"), None).unwrap(),
+            SqlValue::Text("[]".into())
+        );
+        assert!(to_sql(
+            "pull_requests",
+            &col("labels"),
+            Some(&serde_json::json!([1, 2]))
+        )
+        .is_err());
+        assert!(to_sql(
+            "pull_requests",
+            &col("created_at"),
+            Some(&serde_json::json!("yesterday"))
+        )
+        .is_err());
+        assert_eq!(
+            to_sql(
+                "pull_requests",
+                &col("draft"),
+                Some(&serde_json::json!(true))
+            )
+            .unwrap(),
+            SqlValue::Integer(1)
+        );
+    }
+}
