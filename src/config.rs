@@ -178,6 +178,15 @@ pub struct Config {
     )]
     pub storage_url: StorageUrl,
 
+    /// Where the warehouse is.
+    #[arg(
+        long,
+        env = "WAREHOUSE_URL",
+        global = true,
+        default_value = "sqlite://./data/warehouse.db"
+    )]
+    pub warehouse_url: crate::warehouse::WarehouseUrl,
+
     /// Most rows per chunk file.
     #[arg(long, env = "CHUNK_SIZE", global = true, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub chunk_size: u32,
@@ -234,6 +243,22 @@ pub struct RepoScope {
     pub include_forks: bool,
 }
 
+/// A collection id, as printed when a collection starts (`20261121T091600Z-3fa9c2`).
+pub fn parse_collection_id(s: &str) -> Result<String, String> {
+    if crate::lake::is_collection_id(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a collection id (like 20261121T091600Z-3fa9c2)"
+        ))
+    }
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct CollectArgs {
     /// Collect pull requests updated in the last N hours.
@@ -247,6 +272,9 @@ pub struct CollectArgs {
     pub until: Option<DateTime<Utc>>,
     #[command(flatten)]
     pub scope: RepoScope,
+    /// Only write chunks; do not load them into the warehouse.
+    #[arg(long)]
+    pub no_load: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -256,6 +284,29 @@ pub struct BackfillArgs {
     pub days: u32,
     #[command(flatten)]
     pub scope: RepoScope,
+    /// Only write chunks; do not load them into the warehouse.
+    #[arg(long)]
+    pub no_load: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoadArgs {
+    /// Only this repository's chunks.
+    #[arg(long)]
+    pub repo: Option<RepoName>,
+    /// Only chunks of collections made on this UTC date (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub date: Option<NaiveDate>,
+    /// Only this collection's chunks.
+    #[arg(long, value_parser = parse_collection_id)]
+    pub collection_id: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SummaryArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -264,6 +315,10 @@ pub enum Command {
     Collect(CollectArgs),
     /// Collect a long window, e.g. the last 180 days.
     Backfill(BackfillArgs),
+    /// Load chunks already in storage into the warehouse (no GitHub calls); filters combine.
+    Load(LoadArgs),
+    /// What is stored per repository, table and date, and the warehouse's row counts.
+    Summary(SummaryArgs),
 }
 
 /// ghstats: a GitHub organization's pull-request activity, collected at a fraction of the
@@ -391,6 +446,9 @@ mod tests {
             vec!["ghstats", "backfill", "--days", "0"],
             vec!["ghstats", "backfill"],
             vec!["ghstats", "--chunk-size", "0", "collect"],
+            vec!["ghstats", "load", "--date", "2026-13-01"],
+            vec!["ghstats", "load", "--collection-id", "../x"],
+            vec!["ghstats", "--warehouse-url", "mysql://x", "summary"],
         ] {
             assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
         }

@@ -1,12 +1,14 @@
-//! The `ghstats` command: parses the configuration, runs a job, prints its result as JSON.
+//! The `ghstats` command: parses the configuration, runs a job, prints its result.
 
 use anyhow::Context;
 use clap::Parser;
 use ghstats::config::{Cli, Command, Config, RepoScope};
 use ghstats::github::{ClientOptions, GithubClient, Window};
-use ghstats::jobs::{self, CollectOptions, Progress};
+use ghstats::jobs::{self, load::LoadFilter, CollectOptions, Progress};
 use ghstats::lake::checkpoint::{CollectionKind, Status};
 use ghstats::lake::Lake;
+use ghstats::names::OrgName;
+use ghstats::warehouse::{self, Warehouse};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -29,6 +31,26 @@ async fn main() -> ExitCode {
     }
 }
 
+fn org(config: &Config) -> anyhow::Result<OrgName> {
+    config
+        .org
+        .clone()
+        .context("no organization: set GITHUB_ORG or pass --org")
+}
+
+async fn open_warehouse(config: &Config) -> anyhow::Result<Box<dyn Warehouse>> {
+    let wh = warehouse::open(&config.warehouse_url).await?;
+    wh.ensure_tables()
+        .await
+        .with_context(|| format!("preparing the tables in {}", config.warehouse_url))?;
+    Ok(wh)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config;
     match cli.command {
@@ -40,7 +62,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 a.until,
                 config.default_lookback_days,
             )?;
-            collect(&config, CollectionKind::Collect, window, a.scope).await
+            collect(
+                &config,
+                CollectionKind::Collect,
+                window,
+                a.scope,
+                !a.no_load,
+            )
+            .await
         }
         Command::Backfill(a) => {
             let window = jobs::collect::resolve_window(
@@ -50,7 +79,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None,
                 config.default_lookback_days,
             )?;
-            collect(&config, CollectionKind::Backfill, window, a.scope).await
+            collect(
+                &config,
+                CollectionKind::Backfill,
+                window,
+                a.scope,
+                !a.no_load,
+            )
+            .await
+        }
+        Command::Load(a) => {
+            let org = org(&config)?;
+            let lake = Lake::open(&config.storage_url)?;
+            let wh = open_warehouse(&config).await?;
+            let filter = LoadFilter {
+                repo: a.repo,
+                date: a.date,
+                collection_id: a.collection_id,
+            };
+            let result = jobs::load::load(wh.as_ref(), &lake, &org, &filter).await?;
+            print_json(&result)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Summary(a) => {
+            let org = org(&config)?;
+            let lake = Lake::open(&config.storage_url)?;
+            let wh = open_warehouse(&config).await?;
+            let s = jobs::summary::summary(&lake, &org, wh.as_ref()).await?;
+            if a.json {
+                print_json(&s)?;
+            } else {
+                print!("{}", jobs::summary::render(&s));
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -60,11 +121,9 @@ async fn collect(
     kind: CollectionKind,
     window: Window,
     scope: RepoScope,
+    load: bool,
 ) -> anyhow::Result<ExitCode> {
-    let org = config
-        .org
-        .clone()
-        .context("no organization: set GITHUB_ORG or pass --org")?;
+    let org = org(config)?;
     let tokens = config.all_tokens();
     if tokens.is_empty() {
         anyhow::bail!("no GitHub token: set GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c)");
@@ -79,10 +138,16 @@ async fn collect(
         },
     )?;
     let lake = Lake::open(&config.storage_url)?;
+    // The warehouse is opened first: a bad WAREHOUSE_URL fails before any GitHub call.
+    let wh = if load {
+        Some(open_warehouse(config).await?)
+    } else {
+        None
+    };
     let progress = Arc::new(Progress::new(std::io::stderr().is_terminal()));
     let reporter = progress.spawn_reporter(client.clone(), Duration::from_secs(10));
     let opts = CollectOptions {
-        org,
+        org: org.clone(),
         kind,
         window,
         scope,
@@ -95,8 +160,14 @@ async fn collect(
     let result = jobs::collect(&client, &lake, &opts, &progress).await;
     reporter.abort();
     progress.finish();
-    let result = result?;
-    println!("{}", serde_json::to_string_pretty(&result)?);
+    let mut result = result?;
+    if let Some(wh) = &wh {
+        let loaded = jobs::load::load_collection(wh.as_ref(), &lake, &org, &result.collection_id)
+            .await
+            .with_context(|| format!("loading collection {} (its chunks are stored; `ghstats load --collection-id {}` retries)", result.collection_id, result.collection_id))?;
+        result.load = Some(loaded);
+    }
+    print_json(&result)?;
     Ok(match result.status {
         Status::Completed | Status::Partial | Status::Running => ExitCode::SUCCESS,
         Status::Failed => ExitCode::FAILURE,

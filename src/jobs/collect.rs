@@ -64,6 +64,9 @@ pub struct CollectionResult {
     pub chunks: usize,
     pub api_cost: ApiCost,
     pub budget_left: BudgetLeft,
+    /// What loading the collection into the warehouse did, when it was loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<super::load::LoadResult>,
 }
 
 /// The window `collect` covers: the last `hours`, or `since..until` (default now), or the
@@ -239,6 +242,7 @@ pub async fn collect(
         chunks: cp.chunks.len(),
         api_cost: cp.api_cost,
         budget_left: BudgetLeft { rest, graphql },
+        load: None,
     };
     info!(collection_id = %result.collection_id, status = ?result.status, rest_requests = result.api_cost.rest_requests, graphql_queries = result.api_cost.graphql_queries, graphql_points = result.api_cost.graphql_points, "Collection finished.");
     Ok(result)

@@ -2,7 +2,9 @@
 //! and present its result; the jobs hold the logic.
 
 pub mod collect;
+pub mod load;
 pub mod progress;
+pub mod summary;
 
 pub use collect::{collect, CollectOptions, CollectionResult};
 pub use progress::Progress;

@@ -35,6 +35,17 @@ pub fn is_collection_id(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
+/// Where a chunk sits in the layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkLocation {
+    pub org: OrgName,
+    pub repo: RepoName,
+    pub table: String,
+    pub date: chrono::NaiveDate,
+    pub collection_id: String,
+    pub seq: u32,
+}
+
 /// The storage behind a run, with the layout's paths.
 #[derive(Clone)]
 pub struct Lake {
@@ -106,6 +117,37 @@ impl Lake {
         self.path(&[org.as_str(), "_checkpoints"])
     }
 
+    pub fn org_dir(&self, org: &OrgName) -> Path {
+        self.path(&[org.as_str()])
+    }
+
+    /// What a chunk's object path says: `{org}/{repo}/{table}/{date}/{id}_chunk_{seq}.ndjson.gz`
+    /// under this lake's prefix. `None` for anything else (checkpoints, locks, strays).
+    pub fn parse_chunk_path(&self, path: &Path) -> Option<ChunkLocation> {
+        let base: Vec<String> = self
+            .prefix
+            .as_ref()
+            .map(|p| p.parts().map(|s| s.as_ref().to_string()).collect())
+            .unwrap_or_default();
+        let parts: Vec<String> = path.parts().map(|s| s.as_ref().to_string()).collect();
+        let rest = parts.strip_prefix(base.as_slice())?;
+        let [org, repo, table, date, file] = rest else {
+            return None;
+        };
+        let (id, seq) = file.strip_suffix(".ndjson.gz")?.split_once("_chunk_")?;
+        if !is_collection_id(id) || seq.len() < 5 || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(ChunkLocation {
+            org: org.parse().ok()?,
+            repo: repo.parse().ok()?,
+            table: table.clone(),
+            date: chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?,
+            collection_id: id.to_string(),
+            seq: seq.parse().ok()?,
+        })
+    }
+
     pub fn repo_dir(&self, org: &OrgName, repo: &RepoName) -> Path {
         self.path(&[org.as_str(), repo.as_str()])
     }
@@ -146,6 +188,33 @@ mod tests {
             "20261121T091600Z-abc",
         ] {
             assert!(!is_collection_id(bad), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn chunk_paths_round_trip(repo in "[a-z0-9][a-z0-9._-]{0,20}", seq in 0u32..100_000, day in 1u32..28) {
+            let lake = Lake::new(Arc::new(object_store::memory::InMemory::new()), Some(Path::from("pre")));
+            let org: OrgName = "acme".parse().unwrap();
+            let repo: RepoName = repo.parse().unwrap();
+            let date = format!("2026-02-{day:02}");
+            let id = "20261121T091600Z-abcdef";
+            let path = lake.chunk_path(&org, &repo, "reviews", &date, id, seq);
+            let loc = lake.parse_chunk_path(&path).unwrap();
+            proptest::prop_assert_eq!(loc, ChunkLocation { org, repo, table: "reviews".into(), date: date.parse().unwrap(), collection_id: id.into(), seq });
+        }
+    }
+
+    #[test]
+    fn other_objects_are_not_chunks() {
+        let lake = Lake::new(Arc::new(object_store::memory::InMemory::new()), None);
+        for p in [
+            "acme/_checkpoints/20261121T091600Z-abcdef.json",
+            "acme/r/t/2026-01-01/junk.ndjson.gz",
+            "acme/r/t/not-a-date/20261121T091600Z-abcdef_chunk_00001.ndjson.gz",
+            "x",
+        ] {
+            assert!(lake.parse_chunk_path(&Path::from(p)).is_none(), "{p}");
         }
     }
 
