@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded default, with no GitHub account: builds ghstats and the GitHub
-# simulator, serves a synthetic organization on 127.0.0.1, backfills it into DIR/lake
-# (default ./data), prints what was collected, and stops the simulator.
+# simulator, serves a synthetic organization on 127.0.0.1, backfills it into DIR/lake and loads
+# it into the SQLite warehouse DIR/warehouse.db (default DIR: ./data), prints a short velocity
+# summary, and stops the simulator.
 #   scripts/demo.sh [DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ url=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1)
 [ -n "$url" ] || { echo "the simulator did not start: $(cat "$log")" >&2; exit 1; }
 echo "simulated organization 'acme' at $url"
 GITHUB_API_URL="$url" GITHUB_TOKEN=demo GITHUB_ORG=acme STORAGE_URL="file://$dir/lake" \
-  "$bin/ghstats" backfill --days 180 >"$dir/last-collection.json"
+  WAREHOUSE_URL="sqlite://$dir/warehouse.db" "$bin/ghstats" backfill --days 180 >"$dir/last-collection.json"
 python3 - "$dir/last-collection.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -29,5 +30,25 @@ print(f"collection {r['collection_id']}: {r['status']}")
 for table, n in sorted(r["rows"].items()):
     print(f"  {table:16} {n:7} rows")
 print(f"API cost: {c['graphql_queries']} GraphQL queries ({c['graphql_points']} points) + {c['rest_requests']} REST requests for {prs} pull requests")
+load = r.get("load") or {}
+print(f"loaded {load.get('chunks', 0)} chunks: " + ", ".join(f"{t} +{l['inserted']}" for t, l in sorted(load.get("tables", {}).items())))
 PY
-echo "chunks and checkpoint under $dir/lake/acme/"
+python3 - "$dir/warehouse.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+def median(sql):
+    xs = sorted(v for (v,) in db.execute(sql) if v is not None)
+    return xs[len(xs) // 2] if xs else None
+print("\nvelocity (last 180 days):")
+print(f"  median hours to first review: {median('SELECT hours_to_first_review FROM pr_velocity')}")
+print(f"  median hours to merge:        {median('SELECT hours_to_merge FROM pr_velocity')}")
+print("  last four weeks (opened / merged / median hours to merge):")
+for week, o, m, med in db.execute("SELECT week, prs_opened, prs_merged, median_hours_to_merge FROM weekly_throughput ORDER BY week DESC LIMIT 4"):
+    print(f"    {week}: {o:4} / {m:4} / {med}")
+print("  busiest reviewers:")
+for who, n in db.execute("SELECT reviewer, reviews_given FROM reviewer_load WHERE reviewer_type <> 'Bot' ORDER BY reviews_given DESC LIMIT 3"):
+    print(f"    {who}: {n} reviews")
+PY
+echo
+echo "chunks and checkpoint under $dir/lake/acme/; warehouse: $dir/warehouse.db"
+echo "try: sqlite3 $dir/warehouse.db < queries/sqlite/velocity_by_author.sql"

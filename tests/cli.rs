@@ -16,6 +16,7 @@ fn ghstats(dir: &std::path::Path) -> Command {
         "GITHUB_TOKENS",
         "GITHUB_API_URL",
         "STORAGE_URL",
+        "WAREHOUSE_URL",
         "RUN_BUDGET",
         "LOG_FORMAT",
     ] {
@@ -73,6 +74,68 @@ async fn backfill_reads_dotenv_and_writes_chunks_without_leaking_the_token() {
         .lines()
         .filter(|l| l.starts_with('{'))
         .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    // The collection was loaded into the default warehouse file beside the lake.
+    assert_eq!(result["load"]["tables"]["pull_requests"]["inserted"], 60);
+    assert!(dir.path().join("data/warehouse.db").exists());
+
+    // summary: files, rows and bytes per repository, table and date, and the warehouse's rows.
+    let path = dir.path().to_path_buf();
+    let out = ghstats(&path).args(["summary", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stored_prs: u64 = summary["stored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["table"] == "pull_requests")
+        .map(|s| s["rows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(stored_prs, 60);
+    assert_eq!(summary["warehouse"]["pull_requests"], 60);
+    assert_eq!(summary["collections"], 1);
+    let text = ghstats(&path).arg("summary").output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("repo-000"));
+
+    // load: the stored chunks again, filtered, with no GitHub calls; nothing changes.
+    let ledger = sim.ledger();
+    let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    for args in [
+        vec!["load"],
+        vec!["load", "--repo", "repo-000"],
+        vec!["load", "--collection-id", id, "--date", &date],
+    ] {
+        let out = ghstats(&path).args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            r["chunks"].as_u64().unwrap() > 0,
+            "{args:?} selected no chunks"
+        );
+        for (t, l) in r["tables"].as_object().unwrap() {
+            assert_eq!(
+                (l["inserted"].as_u64(), l["updated"].as_u64()),
+                (Some(0), Some(0)),
+                "{args:?} {t}"
+            );
+        }
+    }
+    let none = ghstats(&path)
+        .args(["load", "--date", "2001-01-01"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&none.stdout).unwrap()["chunks"],
+        0
+    );
+    assert_eq!(sim.ledger(), ledger, "load made GitHub calls");
 }
 
 #[test]
@@ -113,6 +176,14 @@ fn bad_input_fails_with_one_readable_line() {
                 "collect",
             ],
             "unsupported STORAGE_URL",
+        ),
+        (
+            vec!["--org", "acme", "--warehouse-url", "oracle://x", "summary"],
+            "unsupported WAREHOUSE_URL",
+        ),
+        (
+            vec!["--org", "acme", "load", "--collection-id", "nope"],
+            "not a collection id",
         ),
     ] {
         let out = ghstats(dir.path()).args(&args).output().unwrap();
