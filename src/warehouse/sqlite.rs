@@ -164,11 +164,12 @@ fn drop_stale_staged_sql(child: &TableDef) -> String {
     )
 }
 
-/// Children of the pull requests in this load that belong to an older snapshot are gone.
+/// Children of the pull requests in this load that belong to an older snapshot are gone. The
+/// staged pull requests drive the delete, so it reads only their children (by the `_pr` index).
 fn reconcile_sql(child: &TableDef) -> String {
     format!(
-        "DELETE FROM {c} WHERE EXISTS (SELECT 1 FROM temp.stage_pull_requests s WHERE s.organization = {c}.organization \
-         AND s.repository = {c}.repository AND s.pr_number = {c}.pr_number) \
+        "DELETE FROM {c} WHERE (organization, repository, pr_number) IN \
+         (SELECT organization, repository, pr_number FROM temp.stage_pull_requests) \
          AND EXISTS (SELECT 1 FROM pull_requests p WHERE p.organization = {c}.organization AND p.repository = {c}.repository \
          AND p.pr_number = {c}.pr_number AND p.updated_at > {c}.pr_updated_at)",
         c = child.name
@@ -477,6 +478,8 @@ impl Warehouse for SqliteWarehouse {
                 let n = stage_chunk(&tx, t, chunk, &bytes)?;
                 report.entry(t.name.to_string()).or_default().staged += n;
             }
+            tx.execute_batch("CREATE INDEX IF NOT EXISTS temp.stage_pull_requests_key ON stage_pull_requests (organization, repository, pr_number);")
+                .map_err(q)?;
             // Parents first: children are judged against the merged pull requests.
             for t in tables::ALL {
                 let is_child = tables::PR_CHILDREN.iter().any(|c| c.name == t.name);
