@@ -46,6 +46,13 @@ async fn open_warehouse(config: &Config) -> anyhow::Result<Box<dyn Warehouse>> {
     Ok(wh)
 }
 
+/// What the jobs that read storage need: the organization, the lake and the warehouse.
+async fn stored(config: &Config) -> anyhow::Result<(OrgName, Lake, Box<dyn Warehouse>)> {
+    let org = org(config)?;
+    let lake = Lake::open(&config.storage_url)?;
+    Ok((org, lake, open_warehouse(config).await?))
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -89,9 +96,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Load(a) => {
-            let org = org(&config)?;
-            let lake = Lake::open(&config.storage_url)?;
-            let wh = open_warehouse(&config).await?;
+            let (org, lake, wh) = stored(&config).await?;
             let filter = LoadFilter {
                 repo: a.repo,
                 date: a.date,
@@ -102,9 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Summary(a) => {
-            let org = org(&config)?;
-            let lake = Lake::open(&config.storage_url)?;
-            let wh = open_warehouse(&config).await?;
+            let (org, lake, wh) = stored(&config).await?;
             let s = jobs::summary::summary(&lake, &org, wh.as_ref()).await?;
             if a.json {
                 print_json(&s)?;

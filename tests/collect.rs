@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use ghstats::github::Window;
 use ghstats::lake::checkpoint::{RepoState, Status};
 use github_sim::{Fault, FaultPlan, OrgSpec, SimOptions, Simulator};
 use std::time::{Duration, Instant};
@@ -129,22 +128,13 @@ async fn an_incremental_run_after_50_changes_fetches_only_what_changed() {
     let lake = memory_lake();
     let first = collect(&client, &lake, &options(everything(), &["repo-001"])).await;
     assert_eq!(first.status, Status::Completed);
-    let t0 = first.window.until.min(chrono::Utc::now());
     let report = sim.change(50, 5, Some("repo-001"));
     assert_eq!(report.changed.len(), 50);
     assert!(
         report.force_pushes + report.deleted_comments + report.edited_comments > 0,
         "{report:?}"
     );
-    // Changes carry whole-second timestamps; the next window must end after them.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let now =
-        chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::Duration::seconds(1))
-            .unwrap();
-    let window = Window {
-        since: t0 - chrono::Duration::seconds(1),
-        until: now,
-    };
+    let window = window_after(first.window.until).await;
     sim.reset_ledger();
     let client = fast_client(&sim.url(), &["t1"]);
     let inc = collect(&client, &lake, &options(window, &["repo-001"])).await;

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use ghstats::jobs::load::load_collection;
-use ghstats::warehouse::{sqlite::SqliteWarehouse, Warehouse};
+use ghstats::warehouse::Warehouse;
 use github_sim::{OrgSpec, SimOptions, Simulator};
 
 const QUERIES: &[&str] = &[
@@ -42,11 +42,7 @@ async fn the_example_queries_run_against_sqlite() {
     let sim = Simulator::start(&OrgSpec::new(ORG, 3, 300, 41), SimOptions::default(), 0)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let wh = SqliteWarehouse::open(&dir.path().join("w.db"))
-        .await
-        .unwrap();
-    wh.ensure_tables().await.unwrap();
+    let (_dir, wh) = sqlite_warehouse().await;
     let lake = memory_lake();
     let result = collect(
         &fast_client(&sim.url(), &["t"]),

@@ -5,11 +5,9 @@
 mod common;
 
 use common::*;
-use ghstats::github::Window;
 use ghstats::jobs::load::{load, load_collection, LoadFilter};
-use ghstats::warehouse::{sqlite::SqliteWarehouse, Warehouse};
+use ghstats::warehouse::Warehouse;
 use github_sim::{OrgSpec, SimOptions, Simulator};
-use std::time::Duration;
 
 async fn warehouse_tables(wh: &dyn Warehouse) -> Tables {
     let mut out = Tables::new();
@@ -39,11 +37,7 @@ async fn the_warehouse_equals_the_ground_truth_before_and_after_changes() {
     let sim = Simulator::start(&OrgSpec::new(ORG, 4, 400, 31), SimOptions::default(), 0)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let wh = SqliteWarehouse::open(&dir.path().join("warehouse.db"))
-        .await
-        .unwrap();
-    wh.ensure_tables().await.unwrap();
+    let (_dir, wh) = sqlite_warehouse().await;
     let lake = memory_lake();
     let client = fast_client(&sim.url(), &["t"]);
 
@@ -71,20 +65,12 @@ async fn the_warehouse_equals_the_ground_truth_before_and_after_changes() {
     );
 
     // 50 changes: new PRs, commits, force-pushes, reviews, edited and deleted comments.
-    let t0 = first.window.until.min(chrono::Utc::now());
     let report = sim.change(50, 8, None);
     assert!(
         report.deleted_comments > 0 && report.force_pushes > 0,
         "{report:?}"
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let now =
-        chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::Duration::seconds(1))
-            .unwrap();
-    let window = Window {
-        since: t0 - chrono::Duration::seconds(1),
-        until: now,
-    };
+    let window = window_after(first.window.until).await;
     let inc = collect(&client, &lake, &options(window, &[])).await;
     let loaded = load_collection(&wh, &lake, &ORG.parse().unwrap(), &inc.collection_id)
         .await

@@ -126,17 +126,6 @@ pub async fn open(url: &WarehouseUrl) -> Result<Box<dyn Warehouse>, WarehouseErr
     }
 }
 
-/// Sums two load reports.
-pub fn merge_reports(a: &mut LoadReport, b: &LoadReport) {
-    for (t, l) in b {
-        let e = a.entry(t.clone()).or_default();
-        e.staged += l.staged;
-        e.inserted += l.inserted;
-        e.updated += l.updated;
-        e.deleted += l.deleted;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

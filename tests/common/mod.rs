@@ -68,6 +68,32 @@ pub fn everything() -> Window {
     }
 }
 
+/// The window of an incremental run after changes made at or after `previous_until`: it waits
+/// for the next whole second (changes carry whole-second timestamps) and ends then.
+pub async fn window_after(previous_until: DateTime<Utc>) -> Window {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let now =
+        chrono::DurationRound::duration_trunc(Utc::now(), chrono::Duration::seconds(1)).unwrap();
+    Window {
+        since: previous_until.min(Utc::now()) - chrono::Duration::seconds(1),
+        until: now,
+    }
+}
+
+/// A new SQLite warehouse in a temporary directory, with its tables.
+pub async fn sqlite_warehouse() -> (
+    tempfile::TempDir,
+    ghstats::warehouse::sqlite::SqliteWarehouse,
+) {
+    use ghstats::warehouse::Warehouse;
+    let dir = tempfile::tempdir().unwrap();
+    let wh = ghstats::warehouse::sqlite::SqliteWarehouse::open(&dir.path().join("warehouse.db"))
+        .await
+        .unwrap();
+    wh.ensure_tables().await.unwrap();
+    (dir, wh)
+}
+
 pub async fn collect(
     client: &GithubClient,
     lake: &Lake,
