@@ -592,7 +592,14 @@ impl GithubClient {
             attempt += 1;
             match &err {
                 GithubError::RateLimited { reset } => {
-                    self.inner.pacer.exhaust(token, Resource::Graphql, *reset);
+                    // The body names no reset time; the response's headers did, if it had them.
+                    let reset = self
+                        .inner
+                        .pacer
+                        .reset(token, Resource::Graphql)
+                        .filter(|r| *r > Utc::now())
+                        .unwrap_or(*reset);
+                    self.inner.pacer.exhaust(token, Resource::Graphql, reset);
                     if attempt >= self.inner.options.max_attempts * 4 {
                         return Err(err);
                     }

@@ -203,6 +203,11 @@ impl Pacer {
         }
     }
 
+    /// When a token's budget resets, if known.
+    pub fn reset(&self, token: usize, r: Resource) -> Option<DateTime<Utc>> {
+        self.slots.get(token).and_then(|s| lock(s.budget(r)).reset)
+    }
+
     /// Marks a token's budget as spent until `reset`.
     pub fn exhaust(&self, token: usize, r: Resource, reset: DateTime<Utc>) {
         self.observe(

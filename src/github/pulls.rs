@@ -201,11 +201,12 @@ impl PullRequestWalk {
                 }
                 Err(GithubError::Overloaded(why)) => {
                     overloads += 1;
+                    if overloads > 8 {
+                        return Err(GithubError::Overloaded(why));
+                    }
                     let before = self.sizer.current;
-                    if !self.sizer.shrink() || overloads > 8 {
-                        if overloads > 8 {
-                            return Err(GithubError::Overloaded(why));
-                        }
+                    if !self.sizer.shrink() {
+                        // Already one pull request a page: only waiting can help.
                         self.client.pause(overloads).await?;
                     }
                     tracing::warn!(repo = %self.name, from = before, to = self.sizer.current, "GitHub overloaded by a page; shrinking it.");
