@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The test command: format check, clippy with -D warnings, every test of the workspace, and
-# the GraphQL schema check of graphql/*.graphql against GitHub's published schema.
+# The test command: format check, clippy with -D warnings, the GraphQL schema check of
+# graphql/*.graphql against GitHub's published schema, and every test of the workspace with the
+# servers they need (moto, fake-gcs-server, PostgreSQL) started on 127.0.0.1 by
+# scripts/services.sh and stopped at the end. GHSTATS_NO_SERVICES=1 runs without them: those
+# tests then say they are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ghstats-target}"
@@ -14,6 +17,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== GraphQL queries against GitHub's schema"
 scripts/check-graphql.sh
+
+if [ "${GHSTATS_NO_SERVICES:-}" != "1" ]; then
+  echo "== starting test servers"
+  trap 'bash scripts/services.sh stop' EXIT
+  services_env=$(bash scripts/services.sh start)
+  eval "$services_env"
+fi
 
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee "${CARGO_TARGET_DIR}/test.log"

@@ -51,8 +51,34 @@ impl FromStr for Secret {
 pub enum StorageUrl {
     /// A local directory (`file://./data/lake`, `file:///var/lib/ghstats`).
     Local(std::path::PathBuf),
+    /// Google Cloud Storage (`gs://bucket/prefix`).
+    Gcs { bucket: String, prefix: String },
+    /// S3 or an S3-compatible store (`s3://bucket/prefix`).
+    S3 { bucket: String, prefix: String },
     /// Process memory, for tests (`memory://`).
     Memory,
+}
+
+fn bucket_and_prefix(scheme: &str, rest: &str) -> Result<(String, String), String> {
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'_')
+        })
+        && bucket
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if !ok {
+        return Err(format!("{scheme}://{rest}: {bucket:?} is not a bucket name (3-63 lowercase letters, digits, '-', '.', '_')"));
+    }
+    let prefix = prefix.trim_matches('/');
+    if prefix.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(format!(
+            "{scheme}://{rest}: the prefix may not contain '.' or '..' segments"
+        ));
+    }
+    Ok((bucket.to_string(), prefix.to_string()))
 }
 
 impl FromStr for StorageUrl {
@@ -64,19 +90,34 @@ impl FromStr for StorageUrl {
             }
             return Ok(StorageUrl::Local(path.into()));
         }
+        if let Some(rest) = s.strip_prefix("gs://") {
+            let (bucket, prefix) = bucket_and_prefix("gs", rest)?;
+            return Ok(StorageUrl::Gcs { bucket, prefix });
+        }
+        if let Some(rest) = s.strip_prefix("s3://") {
+            let (bucket, prefix) = bucket_and_prefix("s3", rest)?;
+            return Ok(StorageUrl::S3 { bucket, prefix });
+        }
         if s == "memory://" {
             return Ok(StorageUrl::Memory);
         }
-        Err(format!(
-            "unsupported STORAGE_URL {s:?}: use file://PATH or memory://"
-        ))
+        Err(format!("unsupported STORAGE_URL {s:?}: use file://PATH, gs://BUCKET/PREFIX, s3://BUCKET/PREFIX or memory://"))
     }
 }
 
 impl fmt::Display for StorageUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let join = |scheme: &str, bucket: &str, prefix: &str| {
+            if prefix.is_empty() {
+                format!("{scheme}://{bucket}")
+            } else {
+                format!("{scheme}://{bucket}/{prefix}")
+            }
+        };
         match self {
             StorageUrl::Local(p) => write!(f, "file://{}", p.display()),
+            StorageUrl::Gcs { bucket, prefix } => f.write_str(&join("gs", bucket, prefix)),
+            StorageUrl::S3 { bucket, prefix } => f.write_str(&join("s3", bucket, prefix)),
             StorageUrl::Memory => f.write_str("memory://"),
         }
     }
@@ -177,6 +218,12 @@ pub struct Config {
         default_value = "file://./data/lake"
     )]
     pub storage_url: StorageUrl,
+
+    /// Another endpoint for gs:// or s3:// storage (an emulator, MinIO, another S3 region).
+    /// Credentials come from each cloud's environment variables; with an endpoint, gs:// uses
+    /// none (emulators do not check them).
+    #[arg(long, env = "STORAGE_ENDPOINT", global = true)]
+    pub storage_endpoint: Option<Url>,
 
     /// Where the warehouse is.
     #[arg(
@@ -425,6 +472,36 @@ mod tests {
             StorageUrl::Memory
         );
         assert!("ftp://x".parse::<StorageUrl>().is_err());
+        assert_eq!(
+            "gs://my-bucket/ghstats/raw/".parse::<StorageUrl>().unwrap(),
+            StorageUrl::Gcs {
+                bucket: "my-bucket".into(),
+                prefix: "ghstats/raw".into()
+            }
+        );
+        assert_eq!(
+            "s3://b-1".parse::<StorageUrl>().unwrap(),
+            StorageUrl::S3 {
+                bucket: "b-1".into(),
+                prefix: "".into()
+            }
+        );
+        assert_eq!(
+            "gs://my-bucket/a/b"
+                .parse::<StorageUrl>()
+                .unwrap()
+                .to_string(),
+            "gs://my-bucket/a/b"
+        );
+        for bad in [
+            "gs://",
+            "gs://UPPER",
+            "s3://ab",
+            "gs://b-1/../x",
+            "s3://-bucket",
+        ] {
+            assert!(bad.parse::<StorageUrl>().is_err(), "{bad}");
+        }
         assert!("file://".parse::<StorageUrl>().is_err());
     }
 

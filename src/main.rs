@@ -49,7 +49,7 @@ async fn open_warehouse(config: &Config) -> anyhow::Result<Box<dyn Warehouse>> {
 /// What the jobs that read storage need: the organization, the lake and the warehouse.
 async fn stored(config: &Config) -> anyhow::Result<(OrgName, Lake, Box<dyn Warehouse>)> {
     let org = org(config)?;
-    let lake = Lake::open(&config.storage_url)?;
+    let lake = Lake::open(&config.storage_url, config.storage_endpoint.as_ref())?;
     Ok((org, lake, open_warehouse(config).await?))
 }
 
@@ -140,7 +140,7 @@ async fn collect(
             ..ClientOptions::default()
         },
     )?;
-    let lake = Lake::open(&config.storage_url)?;
+    let lake = Lake::open(&config.storage_url, config.storage_endpoint.as_ref())?;
     // The warehouse is opened first: a bad WAREHOUSE_URL fails before any GitHub call.
     let wh = if load {
         Some(open_warehouse(config).await?)

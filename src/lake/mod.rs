@@ -3,6 +3,8 @@
 
 pub mod checkpoint;
 pub mod chunk;
+pub mod conformance;
+pub mod lock;
 
 use crate::config::StorageUrl;
 use crate::names::{OrgName, RepoName};
@@ -58,9 +60,13 @@ impl Lake {
         Lake { store, prefix }
     }
 
-    /// Opens the storage a URL names; a local directory is created if missing.
-    pub fn open(url: &StorageUrl) -> anyhow::Result<Lake> {
+    /// Opens the storage a URL names; a local directory is created if missing. Cloud
+    /// credentials come from the environment as each cloud's SDKs read them (Application
+    /// Default Credentials on Cloud Run; `AWS_*` for S3). `endpoint` points gs:// or s3:// at
+    /// another server, such as an emulator.
+    pub fn open(url: &StorageUrl, endpoint: Option<&url::Url>) -> anyhow::Result<Lake> {
         use anyhow::Context;
+        let prefix = |p: &str| (!p.is_empty()).then(|| Path::from(p));
         match url {
             StorageUrl::Local(dir) => {
                 std::fs::create_dir_all(dir)
@@ -74,6 +80,37 @@ impl Lake {
                 Arc::new(object_store::memory::InMemory::new()),
                 None,
             )),
+            StorageUrl::Gcs { bucket, prefix: p } => {
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(bucket);
+                if let Some(e) = endpoint {
+                    // Emulators take no credentials; this key only carries the base URL.
+                    let key = serde_json::json!({
+                        "gcs_base_url": e.as_str().trim_end_matches('/'), "disable_oauth": true,
+                        "client_email": "", "private_key": "", "private_key_id": "",
+                    });
+                    b = b.with_service_account_key(key.to_string());
+                }
+                let store = b.build().with_context(|| format!("opening {url}"))?;
+                Ok(Lake::new(Arc::new(store), prefix(p)))
+            }
+            StorageUrl::S3 { bucket, prefix: p } => {
+                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch);
+                if std::env::var_os("AWS_REGION").is_none()
+                    && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+                {
+                    b = b.with_region("us-east-1");
+                }
+                if let Some(e) = endpoint {
+                    b = b
+                        .with_endpoint(e.as_str().trim_end_matches('/'))
+                        .with_allow_http(e.scheme() == "http");
+                }
+                let store = b.build().with_context(|| format!("opening {url}"))?;
+                Ok(Lake::new(Arc::new(store), prefix(p)))
+            }
         }
     }
 
@@ -111,6 +148,10 @@ impl Lake {
             "_checkpoints",
             &format!("{collection_id}.json"),
         ])
+    }
+
+    pub fn lock_path(&self, org: &OrgName) -> Path {
+        self.path(&[org.as_str(), "_locks", "run.json"])
     }
 
     pub fn checkpoints_dir(&self, org: &OrgName) -> Path {
@@ -161,6 +202,18 @@ impl Lake {
 
     pub async fn get(&self, path: &Path) -> object_store::Result<Bytes> {
         self.store.get(path).await?.bytes().await
+    }
+
+    /// Deletes every object under `prefix`; returns how many.
+    pub async fn delete_prefix(&self, prefix: &Path) -> object_store::Result<u64> {
+        let mut n = 0;
+        for (path, _) in self.list(prefix).await? {
+            match self.store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => n += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
     }
 
     /// Every object under `prefix`, with its size.

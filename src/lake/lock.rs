@@ -1,0 +1,275 @@
+//! The lease lock that keeps one run per organization at a time: `{org}/_locks/run.json`,
+//! created with create-if-not-exists and carrying an expiry. A live run renews it; a lock left
+//! by a dead run expires and is taken over.
+//!
+//! Taking over and renewing use compare-and-swap (`PutMode::Update` with the version read) on
+//! stores that have it: GCS (generations), S3 (ETag `If-Match`), memory. The local filesystem
+//! has create-only but no compare-and-swap: there a takeover deletes the expired lock and
+//! creates a new one with create-only, so of two takers at once only one creates it; the other
+//! sees `AlreadyExists` and is refused. What remains is the narrow case of a taker deleting a
+//! lock another taker created a moment earlier from the same expired state; the local store
+//! serves one machine, where runs come from one scheduler, and each run re-reads the lock
+//! before renewing and stops if another holder appears.
+
+use super::Lake;
+use crate::names::OrgName;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    /// Who holds it: a collection id.
+    pub holder: String,
+    pub acquired_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A held lease.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    pub record: LockRecord,
+    version: UpdateVersion,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another run ({holder}) holds the lock until {expires_at}")]
+    Held {
+        holder: String,
+        expires_at: DateTime<Utc>,
+    },
+    #[error("the lock was taken over by {0}")]
+    Lost(String),
+    #[error("lock storage: {0}")]
+    Storage(#[from] object_store::Error),
+    #[error("the lock object is unreadable: {0}")]
+    Corrupt(String),
+}
+
+pub struct LeaseLock {
+    lake: Lake,
+    path: Path,
+    lease: Duration,
+}
+
+fn put_opts(mode: PutMode) -> PutOptions {
+    PutOptions {
+        mode,
+        ..PutOptions::default()
+    }
+}
+
+impl LeaseLock {
+    pub fn new(lake: Lake, org: &OrgName, lease: Duration) -> Self {
+        let path = lake.lock_path(org);
+        LeaseLock { lake, path, lease }
+    }
+
+    fn record(&self, holder: &str, acquired_at: DateTime<Utc>) -> LockRecord {
+        let now = Utc::now();
+        LockRecord {
+            holder: holder.to_string(),
+            acquired_at,
+            expires_at: now
+                + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::hours(1)),
+        }
+    }
+
+    fn payload(r: &LockRecord) -> Result<PutPayload, LockError> {
+        serde_json::to_vec(r)
+            .map(|v| PutPayload::from_bytes(Bytes::from(v)))
+            .map_err(|e| LockError::Corrupt(e.to_string()))
+    }
+
+    /// The current lock and its version, if any.
+    pub async fn current(&self) -> Result<Option<(LockRecord, UpdateVersion)>, LockError> {
+        match self.lake.store().get(&self.path).await {
+            Ok(r) => {
+                let version = UpdateVersion {
+                    e_tag: r.meta.e_tag.clone(),
+                    version: r.meta.version.clone(),
+                };
+                let bytes = r.bytes().await?;
+                let record = serde_json::from_slice(&bytes)
+                    .map_err(|e| LockError::Corrupt(e.to_string()))?;
+                Ok(Some((record, version)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Takes the lock for `holder`, or says who holds it.
+    pub async fn acquire(&self, holder: &str) -> Result<Lease, LockError> {
+        let record = self.record(holder, Utc::now());
+        match self
+            .lake
+            .store()
+            .put_opts(
+                &self.path,
+                Self::payload(&record)?,
+                put_opts(PutMode::Create),
+            )
+            .await
+        {
+            Ok(r) => {
+                return Ok(Lease {
+                    record,
+                    version: UpdateVersion {
+                        e_tag: r.e_tag,
+                        version: r.version,
+                    },
+                })
+            }
+            Err(object_store::Error::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Some((current, version)) = self.current().await? else {
+            // Released between our create and our read: try once more.
+            return Box::pin(self.acquire(holder)).await;
+        };
+        if current.expires_at > Utc::now() {
+            return Err(LockError::Held {
+                holder: current.holder,
+                expires_at: current.expires_at,
+            });
+        }
+        tracing::warn!(previous = %current.holder, expired = %current.expires_at, "Taking over an expired run lock.");
+        match self
+            .lake
+            .store()
+            .put_opts(
+                &self.path,
+                Self::payload(&record)?,
+                put_opts(PutMode::Update(version)),
+            )
+            .await
+        {
+            Ok(r) => Ok(Lease {
+                record,
+                version: UpdateVersion {
+                    e_tag: r.e_tag,
+                    version: r.version,
+                },
+            }),
+            Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::AlreadyExists { .. }) => Err(self.held().await),
+            Err(object_store::Error::NotImplemented { .. }) => {
+                // No compare-and-swap (local filesystem): delete the expired lock, then create.
+                match self.lake.store().delete(&self.path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                match self
+                    .lake
+                    .store()
+                    .put_opts(
+                        &self.path,
+                        Self::payload(&record)?,
+                        put_opts(PutMode::Create),
+                    )
+                    .await
+                {
+                    Ok(r) => Ok(Lease {
+                        record,
+                        version: UpdateVersion {
+                            e_tag: r.e_tag,
+                            version: r.version,
+                        },
+                    }),
+                    Err(object_store::Error::AlreadyExists { .. }) => Err(self.held().await),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn held(&self) -> LockError {
+        match self.current().await {
+            Ok(Some((r, _))) => LockError::Held {
+                holder: r.holder,
+                expires_at: r.expires_at,
+            },
+            Ok(None) => LockError::Lost("nobody".into()),
+            Err(e) => e,
+        }
+    }
+
+    /// Extends a held lease; fails with `Lost` if another run has taken the lock.
+    pub async fn renew(&self, lease: &mut Lease) -> Result<(), LockError> {
+        let record = self.record(&lease.record.holder, lease.record.acquired_at);
+        let payload = Self::payload(&record)?;
+        match self
+            .lake
+            .store()
+            .put_opts(
+                &self.path,
+                payload.clone(),
+                put_opts(PutMode::Update(lease.version.clone())),
+            )
+            .await
+        {
+            Ok(r) => {
+                *lease = Lease {
+                    record,
+                    version: UpdateVersion {
+                        e_tag: r.e_tag,
+                        version: r.version,
+                    },
+                };
+                Ok(())
+            }
+            Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::NotFound { .. }) => Err(LockError::Lost(
+                self.current()
+                    .await?
+                    .map(|(r, _)| r.holder)
+                    .unwrap_or_else(|| "nobody".into()),
+            )),
+            Err(object_store::Error::NotImplemented { .. }) => {
+                // No compare-and-swap: re-read, and overwrite only while it is still ours.
+                match self.current().await? {
+                    Some((r, _)) if r.holder == lease.record.holder => {
+                        let put = self
+                            .lake
+                            .store()
+                            .put_opts(&self.path, payload, put_opts(PutMode::Overwrite))
+                            .await?;
+                        *lease = Lease {
+                            record,
+                            version: UpdateVersion {
+                                e_tag: put.e_tag,
+                                version: put.version,
+                            },
+                        };
+                        Ok(())
+                    }
+                    other => Err(LockError::Lost(
+                        other
+                            .map(|(r, _)| r.holder)
+                            .unwrap_or_else(|| "nobody".into()),
+                    )),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives the lock up, if it is still ours.
+    pub async fn release(&self, lease: Lease) -> Result<(), LockError> {
+        match self.current().await? {
+            Some((r, _)) if r.holder == lease.record.holder => {
+                match self.lake.store().delete(&self.path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
