@@ -87,6 +87,71 @@ pub trait Warehouse: Send + Sync {
     async fn query(&self, sql: &str) -> Result<Vec<serde_json::Value>, WarehouseError>;
 }
 
+/// A chunk value checked against its column: what every backend stores.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Typed {
+    Null,
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    Timestamp(chrono::DateTime<chrono::Utc>),
+    Labels(Vec<String>),
+}
+
+/// Checks one field of a chunk row against its column: a required column must be present, and
+/// every value must be of the column's type (INT64 may come as a decimal string, as BigQuery
+/// accepts). A missing REPEATED column is an empty list.
+pub fn typed(
+    table: &str,
+    c: &crate::tables::Column,
+    v: Option<&serde_json::Value>,
+) -> Result<Typed, String> {
+    use crate::tables::{ColumnType, Mode};
+    use serde_json::Value as J;
+    let v = match v {
+        None | Some(J::Null) => {
+            return match c.mode {
+                Mode::Required => Err(format!("{table}.{} is missing", c.name)),
+                Mode::Repeated => Ok(Typed::Labels(Vec::new())),
+                Mode::Nullable => Ok(Typed::Null),
+            };
+        }
+        Some(v) => v,
+    };
+    let bad = || {
+        format!(
+            "{table}.{} has {v} where a {} is expected",
+            c.name,
+            c.ty.bigquery()
+        )
+    };
+    if c.mode == Mode::Repeated {
+        let items = v.as_array().ok_or_else(bad)?;
+        return items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string).ok_or_else(bad))
+            .collect::<Result<_, _>>()
+            .map(Typed::Labels);
+    }
+    match c.ty {
+        ColumnType::String => v
+            .as_str()
+            .map(|s| Typed::Text(s.to_string()))
+            .ok_or_else(bad),
+        ColumnType::Int64 => v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .map(Typed::Int)
+            .ok_or_else(bad),
+        ColumnType::Bool => v.as_bool().map(Typed::Bool).ok_or_else(bad),
+        ColumnType::Timestamp => v
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| Typed::Timestamp(t.with_timezone(&chrono::Utc)))
+            .ok_or_else(bad),
+    }
+}
+
 /// Where the warehouse is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WarehouseUrl {
@@ -129,6 +194,27 @@ pub async fn open(url: &WarehouseUrl) -> Result<Box<dyn Warehouse>, WarehouseErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_values_are_checked_against_the_column_type() {
+        use crate::tables::PULL_REQUESTS;
+        let col = |name| *PULL_REQUESTS.column(name).unwrap();
+        let t = |name, v: Option<serde_json::Value>| typed("pull_requests", &col(name), v.as_ref());
+        assert!(t("pr_number", Some(serde_json::json!("x"))).is_err());
+        assert!(t("pr_number", None).is_err());
+        assert_eq!(
+            t("pr_number", Some(serde_json::json!("42"))).unwrap(),
+            Typed::Int(42)
+        );
+        assert_eq!(t("merged_at", None).unwrap(), Typed::Null);
+        assert_eq!(t("labels", None).unwrap(), Typed::Labels(vec![]));
+        assert!(t("labels", Some(serde_json::json!([1, 2]))).is_err());
+        assert!(t("created_at", Some(serde_json::json!("yesterday"))).is_err());
+        assert_eq!(
+            t("draft", Some(serde_json::json!(true))).unwrap(),
+            Typed::Bool(true)
+        );
+    }
 
     #[test]
     fn warehouse_urls_parse() {

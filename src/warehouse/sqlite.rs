@@ -3,7 +3,7 @@
 //! order), INT64 and BOOL as INTEGER, REPEATED STRING as a JSON array. The file is in WAL mode:
 //! a separate read connection is never blocked by a load. Every call runs on a blocking thread.
 
-use super::{LoadReport, TableLoad, Warehouse, WarehouseError};
+use super::{LoadReport, TableLoad, Typed, Warehouse, WarehouseError};
 use crate::lake::{ChunkInfo, Lake};
 use crate::tables::{self, Column, ColumnType, Mode, TableDef};
 use async_trait::async_trait;
@@ -189,51 +189,14 @@ fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
 
 /// A JSON field of a chunk row as the SQLite value of its column.
 fn to_sql(table: &str, c: &Column, v: Option<&serde_json::Value>) -> Result<SqlValue, String> {
-    use serde_json::Value as J;
-    let v = match v {
-        None | Some(J::Null) => {
-            return match c.mode {
-                Mode::Required => Err(format!("{table}.{} is missing", c.name)),
-                Mode::Repeated => Ok(SqlValue::Text("[]".into())),
-                Mode::Nullable => Ok(SqlValue::Null),
-            };
-        }
-        Some(v) => v,
-    };
-    let bad = || {
-        format!(
-            "{table}.{} has {v} where a {} is expected",
-            c.name,
-            c.ty.bigquery()
-        )
-    };
-    if c.mode == Mode::Repeated {
-        let items = v.as_array().ok_or_else(bad)?;
-        if !items.iter().all(|i| i.is_string()) {
-            return Err(bad());
-        }
-        return Ok(SqlValue::Text(v.to_string()));
-    }
-    match c.ty {
-        ColumnType::String => v
-            .as_str()
-            .map(|s| SqlValue::Text(s.to_string()))
-            .ok_or_else(bad),
-        ColumnType::Int64 => v
-            .as_i64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            .map(SqlValue::Integer)
-            .ok_or_else(bad),
-        ColumnType::Bool => v
-            .as_bool()
-            .map(|b| SqlValue::Integer(b as i64))
-            .ok_or_else(bad),
-        ColumnType::Timestamp => v
-            .as_str()
-            .and_then(parse_ts)
-            .map(|t| SqlValue::Text(stored_ts(t)))
-            .ok_or_else(bad),
-    }
+    Ok(match super::typed(table, c, v)? {
+        Typed::Null => SqlValue::Null,
+        Typed::Text(s) => SqlValue::Text(s),
+        Typed::Int(i) => SqlValue::Integer(i),
+        Typed::Bool(b) => SqlValue::Integer(b as i64),
+        Typed::Timestamp(t) => SqlValue::Text(stored_ts(t)),
+        Typed::Labels(l) => SqlValue::Text(serde_json::Value::from(l).to_string()),
+    })
 }
 
 /// A stored value in the backend-neutral JSON form of [`Warehouse::fetch_rows`].
