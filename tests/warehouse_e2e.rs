@@ -6,31 +6,7 @@ mod common;
 
 use common::*;
 use ghstats::jobs::load::{load, load_collection, LoadFilter};
-use ghstats::warehouse::Warehouse;
 use github_sim::{OrgSpec, SimOptions, Simulator};
-
-async fn warehouse_tables(wh: &dyn Warehouse) -> Tables {
-    let mut out = Tables::new();
-    for t in ghstats::tables::ALL {
-        let mut m = std::collections::BTreeMap::new();
-        for mut row in wh.fetch_rows(t.name, ORG).await.unwrap() {
-            let obj = row.as_object_mut().unwrap();
-            obj.remove("collected_at");
-            obj.remove("collection_id");
-            let key = t
-                .key
-                .iter()
-                .map(|k| row[*k].to_string())
-                .collect::<Vec<_>>()
-                .join("|");
-            m.insert(key, row);
-        }
-        if !m.is_empty() {
-            out.insert(t.name.to_string(), m);
-        }
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_warehouse_equals_the_ground_truth_before_and_after_changes() {

@@ -11,6 +11,7 @@
 //! and children older than the stored pull request are not loaded.
 
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::lake::{ChunkInfo, Lake};
@@ -152,11 +153,13 @@ pub fn typed(
     }
 }
 
-/// Where the warehouse is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the warehouse is. `Debug` and `Display` hide a password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum WarehouseUrl {
     /// A SQLite file (`sqlite://./data/warehouse.db`, `sqlite:///var/lib/ghstats.db`).
     Sqlite(std::path::PathBuf),
+    /// PostgreSQL (`postgres://user:password@host:port/database`).
+    Postgres(String),
 }
 
 impl FromStr for WarehouseUrl {
@@ -170,9 +173,19 @@ impl FromStr for WarehouseUrl {
             }
             return Ok(WarehouseUrl::Sqlite(path.into()));
         }
-        Err(format!(
-            "unsupported WAREHOUSE_URL {s:?}: use sqlite://PATH"
-        ))
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            s.parse::<tokio_postgres::Config>()
+                .map_err(|e| format!("WAREHOUSE_URL is not a PostgreSQL URL: {e}"))?;
+            return Ok(WarehouseUrl::Postgres(s.to_string()));
+        }
+        // The URL is not echoed: it may hold a password.
+        Err("unsupported WAREHOUSE_URL: use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE".to_string())
+    }
+}
+
+impl fmt::Debug for WarehouseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WarehouseUrl({self})")
     }
 }
 
@@ -180,6 +193,16 @@ impl fmt::Display for WarehouseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WarehouseUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            // The password never prints.
+            WarehouseUrl::Postgres(u) => match url::Url::parse(u) {
+                Ok(mut parsed) => {
+                    if parsed.password().is_some() {
+                        let _ = parsed.set_password(Some("****"));
+                    }
+                    write!(f, "{parsed}")
+                }
+                Err(_) => f.write_str("postgres://…"),
+            },
         }
     }
 }
@@ -188,6 +211,9 @@ impl fmt::Display for WarehouseUrl {
 pub async fn open(url: &WarehouseUrl) -> Result<Box<dyn Warehouse>, WarehouseError> {
     match url {
         WarehouseUrl::Sqlite(path) => Ok(Box::new(sqlite::SqliteWarehouse::open(path).await?)),
+        WarehouseUrl::Postgres(url) => {
+            Ok(Box::new(postgres::PostgresWarehouse::connect(url).await?))
+        }
     }
 }
 
@@ -230,5 +256,10 @@ mod tests {
         );
         assert!("sqlite://".parse::<WarehouseUrl>().is_err());
         assert!("mysql://x".parse::<WarehouseUrl>().is_err());
+        let pg: WarehouseUrl = "postgres://u:s3cret@db.internal:5432/ghstats"
+            .parse()
+            .unwrap();
+        assert_eq!(pg.to_string(), "postgres://u:****@db.internal:5432/ghstats");
+        assert!(!format!("{pg}{pg:?}").contains("s3cret"));
     }
 }

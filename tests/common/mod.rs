@@ -300,6 +300,31 @@ pub fn assert_tables_eq(actual: &Tables, expected: &Tables) {
     }
 }
 
+/// Every table of the warehouse for [`ORG`], keyed like [`expected`], without
+/// `collected_at` / `collection_id`.
+pub async fn warehouse_tables(wh: &dyn ghstats::warehouse::Warehouse) -> Tables {
+    let mut out = Tables::new();
+    for t in ghstats::tables::ALL {
+        let mut m = std::collections::BTreeMap::new();
+        for mut row in wh.fetch_rows(t.name, ORG).await.unwrap() {
+            let obj = row.as_object_mut().unwrap();
+            obj.remove("collected_at");
+            obj.remove("collection_id");
+            let key = t
+                .key
+                .iter()
+                .map(|k| row[*k].to_string())
+                .collect::<Vec<_>>()
+                .join("|");
+            m.insert(key, row);
+        }
+        if !m.is_empty() {
+            out.insert(t.name.to_string(), m);
+        }
+    }
+    out
+}
+
 pub fn row_count(t: &Tables) -> usize {
     t.values().map(|m| m.len()).sum()
 }

@@ -1,0 +1,563 @@
+//! PostgreSQL (tokio-postgres). Types map from BigQuery's: TIMESTAMP → timestamptz, INT64 →
+//! bigint, BOOL → boolean, STRING → text, REPEATED STRING → text[]. A load checks every row,
+//! `COPY`s the rows as JSON into a temporary table, spreads them into one staging table per
+//! table, and MERGEs with `INSERT … ON CONFLICT DO UPDATE … WHERE` (newest version wins), all in
+//! one transaction.
+
+use super::{LoadReport, TableLoad, Warehouse, WarehouseError};
+use crate::lake::{ChunkInfo, Lake};
+use crate::tables::{self, Column, ColumnType, Mode, TableDef};
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::SinkExt;
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls};
+
+pub struct PostgresWarehouse {
+    writer: Mutex<Client>,
+    reader: Mutex<Client>,
+}
+
+fn q(e: tokio_postgres::Error) -> WarehouseError {
+    // The database's own message, where there is one.
+    match e.as_db_error() {
+        Some(db) => WarehouseError::Query(format!("{}: {}", db.code().code(), db.message())),
+        None => WarehouseError::Query(e.to_string()),
+    }
+}
+
+fn pg_type(c: &Column) -> &'static str {
+    match (c.mode, c.ty) {
+        (Mode::Repeated, _) => "text[]",
+        (_, ColumnType::String) => "text",
+        (_, ColumnType::Int64) => "bigint",
+        (_, ColumnType::Bool) => "boolean",
+        (_, ColumnType::Timestamp) => "timestamptz",
+    }
+}
+
+/// `CREATE TABLE` for a table definition.
+pub fn create_table_sql(t: &TableDef) -> String {
+    let cols: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "  {} {}{}",
+                c.name,
+                pg_type(c),
+                if c.mode == Mode::Required {
+                    " NOT NULL"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n{},\n  PRIMARY KEY ({})\n)",
+        t.name,
+        cols.join(",\n"),
+        t.key.join(", ")
+    )
+}
+
+fn indexes_sql(t: &TableDef) -> Vec<String> {
+    let mut out = Vec::new();
+    if !t.cluster.is_empty() {
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {0}_cluster ON {0} ({1})",
+            t.name,
+            t.cluster.join(", ")
+        ));
+    }
+    if let Some(p) = t.partition {
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {0}_{1} ON {0} ({1})",
+            t.name, p
+        ));
+    }
+    if tables::PR_CHILDREN.iter().any(|c| c.name == t.name) {
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {0}_pr ON {0} (organization, repository, pr_number)",
+            t.name
+        ));
+    }
+    out
+}
+
+fn columns(t: &TableDef) -> String {
+    t.columns
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn version_tuple(t: &TableDef, alias: &str) -> String {
+    format!(
+        "({})",
+        t.version
+            .iter()
+            .map(|v| format!("{alias}.{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// One row per key from the staging table: the greatest version wins.
+fn dedup_sql(t: &TableDef) -> String {
+    let order: Vec<String> = t
+        .key
+        .iter()
+        .map(|k| k.to_string())
+        .chain(t.version.iter().map(|v| format!("{v} DESC")))
+        .chain(["collection_id DESC".to_string()])
+        .collect();
+    format!(
+        "SELECT DISTINCT ON ({key}) {cols} FROM stage_{name} ORDER BY {order}",
+        key = t.key.join(", "),
+        cols = columns(t),
+        name = t.name,
+        order = order.join(", ")
+    )
+}
+
+pub struct MergeSql {
+    pub count_inserted: String,
+    pub count_updated: String,
+    pub upsert: String,
+}
+
+pub fn merge_sql(t: &TableDef) -> MergeSql {
+    let dedup = dedup_sql(t);
+    let on = t
+        .key
+        .iter()
+        .map(|k| format!("t.{k} = s.{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let set = t
+        .columns
+        .iter()
+        .filter(|c| !t.key.contains(&c.name))
+        .map(|c| format!("{0} = EXCLUDED.{0}", c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    MergeSql {
+        count_inserted: format!("SELECT COUNT(*) FROM ({dedup}) s WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {on})", t.name),
+        count_updated: format!("SELECT COUNT(*) FROM ({dedup}) s JOIN {} t ON {on} WHERE {} > {}", t.name, version_tuple(t, "s"), version_tuple(t, "t")),
+        upsert: format!(
+            "INSERT INTO {name} ({cols}) {dedup} ON CONFLICT ({key}) DO UPDATE SET {set} WHERE {newer} > {current}",
+            name = t.name,
+            cols = columns(t),
+            key = t.key.join(", "),
+            newer = version_tuple(t, "EXCLUDED"),
+            current = version_tuple(t, t.name),
+        ),
+    }
+}
+
+fn drop_stale_staged_sql(child: &TableDef) -> String {
+    format!(
+        "DELETE FROM stage_{c} s USING pull_requests p WHERE p.organization = s.organization AND p.repository = s.repository \
+         AND p.pr_number = s.pr_number AND p.updated_at > s.pr_updated_at",
+        c = child.name
+    )
+}
+
+fn reconcile_sql(child: &TableDef) -> String {
+    format!(
+        "DELETE FROM {c} c USING pull_requests p WHERE (c.organization, c.repository, c.pr_number) IN \
+         (SELECT organization, repository, pr_number FROM stage_pull_requests) \
+         AND p.organization = c.organization AND p.repository = c.repository AND p.pr_number = c.pr_number \
+         AND p.updated_at > c.pr_updated_at",
+        c = child.name
+    )
+}
+
+const VIEWS: &[(&str, &str)] = &[
+    (
+        "pr_velocity",
+        "CREATE VIEW pr_velocity AS
+WITH first_review AS (
+  SELECT r.organization, r.repository, r.pr_number, MIN(r.submitted_at) AS first_review_at
+  FROM reviews r
+  JOIN pull_requests p ON p.organization = r.organization AND p.repository = r.repository AND p.pr_number = r.pr_number
+  WHERE r.submitted_at IS NOT NULL AND r.state <> 'PENDING' AND r.reviewer_type <> 'Bot' AND r.reviewer <> p.author
+  GROUP BY r.organization, r.repository, r.pr_number
+)
+SELECT p.organization, p.repository, p.pr_number, p.author, p.author_type, p.state, p.created_at, p.merged_at,
+  f.first_review_at,
+  ROUND((EXTRACT(EPOCH FROM (f.first_review_at - p.created_at)) / 3600)::numeric, 2)::float8 AS hours_to_first_review,
+  ROUND((EXTRACT(EPOCH FROM (p.merged_at - p.created_at)) / 3600)::numeric, 2)::float8 AS hours_to_merge,
+  p.additions + p.deletions AS lines_changed,
+  CASE WHEN p.additions + p.deletions < 10 THEN 'XS'
+       WHEN p.additions + p.deletions < 50 THEN 'S'
+       WHEN p.additions + p.deletions < 250 THEN 'M'
+       WHEN p.additions + p.deletions < 1000 THEN 'L'
+       ELSE 'XL' END AS size_bucket
+FROM pull_requests p
+LEFT JOIN first_review f ON f.organization = p.organization AND f.repository = p.repository AND f.pr_number = p.pr_number",
+    ),
+    (
+        "reviewer_load",
+        "CREATE VIEW reviewer_load AS
+SELECT organization, reviewer, reviewer_type,
+  COUNT(*) AS reviews_given,
+  COUNT(DISTINCT repository || '#' || pr_number) AS prs_reviewed,
+  SUM(CASE WHEN state = 'APPROVED' THEN 1 ELSE 0 END) AS approvals,
+  SUM(CASE WHEN state = 'CHANGES_REQUESTED' THEN 1 ELSE 0 END) AS changes_requested
+FROM reviews
+GROUP BY organization, reviewer, reviewer_type",
+    ),
+    (
+        "weekly_throughput",
+        "CREATE VIEW weekly_throughput AS
+WITH opened AS (
+  SELECT organization, to_char(date_trunc('week', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS week, COUNT(*) AS prs_opened
+  FROM pull_requests GROUP BY 1, 2
+),
+merged AS (
+  SELECT organization, to_char(date_trunc('week', merged_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS week, COUNT(*) AS prs_merged,
+    ROUND((percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM (merged_at - created_at)) / 3600))::numeric, 2)::float8 AS median_hours_to_merge
+  FROM pull_requests WHERE merged_at IS NOT NULL GROUP BY 1, 2
+),
+weeks AS (SELECT organization, week FROM opened UNION SELECT organization, week FROM merged)
+SELECT w.organization, w.week, COALESCE(o.prs_opened, 0) AS prs_opened, COALESCE(m.prs_merged, 0) AS prs_merged,
+  m.median_hours_to_merge
+FROM weeks w
+LEFT JOIN opened o ON o.organization = w.organization AND o.week = w.week
+LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
+    ),
+];
+
+/// Escapes a line for `COPY … (FORMAT text)`.
+fn copy_escape(s: &str, out: &mut Vec<u8>) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+async fn connect(url: &str) -> Result<Client, WarehouseError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| WarehouseError::Unavailable(redact(&e.to_string(), url)))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "PostgreSQL connection closed.");
+        }
+    });
+    Ok(client)
+}
+
+/// An error text without the connection URL's password.
+fn redact(text: &str, url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string))
+    {
+        Some(p) if !p.is_empty() => text.replace(&p, "****"),
+        _ => text.to_string(),
+    }
+}
+
+impl PostgresWarehouse {
+    /// Connects to `url` (`postgres://user:password@host:port/db`).
+    pub async fn connect(url: &str) -> Result<Self, WarehouseError> {
+        Ok(PostgresWarehouse {
+            writer: Mutex::new(connect(url).await?),
+            reader: Mutex::new(connect(url).await?),
+        })
+    }
+}
+
+/// Checks each row of a chunk and appends it to the COPY buffer as `table<TAB>json`.
+fn stage_chunk(
+    t: &TableDef,
+    chunk: &ChunkInfo,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<u64, WarehouseError> {
+    let bad = |message: String| WarehouseError::BadChunk {
+        path: chunk.path.clone(),
+        message,
+    };
+    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(bytes));
+    let mut n = 0;
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| bad(format!("not gzip NDJSON: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| bad(format!("line {}: {e}", i + 1)))?;
+        let obj = row
+            .as_object()
+            .ok_or_else(|| bad(format!("line {} is not a JSON object", i + 1)))?;
+        for c in t.columns {
+            super::typed(t.name, c, obj.get(c.name))
+                .map_err(|m| bad(format!("line {}: {m}", i + 1)))?;
+        }
+        out.extend_from_slice(t.name.as_bytes());
+        out.push(b'\t');
+        copy_escape(&line, out);
+        out.push(b'\n');
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn to_json(c: &Column, v: serde_json::Value) -> serde_json::Value {
+    match (c.ty, &v) {
+        (ColumnType::Timestamp, serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(s)
+            .map(|t| {
+                serde_json::Value::String(
+                    t.with_timezone(&Utc)
+                        .to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                )
+            })
+            .unwrap_or(v),
+        _ => v,
+    }
+}
+
+#[async_trait]
+impl Warehouse for PostgresWarehouse {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ensure_tables(&self) -> Result<(), WarehouseError> {
+        let mut client = self.writer.lock().await;
+        let tx = client.transaction().await.map_err(q)?;
+        // Two instances starting at once must not race on the catalog.
+        tx.execute("SELECT pg_advisory_xact_lock(7391842)", &[])
+            .await
+            .map_err(q)?;
+        for t in tables::ALL {
+            tx.batch_execute(&create_table_sql(t)).await.map_err(q)?;
+            for ix in indexes_sql(t) {
+                tx.batch_execute(&ix).await.map_err(q)?;
+            }
+        }
+        for (name, sql) in VIEWS {
+            tx.batch_execute(&format!("DROP VIEW IF EXISTS {name}; {sql};"))
+                .await
+                .map_err(q)?;
+        }
+        tx.commit().await.map_err(q)
+    }
+
+    async fn load(&self, lake: &Lake, chunks: &[ChunkInfo]) -> Result<LoadReport, WarehouseError> {
+        let mut report = LoadReport::new();
+        if chunks.is_empty() {
+            return Ok(report);
+        }
+        let mut client = self.writer.lock().await;
+        let tx = client.transaction().await.map_err(q)?;
+        tx.batch_execute(
+            "CREATE TEMP TABLE stage_raw (tbl text NOT NULL, doc jsonb NOT NULL) ON COMMIT DROP",
+        )
+        .await
+        .map_err(q)?;
+        let sink = tx
+            .copy_in("COPY stage_raw (tbl, doc) FROM STDIN (FORMAT text)")
+            .await
+            .map_err(q)?;
+        futures::pin_mut!(sink);
+        // One chunk in memory at a time.
+        for chunk in chunks {
+            let t = tables::by_name(&chunk.table).ok_or_else(|| WarehouseError::BadChunk {
+                path: chunk.path.clone(),
+                message: format!("unknown table {}", chunk.table),
+            })?;
+            let bytes = lake
+                .get(&object_store::path::Path::from(chunk.path.as_str()))
+                .await
+                .map_err(|e| WarehouseError::Storage {
+                    path: chunk.path.clone(),
+                    message: e.to_string(),
+                })?;
+            let mut buf = Vec::with_capacity(bytes.len() * 4);
+            let n = stage_chunk(t, chunk, &bytes, &mut buf)?;
+            report.entry(t.name.to_string()).or_default().staged += n;
+            sink.send(Bytes::from(buf)).await.map_err(q)?;
+        }
+        sink.finish().await.map_err(q)?;
+        for t in tables::ALL {
+            tx.batch_execute(&format!(
+                "CREATE TEMP TABLE stage_{0} ON COMMIT DROP AS SELECT * FROM {0} WHERE false; \
+                 INSERT INTO stage_{0} SELECT (jsonb_populate_record(NULL::{0}, doc)).* FROM stage_raw WHERE tbl = '{0}';",
+                t.name
+            ))
+            .await
+            .map_err(q)?;
+        }
+        tx.batch_execute("CREATE INDEX ON stage_pull_requests (organization, repository, pr_number); ANALYZE stage_pull_requests;").await.map_err(q)?;
+        // Parents first: children are judged against the merged pull requests.
+        for t in tables::ALL {
+            if tables::PR_CHILDREN.iter().any(|c| c.name == t.name) {
+                tx.execute(&drop_stale_staged_sql(t), &[])
+                    .await
+                    .map_err(q)?;
+            }
+            let m = merge_sql(t);
+            let inserted: i64 = tx
+                .query_one(&m.count_inserted, &[])
+                .await
+                .map_err(q)?
+                .get(0);
+            let updated: i64 = tx.query_one(&m.count_updated, &[]).await.map_err(q)?.get(0);
+            tx.execute(&m.upsert, &[]).await.map_err(q)?;
+            let e = report.entry(t.name.to_string()).or_default();
+            e.inserted += inserted as u64;
+            e.updated += updated as u64;
+        }
+        for child in tables::PR_CHILDREN {
+            let deleted = tx.execute(&reconcile_sql(child), &[]).await.map_err(q)?;
+            report.entry(child.name.to_string()).or_default().deleted += deleted;
+        }
+        tx.commit().await.map_err(q)?;
+        report.retain(|_, l| *l != TableLoad::default());
+        Ok(report)
+    }
+
+    async fn delete_repository(
+        &self,
+        organization: &str,
+        repository: &str,
+    ) -> Result<u64, WarehouseError> {
+        let mut client = self.writer.lock().await;
+        let tx = client.transaction().await.map_err(q)?;
+        let mut n = 0;
+        for t in tables::ALL {
+            n += tx
+                .execute(
+                    &format!(
+                        "DELETE FROM {} WHERE organization = $1 AND repository = $2",
+                        t.name
+                    ),
+                    &[&organization, &repository],
+                )
+                .await
+                .map_err(q)?;
+        }
+        tx.commit().await.map_err(q)?;
+        Ok(n)
+    }
+
+    async fn row_counts(&self) -> Result<BTreeMap<String, u64>, WarehouseError> {
+        let mut out = BTreeMap::new();
+        for t in tables::ALL {
+            let n: i64 = self
+                .reader
+                .lock()
+                .await
+                .query_one(&format!("SELECT COUNT(*) FROM {}", t.name), &[])
+                .await
+                .map_err(q)?
+                .get(0);
+            out.insert(t.name.to_string(), n as u64);
+        }
+        Ok(out)
+    }
+
+    async fn fetch_rows(
+        &self,
+        table: &str,
+        organization: &str,
+    ) -> Result<Vec<serde_json::Value>, WarehouseError> {
+        let t = tables::by_name(table)
+            .ok_or_else(|| WarehouseError::Query(format!("unknown table {table}")))?;
+        let sql = format!(
+            "SELECT to_jsonb(x) FROM {} x WHERE organization = $1 ORDER BY {}",
+            t.name,
+            t.key.join(", ")
+        );
+        let rows = self
+            .reader
+            .lock()
+            .await
+            .query(&sql, &[&organization])
+            .await
+            .map_err(q)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let doc: serde_json::Value = r.get(0);
+                let mut obj = serde_json::Map::new();
+                for c in t.columns {
+                    obj.insert(
+                        c.name.to_string(),
+                        to_json(
+                            c,
+                            doc.get(c.name).cloned().unwrap_or(serde_json::Value::Null),
+                        ),
+                    );
+                }
+                serde_json::Value::Object(obj)
+            })
+            .collect())
+    }
+
+    async fn query(&self, sql: &str) -> Result<Vec<serde_json::Value>, WarehouseError> {
+        let sql = sql.trim().trim_end_matches(';');
+        let mut client = self.reader.lock().await;
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .await
+            .map_err(q)?;
+        let wrapped =
+            format!("SELECT COALESCE(jsonb_agg(to_jsonb(q)), '[]'::jsonb) FROM ({sql}) q");
+        let doc: serde_json::Value = tx.query_one(&wrapped, &[]).await.map_err(q)?.get(0);
+        tx.rollback().await.map_err(q)?;
+        Ok(match doc {
+            serde_json::Value::Array(rows) => rows,
+            _ => Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_follows_the_table_definition() {
+        let sql = create_table_sql(&tables::PULL_REQUESTS);
+        assert!(sql.contains("  pr_number bigint NOT NULL,"));
+        assert!(sql.contains("  merged_at timestamptz,"));
+        assert!(sql.contains("  labels text[],"));
+        assert!(sql.ends_with("PRIMARY KEY (organization, repository, pr_number)\n)"));
+    }
+
+    #[test]
+    fn copy_lines_are_escaped() {
+        let mut out = Vec::new();
+        copy_escape("a\\b\tc\nd", &mut out);
+        assert_eq!(out, b"a\\\\b\\tc\\nd");
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_errors() {
+        assert_eq!(
+            redact(
+                "failed for postgres://u:s3cret@h/db: s3cret",
+                "postgres://u:s3cret@h/db"
+            ),
+            "failed for postgres://u:****@h/db: ****"
+        );
+    }
+}
