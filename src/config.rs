@@ -225,6 +225,12 @@ pub struct Config {
     #[arg(long, env = "STORAGE_ENDPOINT", global = true)]
     pub storage_endpoint: Option<Url>,
 
+    /// Keep chunks in STORAGE_URL (true), or only in a temporary directory until they are
+    /// loaded (false: no bucket needed; checkpoints live beside the chunks, so a resume works
+    /// only within the same run).
+    #[arg(long, env = "PERSIST_TO_GCS", global = true, default_value_t = true, action = clap::ArgAction::Set)]
+    pub persist_to_gcs: bool,
+
     /// Where the warehouse is.
     #[arg(
         long,

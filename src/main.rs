@@ -48,6 +48,9 @@ async fn open_warehouse(config: &Config) -> anyhow::Result<Box<dyn Warehouse>> {
 
 /// What the jobs that read storage need: the organization, the lake and the warehouse.
 async fn stored(config: &Config) -> anyhow::Result<(OrgName, Lake, Box<dyn Warehouse>)> {
+    if !config.persist_to_gcs {
+        anyhow::bail!("PERSIST_TO_GCS=false: nothing is kept in storage to load or summarise");
+    }
     let org = org(config)?;
     let lake = Lake::open(&config.storage_url, config.storage_endpoint.as_ref())?;
     Ok((org, lake, open_warehouse(config).await?))
@@ -140,7 +143,22 @@ async fn collect(
             ..ClientOptions::default()
         },
     )?;
-    let lake = Lake::open(&config.storage_url, config.storage_endpoint.as_ref())?;
+    // PERSIST_TO_GCS=false: the chunks live in a temporary directory, removed after the load.
+    let scratch = if config.persist_to_gcs {
+        None
+    } else {
+        if !load {
+            anyhow::bail!("PERSIST_TO_GCS=false keeps chunks only until they are loaded: it cannot be combined with --no-load");
+        }
+        Some(tempfile::tempdir().context("creating a temporary directory for the chunks")?)
+    };
+    let lake = match &scratch {
+        Some(dir) => Lake::open(
+            &ghstats::config::StorageUrl::Local(dir.path().to_path_buf()),
+            None,
+        )?,
+        None => Lake::open(&config.storage_url, config.storage_endpoint.as_ref())?,
+    };
     // The warehouse is opened first: a bad WAREHOUSE_URL fails before any GitHub call.
     let wh = if load {
         Some(open_warehouse(config).await?)

@@ -17,6 +17,7 @@ fn ghstats(dir: &std::path::Path) -> Command {
         "GITHUB_API_URL",
         "STORAGE_URL",
         "WAREHOUSE_URL",
+        "PERSIST_TO_GCS",
         "RUN_BUDGET",
         "LOG_FORMAT",
     ] {
@@ -193,4 +194,52 @@ fn bad_input_fails_with_one_readable_line() {
         assert!(!stderr.contains(TOKEN), "{args:?} printed the token");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_persistence_chunks_live_only_until_loaded() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 40, 22), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let url = sim.url();
+    let out = tokio::task::spawn_blocking(move || {
+        ghstats(&path)
+            .args([
+                "--org",
+                "acme",
+                "--token",
+                TOKEN,
+                "--api-url",
+                &url,
+                "--persist-to-gcs",
+                "false",
+                "backfill",
+                "--days",
+                "400",
+            ])
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["load"]["tables"]["pull_requests"]["inserted"], 40);
+    assert!(dir.path().join("data/warehouse.db").exists());
+    assert!(
+        !dir.path().join("data/lake").exists(),
+        "nothing is kept in the storage URL"
+    );
+    let refused = ghstats(dir.path())
+        .args(["--org", "acme", "--persist-to-gcs", "false", "load"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("PERSIST_TO_GCS=false"));
 }
