@@ -1,5 +1,7 @@
-//! The metric views on known data: time to first review (author and bots excluded), time to
-//! merge, size buckets, reviews per reviewer, and weekly throughput with its median.
+//! The metric views on known data, on every backend whose SQL defines them (SQLite always,
+//! PostgreSQL when scripts/services.sh runs it): time to first review (author and bots
+//! excluded), time to merge, size buckets, reviews per reviewer, weekly throughput and its
+//! median.
 
 use ghstats::lake::{ChunkInfo, ChunkWriter, Lake};
 use ghstats::warehouse::{sqlite::SqliteWarehouse, Warehouse};
@@ -61,11 +63,60 @@ async fn write(lake: &Lake, table: &'static str, rows: &[Value]) -> ChunkInfo {
     w.flush().await.unwrap().remove(0)
 }
 
-async fn loaded() -> (tempfile::TempDir, SqliteWarehouse) {
+/// The backends to check: SQLite, and PostgreSQL in a new database when the test server runs.
+async fn backends() -> Vec<(tempfile::TempDir, Box<dyn Warehouse>)> {
     let dir = tempfile::tempdir().unwrap();
-    let wh = SqliteWarehouse::open(&dir.path().join("v.db"))
+    let sqlite = SqliteWarehouse::open(&dir.path().join("v.db"))
         .await
         .unwrap();
+    let mut out: Vec<(tempfile::TempDir, Box<dyn Warehouse>)> = vec![(dir, Box::new(sqlite))];
+    match std::env::var("GHSTATS_TEST_POSTGRES_URL") {
+        Ok(admin) => {
+            let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let name = format!("ghstats_views_{:08x}", rand::random::<u32>());
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            let mut url: url::Url = admin.parse().unwrap();
+            url.set_path(&name);
+            let pg = ghstats::warehouse::postgres::PostgresWarehouse::connect(url.as_str())
+                .await
+                .unwrap();
+            out.push((tempfile::tempdir().unwrap(), Box::new(pg)));
+        }
+        Err(_) => eprintln!("skipped on PostgreSQL: GHSTATS_TEST_POSTGRES_URL is not set"),
+    }
+    for (_, wh) in &out {
+        load_known_data(wh.as_ref()).await;
+    }
+    out
+}
+
+/// Timestamps as instants and numbers as numbers, whatever text form the backend gives them
+/// (PostgreSQL's jsonb writes the float 2.0 as 2).
+fn normalised(mut rows: Vec<Value>) -> Vec<Value> {
+    for row in &mut rows {
+        for v in row.as_object_mut().unwrap().values_mut() {
+            if let Some(n) = v.as_f64() {
+                *v = json!(n);
+            } else if let Some(t) = v
+                .as_str()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            {
+                *v = json!(t
+                    .with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+            }
+        }
+    }
+    rows
+}
+
+async fn load_known_data(wh: &dyn Warehouse) {
     wh.ensure_tables().await.unwrap();
     let lake = Lake::new(Arc::new(object_store::memory::InMemory::new()), None);
     // Week of Monday 2026-03-02: PRs 1-3 opened, 1 and 2 merged (24 h and 36 h).
@@ -156,58 +207,71 @@ async fn loaded() -> (tempfile::TempDir, SqliteWarehouse) {
     )
     .await;
     wh.load(&lake, &[prs, reviews]).await.unwrap();
-    (dir, wh)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pr_velocity_measures_first_review_merge_time_and_size() {
-    let (_d, wh) = loaded().await;
-    let rows = wh
+    for (_d, wh) in backends().await {
+        let rows = wh
         .query("SELECT pr_number, first_review_at, hours_to_first_review, hours_to_merge, lines_changed, size_bucket FROM pr_velocity ORDER BY pr_number")
         .await
         .unwrap();
-    assert_eq!(
-        rows,
-        vec![
-            json!({"pr_number": 1, "first_review_at": "2026-03-02T12:00:00.000000Z", "hours_to_first_review": 2.0, "hours_to_merge": 24.0, "lines_changed": 8, "size_bucket": "XS"}),
-            json!({"pr_number": 2, "first_review_at": "2026-03-03T06:00:00.000000Z", "hours_to_first_review": 6.0, "hours_to_merge": 36.0, "lines_changed": 100, "size_bucket": "M"}),
-            json!({"pr_number": 3, "first_review_at": null, "hours_to_first_review": null, "hours_to_merge": null, "lines_changed": 2000, "size_bucket": "XL"}),
-            json!({"pr_number": 4, "first_review_at": null, "hours_to_first_review": null, "hours_to_merge": 4.0, "lines_changed": 40, "size_bucket": "S"}),
-        ]
-    );
+        assert_eq!(
+            normalised(rows),
+            normalised(vec![
+                json!({"pr_number": 1, "first_review_at": "2026-03-02T12:00:00.000000Z", "hours_to_first_review": 2.0, "hours_to_merge": 24.0, "lines_changed": 8, "size_bucket": "XS"}),
+                json!({"pr_number": 2, "first_review_at": "2026-03-03T06:00:00.000000Z", "hours_to_first_review": 6.0, "hours_to_merge": 36.0, "lines_changed": 100, "size_bucket": "M"}),
+                json!({"pr_number": 3, "first_review_at": null, "hours_to_first_review": null, "hours_to_merge": null, "lines_changed": 2000, "size_bucket": "XL"}),
+                json!({"pr_number": 4, "first_review_at": null, "hours_to_first_review": null, "hours_to_merge": 4.0, "lines_changed": 40, "size_bucket": "S"}),
+            ]),
+            "{}",
+            wh.backend()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reviewer_load_counts_reviews_per_reviewer() {
-    let (_d, wh) = loaded().await;
-    let rows = wh.query("SELECT reviewer, reviewer_type, reviews_given, prs_reviewed, approvals, changes_requested FROM reviewer_load ORDER BY reviewer").await.unwrap();
-    assert_eq!(
-        rows,
-        vec![
-            json!({"reviewer": "alice", "reviewer_type": "User", "reviews_given": 2, "prs_reviewed": 2, "approvals": 1, "changes_requested": 0}),
-            json!({"reviewer": "bob", "reviewer_type": "User", "reviews_given": 1, "prs_reviewed": 1, "approvals": 0, "changes_requested": 1}),
-            json!({"reviewer": "carol", "reviewer_type": "User", "reviews_given": 1, "prs_reviewed": 1, "approvals": 1, "changes_requested": 0}),
-            json!({"reviewer": "dependabot", "reviewer_type": "Bot", "reviews_given": 1, "prs_reviewed": 1, "approvals": 1, "changes_requested": 0}),
-        ]
-    );
+    for (_d, wh) in backends().await {
+        let rows = wh.query("SELECT reviewer, reviewer_type, reviews_given, prs_reviewed, approvals, changes_requested FROM reviewer_load ORDER BY reviewer").await.unwrap();
+        assert_eq!(
+            normalised(rows),
+            normalised(vec![
+                json!({"reviewer": "alice", "reviewer_type": "User", "reviews_given": 2, "prs_reviewed": 2, "approvals": 1, "changes_requested": 0}),
+                json!({"reviewer": "bob", "reviewer_type": "User", "reviews_given": 1, "prs_reviewed": 1, "approvals": 0, "changes_requested": 1}),
+                json!({"reviewer": "carol", "reviewer_type": "User", "reviews_given": 1, "prs_reviewed": 1, "approvals": 1, "changes_requested": 0}),
+                json!({"reviewer": "dependabot", "reviewer_type": "Bot", "reviews_given": 1, "prs_reviewed": 1, "approvals": 1, "changes_requested": 0}),
+            ]),
+            "{}",
+            wh.backend()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weekly_throughput_counts_opened_merged_and_the_median() {
-    let (_d, wh) = loaded().await;
-    let rows = wh.query("SELECT week, prs_opened, prs_merged, median_hours_to_merge FROM weekly_throughput ORDER BY week").await.unwrap();
-    assert_eq!(
-        rows,
-        vec![
-            json!({"week": "2026-03-02", "prs_opened": 3, "prs_merged": 2, "median_hours_to_merge": 30.0}),
-            json!({"week": "2026-03-09", "prs_opened": 1, "prs_merged": 1, "median_hours_to_merge": 4.0}),
-        ]
-    );
+    for (_d, wh) in backends().await {
+        let rows = wh.query("SELECT week, prs_opened, prs_merged, median_hours_to_merge FROM weekly_throughput ORDER BY week").await.unwrap();
+        assert_eq!(
+            normalised(rows),
+            normalised(vec![
+                json!({"week": "2026-03-02", "prs_opened": 3, "prs_merged": 2, "median_hours_to_merge": 30.0}),
+                json!({"week": "2026-03-09", "prs_opened": 1, "prs_merged": 1, "median_hours_to_merge": 4.0}),
+            ]),
+            "{}",
+            wh.backend()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_must_be_read_only() {
-    let (_d, wh) = loaded().await;
-    assert!(wh.query("DELETE FROM pull_requests").await.is_err());
-    assert_eq!(wh.row_counts().await.unwrap()["pull_requests"], 4);
+    for (_d, wh) in backends().await {
+        assert!(
+            wh.query("DELETE FROM pull_requests").await.is_err(),
+            "{}",
+            wh.backend()
+        );
+        assert_eq!(wh.row_counts().await.unwrap()["pull_requests"], 4);
+    }
 }
