@@ -169,6 +169,7 @@ async fn work_moves_to_the_token_with_budget_left() {
         graphql_limit: 8,
         rest_limit: 100,
         tokens: vec!["a".into(), "b".into(), "c".into()],
+        ..SimOptions::default()
     };
     let sim = Simulator::start(&spec, options_sim, 0).await.unwrap();
     let client = fast_client(&sim.url(), &["a", "b", "c"]);
@@ -204,6 +205,7 @@ async fn an_exhausted_budget_stops_the_run_as_partial_at_its_deadline() {
             graphql_limit: 4,
             rest_limit: 100,
             tokens: vec![],
+            ..SimOptions::default()
         },
         0,
     )
@@ -262,4 +264,35 @@ async fn an_unknown_repository_is_a_clear_error() {
         format!("{err:#}").contains("repository no-such-repo is not in the organization"),
         "{err:#}"
     );
+}
+
+#[tokio::test]
+async fn prs_past_250_commits_are_complete_even_when_github_caps_total_count() {
+    let options_sim = SimOptions {
+        cap_commit_total_count: true,
+        ..SimOptions::default()
+    };
+    let sim = Simulator::start(&OrgSpec::new(ORG, 2, 60, 18), options_sim, 0)
+        .await
+        .unwrap();
+    let client = fast_client(&sim.url(), &["t"]);
+    let lake = memory_lake();
+    let result = collect(&client, &lake, &options(everything(), &["repo-000"])).await;
+    let actual = read_collection(&lake, &result.collection_id).await;
+    let world = sim.world();
+    let big = world.repositories[0]
+        .pull_requests
+        .iter()
+        .find(|p| p.commits.len() > 250)
+        .unwrap();
+    let got = actual["pr_commits"]
+        .values()
+        .filter(|r| r["pr_number"] == big.number)
+        .count();
+    assert_eq!(
+        got,
+        big.commits.len(),
+        "commits past GitHub's cap were lost"
+    );
+    assert_tables_eq(&actual, &expected(&world, &everything(), &["repo-000"]));
 }

@@ -16,6 +16,9 @@ pub const REVIEW_COMMENTS: &str = include_str!("../../graphql/review_comments.gr
 pub const COMMITS_BY_ID: &str = include_str!("../../graphql/commits.graphql");
 pub const REPOSITORIES: &str = include_str!("../../graphql/repositories.graphql");
 
+/// Most commits GitHub lists on a pull request.
+const PR_COMMIT_CAP: u64 = 250;
+
 /// The reviews one `ReviewComments` query asks for.
 const REVIEW_BATCH: usize = 100;
 
@@ -266,7 +269,10 @@ impl PullRequestWalk {
                 take(&mut pr.labels.nodes, &mut labels, children.labels);
             }
         }
-        if pr.commits.total_count > pr.commits.nodes.len() as u64 {
+        // GitHub lists at most 250 commits on a pull request, and its totalCount may stop
+        // there too: reaching the cap is reason enough to ask compare for the full list.
+        let listed = pr.commits.nodes.len() as u64;
+        if pr.commits.total_count > listed || listed >= PR_COMMIT_CAP {
             self.commits_past_cap(pr).await?;
         }
         Ok(())
@@ -314,6 +320,7 @@ impl PullRequestWalk {
         }
         // Compare order (oldest first), as the pull request lists them.
         pr.commits.nodes = refs.iter().filter_map(|r| by_sha.remove(&r.sha)).collect();
+        pr.commits.total_count = pr.commits.total_count.max(refs.len() as u64);
         if (pr.commits.nodes.len() as u64) < pr.commits.total_count {
             return Err(GithubError::Transient(format!(
                 "pull request {} lists {} commits but {} could be read",

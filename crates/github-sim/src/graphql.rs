@@ -13,6 +13,10 @@ use std::sync::Arc;
 /// Most commits GitHub lists on a pull request.
 pub const PR_COMMIT_CAP: usize = 250;
 
+/// Whether `PullRequest.commits.totalCount` stops at [`PR_COMMIT_CAP`] (request data).
+#[derive(Clone, Copy, Debug)]
+pub struct CapCommitTotal(pub bool);
+
 pub type GithubSchema =
     async_graphql::Schema<Query, async_graphql::EmptyMutation, async_graphql::EmptySubscription>;
 
@@ -598,7 +602,11 @@ impl PullRequest {
                     },
                 })
                 .collect(),
-            total: pr.commits.len(),
+            total: if ctx.data_opt::<CapCommitTotal>().is_some_and(|c| c.0) {
+                listed
+            } else {
+                pr.commits.len()
+            },
             page,
         })
     }

@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         graphql_limit: args.graphql_limit,
         rest_limit: args.rest_limit,
         tokens: Vec::new(),
+        ..SimOptions::default()
     };
     let sim = Simulator::start(&spec, options, args.port).await?;
     let world = sim.world();

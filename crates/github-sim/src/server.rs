@@ -78,6 +78,10 @@ pub struct SimOptions {
     pub rest_limit: u64,
     /// Accept only these tokens (any non-empty token when empty).
     pub tokens: Vec<String>,
+    /// Report a pull request's commit `totalCount` as at most 250, as GitHub may, instead of
+    /// the true number.
+    #[serde(default)]
+    pub cap_commit_total_count: bool,
 }
 
 impl Default for SimOptions {
@@ -86,6 +90,7 @@ impl Default for SimOptions {
             graphql_limit: 5000,
             rest_limit: 5000,
             tokens: Vec::new(),
+            cap_commit_total_count: false,
         }
     }
 }
@@ -613,7 +618,15 @@ async fn graphql_handler(State(state): State<Arc<SimState>>, req: Request) -> Re
     if let Some(op) = operation {
         request = request.operation_name(op);
     }
-    let request = request.data(state.snapshot()).data(info);
+    let cap = state
+        .options
+        .read()
+        .map(|o| o.cap_commit_total_count)
+        .unwrap_or(false);
+    let request = request
+        .data(state.snapshot())
+        .data(info)
+        .data(graphql::CapCommitTotal(cap));
     let response = state.schema.execute(request).await;
     let mut json = serde_json::to_value(&response).unwrap_or_else(|_| serde_json::json!({}));
     github_error_shape(&mut json);

@@ -215,6 +215,7 @@ async fn rate_limit_headers_count_down_per_token() {
             graphql_limit: 5000,
             rest_limit: 3,
             tokens: vec![],
+            ..SimOptions::default()
         },
         0,
     )
