@@ -12,6 +12,7 @@
 
 pub mod conformance;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use crate::lake::{ChunkInfo, Lake};

@@ -4,6 +4,7 @@
 //! table, and MERGEs with `INSERT … ON CONFLICT DO UPDATE … WHERE` (newest version wins), all in
 //! one transaction.
 
+use super::sql::{self, column_list, indexes_sql, MergeSql};
 use super::{LoadReport, TableLoad, Warehouse, WarehouseError};
 use crate::lake::{ChunkInfo, Lake};
 use crate::tables::{self, Column, ColumnType, Mode, TableDef};
@@ -41,71 +42,12 @@ fn pg_type(c: &Column) -> &'static str {
 
 /// `CREATE TABLE` for a table definition.
 pub fn create_table_sql(t: &TableDef) -> String {
-    let cols: Vec<String> = t
-        .columns
-        .iter()
-        .map(|c| {
-            format!(
-                "  {} {}{}",
-                c.name,
-                pg_type(c),
-                if c.mode == Mode::Required {
-                    " NOT NULL"
-                } else {
-                    ""
-                }
-            )
-        })
-        .collect();
-    format!(
-        "CREATE TABLE IF NOT EXISTS {} (\n{},\n  PRIMARY KEY ({})\n)",
-        t.name,
-        cols.join(",\n"),
-        t.key.join(", ")
-    )
+    sql::create_table_sql(t, pg_type)
 }
 
-fn indexes_sql(t: &TableDef) -> Vec<String> {
-    let mut out = Vec::new();
-    if !t.cluster.is_empty() {
-        out.push(format!(
-            "CREATE INDEX IF NOT EXISTS {0}_cluster ON {0} ({1})",
-            t.name,
-            t.cluster.join(", ")
-        ));
-    }
-    if let Some(p) = t.partition {
-        out.push(format!(
-            "CREATE INDEX IF NOT EXISTS {0}_{1} ON {0} ({1})",
-            t.name, p
-        ));
-    }
-    if tables::PR_CHILDREN.iter().any(|c| c.name == t.name) {
-        out.push(format!(
-            "CREATE INDEX IF NOT EXISTS {0}_pr ON {0} (organization, repository, pr_number)",
-            t.name
-        ));
-    }
-    out
-}
-
-fn columns(t: &TableDef) -> String {
-    t.columns
-        .iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn version_tuple(t: &TableDef, alias: &str) -> String {
-    format!(
-        "({})",
-        t.version
-            .iter()
-            .map(|v| format!("{alias}.{v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+/// The MERGE of one table from its staging table.
+pub fn merge_sql(t: &TableDef) -> MergeSql {
+    sql::merge_sql(t, &dedup_sql(t))
 }
 
 /// One row per key from the staging table: the greatest version wins.
@@ -120,45 +62,10 @@ fn dedup_sql(t: &TableDef) -> String {
     format!(
         "SELECT DISTINCT ON ({key}) {cols} FROM stage_{name} ORDER BY {order}",
         key = t.key.join(", "),
-        cols = columns(t),
+        cols = column_list(t),
         name = t.name,
         order = order.join(", ")
     )
-}
-
-pub struct MergeSql {
-    pub count_inserted: String,
-    pub count_updated: String,
-    pub upsert: String,
-}
-
-pub fn merge_sql(t: &TableDef) -> MergeSql {
-    let dedup = dedup_sql(t);
-    let on = t
-        .key
-        .iter()
-        .map(|k| format!("t.{k} = s.{k}"))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let set = t
-        .columns
-        .iter()
-        .filter(|c| !t.key.contains(&c.name))
-        .map(|c| format!("{0} = EXCLUDED.{0}", c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    MergeSql {
-        count_inserted: format!("SELECT COUNT(*) FROM ({dedup}) s WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {on})", t.name),
-        count_updated: format!("SELECT COUNT(*) FROM ({dedup}) s JOIN {} t ON {on} WHERE {} > {}", t.name, version_tuple(t, "s"), version_tuple(t, "t")),
-        upsert: format!(
-            "INSERT INTO {name} ({cols}) {dedup} ON CONFLICT ({key}) DO UPDATE SET {set} WHERE {newer} > {current}",
-            name = t.name,
-            cols = columns(t),
-            key = t.key.join(", "),
-            newer = version_tuple(t, "EXCLUDED"),
-            current = version_tuple(t, t.name),
-        ),
-    }
 }
 
 fn drop_stale_staged_sql(child: &TableDef) -> String {

@@ -3,6 +3,7 @@
 //! order), INT64 and BOOL as INTEGER, REPEATED STRING as a JSON array. The file is in WAL mode:
 //! a separate read connection is never blocked by a load. Every call runs on a blocking thread.
 
+use super::sql::{self, column_list, indexes_sql, MergeSql};
 use super::{LoadReport, TableLoad, Typed, Warehouse, WarehouseError};
 use crate::lake::{ChunkInfo, Lake};
 use crate::tables::{self, Column, ColumnType, Mode, TableDef};
@@ -34,71 +35,12 @@ fn sqlite_type(c: &Column) -> &'static str {
 
 /// `CREATE TABLE` for a table definition.
 pub fn create_table_sql(t: &TableDef) -> String {
-    let cols: Vec<String> = t
-        .columns
-        .iter()
-        .map(|c| {
-            format!(
-                "  {} {}{}",
-                c.name,
-                sqlite_type(c),
-                if c.mode == Mode::Required {
-                    " NOT NULL"
-                } else {
-                    ""
-                }
-            )
-        })
-        .collect();
-    format!(
-        "CREATE TABLE IF NOT EXISTS {} (\n{},\n  PRIMARY KEY ({})\n)",
-        t.name,
-        cols.join(",\n"),
-        t.key.join(", ")
-    )
+    sql::create_table_sql(t, sqlite_type)
 }
 
-fn indexes_sql(t: &TableDef) -> Vec<String> {
-    let mut out = Vec::new();
-    if !t.cluster.is_empty() {
-        out.push(format!(
-            "CREATE INDEX IF NOT EXISTS {0}_cluster ON {0} ({1})",
-            t.name,
-            t.cluster.join(", ")
-        ));
-    }
-    if let Some(p) = t.partition {
-        out.push(format!(
-            "CREATE INDEX IF NOT EXISTS {0}_{1} ON {0} ({1})",
-            t.name, p
-        ));
-    }
-    if tables::PR_CHILDREN.iter().any(|c| c.name == t.name) {
-        out.push(format!(
-            "CREATE INDEX IF NOT EXISTS {0}_pr ON {0} (organization, repository, pr_number)",
-            t.name
-        ));
-    }
-    out
-}
-
-fn column_list(t: &TableDef) -> String {
-    t.columns
-        .iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn version_tuple(t: &TableDef, alias: &str) -> String {
-    format!(
-        "({})",
-        t.version
-            .iter()
-            .map(|v| format!("{alias}.{v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+/// The MERGE of one table from its staging table.
+pub fn merge_sql(t: &TableDef) -> MergeSql {
+    sql::merge_sql(t, &dedup_sql(t))
 }
 
 /// The staging rows of `t`, one per key: the greatest version wins.
@@ -116,43 +58,6 @@ fn dedup_sql(t: &TableDef) -> String {
         order = order.join(", "),
         name = t.name
     )
-}
-
-/// The statements of one table's MERGE: count the new keys, count the newer versions, upsert.
-pub struct MergeSql {
-    pub count_inserted: String,
-    pub count_updated: String,
-    pub upsert: String,
-}
-
-pub fn merge_sql(t: &TableDef) -> MergeSql {
-    let dedup = dedup_sql(t);
-    let on: Vec<String> = t.key.iter().map(|k| format!("t.{k} = s.{k}")).collect();
-    let on = on.join(" AND ");
-    let set: Vec<String> = t
-        .columns
-        .iter()
-        .filter(|c| !t.key.contains(&c.name))
-        .map(|c| format!("{0} = excluded.{0}", c.name))
-        .collect();
-    MergeSql {
-        count_inserted: format!("SELECT COUNT(*) FROM ({dedup}) s WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {on})", t.name),
-        count_updated: format!(
-            "SELECT COUNT(*) FROM ({dedup}) s JOIN {} t ON {on} WHERE {} > {}",
-            t.name,
-            version_tuple(t, "s"),
-            version_tuple(t, "t")
-        ),
-        upsert: format!(
-            "INSERT INTO {name} ({cols}) {dedup} ON CONFLICT ({key}) DO UPDATE SET {set} WHERE {newer} > {current}",
-            name = t.name,
-            cols = column_list(t),
-            key = t.key.join(", "),
-            set = set.join(", "),
-            newer = version_tuple(t, "excluded"),
-            current = version_tuple(t, t.name),
-        ),
-    }
 }
 
 /// Staged children from a snapshot older than the stored pull request are not loaded.

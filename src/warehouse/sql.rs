@@ -1,0 +1,113 @@
+//! SQL that every SQL backend shares: DDL from the table definition and the statements of the
+//! MERGE rule (count new keys, count newer versions, upsert only strictly newer versions).
+//! A backend supplies its column types and how it keeps one staged row per key.
+
+use crate::tables::{self, Column, Mode, TableDef};
+
+/// `CREATE TABLE` for a table definition, with the backend's column types.
+pub fn create_table_sql(t: &TableDef, type_of: fn(&Column) -> &'static str) -> String {
+    let cols: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "  {} {}{}",
+                c.name,
+                type_of(c),
+                if c.mode == Mode::Required {
+                    " NOT NULL"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n{},\n  PRIMARY KEY ({})\n)",
+        t.name,
+        cols.join(",\n"),
+        t.key.join(", ")
+    )
+}
+
+/// Indexes on the clustering and partitioning columns, and on a child's pull request.
+pub fn indexes_sql(t: &TableDef) -> Vec<String> {
+    let mut out = Vec::new();
+    if !t.cluster.is_empty() {
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {0}_cluster ON {0} ({1})",
+            t.name,
+            t.cluster.join(", ")
+        ));
+    }
+    if let Some(p) = t.partition {
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {0}_{1} ON {0} ({1})",
+            t.name, p
+        ));
+    }
+    if tables::PR_CHILDREN.iter().any(|c| c.name == t.name) {
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {0}_pr ON {0} (organization, repository, pr_number)",
+            t.name
+        ));
+    }
+    out
+}
+
+pub fn column_list(t: &TableDef) -> String {
+    t.columns
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The version columns of `alias` as a row value, for comparisons like `(a, b) > (c, d)`.
+pub fn version_tuple(t: &TableDef, alias: &str) -> String {
+    format!(
+        "({})",
+        t.version
+            .iter()
+            .map(|v| format!("{alias}.{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The statements of one table's MERGE.
+pub struct MergeSql {
+    pub count_inserted: String,
+    pub count_updated: String,
+    pub upsert: String,
+}
+
+/// The MERGE of `t` from `dedup`, a query that yields one staged row per key with the table's
+/// columns in order.
+pub fn merge_sql(t: &TableDef, dedup: &str) -> MergeSql {
+    let on = t
+        .key
+        .iter()
+        .map(|k| format!("t.{k} = s.{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let set = t
+        .columns
+        .iter()
+        .filter(|c| !t.key.contains(&c.name))
+        .map(|c| format!("{0} = excluded.{0}", c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    MergeSql {
+        count_inserted: format!("SELECT COUNT(*) FROM ({dedup}) s WHERE NOT EXISTS (SELECT 1 FROM {} t WHERE {on})", t.name),
+        count_updated: format!("SELECT COUNT(*) FROM ({dedup}) s JOIN {} t ON {on} WHERE {} > {}", t.name, version_tuple(t, "s"), version_tuple(t, "t")),
+        upsert: format!(
+            "INSERT INTO {name} ({cols}) {dedup} ON CONFLICT ({key}) DO UPDATE SET {set} WHERE {newer} > {current}",
+            name = t.name,
+            cols = column_list(t),
+            key = t.key.join(", "),
+            newer = version_tuple(t, "excluded"),
+            current = version_tuple(t, t.name),
+        ),
+    }
+}
