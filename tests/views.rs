@@ -3,6 +3,8 @@
 //! excluded), time to merge, size buckets, reviews per reviewer, weekly throughput and its
 //! median.
 
+mod common;
+
 use ghstats::lake::{ChunkInfo, ChunkWriter, Lake};
 use ghstats::warehouse::{sqlite::SqliteWarehouse, Warehouse};
 use serde_json::{json, Value};
@@ -70,25 +72,11 @@ async fn backends() -> Vec<(tempfile::TempDir, Box<dyn Warehouse>)> {
         .await
         .unwrap();
     let mut out: Vec<(tempfile::TempDir, Box<dyn Warehouse>)> = vec![(dir, Box::new(sqlite))];
-    match std::env::var("GHSTATS_TEST_POSTGRES_URL") {
-        Ok(admin) => {
-            let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            let name = format!("ghstats_views_{:08x}", rand::random::<u32>());
-            client
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
-            let mut url: url::Url = admin.parse().unwrap();
-            url.set_path(&name);
-            let pg = ghstats::warehouse::postgres::PostgresWarehouse::connect(url.as_str())
-                .await
-                .unwrap();
-            out.push((tempfile::tempdir().unwrap(), Box::new(pg)));
-        }
-        Err(_) => eprintln!("skipped on PostgreSQL: GHSTATS_TEST_POSTGRES_URL is not set"),
+    if let Some(url) = common::fresh_database().await {
+        let pg = ghstats::warehouse::postgres::PostgresWarehouse::connect(&url)
+            .await
+            .unwrap();
+        out.push((tempfile::tempdir().unwrap(), Box::new(pg)));
     }
     for (_, wh) in &out {
         load_known_data(wh.as_ref()).await;

@@ -35,6 +35,19 @@ pub struct Lease {
     version: UpdateVersion,
 }
 
+impl Lease {
+    /// The lease a successful write of `record` gives, with the version the write returned.
+    fn new(record: LockRecord, put: object_store::PutResult) -> Self {
+        Lease {
+            record,
+            version: UpdateVersion {
+                e_tag: put.e_tag,
+                version: put.version,
+            },
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("another run ({holder}) holds the lock until {expires_at}")]
@@ -116,15 +129,7 @@ impl LeaseLock {
             )
             .await
         {
-            Ok(r) => {
-                return Ok(Lease {
-                    record,
-                    version: UpdateVersion {
-                        e_tag: r.e_tag,
-                        version: r.version,
-                    },
-                })
-            }
+            Ok(r) => return Ok(Lease::new(record, r)),
             Err(object_store::Error::AlreadyExists { .. }) => {}
             Err(e) => return Err(e.into()),
         }
@@ -149,13 +154,7 @@ impl LeaseLock {
             )
             .await
         {
-            Ok(r) => Ok(Lease {
-                record,
-                version: UpdateVersion {
-                    e_tag: r.e_tag,
-                    version: r.version,
-                },
-            }),
+            Ok(r) => Ok(Lease::new(record, r)),
             Err(object_store::Error::Precondition { .. })
             | Err(object_store::Error::AlreadyExists { .. }) => Err(self.held().await),
             Err(object_store::Error::NotImplemented { .. }) => {
@@ -174,13 +173,7 @@ impl LeaseLock {
                     )
                     .await
                 {
-                    Ok(r) => Ok(Lease {
-                        record,
-                        version: UpdateVersion {
-                            e_tag: r.e_tag,
-                            version: r.version,
-                        },
-                    }),
+                    Ok(r) => Ok(Lease::new(record, r)),
                     Err(object_store::Error::AlreadyExists { .. }) => Err(self.held().await),
                     Err(e) => Err(e.into()),
                 }
@@ -215,13 +208,7 @@ impl LeaseLock {
             .await
         {
             Ok(r) => {
-                *lease = Lease {
-                    record,
-                    version: UpdateVersion {
-                        e_tag: r.e_tag,
-                        version: r.version,
-                    },
-                };
+                *lease = Lease::new(record, r);
                 Ok(())
             }
             Err(object_store::Error::Precondition { .. })
@@ -240,13 +227,7 @@ impl LeaseLock {
                             .store()
                             .put_opts(&self.path, payload, put_opts(PutMode::Overwrite))
                             .await?;
-                        *lease = Lease {
-                            record,
-                            version: UpdateVersion {
-                                e_tag: put.e_tag,
-                                version: put.version,
-                            },
-                        };
+                        *lease = Lease::new(record, put);
                         Ok(())
                     }
                     other => Err(LockError::Lost(

@@ -325,6 +325,26 @@ pub async fn warehouse_tables(wh: &dyn ghstats::warehouse::Warehouse) -> Tables 
     out
 }
 
+/// A new, empty database on the test server, or `None` (with a note) when there is none.
+pub async fn fresh_database() -> Option<String> {
+    let Ok(admin) = std::env::var("GHSTATS_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: GHSTATS_TEST_POSTGRES_URL is not set (scripts/services.sh start sets it; .ci/run runs it)");
+        return None;
+    };
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("the test PostgreSQL answers");
+    tokio::spawn(conn);
+    let name = format!("ghstats_{:08x}", rand::random::<u32>());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let mut url: url::Url = admin.parse().unwrap();
+    url.set_path(&name);
+    Some(url.to_string())
+}
+
 pub fn row_count(t: &Tables) -> usize {
     t.values().map(|m| m.len()).sum()
 }
