@@ -86,44 +86,14 @@ fn reconcile_sql(child: &TableDef) -> String {
     )
 }
 
-const VIEWS: &[(&str, &str)] = &[
-    (
-        "pr_velocity",
-        "CREATE VIEW pr_velocity AS
-WITH first_review AS (
-  SELECT r.organization, r.repository, r.pr_number, MIN(r.submitted_at) AS first_review_at
-  FROM reviews r
-  JOIN pull_requests p ON p.organization = r.organization AND p.repository = r.repository AND p.pr_number = r.pr_number
-  WHERE r.submitted_at IS NOT NULL AND r.state <> 'PENDING' AND r.reviewer_type <> 'Bot' AND r.reviewer <> p.author
-  GROUP BY r.organization, r.repository, r.pr_number
-)
-SELECT p.organization, p.repository, p.pr_number, p.author, p.author_type, p.state, p.created_at, p.merged_at,
-  f.first_review_at,
-  ROUND((EXTRACT(EPOCH FROM (f.first_review_at - p.created_at)) / 3600)::numeric, 2)::float8 AS hours_to_first_review,
-  ROUND((EXTRACT(EPOCH FROM (p.merged_at - p.created_at)) / 3600)::numeric, 2)::float8 AS hours_to_merge,
-  p.additions + p.deletions AS lines_changed,
-  CASE WHEN p.additions + p.deletions < 10 THEN 'XS'
-       WHEN p.additions + p.deletions < 50 THEN 'S'
-       WHEN p.additions + p.deletions < 250 THEN 'M'
-       WHEN p.additions + p.deletions < 1000 THEN 'L'
-       ELSE 'XL' END AS size_bucket
-FROM pull_requests p
-LEFT JOIN first_review f ON f.organization = p.organization AND f.repository = p.repository AND f.pr_number = p.pr_number",
-    ),
-    (
-        "reviewer_load",
-        "CREATE VIEW reviewer_load AS
-SELECT organization, reviewer, reviewer_type,
-  COUNT(*) AS reviews_given,
-  COUNT(DISTINCT repository || '#' || pr_number) AS prs_reviewed,
-  SUM(CASE WHEN state = 'APPROVED' THEN 1 ELSE 0 END) AS approvals,
-  SUM(CASE WHEN state = 'CHANGES_REQUESTED' THEN 1 ELSE 0 END) AS changes_requested
-FROM reviews
-GROUP BY organization, reviewer, reviewer_type",
-    ),
-    (
-        "weekly_throughput",
-        "CREATE VIEW weekly_throughput AS
+/// The metric views: the shared definitions of `sql`, with this dialect's time arithmetic.
+fn views() -> [(&'static str, String); 3] {
+    [
+        ("pr_velocity", sql::pr_velocity_view(|a, b| format!("ROUND((EXTRACT(EPOCH FROM ({b} - {a})) / 3600)::numeric, 2)::float8"))),
+        ("reviewer_load", sql::REVIEWER_LOAD_VIEW.to_string()),
+        (
+            "weekly_throughput",
+            "CREATE VIEW weekly_throughput AS
 WITH opened AS (
   SELECT organization, to_char(date_trunc('week', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS week, COUNT(*) AS prs_opened
   FROM pull_requests GROUP BY 1, 2
@@ -138,9 +108,11 @@ SELECT w.organization, w.week, COALESCE(o.prs_opened, 0) AS prs_opened, COALESCE
   m.median_hours_to_merge
 FROM weeks w
 LEFT JOIN opened o ON o.organization = w.organization AND o.week = w.week
-LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
-    ),
-];
+LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week"
+                .to_string(),
+        ),
+    ]
+}
 
 /// Escapes a line for `COPY … (FORMAT text)`.
 fn copy_escape(s: &str, out: &mut Vec<u8>) {
@@ -257,7 +229,7 @@ impl Warehouse for PostgresWarehouse {
                 tx.batch_execute(&ix).await.map_err(q)?;
             }
         }
-        for (name, sql) in VIEWS {
+        for (name, sql) in views() {
             tx.batch_execute(&format!("DROP VIEW IF EXISTS {name}; {sql};"))
                 .await
                 .map_err(q)?;

@@ -132,44 +132,14 @@ fn plain_json(v: rusqlite::types::ValueRef<'_>) -> serde_json::Value {
     }
 }
 
-const VIEWS: &[(&str, &str)] = &[
-    (
-        "pr_velocity",
-        "CREATE VIEW pr_velocity AS
-WITH first_review AS (
-  SELECT r.organization, r.repository, r.pr_number, MIN(r.submitted_at) AS first_review_at
-  FROM reviews r
-  JOIN pull_requests p ON p.organization = r.organization AND p.repository = r.repository AND p.pr_number = r.pr_number
-  WHERE r.submitted_at IS NOT NULL AND r.state <> 'PENDING' AND r.reviewer_type <> 'Bot' AND r.reviewer <> p.author
-  GROUP BY r.organization, r.repository, r.pr_number
-)
-SELECT p.organization, p.repository, p.pr_number, p.author, p.author_type, p.state, p.created_at, p.merged_at,
-  f.first_review_at,
-  ROUND((julianday(f.first_review_at) - julianday(p.created_at)) * 24, 2) AS hours_to_first_review,
-  ROUND((julianday(p.merged_at) - julianday(p.created_at)) * 24, 2) AS hours_to_merge,
-  p.additions + p.deletions AS lines_changed,
-  CASE WHEN p.additions + p.deletions < 10 THEN 'XS'
-       WHEN p.additions + p.deletions < 50 THEN 'S'
-       WHEN p.additions + p.deletions < 250 THEN 'M'
-       WHEN p.additions + p.deletions < 1000 THEN 'L'
-       ELSE 'XL' END AS size_bucket
-FROM pull_requests p
-LEFT JOIN first_review f ON f.organization = p.organization AND f.repository = p.repository AND f.pr_number = p.pr_number",
-    ),
-    (
-        "reviewer_load",
-        "CREATE VIEW reviewer_load AS
-SELECT organization, reviewer, reviewer_type,
-  COUNT(*) AS reviews_given,
-  COUNT(DISTINCT repository || '#' || pr_number) AS prs_reviewed,
-  SUM(CASE WHEN state = 'APPROVED' THEN 1 ELSE 0 END) AS approvals,
-  SUM(CASE WHEN state = 'CHANGES_REQUESTED' THEN 1 ELSE 0 END) AS changes_requested
-FROM reviews
-GROUP BY organization, reviewer, reviewer_type",
-    ),
-    (
-        "weekly_throughput",
-        "CREATE VIEW weekly_throughput AS
+/// The metric views: the shared definitions of `sql`, with this dialect's time arithmetic.
+fn views() -> [(&'static str, String); 3] {
+    [
+        ("pr_velocity", sql::pr_velocity_view(|a, b| format!("ROUND((julianday({b}) - julianday({a})) * 24, 2)"))),
+        ("reviewer_load", sql::REVIEWER_LOAD_VIEW.to_string()),
+        (
+            "weekly_throughput",
+            "CREATE VIEW weekly_throughput AS
 WITH opened AS (
   SELECT organization, date(created_at, '-6 days', 'weekday 1') AS week, COUNT(*) AS prs_opened
   FROM pull_requests GROUP BY 1, 2
@@ -192,9 +162,11 @@ SELECT w.organization, w.week, COALESCE(o.prs_opened, 0) AS prs_opened, COALESCE
   m.median_hours_to_merge
 FROM weeks w
 LEFT JOIN opened o ON o.organization = w.organization AND o.week = w.week
-LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
-    ),
-];
+LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week"
+                .to_string(),
+        ),
+    ]
+}
 
 impl SqliteWarehouse {
     /// Opens (creating if needed) the SQLite file at `path`.
@@ -302,7 +274,7 @@ impl Warehouse for SqliteWarehouse {
                 }
             }
             // Views are replaced, so a new build's definitions take effect.
-            for (name, sql) in VIEWS {
+            for (name, sql) in views() {
                 tx.execute_batch(&format!("DROP VIEW IF EXISTS {name}; {sql};"))
                     .map_err(q)?;
             }
