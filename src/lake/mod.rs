@@ -53,11 +53,31 @@ pub struct ChunkLocation {
 pub struct Lake {
     store: Arc<dyn ObjectStore>,
     prefix: Option<Path>,
+    /// The bucket, when the store is Google Cloud Storage: BigQuery load jobs then read the
+    /// chunks straight from it.
+    gcs_bucket: Option<String>,
 }
 
 impl Lake {
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Option<Path>) -> Self {
-        Lake { store, prefix }
+        Lake {
+            store,
+            prefix,
+            gcs_bucket: None,
+        }
+    }
+
+    /// The same lake, known to be the GCS bucket `bucket` (whatever client `store` is).
+    pub fn with_gcs_bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.gcs_bucket = Some(bucket.into());
+        self
+    }
+
+    /// `gs://bucket/path` for an object of this lake, when it is in Google Cloud Storage.
+    pub fn gcs_uri(&self, path: &str) -> Option<String> {
+        self.gcs_bucket
+            .as_ref()
+            .map(|b| format!("gs://{b}/{}", path.trim_start_matches('/')))
     }
 
     /// Opens the storage a URL names; a local directory is created if missing. Cloud
@@ -92,7 +112,7 @@ impl Lake {
                     b = b.with_service_account_key(key.to_string());
                 }
                 let store = b.build().with_context(|| format!("opening {url}"))?;
-                Ok(Lake::new(Arc::new(store), prefix(p)))
+                Ok(Lake::new(Arc::new(store), prefix(p)).with_gcs_bucket(bucket))
             }
             StorageUrl::S3 { bucket, prefix: p } => {
                 let mut b = object_store::aws::AmazonS3Builder::from_env()

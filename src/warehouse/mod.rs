@@ -10,6 +10,7 @@
 //! loaded, children of older snapshots (a deleted comment, a force-pushed commit) are deleted,
 //! and children older than the stored pull request are not loaded.
 
+pub mod bigquery;
 pub mod conformance;
 pub mod postgres;
 pub mod sql;
@@ -61,6 +62,12 @@ pub trait Warehouse: Send + Sync {
 
     /// Creates the tables and metric views if missing; safe to run again.
     async fn ensure_tables(&self) -> Result<(), WarehouseError>;
+
+    /// `ghstats init`: creates what is missing (the dataset too, on BigQuery) and brings the
+    /// metric views up to date; safe to run again.
+    async fn init(&self) -> Result<(), WarehouseError> {
+        self.ensure_tables().await
+    }
 
     /// Loads `chunks` (read from `lake`) through staging and MERGEs them into the tables, all or
     /// nothing.
@@ -161,6 +168,8 @@ pub enum WarehouseUrl {
     Sqlite(std::path::PathBuf),
     /// PostgreSQL (`postgres://user:password@host:port/database`).
     Postgres(String),
+    /// BigQuery (`bigquery://PROJECT/DATASET[?location=US]`).
+    BigQuery(bigquery::BigQueryTarget),
 }
 
 impl FromStr for WarehouseUrl {
@@ -179,8 +188,11 @@ impl FromStr for WarehouseUrl {
                 .map_err(|e| format!("WAREHOUSE_URL is not a PostgreSQL URL: {e}"))?;
             return Ok(WarehouseUrl::Postgres(s.to_string()));
         }
+        if s.starts_with("bigquery://") {
+            return s.parse().map(WarehouseUrl::BigQuery);
+        }
         // The URL is not echoed: it may hold a password.
-        Err("unsupported WAREHOUSE_URL: use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE".to_string())
+        Err("unsupported WAREHOUSE_URL: use sqlite://PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE or bigquery://PROJECT/DATASET".to_string())
     }
 }
 
@@ -194,6 +206,7 @@ impl fmt::Display for WarehouseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WarehouseUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            WarehouseUrl::BigQuery(t) => write!(f, "{t}"),
             // The password never prints.
             WarehouseUrl::Postgres(u) => match url::Url::parse(u) {
                 Ok(mut parsed) => {
@@ -215,6 +228,7 @@ pub async fn open(url: &WarehouseUrl) -> Result<Box<dyn Warehouse>, WarehouseErr
         WarehouseUrl::Postgres(url) => {
             Ok(Box::new(postgres::PostgresWarehouse::connect(url).await?))
         }
+        WarehouseUrl::BigQuery(t) => Ok(Box::new(bigquery::BigQueryWarehouse::connect(t).await?)),
     }
 }
 

@@ -86,11 +86,17 @@ fn reconcile_sql(child: &TableDef) -> String {
     )
 }
 
+fn dialect() -> sql::ViewDialect {
+    sql::plain(|a, b| {
+        format!("ROUND((EXTRACT(EPOCH FROM ({b} - {a})) / 3600)::numeric, 2)::float8")
+    })
+}
+
 /// The metric views: the shared definitions of `sql`, with this dialect's time arithmetic.
 fn views() -> [(&'static str, String); 3] {
     [
-        ("pr_velocity", sql::pr_velocity_view(|a, b| format!("ROUND((EXTRACT(EPOCH FROM ({b} - {a})) / 3600)::numeric, 2)::float8"))),
-        ("reviewer_load", sql::REVIEWER_LOAD_VIEW.to_string()),
+        ("pr_velocity", sql::pr_velocity_view(&dialect())),
+        ("reviewer_load", sql::reviewer_load_view(&dialect())),
         (
             "weekly_throughput",
             "CREATE VIEW weekly_throughput AS

@@ -112,16 +112,39 @@ pub fn merge_sql(t: &TableDef, dedup: &str) -> MergeSql {
     }
 }
 
-/// The metric definitions every backend's views share; only time arithmetic is per dialect.
-/// A pull request's first review is the first submitted one by someone other than its
-/// author, bots left out.
-pub const FIRST_REVIEW_CTE: &str = "first_review AS (
+/// What a dialect supplies to the metric views: how a table is named in a view, the hours
+/// from `a` to `b` (rounded to two decimals), and a pull request's key as one string.
+pub struct ViewDialect {
+    pub table: Box<dyn Fn(&str) -> String + Send + Sync>,
+    pub hours: fn(&str, &str) -> String,
+    pub pr_key: &'static str,
+}
+
+/// The portable dialect of SQLite and PostgreSQL: plain table names and `||`.
+pub fn plain(hours: fn(&str, &str) -> String) -> ViewDialect {
+    ViewDialect {
+        table: Box::new(|t| t.to_string()),
+        hours,
+        pr_key: "repository || '#' || pr_number",
+    }
+}
+
+/// The metric definitions every backend's views share; only time arithmetic and naming are
+/// per dialect. A pull request's first review is the first submitted one by someone other than
+/// its author, bots left out.
+pub fn first_review_cte(d: &ViewDialect) -> String {
+    format!(
+        "first_review AS (
   SELECT r.organization, r.repository, r.pr_number, MIN(r.submitted_at) AS first_review_at
-  FROM reviews r
-  JOIN pull_requests p ON p.organization = r.organization AND p.repository = r.repository AND p.pr_number = r.pr_number
+  FROM {reviews} r
+  JOIN {prs} p ON p.organization = r.organization AND p.repository = r.repository AND p.pr_number = r.pr_number
   WHERE r.submitted_at IS NOT NULL AND r.state <> 'PENDING' AND r.reviewer_type <> 'Bot' AND r.reviewer <> p.author
   GROUP BY r.organization, r.repository, r.pr_number
-)";
+)",
+        reviews = (d.table)("reviews"),
+        prs = (d.table)("pull_requests"),
+    )
+}
 
 /// The size bucket of a pull request `p` by lines changed (additions + deletions).
 pub const SIZE_BUCKET: &str = "CASE WHEN p.additions + p.deletions < 10 THEN 'XS'
@@ -130,30 +153,38 @@ pub const SIZE_BUCKET: &str = "CASE WHEN p.additions + p.deletions < 10 THEN 'XS
        WHEN p.additions + p.deletions < 1000 THEN 'L'
        ELSE 'XL' END";
 
-/// Reviews given per reviewer: portable SQL, the same view on every backend.
-pub const REVIEWER_LOAD_VIEW: &str = "CREATE VIEW reviewer_load AS
+/// Reviews given per reviewer: the same view on every backend.
+pub fn reviewer_load_view(d: &ViewDialect) -> String {
+    format!(
+        "CREATE VIEW reviewer_load AS
 SELECT organization, reviewer, reviewer_type,
   COUNT(*) AS reviews_given,
-  COUNT(DISTINCT repository || '#' || pr_number) AS prs_reviewed,
+  COUNT(DISTINCT {key}) AS prs_reviewed,
   SUM(CASE WHEN state = 'APPROVED' THEN 1 ELSE 0 END) AS approvals,
   SUM(CASE WHEN state = 'CHANGES_REQUESTED' THEN 1 ELSE 0 END) AS changes_requested
-FROM reviews
-GROUP BY organization, reviewer, reviewer_type";
+FROM {reviews}
+GROUP BY organization, reviewer, reviewer_type",
+        key = d.pr_key,
+        reviews = (d.table)("reviews"),
+    )
+}
 
-/// The `pr_velocity` view, with the dialect's expression for the hours from `a` to `b`.
-pub fn pr_velocity_view(hours: impl Fn(&str, &str) -> String) -> String {
+/// The `pr_velocity` view.
+pub fn pr_velocity_view(d: &ViewDialect) -> String {
     format!(
         "CREATE VIEW pr_velocity AS
-WITH {FIRST_REVIEW_CTE}
+WITH {}
 SELECT p.organization, p.repository, p.pr_number, p.author, p.author_type, p.state, p.created_at, p.merged_at,
   f.first_review_at,
   {} AS hours_to_first_review,
   {} AS hours_to_merge,
   p.additions + p.deletions AS lines_changed,
   {SIZE_BUCKET} AS size_bucket
-FROM pull_requests p
+FROM {} p
 LEFT JOIN first_review f ON f.organization = p.organization AND f.repository = p.repository AND f.pr_number = p.pr_number",
-        hours("p.created_at", "f.first_review_at"),
-        hours("p.created_at", "p.merged_at"),
+        first_review_cte(d),
+        (d.hours)("p.created_at", "f.first_review_at"),
+        (d.hours)("p.created_at", "p.merged_at"),
+        (d.table)("pull_requests"),
     )
 }

@@ -132,11 +132,15 @@ fn plain_json(v: rusqlite::types::ValueRef<'_>) -> serde_json::Value {
     }
 }
 
+fn dialect() -> sql::ViewDialect {
+    sql::plain(|a, b| format!("ROUND((julianday({b}) - julianday({a})) * 24, 2)"))
+}
+
 /// The metric views: the shared definitions of `sql`, with this dialect's time arithmetic.
 fn views() -> [(&'static str, String); 3] {
     [
-        ("pr_velocity", sql::pr_velocity_view(|a, b| format!("ROUND((julianday({b}) - julianday({a})) * 24, 2)"))),
-        ("reviewer_load", sql::REVIEWER_LOAD_VIEW.to_string()),
+        ("pr_velocity", sql::pr_velocity_view(&dialect())),
+        ("reviewer_load", sql::reviewer_load_view(&dialect())),
         (
             "weekly_throughput",
             "CREATE VIEW weekly_throughput AS

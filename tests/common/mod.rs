@@ -348,3 +348,21 @@ pub async fn fresh_database() -> Option<String> {
 pub fn row_count(t: &Tables) -> usize {
     t.values().map(|m| m.len()).sum()
 }
+
+/// A BigQuery target in a dataset of its own on the test emulator, or `None` (with a message)
+/// when scripts/services.sh has not started it. Nothing is created yet.
+#[allow(dead_code)]
+pub fn fresh_bigquery() -> Option<ghstats::warehouse::bigquery::BigQueryTarget> {
+    let (Ok(endpoint), Ok(project)) = (
+        std::env::var("GHSTATS_TEST_BIGQUERY_ENDPOINT"),
+        std::env::var("GHSTATS_TEST_BIGQUERY_PROJECT"),
+    ) else {
+        eprintln!("skipped: GHSTATS_TEST_BIGQUERY_ENDPOINT is not set (scripts/services.sh start sets it; .ci/run runs it)");
+        return None;
+    };
+    let url = format!(
+        "bigquery://{project}/ghstats_{:08x}?location=US&endpoint={endpoint}",
+        rand::random::<u32>()
+    );
+    Some(url.parse().expect("a BigQuery URL"))
+}

@@ -1,0 +1,90 @@
+//! The warehouse conformance suite against the BigQuery emulator (bqemulator, started by
+//! scripts/services.sh), each test in a dataset of its own. The in-memory lake of the suite
+//! makes every load a media upload; tests/warehouse_e2e_bigquery.rs covers loads from gs://.
+//! Without the emulator the tests say so and skip.
+
+mod common;
+
+use common::*;
+use ghstats::warehouse::{bigquery::BigQueryWarehouse, conformance, Warehouse};
+
+macro_rules! conformance_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(target) = fresh_bigquery() else { return };
+                let wh = BigQueryWarehouse::connect(&target).await.unwrap();
+                conformance::$name(&wh).await.unwrap();
+            }
+        )*
+    };
+}
+
+conformance_tests!(
+    ensure_tables_is_repeatable,
+    merge_is_idempotent,
+    newest_version_wins_whatever_the_order,
+    empty_load_is_a_noop,
+    deleting_a_repository_leaves_the_others,
+    unicode_and_long_text_survive,
+    a_newer_snapshot_replaces_the_children_of_older_ones,
+    a_bad_chunk_loads_nothing,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_creates_the_dataset_partitioned_clustered_tables_and_views() {
+    let Some(target) = fresh_bigquery() else {
+        return;
+    };
+    let wh = BigQueryWarehouse::connect(&target).await.unwrap();
+    wh.init().await.unwrap();
+    wh.init().await.unwrap();
+    let base = format!(
+        "{}/bigquery/v2/projects/{}/datasets/{}",
+        target.endpoint.as_deref().unwrap(),
+        target.project,
+        target.dataset
+    );
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        async move {
+            http.get(path)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(get(base.clone()).await["location"], "US");
+    for t in ghstats::tables::ALL {
+        let table = get(format!("{base}/tables/{}", t.name)).await;
+        assert_eq!(
+            table["schema"]["fields"].as_array().map(Vec::len),
+            Some(t.columns.len()),
+            "{}",
+            t.name
+        );
+        assert_eq!(
+            table["timePartitioning"]["field"].as_str(),
+            t.partition,
+            "{}",
+            t.name
+        );
+        let cluster: Vec<&str> = table["clustering"]["fields"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|f| f.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(cluster, t.cluster, "{}", t.name);
+    }
+    for v in ["pr_velocity", "reviewer_load", "weekly_throughput"] {
+        assert_eq!(
+            get(format!("{base}/tables/{v}")).await["type"],
+            "VIEW",
+            "{v}"
+        );
+    }
+}
