@@ -364,6 +364,9 @@ pub struct SummaryArgs {
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
+    /// Create the warehouse's tables and views (on BigQuery the dataset too) and bring the
+    /// views up to date; safe to run again.
+    Init,
     /// Collect pull requests updated in a recent window (the hourly job).
     Collect(CollectArgs),
     /// Collect a long window, e.g. the last 180 days.

@@ -64,6 +64,18 @@ fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config;
     match cli.command {
+        Command::Init => {
+            let wh = warehouse::open(&config.warehouse_url).await?;
+            wh.init()
+                .await
+                .with_context(|| format!("creating the tables in {}", config.warehouse_url))?;
+            print_json(&serde_json::json!({
+                "warehouse": config.warehouse_url.to_string(),
+                "tables": ghstats::tables::ALL.iter().map(|t| t.name).collect::<Vec<_>>(),
+                "row_counts": wh.row_counts().await?,
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Collect(a) => {
             let window = jobs::collect::resolve_window(
                 chrono::Utc::now(),

@@ -186,6 +186,18 @@ fn bad_input_fails_with_one_readable_line() {
             vec!["--org", "acme", "load", "--collection-id", "nope"],
             "not a collection id",
         ),
+        (
+            vec!["--warehouse-url", "bigquery://my-project", "init"],
+            "lacks a dataset",
+        ),
+        (
+            vec![
+                "--warehouse-url",
+                "bigquery://my-project/ghstats?region=US",
+                "init",
+            ],
+            "unknown BigQuery URL parameter",
+        ),
     ] {
         let out = ghstats(dir.path()).args(&args).output().unwrap();
         assert!(!out.status.success(), "{args:?}");
@@ -242,4 +254,35 @@ async fn without_persistence_chunks_live_only_until_loaded() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("PERSIST_TO_GCS=false"));
+}
+
+/// `ghstats init` creates the tables (on BigQuery the dataset too) and can run again: on the
+/// embedded SQLite always, on the BigQuery emulator when scripts/services.sh runs it.
+#[test]
+fn init_creates_the_warehouse_and_is_safe_to_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec!["sqlite://./wh.db".to_string()];
+    match (
+        std::env::var("GHSTATS_TEST_BIGQUERY_ENDPOINT"),
+        std::env::var("GHSTATS_TEST_BIGQUERY_PROJECT"),
+    ) {
+        (Ok(endpoint), Ok(project)) => urls.push(format!(
+            "bigquery://{project}/cli_{:08x}?location=US&endpoint={endpoint}",
+            rand::random::<u32>()
+        )),
+        _ => eprintln!("BigQuery part skipped: GHSTATS_TEST_BIGQUERY_ENDPOINT is not set"),
+    }
+    for url in urls {
+        for _ in 0..2 {
+            let out = ghstats(dir.path())
+                .args(["--warehouse-url", &url, "init"])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{url}: {stderr}");
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["row_counts"]["pull_requests"], 0, "{url}");
+            assert_eq!(v["tables"].as_array().map(Vec::len), Some(6), "{url}");
+        }
+    }
 }

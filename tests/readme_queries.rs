@@ -37,12 +37,11 @@ fn the_readme_shows_every_query_file_verbatim() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_example_queries_run_against_sqlite() {
+/// Collects a simulated organization into a memory lake; returns the simulator and the lake.
+async fn collected() -> (Simulator, ghstats::lake::Lake, String) {
     let sim = Simulator::start(&OrgSpec::new(ORG, 3, 300, 41), SimOptions::default(), 0)
         .await
         .unwrap();
-    let (_dir, wh) = sqlite_warehouse().await;
     let lake = memory_lake();
     let result = collect(
         &fast_client(&sim.url(), &["t"]),
@@ -50,16 +49,23 @@ async fn the_example_queries_run_against_sqlite() {
         &options(everything(), &[]),
     )
     .await;
-    load_collection(&wh, &lake, &ORG.parse().unwrap(), &result.collection_id)
-        .await
-        .unwrap();
-    let world = sim.world();
+    (sim, lake, result.collection_id)
+}
+
+/// Runs the example queries of `dialect` (dataset `ghstats` renamed by `rename`) and checks
+/// what they say against the ground truth; returns each query's rows.
+async fn check_examples(
+    wh: &dyn Warehouse,
+    dialect: &str,
+    world: &github_sim::model::World,
+    rename: impl Fn(String) -> String,
+) -> Vec<Vec<serde_json::Value>> {
     let run = |name: &'static str| {
-        let wh = &wh;
+        let sql = rename(query(dialect, name));
         async move {
-            wh.query(&query("sqlite", name))
+            wh.query(&sql)
                 .await
-                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .unwrap_or_else(|e| panic!("{dialect} {name}: {e}"))
         }
     };
 
@@ -114,4 +120,60 @@ async fn the_example_queries_run_against_sqlite() {
     assert!(commits
         .iter()
         .all(|r| r["commits"].as_i64().unwrap() <= top));
+    vec![velocity, sizes, reviews, commits]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_queries_run_against_sqlite() {
+    let (sim, lake, id) = collected().await;
+    let (_dir, wh) = sqlite_warehouse().await;
+    load_collection(&wh, &lake, &ORG.parse().unwrap(), &id)
+        .await
+        .unwrap();
+    check_examples(&wh, "sqlite", &sim.world(), |s| s).await;
+}
+
+/// The BigQuery queries on the emulator (dataset `ghstats` renamed to the test's) give the same
+/// rows as the SQLite ones on the same data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bigquery_queries_agree_with_sqlite() {
+    let Some(target) = fresh_bigquery() else {
+        return;
+    };
+    let (sim, lake, id) = collected().await;
+    let bq = ghstats::warehouse::bigquery::BigQueryWarehouse::connect(&target)
+        .await
+        .unwrap();
+    bq.init().await.unwrap();
+    let (_dir, lite) = sqlite_warehouse().await;
+    for wh in [&bq as &dyn Warehouse, &lite] {
+        load_collection(wh, &lake, &ORG.parse().unwrap(), &id)
+            .await
+            .unwrap();
+    }
+    let world = sim.world();
+    let dataset = format!("{}.", target.dataset);
+    let on_bq = check_examples(&bq, "bigquery", &world, |s| s.replace("ghstats.", &dataset)).await;
+    let on_lite = check_examples(&lite, "sqlite", &world, |s| s).await;
+    // Rounded averages may differ in the last digit: SQLite measures hours as fractional days
+    // in floating point, BigQuery as whole seconds.
+    let same = |a: &serde_json::Value, b: &serde_json::Value| match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => (x - y).abs() <= 0.1 + 1e-9,
+        _ => a == b,
+    };
+    for (name, (b, l)) in QUERIES.iter().zip(on_bq.into_iter().zip(on_lite)) {
+        assert_eq!(b.len(), l.len(), "{name}");
+        for (rb, rl) in b.iter().zip(&l) {
+            let (ob, ol) = (rb.as_object().unwrap(), rl.as_object().unwrap());
+            assert_eq!(
+                ob.keys().collect::<Vec<_>>(),
+                ol.keys().collect::<Vec<_>>(),
+                "{name}"
+            );
+            assert!(
+                ob.iter().all(|(k, v)| same(v, &ol[k])),
+                "{name}: BigQuery {rb} against SQLite {rl}"
+            );
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! The metric views on known data, on every backend whose SQL defines them (SQLite always,
-//! PostgreSQL when scripts/services.sh runs it): time to first review (author and bots
+//! PostgreSQL and the BigQuery emulator when scripts/services.sh runs them): time to first review (author and bots
 //! excluded), time to merge, size buckets, reviews per reviewer, weekly throughput and its
 //! median.
 
@@ -65,7 +65,8 @@ async fn write(lake: &Lake, table: &'static str, rows: &[Value]) -> ChunkInfo {
     w.flush().await.unwrap().remove(0)
 }
 
-/// The backends to check: SQLite, and PostgreSQL in a new database when the test server runs.
+/// The backends to check: SQLite, and PostgreSQL and BigQuery (each in a new database or
+/// dataset) when the test servers run.
 async fn backends() -> Vec<(tempfile::TempDir, Box<dyn Warehouse>)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteWarehouse::open(&dir.path().join("v.db"))
@@ -77,6 +78,13 @@ async fn backends() -> Vec<(tempfile::TempDir, Box<dyn Warehouse>)> {
             .await
             .unwrap();
         out.push((tempfile::tempdir().unwrap(), Box::new(pg)));
+    }
+    if let Some(target) = common::fresh_bigquery() {
+        let bq = ghstats::warehouse::bigquery::BigQueryWarehouse::connect(&target)
+            .await
+            .unwrap();
+        bq.init().await.unwrap();
+        out.push((tempfile::tempdir().unwrap(), Box::new(bq)));
     }
     for (_, wh) in &out {
         load_known_data(wh.as_ref()).await;

@@ -615,8 +615,11 @@ impl BigQueryWarehouse {
         };
         let prs = self.table_ref("pull_requests");
         let name = |v: &str| self.table_ref(v);
-        let week =
-            |c: &str| format!("FORMAT_DATE('%Y-%m-%d', DATE_TRUNC(DATE({c}), WEEK(MONDAY)))");
+        // The Monday of the week, in UTC. (`DATE_TRUNC(…, WEEK(MONDAY))` says the same on
+        // BigQuery, but the emulator truncates to Sunday.)
+        let week = |c: &str| {
+            format!("FORMAT_DATE('%Y-%m-%d', DATE_SUB(DATE({c}), INTERVAL MOD(EXTRACT(DAYOFWEEK FROM {c}) + 5, 7) DAY))")
+        };
         let throughput = format!(
             "CREATE VIEW weekly_throughput AS
 WITH opened AS (
