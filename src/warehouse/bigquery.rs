@@ -1005,7 +1005,24 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         }
         let script = self.merge_script(stages, &staged);
         if !script.is_empty() {
-            let rows = self.rows("merge", &script).await?;
+            // Another transaction on the same tables makes BigQuery abort this one, which then
+            // changed nothing: run it again.
+            let mut attempt = 0;
+            let rows = loop {
+                attempt += 1;
+                match self.rows("merge", &script).await {
+                    Err(WarehouseError::Query(m))
+                        if attempt < 4 && m.contains("concurrent update") =>
+                    {
+                        tracing::warn!(
+                            attempt,
+                            "A concurrent transaction aborted the MERGE; retrying."
+                        );
+                        tokio::time::sleep(Duration::from_secs(2 << attempt)).await;
+                    }
+                    other => break other?,
+                }
+            };
             let counts = rows
                 .first()
                 .and_then(|r| r.as_object())
