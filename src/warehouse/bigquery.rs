@@ -30,7 +30,6 @@ use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::BufRead;
 use std::time::Duration;
 
 /// Where the tables live: `bigquery://PROJECT/DATASET[?location=US][&endpoint=URL]`.
@@ -250,29 +249,22 @@ impl BigQueryWarehouse {
         let unavailable = |e: google_cloud_gax::client_builder::Error| {
             WarehouseError::Unavailable(format!("BigQuery client: {e}"))
         };
-        let retry = || Aip194Strict.with_attempt_limit(5);
+        // Idempotent calls (and job inserts, whose ids make them so) retry transient errors.
+        macro_rules! client {
+            ($service:ty) => {
+                <$service>::builder()
+                    .with_endpoint(&endpoint)
+                    .with_credentials(credentials.clone())
+                    .with_retry_policy(Aip194Strict.with_attempt_limit(5))
+                    .build()
+                    .await
+                    .map_err(unavailable)?
+            };
+        }
         Ok(BigQueryWarehouse {
-            datasets: DatasetService::builder()
-                .with_endpoint(&endpoint)
-                .with_credentials(credentials.clone())
-                .with_retry_policy(retry())
-                .build()
-                .await
-                .map_err(unavailable)?,
-            tables: TableService::builder()
-                .with_endpoint(&endpoint)
-                .with_credentials(credentials.clone())
-                .with_retry_policy(retry())
-                .build()
-                .await
-                .map_err(unavailable)?,
-            jobs: JobService::builder()
-                .with_endpoint(&endpoint)
-                .with_credentials(credentials.clone())
-                .with_retry_policy(retry())
-                .build()
-                .await
-                .map_err(unavailable)?,
+            datasets: client!(DatasetService),
+            tables: client!(TableService),
+            jobs: client!(JobService),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(600))
                 .build()
@@ -1052,38 +1044,12 @@ fn check_chunk(
     bytes: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<u64, WarehouseError> {
-    let bad = |message: String| WarehouseError::BadChunk {
-        path: chunk.path.clone(),
-        message,
-    };
-    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(bytes));
-    let mut n = 0;
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| bad(format!("not gzip NDJSON: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: Value =
-            serde_json::from_str(&line).map_err(|e| bad(format!("line {}: {e}", i + 1)))?;
-        let obj = row
-            .as_object()
-            .ok_or_else(|| bad(format!("line {} is not a JSON object", i + 1)))?;
-        for c in t.columns {
-            super::typed(t.name, c, obj.get(c.name))
-                .map_err(|m| bad(format!("line {}: {m}", i + 1)))?;
-        }
-        if let Some(extra) = obj.keys().find(|k| t.column(k).is_none()) {
-            return Err(bad(format!(
-                "line {}: {extra} is not a column of {}",
-                i + 1,
-                t.name
-            )));
-        }
+    super::read_rows(chunk, bytes, |line, obj| {
+        super::check_row(t, obj)?;
         out.extend_from_slice(line.as_bytes());
         out.push(b'\n');
-        n += 1;
-    }
-    Ok(n)
+        Ok(())
+    })
 }
 
 /// One result row (`{"f": [{"v": …}]}`) as a JSON object, typed by the result schema.

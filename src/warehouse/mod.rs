@@ -161,6 +161,68 @@ pub fn typed(
     }
 }
 
+/// What is wrong with one row of a chunk: the row itself, or the backend taking it.
+pub enum RowFault {
+    Bad(String),
+    Backend(WarehouseError),
+}
+
+impl From<WarehouseError> for RowFault {
+    fn from(e: WarehouseError) -> Self {
+        RowFault::Backend(e)
+    }
+}
+
+/// Reads a chunk (gzip NDJSON) line by line and hands each row, raw and parsed, to `each`;
+/// returns the rows read. Any fault names the chunk and the line; nothing is skipped.
+pub fn read_rows(
+    chunk: &ChunkInfo,
+    bytes: &[u8],
+    mut each: impl FnMut(&str, &serde_json::Map<String, serde_json::Value>) -> Result<(), RowFault>,
+) -> Result<u64, WarehouseError> {
+    use std::io::BufRead;
+    let bad = |message: String| WarehouseError::BadChunk {
+        path: chunk.path.clone(),
+        message,
+    };
+    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(bytes));
+    let mut n = 0;
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| bad(format!("not gzip NDJSON: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| bad(format!("line {}: {e}", i + 1)))?;
+        let obj = row
+            .as_object()
+            .ok_or_else(|| bad(format!("line {} is not a JSON object", i + 1)))?;
+        match each(&line, obj) {
+            Ok(()) => n += 1,
+            Err(RowFault::Bad(m)) => return Err(bad(format!("line {}: {m}", i + 1))),
+            Err(RowFault::Backend(e)) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Checks a row against its table: every column of its type, and no field that is not a column.
+pub fn check_row(
+    t: &crate::tables::TableDef,
+    obj: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), RowFault> {
+    for c in t.columns {
+        typed(t.name, c, obj.get(c.name)).map_err(RowFault::Bad)?;
+    }
+    match obj.keys().find(|k| t.column(k).is_none()) {
+        Some(extra) => Err(RowFault::Bad(format!(
+            "{extra} is not a column of {}",
+            t.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Where the warehouse is. `Debug` and `Display` hide a password.
 #[derive(Clone, PartialEq, Eq)]
 pub enum WarehouseUrl {

@@ -13,7 +13,6 @@ use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::SinkExt;
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
@@ -173,33 +172,14 @@ fn stage_chunk(
     bytes: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<u64, WarehouseError> {
-    let bad = |message: String| WarehouseError::BadChunk {
-        path: chunk.path.clone(),
-        message,
-    };
-    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(bytes));
-    let mut n = 0;
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| bad(format!("not gzip NDJSON: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: serde_json::Value =
-            serde_json::from_str(&line).map_err(|e| bad(format!("line {}: {e}", i + 1)))?;
-        let obj = row
-            .as_object()
-            .ok_or_else(|| bad(format!("line {} is not a JSON object", i + 1)))?;
-        for c in t.columns {
-            super::typed(t.name, c, obj.get(c.name))
-                .map_err(|m| bad(format!("line {}: {m}", i + 1)))?;
-        }
+    super::read_rows(chunk, bytes, |line, obj| {
+        super::check_row(t, obj)?;
         out.extend_from_slice(t.name.as_bytes());
         out.push(b'\t');
-        copy_escape(&line, out);
+        copy_escape(line, out);
         out.push(b'\n');
-        n += 1;
-    }
-    Ok(n)
+        Ok(())
+    })
 }
 
 fn to_json(c: &Column, v: serde_json::Value) -> serde_json::Value {

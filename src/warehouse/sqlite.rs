@@ -4,7 +4,7 @@
 //! a separate read connection is never blocked by a load. Every call runs on a blocking thread.
 
 use super::sql::{self, column_list, indexes_sql, MergeSql};
-use super::{LoadReport, TableLoad, Typed, Warehouse, WarehouseError};
+use super::{LoadReport, RowFault, TableLoad, Typed, Warehouse, WarehouseError};
 use crate::lake::{ChunkInfo, Lake};
 use crate::tables::{self, Column, ColumnType, Mode, TableDef};
 use async_trait::async_trait;
@@ -12,7 +12,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, OpenFlags, TransactionBehavior};
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -223,10 +222,6 @@ fn stage_chunk(
     chunk: &ChunkInfo,
     bytes: &[u8],
 ) -> Result<u64, WarehouseError> {
-    let bad = |message: String| WarehouseError::BadChunk {
-        path: chunk.path.clone(),
-        message,
-    };
     let placeholders: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
     let mut stmt = tx
         .prepare_cached(&format!(
@@ -236,28 +231,16 @@ fn stage_chunk(
             placeholders.join(", ")
         ))
         .map_err(q)?;
-    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(bytes));
-    let mut n = 0u64;
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| bad(format!("not gzip NDJSON: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: serde_json::Value =
-            serde_json::from_str(&line).map_err(|e| bad(format!("line {}: {e}", i + 1)))?;
-        let obj = row
-            .as_object()
-            .ok_or_else(|| bad(format!("line {} is not a JSON object", i + 1)))?;
+    super::read_rows(chunk, bytes, |_, obj| {
         let values: Vec<SqlValue> = t
             .columns
             .iter()
             .map(|c| to_sql(t.name, c, obj.get(c.name)))
             .collect::<Result<_, _>>()
-            .map_err(|m| bad(format!("line {}: {m}", i + 1)))?;
+            .map_err(RowFault::Bad)?;
         stmt.execute(params_from_iter(values)).map_err(q)?;
-        n += 1;
-    }
-    Ok(n)
+        Ok(())
+    })
 }
 
 #[async_trait]
