@@ -6,31 +6,14 @@
 mod common;
 
 use common::*;
-use ghstats::warehouse::{bigquery::BigQueryWarehouse, conformance, Warehouse};
+use ghstats::warehouse::{bigquery::BigQueryWarehouse, Warehouse};
 
-macro_rules! conformance_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let Some(target) = fresh_bigquery() else { return };
-                let wh = BigQueryWarehouse::connect(&target).await.unwrap();
-                conformance::$name(&wh).await.unwrap();
-            }
-        )*
-    };
+async fn setup() -> Option<((), BigQueryWarehouse)> {
+    let target = fresh_bigquery()?;
+    Some(((), BigQueryWarehouse::connect(&target).await.unwrap()))
 }
 
-conformance_tests!(
-    ensure_tables_is_repeatable,
-    merge_is_idempotent,
-    newest_version_wins_whatever_the_order,
-    empty_load_is_a_noop,
-    deleting_a_repository_leaves_the_others,
-    unicode_and_long_text_survive,
-    a_newer_snapshot_replaces_the_children_of_older_ones,
-    a_bad_chunk_loads_nothing,
-);
+ghstats::warehouse_conformance_tests!(setup());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_creates_the_dataset_partitioned_clustered_tables_and_views() {
@@ -40,12 +23,7 @@ async fn init_creates_the_dataset_partitioned_clustered_tables_and_views() {
     let wh = BigQueryWarehouse::connect(&target).await.unwrap();
     wh.init().await.unwrap();
     wh.init().await.unwrap();
-    let base = format!(
-        "{}/bigquery/v2/projects/{}/datasets/{}",
-        target.endpoint.as_deref().unwrap(),
-        target.project,
-        target.dataset
-    );
+    let base = dataset_url(&target);
     let http = reqwest::Client::new();
     let get = |path: String| {
         let http = http.clone();

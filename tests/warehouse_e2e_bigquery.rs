@@ -175,12 +175,7 @@ async fn a_failed_merge_leaves_the_tables_untouched_and_no_staging_behind() {
     };
     let wh = BigQueryWarehouse::connect(&target).await.unwrap();
     wh.ensure_tables().await.unwrap();
-    let base = format!(
-        "{}/bigquery/v2/projects/{}/datasets/{}",
-        target.endpoint.as_deref().unwrap(),
-        target.project,
-        target.dataset
-    );
+    let base = dataset_url(&target);
     let http = reqwest::Client::new();
     assert!(http
         .delete(format!("{base}/tables/issue_comments"))

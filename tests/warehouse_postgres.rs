@@ -8,32 +8,15 @@ use common::*;
 use ghstats::config::StorageUrl;
 use ghstats::jobs::load::load_collection;
 use ghstats::lake::Lake;
-use ghstats::warehouse::{conformance, postgres::PostgresWarehouse, Warehouse};
+use ghstats::warehouse::{postgres::PostgresWarehouse, Warehouse};
 use github_sim::{OrgSpec, SimOptions, Simulator};
 
-macro_rules! conformance_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let Some(url) = fresh_database().await else { return };
-                let wh = PostgresWarehouse::connect(&url).await.unwrap();
-                conformance::$name(&wh).await.unwrap();
-            }
-        )*
-    };
+async fn setup() -> Option<((), PostgresWarehouse)> {
+    let url = fresh_database().await?;
+    Some(((), PostgresWarehouse::connect(&url).await.unwrap()))
 }
 
-conformance_tests!(
-    ensure_tables_is_repeatable,
-    merge_is_idempotent,
-    newest_version_wins_whatever_the_order,
-    empty_load_is_a_noop,
-    deleting_a_repository_leaves_the_others,
-    unicode_and_long_text_survive,
-    a_newer_snapshot_replaces_the_children_of_older_ones,
-    a_bad_chunk_loads_nothing,
-);
+ghstats::warehouse_conformance_tests!(setup());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_and_postgres_equal_the_ground_truth_before_and_after_changes() {

@@ -10,28 +10,11 @@ async fn warehouse() -> (tempfile::TempDir, SqliteWarehouse) {
     (dir, wh)
 }
 
-macro_rules! conformance_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (_dir, wh) = warehouse().await;
-                conformance::$name(&wh).await.unwrap();
-            }
-        )*
-    };
+async fn setup() -> Option<(tempfile::TempDir, SqliteWarehouse)> {
+    Some(warehouse().await)
 }
 
-conformance_tests!(
-    ensure_tables_is_repeatable,
-    merge_is_idempotent,
-    newest_version_wins_whatever_the_order,
-    empty_load_is_a_noop,
-    deleting_a_repository_leaves_the_others,
-    unicode_and_long_text_survive,
-    a_newer_snapshot_replaces_the_children_of_older_ones,
-    a_bad_chunk_loads_nothing,
-);
+ghstats::warehouse_conformance_tests!(setup());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_checks_pass_on_one_shared_warehouse() {

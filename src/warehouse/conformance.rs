@@ -38,6 +38,33 @@ pub async fn run_all(wh: &dyn Warehouse) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One `#[tokio::test]` per check, for a backend's test file. `$setup` is an async expression
+/// giving `Some((guard, warehouse))`, the guard kept alive for the test (a temporary
+/// directory, say), or `None` when the backend's server is absent and the test is skipped.
+#[macro_export]
+macro_rules! warehouse_conformance_tests {
+    ($setup:expr) => {
+        $crate::warehouse_conformance_tests!(@each $setup;
+            ensure_tables_is_repeatable,
+            merge_is_idempotent,
+            newest_version_wins_whatever_the_order,
+            empty_load_is_a_noop,
+            deleting_a_repository_leaves_the_others,
+            unicode_and_long_text_survive,
+            a_newer_snapshot_replaces_the_children_of_older_ones,
+            a_bad_chunk_loads_nothing);
+    };
+    (@each $setup:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some((_guard, wh)) = $setup.await else { return };
+                $crate::warehouse::conformance::$name(&wh).await.unwrap();
+            }
+        )*
+    };
+}
+
 struct Fixture {
     lake: Lake,
     org: String,

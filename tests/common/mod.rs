@@ -366,3 +366,15 @@ pub fn fresh_bigquery() -> Option<ghstats::warehouse::bigquery::BigQueryTarget> 
     );
     Some(url.parse().expect("a BigQuery URL"))
 }
+
+/// The REST URL of a test target's dataset on the emulator, for checks behind the client's back.
+pub fn dataset_url(t: &ghstats::warehouse::bigquery::BigQueryTarget) -> String {
+    format!(
+        "{}/bigquery/v2/projects/{}/datasets/{}",
+        t.endpoint
+            .as_deref()
+            .expect("a test target has an endpoint"),
+        t.project,
+        t.dataset
+    )
+}
