@@ -189,6 +189,7 @@ async fn collect(
         page_size: config.page_size,
         page_size_max: config.page_size_max.max(config.page_size),
         deadline,
+        stop: Default::default(),
     };
     let result = jobs::collect(&client, &lake, &opts, &progress).await;
     reporter.abort();

@@ -296,3 +296,80 @@ async fn prs_past_250_commits_are_complete_even_when_github_caps_total_count() {
     );
     assert_tables_eq(&actual, &expected(&world, &everything(), &["repo-000"]));
 }
+
+/// A collection killed again and again (its future dropped at ever later moments, as a crash
+/// would) and resumed each time ends with exactly the ground truth; each resume refetches at
+/// most the page in hand per repository. Resuming it once more changes nothing and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_killed_again_and_again_resumes_to_the_ground_truth() {
+    use ghstats::jobs::{collect::resume, Progress};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let sim = sim(3, 150, 19).await;
+    let client = fast_client(&sim.url(), &["t"]);
+    let lake = memory_lake();
+    let mut opts = options(everything(), &[]);
+    opts.page_size = 10;
+    opts.page_size_max = 10;
+    // The first run stops before its first page: a checkpoint with nothing done.
+    opts.stop = Arc::new(AtomicBool::new(true));
+    let first = collect(&client, &lake, &opts).await;
+    assert_eq!(first.status, Status::Partial);
+    assert_eq!(first.rows.get("pull_requests"), None, "{:?}", first.rows);
+    opts.stop = Arc::new(AtomicBool::new(false));
+    let id = first.collection_id.clone();
+    let (mut runs, mut kills) = (0u64, 0u64);
+    loop {
+        runs += 1;
+        assert!(runs < 500, "the collection never completed");
+        let alive = Duration::from_millis(20 + 7 * runs);
+        match tokio::time::timeout(
+            alive,
+            resume(&client, &lake, &opts, &id, &Progress::hidden()),
+        )
+        .await
+        {
+            Err(_) => kills += 1,
+            Ok(r) => {
+                let r = r.unwrap();
+                if r.status == Status::Completed {
+                    break;
+                }
+            }
+        }
+    }
+    assert!(kills >= 2, "only {kills} kills in {runs} runs");
+    assert_tables_eq(
+        &read_collection(&lake, &id).await,
+        &expected(&sim.world(), &everything(), &[]),
+    );
+    // Rows of a page fetched again after a kill are written twice: at most a page per
+    // repository per kill.
+    let cp = ghstats::lake::CheckpointStore::new(lake.clone(), ORG.parse().unwrap())
+        .load(&id)
+        .await
+        .unwrap();
+    let written: u64 = cp
+        .chunks
+        .iter()
+        .filter(|c| c.table == "pull_requests")
+        .map(|c| c.rows)
+        .sum();
+    let expected_prs = expected(&sim.world(), &everything(), &[])["pull_requests"].len() as u64;
+    assert!(
+        written <= expected_prs + kills * 3 * 10,
+        "{written} pull-request rows written for {expected_prs} pull requests and {kills} kills"
+    );
+    let again = resume(&client, &lake, &opts, &id, &Progress::hidden())
+        .await
+        .unwrap();
+    assert_eq!(again.status, Status::Completed);
+    assert!(
+        again
+            .note
+            .as_deref()
+            .unwrap_or("")
+            .contains("already completed"),
+        "{again:?}"
+    );
+}

@@ -1,7 +1,7 @@
 //! GitHub's GraphQL response shapes for the queries in `graphql/`, as serde types.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -245,7 +245,7 @@ pub struct CommitNode {
     pub commit: Commit,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryNode {
     pub id: String,
@@ -261,7 +261,7 @@ pub struct RepositoryNode {
     pub default_branch_ref: Option<RefName>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 pub struct RefName {
     pub name: String,
 }

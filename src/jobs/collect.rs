@@ -1,5 +1,7 @@
-//! The collect and backfill jobs: plan the repositories, walk each one's pull requests inside
-//! the window, write rows as chunks, and checkpoint after each repository (chunks first).
+//! The collect, backfill and resume jobs: plan the repositories, walk each one's pull requests
+//! inside the window, write rows as chunks, and checkpoint after every page's chunks are
+//! written (chunks first), so a resumed collection refetches at most the page in hand per
+//! repository.
 
 use super::progress::Progress;
 use crate::config::RepoScope;
@@ -16,6 +18,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Mutex;
@@ -34,6 +37,14 @@ pub struct CollectOptions {
     pub page_size_max: u32,
     /// The run stops at a page boundary once this instant has passed.
     pub deadline: Instant,
+    /// Set to stop the run at the next page boundary (SIGTERM, a lost lock).
+    pub stop: Arc<AtomicBool>,
+}
+
+impl CollectOptions {
+    fn should_stop(&self) -> bool {
+        Instant::now() >= self.deadline || self.stop.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -67,6 +78,9 @@ pub struct CollectionResult {
     /// What loading the collection into the warehouse did, when it was loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load: Option<super::load::LoadResult>,
+    /// Something the caller should know, e.g. that a resumed collection was already complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The window `collect` covers: the last `hours`, or `since..until` (default now), or the
@@ -130,27 +144,50 @@ pub fn plan_repositories(
 struct Shared {
     checkpoint: Mutex<Checkpoint>,
     store: CheckpointStore,
+    /// The API cost of earlier runs of a resumed collection.
+    cost_before: ApiCost,
 }
 
-/// Runs one collection from the first page.
+impl Shared {
+    fn cost(&self, client: &GithubClient) -> ApiCost {
+        let now = client.cost();
+        ApiCost {
+            rest_requests: self.cost_before.rest_requests + now.rest_requests,
+            graphql_queries: self.cost_before.graphql_queries + now.graphql_queries,
+            graphql_points: self.cost_before.graphql_points + now.graphql_points,
+        }
+    }
+}
+
+/// Runs one collection from the first page, under a new collection id.
 pub async fn collect(
     client: &GithubClient,
     lake: &Lake,
     opts: &CollectOptions,
     progress: &Progress,
 ) -> anyhow::Result<CollectionResult> {
+    start(client, lake, opts, &new_collection_id(Utc::now()), progress).await
+}
+
+/// Runs one collection from the first page, under `collection_id` (made by
+/// [`new_collection_id`], e.g. to take the lock in its name first).
+pub async fn start(
+    client: &GithubClient,
+    lake: &Lake,
+    opts: &CollectOptions,
+    collection_id: &str,
+    progress: &Progress,
+) -> anyhow::Result<CollectionResult> {
     let started = Utc::now();
-    let collection_id = new_collection_id(started);
     info!(collection_id = %collection_id, org = %opts.org, since = %opts.window.since, until = %opts.window.until, "Collection started.");
-    progress.announce(&collection_id);
+    progress.announce(collection_id);
     let listed = list_repositories(client, opts.org.as_str())
         .await
         .with_context(|| format!("listing the repositories of {}", opts.org))?;
     let planned = plan_repositories(listed, &opts.scope)?;
-    progress.set_repos(planned.len() as u64);
     let checkpoint = Checkpoint {
         schema_version: crate::lake::checkpoint::SCHEMA_VERSION,
-        collection_id: collection_id.clone(),
+        collection_id: collection_id.to_string(),
         organization: opts.org.to_string(),
         kind: opts.kind,
         window: opts.window,
@@ -167,6 +204,7 @@ pub async fn collect(
                 rows: BTreeMap::new(),
                 next_seq: BTreeMap::new(),
                 error: None,
+                repository: Some(r.clone()),
             })
             .collect(),
         chunks: Vec::new(),
@@ -175,12 +213,129 @@ pub async fn collect(
     };
     let store = CheckpointStore::new(lake.clone(), opts.org.clone());
     store.save(&checkpoint).await?;
+    run(client, lake, opts, progress, checkpoint, ApiCost::default()).await
+}
+
+/// Continues an unfinished collection from its checkpoint: each repository from the page after
+/// the last one whose chunks were written, failed repositories again. A completed collection
+/// is left as it is, and the result says so. The window, kind and repositories are the
+/// checkpoint's; `opts` gives the rest (chunk size, workers, deadline).
+pub async fn resume(
+    client: &GithubClient,
+    lake: &Lake,
+    opts: &CollectOptions,
+    collection_id: &str,
+    progress: &Progress,
+) -> anyhow::Result<CollectionResult> {
+    let store = CheckpointStore::new(lake.clone(), opts.org.clone());
+    let mut cp = store
+        .load(collection_id)
+        .await
+        .with_context(|| format!("resuming collection {collection_id}"))?;
+    if cp.status == Status::Completed {
+        let mut result = result_of(&cp, client);
+        result.note = Some(format!(
+            "collection {collection_id} was already completed; nothing to resume"
+        ));
+        return Ok(result);
+    }
+    info!(collection_id, org = %opts.org, "Collection resumed.");
+    progress.announce(collection_id);
+    let opts = CollectOptions {
+        kind: cp.kind,
+        window: cp.window,
+        ..opts.clone()
+    };
+    // The API cost carries over: the checkpoint's so far plus this run's.
+    let before = cp.api_cost;
+    cp.status = Status::Running;
+    store.save(&cp).await?;
+    run(client, lake, &opts, progress, cp, before).await
+}
+
+/// The newest collection of `org` that did not complete (running when its process died, partial,
+/// or failed), if any.
+pub async fn unfinished(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Checkpoint>> {
+    let store = CheckpointStore::new(lake.clone(), org.clone());
+    let mut ids: Vec<String> = lake
+        .list(&lake.checkpoints_dir(org))
+        .await?
+        .into_iter()
+        .filter_map(|(p, _)| {
+            p.filename()
+                .and_then(|f| f.strip_suffix(".json"))
+                .filter(|id| crate::lake::is_collection_id(id))
+                .map(str::to_string)
+        })
+        .collect();
+    // Collection ids start with their UTC start time: newest last.
+    ids.sort();
+    for id in ids.iter().rev() {
+        let cp = store.load(id).await?;
+        if cp.status != Status::Completed {
+            return Ok(Some(cp));
+        }
+    }
+    Ok(None)
+}
+
+fn result_of(cp: &Checkpoint, client: &GithubClient) -> CollectionResult {
+    let mut rows: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &cp.repos {
+        for (t, n) in &r.rows {
+            *rows.entry(t.clone()).or_default() += n;
+        }
+    }
+    let (rest, graphql) = client.budget_left();
+    CollectionResult {
+        collection_id: cp.collection_id.clone(),
+        status: cp.status,
+        window: cp.window,
+        repos: cp
+            .repos
+            .iter()
+            .map(|r| RepoSummary {
+                name: r.name.clone(),
+                state: r.state,
+                pull_requests: r.pull_requests,
+                rows: r.rows.clone(),
+                error: r.error.clone(),
+            })
+            .collect(),
+        rows,
+        chunks: cp.chunks.len(),
+        api_cost: cp.api_cost,
+        budget_left: BudgetLeft { rest, graphql },
+        load: None,
+        note: None,
+    }
+}
+
+/// Works through the checkpoint's unfinished repositories.
+async fn run(
+    client: &GithubClient,
+    lake: &Lake,
+    opts: &CollectOptions,
+    progress: &Progress,
+    checkpoint: Checkpoint,
+    cost_before: ApiCost,
+) -> anyhow::Result<CollectionResult> {
+    let collection_id = checkpoint.collection_id.clone();
+    let started = checkpoint.started_at;
+    let todo: Vec<RepoProgress> = checkpoint
+        .repos
+        .iter()
+        .filter(|r| r.state != RepoState::Done)
+        .cloned()
+        .collect();
+    progress.set_repos(todo.len() as u64);
     let shared = Arc::new(Shared {
         checkpoint: Mutex::new(checkpoint),
-        store,
+        store: CheckpointStore::new(lake.clone(), opts.org.clone()),
+        cost_before,
     });
     let date = started.format("%Y-%m-%d").to_string();
-    let tasks = planned.into_iter().map(|repo| {
+    let tasks = todo.into_iter().map(|repo| {
         let shared = shared.clone();
         let date = date.clone();
         let collection_id = collection_id.clone();
@@ -213,37 +368,10 @@ pub async fn collect(
     } else {
         Status::Partial
     };
-    cp.api_cost = client.cost();
+    cp.api_cost = shared.cost(client);
     cp.updated_at = Utc::now();
     shared.store.save(&cp).await?;
-    let mut rows: BTreeMap<String, u64> = BTreeMap::new();
-    for r in &cp.repos {
-        for (t, n) in &r.rows {
-            *rows.entry(t.clone()).or_default() += n;
-        }
-    }
-    let (rest, graphql) = client.budget_left();
-    let result = CollectionResult {
-        collection_id: cp.collection_id.clone(),
-        status: cp.status,
-        window: cp.window,
-        repos: cp
-            .repos
-            .iter()
-            .map(|r| RepoSummary {
-                name: r.name.clone(),
-                state: r.state,
-                pull_requests: r.pull_requests,
-                rows: r.rows.clone(),
-                error: r.error.clone(),
-            })
-            .collect(),
-        rows,
-        chunks: cp.chunks.len(),
-        api_cost: cp.api_cost,
-        budget_left: BudgetLeft { rest, graphql },
-        load: None,
-    };
+    let result = result_of(&cp, client);
     info!(collection_id = %result.collection_id, status = ?result.status, rest_requests = result.api_cost.rest_requests, graphql_queries = result.api_cost.graphql_queries, graphql_points = result.api_cost.graphql_points, "Collection finished.");
     Ok(result)
 }
@@ -258,36 +386,23 @@ async fn collect_repository(
     opts: &CollectOptions,
     progress: &Progress,
     shared: &Shared,
-    repo: RepositoryNode,
+    mut entry: RepoProgress,
     date: &str,
     collection_id: &str,
     collected_at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let name: RepoName = match repo.name.parse() {
+    let name: RepoName = match entry.name.parse() {
         Ok(n) => n,
         Err(e) => {
-            warn!(repo = %repo.name, error = %e, "Skipping a repository whose name cannot be stored.");
-            return finish(
-                shared,
-                &repo.name,
-                RepoState::Failed,
-                WalkState::default(),
-                0,
-                BTreeMap::new(),
-                BTreeMap::new(),
-                Vec::new(),
-                Some(e.to_string()),
-                client,
-            )
-            .await;
+            warn!(repo = %entry.name, error = %e, "Skipping a repository whose name cannot be stored.");
+            entry.state = RepoState::Failed;
+            entry.error = Some(format!("{e}"));
+            return save(shared, entry, Vec::new(), client).await;
         }
     };
-    {
-        let mut cp = shared.checkpoint.lock().await;
-        if let Some(r) = cp.repos.iter_mut().find(|r| r.name == repo.name) {
-            r.state = RepoState::InProgress;
-        }
-    }
+    let first_visit = entry.state == RepoState::Pending;
+    entry.state = RepoState::InProgress;
+    entry.error = None;
     let mut writer = ChunkWriter::new(
         lake.clone(),
         opts.org.clone(),
@@ -295,36 +410,39 @@ async fn collect_repository(
         date.to_string(),
         collection_id.to_string(),
         opts.chunk_size,
-        BTreeMap::new(),
+        entry.next_seq.clone(),
     );
+    writer.rows = entry.rows.clone();
     let mut chunks: Vec<ChunkInfo> = Vec::new();
     let prov = Provenance {
         organization: opts.org.to_string(),
-        repository: repo.name.clone(),
+        repository: entry.name.clone(),
         collected_at,
         collection_id: collection_id.to_string(),
     };
-    chunks.extend(
-        writer
-            .push(
-                tables::REPOSITORIES.name,
-                &rows::repository_row(opts.org.as_str(), collected_at, collection_id, &repo),
-            )
-            .await?,
-    );
+    if first_visit {
+        if let Some(repo) = &entry.repository {
+            chunks.extend(
+                writer
+                    .push(
+                        tables::REPOSITORIES.name,
+                        &rows::repository_row(opts.org.as_str(), collected_at, collection_id, repo),
+                    )
+                    .await?,
+            );
+        }
+    }
     let mut walk = PullRequestWalk::new(
         client.clone(),
         opts.org.as_str(),
-        &repo.name,
+        &entry.name,
         opts.window,
         PageSizer::new(opts.page_size, opts.page_size_max),
-        WalkState::default(),
+        entry.walk.clone(),
     );
-    let mut prs = 0u64;
-    let mut error = None;
     let state = loop {
-        if Instant::now() >= opts.deadline {
-            info!(repo = %repo.name, "Run budget reached; stopping at a page boundary.");
+        if opts.should_stop() {
+            info!(repo = %entry.name, "Stopping at a page boundary (run budget or shutdown).");
             break RepoState::InProgress;
         }
         match walk.next_page().await {
@@ -356,69 +474,54 @@ async fn collect_repository(
                             .await?,
                     );
                 }
-                prs += page.pull_requests.len() as u64;
+                entry.pull_requests += page.pull_requests.len() as u64;
                 progress.add_prs(page.pull_requests.len() as u64);
+                // The page's rows are written before the checkpoint names the walk past it.
+                chunks.extend(writer.flush().await?);
+                entry.walk = walk.state().clone();
+                entry.rows = writer.rows.clone();
+                entry.next_seq = writer.next_seq.clone();
+                save(shared, entry.clone(), std::mem::take(&mut chunks), client).await?;
             }
             Ok(None) => break RepoState::Done,
             Err(GithubError::OutOfTime(why)) => {
-                info!(repo = %repo.name, why, "Run budget reached while waiting on GitHub.");
+                info!(repo = %entry.name, why, "Run budget reached while waiting on GitHub.");
                 break RepoState::InProgress;
             }
             Err(e) => {
-                warn!(repo = %repo.name, error = %e, "Repository failed.");
-                error = Some(e.to_string());
+                warn!(repo = %entry.name, error = %e, "Repository failed.");
+                entry.error = Some(e.to_string());
                 break RepoState::Failed;
             }
         }
     };
     chunks.extend(writer.flush().await?);
     progress.repo_done();
-    let rows = writer.rows.clone();
-    finish(
-        shared,
-        &repo.name,
-        state,
-        walk.state().clone(),
-        prs,
-        rows,
-        writer.next_seq.clone(),
-        chunks,
-        error,
-        client,
-    )
-    .await
+    entry.state = state;
+    entry.walk = walk.state().clone();
+    entry.rows = writer.rows.clone();
+    entry.next_seq = writer.next_seq.clone();
+    save(shared, entry, chunks, client).await
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "everything a repository's checkpoint entry records"
-)]
-async fn finish(
+/// Records a repository's progress and the chunks it wrote since, and writes the checkpoint.
+async fn save(
     shared: &Shared,
-    name: &str,
-    state: RepoState,
-    walk: WalkState,
-    prs: u64,
-    rows: BTreeMap<String, u64>,
-    next_seq: BTreeMap<String, u32>,
+    entry: RepoProgress,
     chunks: Vec<ChunkInfo>,
-    error: Option<String>,
     client: &GithubClient,
 ) -> anyhow::Result<()> {
     let mut cp = shared.checkpoint.lock().await;
-    if let Some(r) = cp.repos.iter_mut().find(|r| r.name == name) {
-        r.state = state;
-        r.walk = walk;
-        r.pull_requests = prs;
-        r.rows = rows;
-        r.next_seq = next_seq;
-        r.error = error.clone();
+    if let Some(e) = &entry.error {
+        if entry.state == RepoState::Failed {
+            cp.errors.push(format!("{}: {e}", entry.name));
+        }
     }
-    if let Some(e) = error {
-        cp.errors.push(format!("{name}: {e}"));
+    if let Some(r) = cp.repos.iter_mut().find(|r| r.name == entry.name) {
+        *r = entry;
     }
     cp.chunks.extend(chunks);
-    cp.api_cost = client.cost();
+    cp.api_cost = shared.cost(client);
     cp.updated_at = Utc::now();
     // The chunks above are already written: the checkpoint never names a chunk that is not.
     shared.store.save(&cp).await

@@ -50,6 +50,9 @@ pub struct RepoProgress {
     pub next_seq: BTreeMap<String, u32>,
     #[serde(default)]
     pub error: Option<String>,
+    /// The repository as listed when the collection started: its row is written from it.
+    #[serde(default)]
+    pub repository: Option<crate::github::types::RepositoryNode>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,6 +145,7 @@ mod tests {
                 rows: BTreeMap::from([("pull_requests".to_string(), prs)]),
                 next_seq: BTreeMap::from([("pull_requests".to_string(), 2)]),
                 error: None,
+                repository: None,
             }],
             chunks: vec![],
             api_cost: ApiCost {

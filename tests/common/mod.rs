@@ -56,6 +56,7 @@ pub fn options(window: Window, repos: &[&str]) -> CollectOptions {
         page_size: 25,
         page_size_max: 50,
         deadline: Instant::now() + Duration::from_secs(600),
+        stop: Default::default(),
     }
 }
 
