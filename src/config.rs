@@ -362,6 +362,29 @@ pub struct SummaryArgs {
     pub json: bool,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct ResumeArgs {
+    /// The collection to continue.
+    #[arg(long, value_parser = parse_collection_id)]
+    pub collection_id: String,
+    /// Only write chunks; do not load them into the warehouse.
+    #[arg(long)]
+    pub no_load: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WipeArgs {
+    /// The repository whose stored chunks are deleted.
+    #[arg(long)]
+    pub repo: RepoName,
+    /// Really delete; without it nothing is deleted.
+    #[arg(long)]
+    pub confirm: bool,
+    /// Also delete the repository's rows from the warehouse.
+    #[arg(long)]
+    pub warehouse: bool,
+}
+
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
     /// Create the warehouse's tables and views (on BigQuery the dataset too) and bring the
@@ -373,6 +396,10 @@ pub enum Command {
     Backfill(BackfillArgs),
     /// Load chunks already in storage into the warehouse (no GitHub calls); filters combine.
     Load(LoadArgs),
+    /// Continue an unfinished collection from its checkpoint (a completed one is left alone).
+    Resume(ResumeArgs),
+    /// Delete a repository's stored chunks (and with --warehouse its rows).
+    Wipe(WipeArgs),
     /// What is stored per repository, table and date, and the warehouse's row counts.
     Summary(SummaryArgs),
 }

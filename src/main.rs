@@ -2,17 +2,17 @@
 
 use anyhow::Context;
 use clap::Parser;
-use ghstats::config::{Cli, Command, Config, RepoScope};
-use ghstats::github::{ClientOptions, GithubClient, Window};
-use ghstats::jobs::{self, load::LoadFilter, CollectOptions, Progress};
+use ghstats::config::{Cli, Command, Config};
+use ghstats::jobs::runner::{JobError, Request, Runner};
+use ghstats::jobs::{self, load::LoadFilter};
 use ghstats::lake::checkpoint::{CollectionKind, Status};
 use ghstats::lake::Lake;
 use ghstats::names::OrgName;
 use ghstats::warehouse::{self, Warehouse};
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -86,9 +86,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             collect(
                 &config,
-                CollectionKind::Collect,
-                window,
-                a.scope,
+                Request::Collect {
+                    kind: CollectionKind::Collect,
+                    window,
+                    scope: a.scope,
+                },
                 !a.no_load,
             )
             .await
@@ -103,9 +105,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             collect(
                 &config,
-                CollectionKind::Backfill,
-                window,
-                a.scope,
+                Request::Collect {
+                    kind: CollectionKind::Backfill,
+                    window,
+                    scope: a.scope,
+                },
                 !a.no_load,
             )
             .await
@@ -118,6 +122,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 collection_id: a.collection_id,
             };
             let result = jobs::load::load(wh.as_ref(), &lake, &org, &filter).await?;
+            print_json(&result)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resume(a) => {
+            collect(
+                &config,
+                Request::Resume {
+                    collection_id: a.collection_id,
+                },
+                !a.no_load,
+            )
+            .await
+        }
+        Command::Wipe(a) => {
+            let result = runner(&config)
+                .wipe(&a.repo, a.confirm, a.warehouse)
+                .await
+                .map_err(job_error)?;
+            if !result.confirmed {
+                anyhow::bail!("{}", result.message);
+            }
             print_json(&result)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -134,76 +159,57 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn collect(
-    config: &Config,
-    kind: CollectionKind,
-    window: Window,
-    scope: RepoScope,
-    load: bool,
-) -> anyhow::Result<ExitCode> {
-    let org = org(config)?;
-    let tokens = config.all_tokens();
-    if tokens.is_empty() {
-        anyhow::bail!("no GitHub token: set GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c)");
+fn runner(config: &Config) -> Runner {
+    Runner {
+        config: config.clone(),
+        stop: Arc::new(AtomicBool::new(false)),
+        progress_on_terminal: std::io::stderr().is_terminal(),
     }
-    let deadline = Instant::now() + config.run_budget;
-    let client = GithubClient::new(
-        config.api_url.clone(),
-        tokens,
-        ClientOptions {
-            deadline: Some(deadline),
-            ..ClientOptions::default()
-        },
-    )?;
-    // PERSIST_TO_GCS=false: the chunks live in a temporary directory, removed after the load.
-    let scratch = if config.persist_to_gcs {
-        None
-    } else {
-        if !load {
-            anyhow::bail!("PERSIST_TO_GCS=false keeps chunks only until they are loaded: it cannot be combined with --no-load");
-        }
-        Some(tempfile::tempdir().context("creating a temporary directory for the chunks")?)
-    };
-    let lake = match &scratch {
-        Some(dir) => Lake::open(
-            &ghstats::config::StorageUrl::Local(dir.path().to_path_buf()),
-            None,
-        )?,
-        None => Lake::open(&config.storage_url, config.storage_endpoint.as_ref())?,
-    };
-    // The warehouse is opened first: a bad WAREHOUSE_URL fails before any GitHub call.
-    let wh = if load {
-        Some(open_warehouse(config).await?)
-    } else {
-        None
-    };
-    let progress = Arc::new(Progress::new(std::io::stderr().is_terminal()));
-    let reporter = progress.spawn_reporter(client.clone(), Duration::from_secs(10));
-    let opts = CollectOptions {
-        org: org.clone(),
-        kind,
-        window,
-        scope,
-        chunk_size: config.chunk_size,
-        max_workers: config.max_workers,
-        page_size: config.page_size,
-        page_size_max: config.page_size_max.max(config.page_size),
-        deadline,
-        stop: Default::default(),
-    };
-    let result = jobs::collect(&client, &lake, &opts, &progress).await;
-    reporter.abort();
-    progress.finish();
-    let mut result = result?;
-    if let Some(wh) = &wh {
-        let loaded = jobs::load::load_collection(wh.as_ref(), &lake, &org, &result.collection_id)
-            .await
-            .with_context(|| format!("loading collection {} (its chunks are stored; `ghstats load --collection-id {}` retries)", result.collection_id, result.collection_id))?;
-        result.load = Some(loaded);
+}
+
+/// A job's error as the CLI reports it.
+fn job_error(e: JobError) -> anyhow::Error {
+    match e {
+        JobError::Failed(e) => e,
+        other => anyhow::anyhow!("{other}"),
     }
+}
+
+async fn collect(config: &Config, request: Request, load: bool) -> anyhow::Result<ExitCode> {
+    let runner = runner(config);
+    // SIGTERM or Ctrl-C: finish the page in hand, checkpoint, load, release the lock.
+    let stop = runner.stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::warn!("Stopping at the next page boundary.");
+        stop.store(true, Ordering::Relaxed);
+    });
+    let result = runner.run(request, load).await.map_err(job_error)?;
     print_json(&result)?;
-    Ok(match result.status {
+    Ok(match result.collection.status {
         Status::Completed | Status::Partial | Status::Running => ExitCode::SUCCESS,
         Status::Failed => ExitCode::FAILURE,
     })
+}
+
+/// SIGTERM (what Cloud Run and systemd send) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
 }

@@ -286,3 +286,99 @@ fn init_creates_the_warehouse_and_is_safe_to_repeat() {
         }
     }
 }
+
+/// A backfill that runs out of its budget is continued by `ghstats resume` until it completes;
+/// resuming it again says it is complete. `wipe` without `--confirm` deletes nothing and says so;
+/// with it the repository's chunks and rows are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_continues_a_partial_backfill_and_wipe_needs_confirm() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 120, 23), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    // Every response takes 150 ms: a one-second budget covers a few pages.
+    sim.set_faults(github_sim::FaultPlan {
+        rate: 1.0,
+        kinds: vec![github_sim::Fault::Slow { millis: 150 }],
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("GITHUB_ORG=acme\nGITHUB_TOKEN={TOKEN}\nGITHUB_API_URL={}\nSTORAGE_URL=file://./lake\nWAREHOUSE_URL=sqlite://./wh.db\nRUN_BUDGET=1s\nPAGE_SIZE=5\nPAGE_SIZE_MAX=5\nLOG_FORMAT=json\n", sim.url()),
+    )
+    .unwrap();
+    let run = |args: Vec<String>| {
+        let path = dir.path().to_path_buf();
+        async move {
+            tokio::task::spawn_blocking(move || ghstats(&path).args(&args).output())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let out = run(vec!["backfill".into(), "--days".into(), "400".into()]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(first["status"], "partial", "{first}");
+    let id = first["collection_id"].as_str().unwrap().to_string();
+    let mut resumes = 0;
+    let last = loop {
+        resumes += 1;
+        assert!(resumes < 60, "the backfill never completed");
+        let out = run(vec!["resume".into(), "--collection-id".into(), id.clone()]).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains(TOKEN) && !String::from_utf8_lossy(&out.stdout).contains(TOKEN));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["collection_id"], id.as_str());
+        if r["status"] == "completed" {
+            break r;
+        }
+    };
+    assert!(resumes >= 2, "{resumes}");
+    // Every pull request of both repositories is in the warehouse once.
+    let out = run(vec!["summary".into(), "--json".into()]).await;
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        summary["warehouse"]["pull_requests"], 120,
+        "{summary} {last}"
+    );
+    let again = run(vec!["resume".into(), "--collection-id".into(), id.clone()]).await;
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(
+        again["note"]
+            .as_str()
+            .unwrap()
+            .contains("already completed"),
+        "{again}"
+    );
+
+    let out = run(vec!["wipe".into(), "--repo".into(), "repo-000".into()]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs confirm"));
+    assert!(dir.path().join("lake/acme/repo-000").exists());
+    let out = run(vec![
+        "wipe".into(),
+        "--repo".into(),
+        "repo-000".into(),
+        "--confirm".into(),
+        "--warehouse".into(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wiped: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(wiped["chunks_deleted"].as_u64().unwrap() > 0, "{wiped}");
+    assert!(
+        wiped["warehouse_rows_deleted"].as_u64().unwrap() > 0,
+        "{wiped}"
+    );
+    assert!(!dir.path().join("lake/acme/repo-000").exists());
+}

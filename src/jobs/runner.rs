@@ -1,0 +1,462 @@
+//! A job as the CLI and the HTTP service run it. The organization's lease lock is taken in the
+//! collection's name and renewed while the job runs. An unfinished collection is resumed before
+//! a new window starts, so no window is skipped. What was collected is loaded into the
+//! warehouse, then the lock is released.
+
+use super::collect::{self, CollectOptions, CollectionResult};
+use super::load::{self, LoadFilter, LoadResult};
+use super::progress::Progress;
+use crate::config::{Config, RepoScope, StorageUrl};
+use crate::github::{ClientOptions, GithubClient, Window};
+use crate::lake::checkpoint::{CollectionKind, Status};
+use crate::lake::lock::{Lease, LeaseLock, LockError};
+use crate::lake::{new_collection_id, Checkpoint, CheckpointStore, Lake};
+use crate::names::{OrgName, RepoName};
+use crate::warehouse::{self, Warehouse};
+use anyhow::Context;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// How long a lease lasts without renewal: a lock left by a dead instance expires after this.
+pub const LEASE: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Another run holds the organization's lock.
+    #[error("another run ({holder}) holds the lock until {expires_at}")]
+    Busy {
+        holder: String,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The request cannot be served as asked; nothing was done.
+    #[error("{0}")]
+    Invalid(String),
+    /// The named thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// What `collect`, `backfill` and `resume` answer.
+#[derive(Debug, Serialize)]
+pub struct RunResult {
+    #[serde(flatten)]
+    pub collection: CollectionResult,
+    /// The unfinished collection resumed first, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<Box<CollectionResult>>,
+}
+
+/// What `wipe` did.
+#[derive(Debug, Serialize)]
+pub struct WipeResult {
+    pub repo: String,
+    pub confirmed: bool,
+    pub chunks_deleted: u64,
+    pub warehouse_rows_deleted: u64,
+    pub message: String,
+}
+
+/// What a job asks for.
+#[derive(Clone, Debug)]
+pub enum Request {
+    /// A new window (resuming an unfinished collection first).
+    Collect {
+        kind: CollectionKind,
+        window: Window,
+        scope: RepoScope,
+    },
+    /// One named collection, from its checkpoint.
+    Resume { collection_id: String },
+}
+
+/// The configuration a job runs with, and the signal that stops runs at a page boundary
+/// (SIGTERM).
+#[derive(Clone)]
+pub struct Runner {
+    pub config: Config,
+    pub stop: Arc<AtomicBool>,
+    pub progress_on_terminal: bool,
+}
+
+/// The lease, renewed in the background while a job runs.
+struct Held {
+    lock: Arc<LeaseLock>,
+    lease: Arc<Mutex<Option<Lease>>>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl Held {
+    async fn take(
+        lake: &Lake,
+        org: &OrgName,
+        holder: &str,
+        lost: Arc<AtomicBool>,
+    ) -> Result<Held, JobError> {
+        let lock = Arc::new(LeaseLock::new(lake.clone(), org, LEASE));
+        let lease = match lock.acquire(holder).await {
+            Ok(l) => l,
+            Err(LockError::Held { holder, expires_at }) => {
+                return Err(JobError::Busy { holder, expires_at })
+            }
+            Err(e) => return Err(JobError::Failed(anyhow::anyhow!("taking the lock: {e}"))),
+        };
+        let lease = Arc::new(Mutex::new(Some(lease)));
+        let renewer = {
+            let (lock, lease) = (lock.clone(), lease.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LEASE / 3).await;
+                    let mut guard = lease.lock().await;
+                    let Some(l) = guard.as_mut() else { return };
+                    match lock.renew(l).await {
+                        Ok(()) => {}
+                        Err(LockError::Lost(by)) => {
+                            tracing::error!(by, "The lock was taken over; stopping this run.");
+                            lost.store(true, Ordering::Relaxed);
+                            *guard = None;
+                            return;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "Renewing the lock failed; retrying."),
+                    }
+                }
+            })
+        };
+        Ok(Held {
+            lock,
+            lease,
+            renewer,
+        })
+    }
+
+    async fn release(self) {
+        self.renewer.abort();
+        if let Some(l) = self.lease.lock().await.take() {
+            if let Err(e) = self.lock.release(l).await {
+                tracing::warn!(error = %e, "Releasing the lock failed; it expires by itself.");
+            }
+        }
+    }
+}
+
+impl Runner {
+    pub fn org(&self) -> Result<OrgName, JobError> {
+        self.config
+            .org
+            .clone()
+            .ok_or_else(|| JobError::Invalid("no organization: set GITHUB_ORG".into()))
+    }
+
+    /// The storage of stored jobs (load, resume, summary, wipe).
+    pub fn lake(&self) -> Result<Lake, JobError> {
+        if !self.config.persist_to_gcs {
+            return Err(JobError::Invalid(
+                "PERSIST_TO_GCS=false: nothing is kept in storage between runs".into(),
+            ));
+        }
+        Lake::open(
+            &self.config.storage_url,
+            self.config.storage_endpoint.as_ref(),
+        )
+        .map_err(JobError::Failed)
+    }
+
+    /// The warehouse, its tables created if missing.
+    pub async fn warehouse(&self) -> Result<Box<dyn Warehouse>, JobError> {
+        let wh = warehouse::open(&self.config.warehouse_url)
+            .await
+            .map_err(|e| JobError::Failed(e.into()))?;
+        wh.ensure_tables()
+            .await
+            .with_context(|| format!("preparing the tables in {}", self.config.warehouse_url))?;
+        Ok(wh)
+    }
+
+    fn client(&self, deadline: Instant) -> Result<GithubClient, JobError> {
+        let tokens = self.config.all_tokens();
+        if tokens.is_empty() {
+            return Err(JobError::Invalid(
+                "no GitHub token: set GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c)".into(),
+            ));
+        }
+        GithubClient::new(
+            self.config.api_url.clone(),
+            tokens,
+            ClientOptions {
+                deadline: Some(deadline),
+                ..ClientOptions::default()
+            },
+        )
+        .map_err(|e| JobError::Failed(e.into()))
+    }
+
+    fn options(
+        &self,
+        org: &OrgName,
+        kind: CollectionKind,
+        window: Window,
+        scope: RepoScope,
+        deadline: Instant,
+        stop: Arc<AtomicBool>,
+    ) -> CollectOptions {
+        CollectOptions {
+            org: org.clone(),
+            kind,
+            window,
+            scope,
+            chunk_size: self.config.chunk_size,
+            max_workers: self.config.max_workers,
+            page_size: self.config.page_size,
+            page_size_max: self.config.page_size_max.max(self.config.page_size),
+            deadline,
+            stop,
+        }
+    }
+
+    /// Runs a collection job under the lock; `load` loads what it collected.
+    pub async fn run(&self, request: Request, load: bool) -> Result<RunResult, JobError> {
+        let org = self.org()?;
+        let deadline = Instant::now() + self.config.run_budget;
+        let client = self.client(deadline)?;
+        // PERSIST_TO_GCS=false: chunks live in a temporary directory, removed after the load.
+        let scratch = if self.config.persist_to_gcs {
+            None
+        } else {
+            if !load {
+                return Err(JobError::Invalid("PERSIST_TO_GCS=false keeps chunks only until they are loaded: it cannot be combined with --no-load".into()));
+            }
+            Some(tempfile::tempdir().context("creating a temporary directory for the chunks")?)
+        };
+        let lake = match &scratch {
+            Some(dir) => Lake::open(&StorageUrl::Local(dir.path().to_path_buf()), None)?,
+            None => self.lake()?,
+        };
+        // The warehouse is opened first: a bad WAREHOUSE_URL fails before any GitHub call.
+        let wh = if load {
+            Some(self.warehouse().await?)
+        } else {
+            None
+        };
+        let id = match &request {
+            Request::Resume { collection_id } => {
+                if scratch.is_some() {
+                    return Err(JobError::Invalid("PERSIST_TO_GCS=false keeps no checkpoints between runs: there is nothing to resume".into()));
+                }
+                collection_id.clone()
+            }
+            Request::Collect { .. } => new_collection_id(chrono::Utc::now()),
+        };
+        // A lost lock stops the run like a shutdown does.
+        let stop = Arc::new(AtomicBool::new(false));
+        let held = Held::take(&lake, &org, &id, stop.clone()).await?;
+        let forward = {
+            let (outer, inner) = (self.stop.clone(), stop.clone());
+            tokio::spawn(async move {
+                loop {
+                    if outer.load(Ordering::Relaxed) {
+                        inner.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        let progress = Arc::new(Progress::new(self.progress_on_terminal));
+        let reporter = progress.spawn_reporter(client.clone(), Duration::from_secs(10));
+        let outcome = self
+            .run_locked(
+                &client,
+                &lake,
+                wh.as_deref(),
+                &org,
+                &request,
+                &id,
+                deadline,
+                stop,
+                &progress,
+            )
+            .await;
+        reporter.abort();
+        forward.abort();
+        progress.finish();
+        held.release().await;
+        outcome
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "a run's context, held by `run`")]
+    async fn run_locked(
+        &self,
+        client: &GithubClient,
+        lake: &Lake,
+        wh: Option<&dyn Warehouse>,
+        org: &OrgName,
+        request: &Request,
+        id: &str,
+        deadline: Instant,
+        stop: Arc<AtomicBool>,
+        progress: &Progress,
+    ) -> Result<RunResult, JobError> {
+        let load_into = |result: CollectionResult| async move {
+            let mut result = result;
+            if let Some(wh) = wh {
+                let loaded = load::load_collection(wh, lake, org, &result.collection_id)
+                    .await
+                    .with_context(|| format!("loading collection {0} (its chunks are stored; `ghstats load --collection-id {0}` retries)", result.collection_id))?;
+                result.load = Some(loaded);
+            }
+            Ok::<_, JobError>(result)
+        };
+        match request {
+            Request::Resume { collection_id } => {
+                let cp = self.checkpoint(lake, org, collection_id).await?;
+                let opts = self.options(
+                    org,
+                    cp.kind,
+                    cp.window,
+                    RepoScope::default(),
+                    deadline,
+                    stop,
+                );
+                let result = collect::resume(client, lake, &opts, collection_id, progress).await?;
+                let result = if result.note.is_some() {
+                    result
+                } else {
+                    load_into(result).await?
+                };
+                Ok(RunResult {
+                    collection: result,
+                    resumed: None,
+                })
+            }
+            Request::Collect {
+                kind,
+                window,
+                scope,
+            } => {
+                let opts = self.options(org, *kind, *window, scope.clone(), deadline, stop.clone());
+                let mut resumed = None;
+                if let Some(cp) = collect::unfinished(lake, org).await? {
+                    if cp.collection_id != id {
+                        tracing::info!(collection_id = %cp.collection_id, "Resuming an unfinished collection before a new window.");
+                        let r = collect::resume(client, lake, &opts, &cp.collection_id, progress)
+                            .await?;
+                        let r = load_into(r).await?;
+                        if r.status != Status::Completed {
+                            // Out of budget again: the new window waits for the next run.
+                            return Ok(RunResult {
+                                collection: r,
+                                resumed: None,
+                            });
+                        }
+                        resumed = Some(Box::new(r));
+                    }
+                }
+                let result = collect::start(client, lake, &opts, id, progress).await?;
+                let result = load_into(result).await?;
+                Ok(RunResult {
+                    collection: result,
+                    resumed,
+                })
+            }
+        }
+    }
+
+    async fn checkpoint(
+        &self,
+        lake: &Lake,
+        org: &OrgName,
+        id: &str,
+    ) -> Result<Checkpoint, JobError> {
+        use object_store::ObjectStoreExt;
+        match lake.store().head(&lake.checkpoint_path(org, id)).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(JobError::NotFound(format!("there is no collection {id}")))
+            }
+            Err(e) => return Err(JobError::Failed(e.into())),
+        }
+        Ok(CheckpointStore::new(lake.clone(), org.clone())
+            .load(id)
+            .await?)
+    }
+
+    /// A collection's checkpoint: progress, API cost, errors.
+    pub async fn collection(&self, id: &str) -> Result<Checkpoint, JobError> {
+        let lake = self.lake()?;
+        self.checkpoint(&lake, &self.org()?, id).await
+    }
+
+    /// Loads stored chunks (no GitHub calls).
+    pub async fn load(&self, filter: &LoadFilter) -> Result<LoadResult, JobError> {
+        let lake = self.lake()?;
+        let wh = self.warehouse().await?;
+        Ok(load::load(wh.as_ref(), &lake, &self.org()?, filter).await?)
+    }
+
+    /// Deletes a repository's chunks (and its warehouse rows with `warehouse`), under the lock.
+    /// Without `confirm` nothing is deleted and the answer says so.
+    pub async fn wipe(
+        &self,
+        repo: &RepoName,
+        confirm: bool,
+        warehouse: bool,
+    ) -> Result<WipeResult, JobError> {
+        let org = self.org()?;
+        if !confirm {
+            return Ok(WipeResult {
+                repo: repo.to_string(),
+                confirmed: false,
+                chunks_deleted: 0,
+                warehouse_rows_deleted: 0,
+                message: format!("nothing deleted: wiping {repo} needs confirm"),
+            });
+        }
+        let lake = self.lake()?;
+        let wh = if warehouse {
+            Some(self.warehouse().await?)
+        } else {
+            None
+        };
+        let held = Held::take(
+            &lake,
+            &org,
+            &format!("wipe-{repo}"),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .await?;
+        let outcome = async {
+            let chunks = lake
+                .delete_prefix(&lake.repo_dir(&org, repo))
+                .await
+                .map_err(|e| JobError::Failed(e.into()))?;
+            let rows = match &wh {
+                Some(wh) => wh
+                    .delete_repository(org.as_str(), repo.as_str())
+                    .await
+                    .map_err(|e| JobError::Failed(e.into()))?,
+                None => 0,
+            };
+            Ok(WipeResult {
+                repo: repo.to_string(),
+                confirmed: true,
+                chunks_deleted: chunks,
+                warehouse_rows_deleted: rows,
+                message: format!(
+                    "deleted {chunks} stored objects of {repo}{}",
+                    if warehouse {
+                        format!(" and {rows} warehouse rows")
+                    } else {
+                        String::new()
+                    }
+                ),
+            })
+        }
+        .await;
+        held.release().await;
+        outcome
+    }
+}
