@@ -171,6 +171,32 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     ))
 }
 
+/// How `ghstats serve` checks callers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// No check; allowed only on a loopback address.
+    None,
+    /// A static bearer token (`AUTH_TOKEN`, from a secret).
+    Token,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// The port to listen on (Cloud Run sets PORT).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// How callers are checked: `token` (Authorization: Bearer AUTH_TOKEN) or `none` (loopback
+    /// only). On Cloud Run the platform checks callers' identity before this.
+    #[arg(long, env = "AUTH_MODE", value_enum, default_value_t = AuthMode::None)]
+    pub auth_mode: AuthMode,
+    /// The bearer token for AUTH_MODE=token.
+    #[arg(long, env = "AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<Secret>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable on a terminal, JSON otherwise.
@@ -400,6 +426,8 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Delete a repository's stored chunks (and with --warehouse its rows).
     Wipe(WipeArgs),
+    /// Serve every job over HTTP (Cloud Run, or any host).
+    Serve(ServeArgs),
     /// What is stored per repository, table and date, and the warehouse's row counts.
     Summary(SummaryArgs),
 }

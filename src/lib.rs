@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod lake;
 pub mod names;
 pub mod rows;
+pub mod serve;
 pub mod tables;
 pub mod telemetry;
 pub mod warehouse;

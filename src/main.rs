@@ -146,6 +146,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_json(&result)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve(a) => {
+            let auth = match a.auth_mode {
+                ghstats::config::AuthMode::None => ghstats::serve::Auth::None,
+                ghstats::config::AuthMode::Token => ghstats::serve::Auth::Token(
+                    a.auth_token.context("AUTH_MODE=token needs AUTH_TOKEN")?,
+                ),
+            };
+            let state = Arc::new(ghstats::serve::AppState {
+                runner: Runner {
+                    config: config.clone(),
+                    stop: Arc::new(AtomicBool::new(false)),
+                    progress_on_terminal: false,
+                },
+                auth,
+            });
+            ghstats::serve::serve(
+                state,
+                std::net::SocketAddr::new(a.host, a.port),
+                None,
+                shutdown_signal(),
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Summary(a) => {
             let (org, lake, wh) = stored(&config).await?;
             let s = jobs::summary::summary(&lake, &org, wh.as_ref()).await?;

@@ -1,0 +1,405 @@
+//! `ghstats serve` on port 0 against the simulator, a local lake and SQLite: every endpoint,
+//! two concurrent collections (one gets 409 with the running collection id), a battery of bad
+//! requests that all get a 4xx with a JSON message while the server keeps serving, and token
+//! authentication.
+
+use clap::Parser;
+use ghstats::jobs::runner::Runner;
+use ghstats::serve::{AppState, Auth};
+use github_sim::{Fault, FaultPlan, OrgSpec, SimOptions, Simulator};
+use serde_json::{json, Value};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+const TOKEN: &str = "ghp_serveSECRETtoken77";
+
+struct Service {
+    url: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start(sim: &Simulator, auth: Auth, extra: &[&str]) -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let api = sim.url();
+    let lake = format!("file://{}/lake", dir.path().display());
+    let wh = format!("sqlite://{}/wh.db", dir.path().display());
+    let mut args = vec![
+        "ghstats",
+        "--org",
+        "acme",
+        "--token",
+        TOKEN,
+        "--api-url",
+        &api,
+        "--storage-url",
+        &lake,
+        "--warehouse-url",
+        &wh,
+    ];
+    args.extend_from_slice(extra);
+    args.push("init");
+    let cli = ghstats::config::Cli::try_parse_from(args).unwrap();
+    let state = Arc::new(AppState {
+        runner: Runner {
+            config: cli.config,
+            stop: Arc::new(AtomicBool::new(false)),
+            progress_on_terminal: false,
+        },
+        auth,
+    });
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(ghstats::serve::serve(
+        state,
+        "127.0.0.1:0".parse().unwrap(),
+        Some(ready_tx),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let addr = ready_rx.await.unwrap();
+    Service {
+        url: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        _dir: dir,
+        _shutdown: stop_tx,
+    }
+}
+
+impl Service {
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_endpoint_answers_with_its_job() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 60, 71), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let s = start(&sim, Auth::None, &[]).await;
+    assert_eq!(s.get("/healthz").await.0, 200);
+    let (code, ready) = s.get("/readyz").await;
+    assert_eq!(code, 200, "{ready}");
+
+    let (code, b) = s.post("/backfill", json!({"days": 400})).await;
+    assert_eq!(code, 200, "{b}");
+    assert_eq!(b["status"], "completed");
+    assert_eq!(b["load"]["tables"]["pull_requests"]["inserted"], 60, "{b}");
+    assert!(b["api_cost"]["graphql_queries"].as_u64().unwrap() > 0);
+    assert_eq!(b["repos"].as_array().unwrap().len(), 2);
+    let id = b["collection_id"].as_str().unwrap().to_string();
+
+    let (code, cp) = s.get(&format!("/collections/{id}")).await;
+    assert_eq!(code, 200);
+    assert_eq!(cp["status"], "completed");
+    assert_eq!(cp["collection_id"], id.as_str());
+
+    let (code, sum) = s.get("/summary").await;
+    assert_eq!(code, 200);
+    assert_eq!(sum["warehouse"]["pull_requests"], 60, "{sum}");
+
+    let (code, c) = s
+        .post("/collect", json!({"hours": 2, "repos": ["repo-000"]}))
+        .await;
+    assert_eq!(code, 200, "{c}");
+    assert_eq!(c["status"], "completed");
+    assert_ne!(c["collection_id"], id.as_str());
+
+    let (code, r) = s.post("/resume", json!({"collection_id": id})).await;
+    assert_eq!(code, 200, "{r}");
+    assert!(r["note"].as_str().unwrap().contains("already completed"));
+
+    let (code, l) = s.post("/load-gcs", json!({"collection_id": id})).await;
+    assert_eq!(code, 200, "{l}");
+    assert!(
+        l["tables"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|t| t["inserted"] == 0 && t["updated"] == 0 && t["deleted"] == 0),
+        "reloading changes nothing: {l}"
+    );
+
+    let (code, w) = s.post("/wipe", json!({"repo": "repo-000"})).await;
+    assert_eq!(code, 200);
+    assert_eq!(w["confirmed"], false);
+    assert!(w["message"].as_str().unwrap().contains("nothing deleted"));
+    let (code, w) = s
+        .post(
+            "/wipe",
+            json!({"repo": "repo-000", "confirm": true, "warehouse": true}),
+        )
+        .await;
+    assert_eq!(code, 200, "{w}");
+    assert!(w["chunks_deleted"].as_u64().unwrap() > 0);
+    assert!(w["warehouse_rows_deleted"].as_u64().unwrap() > 0);
+    let (_, sum) = s.get("/summary").await;
+    assert!(
+        sum["warehouse"]["pull_requests"].as_u64().unwrap() < 60,
+        "{sum}"
+    );
+
+    let (code, e) = s.get("/collections/20990101T000000Z-abcdef").await;
+    assert_eq!(code, 404, "{e}");
+    // Nothing printed the token.
+    assert!(!format!("{b}{cp}{sum}{c}{r}{l}{w}").contains(TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_collection_while_one_runs_gets_409_with_the_running_id() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 80, 72), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    sim.set_faults(FaultPlan {
+        rate: 1.0,
+        kinds: vec![Fault::Slow { millis: 100 }],
+        ..Default::default()
+    });
+    let s = Arc::new(
+        start(
+            &sim,
+            Auth::None,
+            &["--page-size", "5", "--page-size-max", "5"],
+        )
+        .await,
+    );
+    let first = {
+        let s = s.clone();
+        tokio::spawn(async move { s.post("/backfill", json!({"days": 400})).await })
+    };
+    // The first run holds the lock once its checkpoint appears.
+    let mut busy = None;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (code, b) = s.post("/collect", json!({"hours": 1})).await;
+        if code == 409 {
+            busy = Some(b);
+            break;
+        }
+        assert_eq!(code, 200, "{b}");
+    }
+    let busy = busy.expect("a concurrent /collect got 409");
+    let (code, done) = first.await.unwrap();
+    assert_eq!(code, 200, "{done}");
+    assert_eq!(
+        busy["running_collection_id"], done["collection_id"],
+        "{busy}"
+    );
+    assert!(busy["error"].as_str().unwrap().contains("holds"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_requests_get_4xx_with_a_message_and_the_server_keeps_serving() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 1, 5, 73), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let s = start(&sim, Auth::None, &[]).await;
+    let json_cases: Vec<(&str, Value)> = vec![
+        ("/collect", json!({"hours": 0})),
+        ("/collect", json!({"hours": -5})),
+        ("/collect", json!({"hours": 1.5})),
+        ("/collect", json!({"hours": "12"})),
+        ("/collect", json!({"hours": 10_000_000})),
+        ("/collect", json!({"hours": 2, "since": "2026-01-01"})),
+        ("/collect", json!({"since": "yesterday"})),
+        ("/collect", json!({"since": "2999-01-01T00:00:00Z"})),
+        (
+            "/collect",
+            json!({"since": "2026-01-02", "until": "2026-01-01"}),
+        ),
+        ("/collect", json!({"until": "2026-01-01"})),
+        (
+            "/collect",
+            json!({"since": "2026-01-01", "until": "2999-01-01"}),
+        ),
+        ("/collect", json!({"repos": ["a/b"]})),
+        ("/collect", json!({"repos": [""]})),
+        ("/collect", json!({"repos": []})),
+        ("/collect", json!({"repos": "web"})),
+        ("/collect", json!({"repos": [".."]})),
+        ("/collect", json!({"hour": 2})),
+        ("/collect", json!([1, 2])),
+        ("/collect", json!("hours")),
+        ("/backfill", json!({})),
+        ("/backfill", json!({"days": 0})),
+        ("/backfill", json!({"days": -1})),
+        ("/backfill", json!({"days": 100_000})),
+        ("/backfill", json!({"days": "180"})),
+        ("/backfill", json!({"days": 10, "repos": ["bad name"]})),
+        ("/backfill", json!({"days": 10, "extra": true})),
+        ("/resume", json!({})),
+        ("/resume", json!({"collection_id": "nope"})),
+        ("/resume", json!({"collection_id": 42})),
+        (
+            "/resume",
+            json!({"collection_id": "20990101T000000Z-abcdef"}),
+        ),
+        ("/load-gcs", json!({"date": "21-11-2026"})),
+        ("/load-gcs", json!({"repo": "a/b"})),
+        ("/load-gcs", json!({"collection_id": "x"})),
+        ("/load-gcs", json!({"unknown": 1})),
+        ("/wipe", json!({})),
+        ("/wipe", json!({"repo": "../etc", "confirm": true})),
+        ("/wipe", json!({"repo": "web", "confirm": "yes"})),
+        ("/wipe", json!({"repo": "web", "force": true})),
+    ];
+    let mut n = 0;
+    for (path, body) in &json_cases {
+        let (code, b) = s.post(path, body.clone()).await;
+        assert!((400..500).contains(&code), "{path} {body}: {code} {b}");
+        assert!(
+            b["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "{path} {body}: {b}"
+        );
+        n += 1;
+    }
+    // Raw bodies: malformed JSON, the wrong content type, a huge body, wrong methods and paths.
+    let raw: Vec<(reqwest::Method, &str, Option<&str>, Vec<u8>)> = vec![
+        (
+            reqwest::Method::POST,
+            "/collect",
+            Some("application/json"),
+            b"{\"hours\":".to_vec(),
+        ),
+        (
+            reqwest::Method::POST,
+            "/collect",
+            Some("application/json"),
+            b"not json".to_vec(),
+        ),
+        (
+            reqwest::Method::POST,
+            "/collect",
+            Some("text/plain"),
+            b"{\"hours\": 2}".to_vec(),
+        ),
+        (
+            reqwest::Method::POST,
+            "/collect",
+            None,
+            b"{\"hours\": 2}".to_vec(),
+        ),
+        (
+            reqwest::Method::POST,
+            "/collect",
+            Some("application/json"),
+            vec![b' '; 0]
+                .into_iter()
+                .chain(format!("{{\"hours\": 2, \"x\": \"{}\"}}", "a".repeat(100_000)).into_bytes())
+                .collect(),
+        ),
+        (
+            reqwest::Method::POST,
+            "/backfill",
+            Some("application/json"),
+            vec![0xff, 0xfe],
+        ),
+        (reqwest::Method::GET, "/collect", None, vec![]),
+        (reqwest::Method::DELETE, "/summary", None, vec![]),
+        (reqwest::Method::GET, "/nope", None, vec![]),
+        (reqwest::Method::GET, "/collections/not-an-id", None, vec![]),
+        (
+            reqwest::Method::PUT,
+            "/wipe",
+            Some("application/json"),
+            b"{}".to_vec(),
+        ),
+    ];
+    for (method, path, ctype, body) in raw {
+        let mut req = s
+            .http
+            .request(method.clone(), format!("{}{path}", s.url))
+            .body(body);
+        if let Some(t) = ctype {
+            req = req.header("content-type", t);
+        }
+        let r = req.send().await.unwrap();
+        let code = r.status().as_u16();
+        let b: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(
+            (400..500).contains(&code),
+            "{method} {path} {ctype:?}: {code} {b}"
+        );
+        assert!(b["error"].as_str().is_some(), "{method} {path}: {b}");
+        n += 1;
+    }
+    assert!(n >= 40, "{n} kinds of bad request");
+    assert_eq!(s.get("/healthz").await.0, 200);
+    // Nothing was collected for any of them.
+    let (_, sum) = s.get("/summary").await;
+    assert_eq!(sum["warehouse"]["pull_requests"], 0, "{sum}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth_guards_the_jobs_but_not_health() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 1, 5, 74), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let s = start(
+        &sim,
+        Auth::Token(ghstats::config::Secret::new("callers-secret")),
+        &[],
+    )
+    .await;
+    assert_eq!(s.get("/healthz").await.0, 200);
+    let (code, b) = s.get("/summary").await;
+    assert_eq!(code, 401, "{b}");
+    let r = s
+        .http
+        .get(format!("{}/summary", s.url))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = s
+        .http
+        .get(format!("{}/summary", s.url))
+        .bearer_auth("callers-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn no_auth_is_refused_off_loopback() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 1, 5, 75), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let api = sim.url();
+    let cli = ghstats::config::Cli::try_parse_from(["ghstats", "--api-url", &api, "init"]).unwrap();
+    let state = Arc::new(AppState {
+        runner: Runner {
+            config: cli.config,
+            stop: Arc::new(AtomicBool::new(false)),
+            progress_on_terminal: false,
+        },
+        auth: Auth::None,
+    });
+    let err = ghstats::serve::serve(state, "0.0.0.0:0".parse().unwrap(), None, async {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+}
