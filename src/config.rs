@@ -281,6 +281,10 @@ pub struct Config {
     /// How long one run may take (e.g. 55m); it stops at a page boundary and reports partial.
     #[arg(long, env = "RUN_BUDGET", global = true, default_value = "55m", value_parser = parse_duration)]
     pub run_budget: Duration,
+    /// How long the organization's lock lasts without renewal: a lock left by a dead run is
+    /// taken over after this. A live run renews it every third of it.
+    #[arg(long, env = "LOCK_LEASE", global = true, default_value = "5m", value_parser = parse_duration)]
+    pub lock_lease: Duration,
 
     /// Pull requests per GraphQL page at the start; halves when GitHub is overloaded.
     #[arg(long, env = "PAGE_SIZE", global = true, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=100))]

@@ -20,9 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
-/// How long a lease lasts without renewal: a lock left by a dead instance expires after this.
-pub const LEASE: Duration = Duration::from_secs(300);
-
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     /// Another run holds the organization's lock.
@@ -95,9 +92,11 @@ impl Held {
         lake: &Lake,
         org: &OrgName,
         holder: &str,
+        lease: Duration,
         lost: Arc<AtomicBool>,
     ) -> Result<Held, JobError> {
-        let lock = Arc::new(LeaseLock::new(lake.clone(), org, LEASE));
+        let every = lease / 3;
+        let lock = Arc::new(LeaseLock::new(lake.clone(), org, lease));
         let lease = match lock.acquire(holder).await {
             Ok(l) => l,
             Err(LockError::Held { holder, expires_at }) => {
@@ -110,7 +109,7 @@ impl Held {
             let (lock, lease) = (lock.clone(), lease.clone());
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(LEASE / 3).await;
+                    tokio::time::sleep(every).await;
                     let mut guard = lease.lock().await;
                     let Some(l) = guard.as_mut() else { return };
                     match lock.renew(l).await {
@@ -252,7 +251,7 @@ impl Runner {
         };
         // A lost lock stops the run like a shutdown does.
         let stop = Arc::new(AtomicBool::new(false));
-        let held = Held::take(&lake, &org, &id, stop.clone()).await?;
+        let held = Held::take(&lake, &org, &id, self.config.lock_lease, stop.clone()).await?;
         let forward = {
             let (outer, inner) = (self.stop.clone(), stop.clone());
             tokio::spawn(async move {
@@ -425,6 +424,7 @@ impl Runner {
             &lake,
             &org,
             &format!("wipe-{repo}"),
+            self.config.lock_lease,
             Arc::new(AtomicBool::new(false)),
         )
         .await?;
