@@ -415,6 +415,15 @@ pub struct WipeArgs {
     pub warehouse: bool,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct ScheduledArgs {
+    /// How often a collection starts (e.g. 1h, 6h).
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Duration,
+    #[command(flatten)]
+    pub scope: RepoScope,
+}
+
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
     /// Create the warehouse's tables and views (on BigQuery the dataset too) and bring the
@@ -432,6 +441,9 @@ pub enum Command {
     Wipe(WipeArgs),
     /// Serve every job over HTTP (Cloud Run, or any host).
     Serve(ServeArgs),
+    /// Collect forever, one window per interval, for hosts without a scheduler (systemd, a
+    /// container); stops on SIGTERM.
+    Scheduled(ScheduledArgs),
     /// What is stored per repository, table and date, and the warehouse's row counts.
     Summary(SummaryArgs),
 }

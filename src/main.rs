@@ -146,6 +146,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_json(&result)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Scheduled(a) => scheduled(&config, a).await,
         Command::Serve(a) => {
             let auth = match a.auth_mode {
                 ghstats::config::AuthMode::None => ghstats::serve::Auth::None,
@@ -214,6 +215,46 @@ async fn collect(config: &Config, request: Request, load: bool) -> anyhow::Resul
         Status::Completed | Status::Partial | Status::Running => ExitCode::SUCCESS,
         Status::Failed => ExitCode::FAILURE,
     })
+}
+
+/// One collection per interval until SIGTERM. Each window reaches back one interval plus a tenth
+/// (loads are idempotent, so the overlap costs only a few calls), and an unfinished collection
+/// is resumed first, so a slow or failed run skips no window.
+async fn scheduled(config: &Config, a: ghstats::config::ScheduledArgs) -> anyhow::Result<ExitCode> {
+    let runner = runner(config);
+    let stop = runner.stop.clone();
+    let (tx, mut stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::warn!("Stopping after the run in hand.");
+        stop.store(true, Ordering::Relaxed);
+        let _ = tx.send(true);
+    });
+    let reach = a.interval + a.interval / 10;
+    loop {
+        let started = std::time::Instant::now();
+        let now = chrono::Utc::now();
+        let since = now - chrono::Duration::from_std(reach).unwrap_or(chrono::Duration::hours(1));
+        let window = jobs::collect::resolve_window(now, None, Some(since), None, 1)?;
+        let request = Request::Collect {
+            kind: CollectionKind::Collect,
+            window,
+            scope: a.scope.clone(),
+        };
+        match runner.run(request, true).await {
+            Ok(result) => println!("{}", serde_json::to_string(&result)?),
+            // A busy lock or a failed run waits for the next tick; the error is logged.
+            Err(e) => tracing::error!(error = %job_error(e), "A scheduled collection failed."),
+        }
+        if *stopped.borrow() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let wait = a.interval.saturating_sub(started.elapsed());
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {},
+            _ = stopped.changed() => return Ok(ExitCode::SUCCESS),
+        }
+    }
 }
 
 /// SIGTERM (what Cloud Run and systemd send) or Ctrl-C.

@@ -382,3 +382,56 @@ async fn resume_continues_a_partial_backfill_and_wipe_needs_confirm() {
     );
     assert!(!dir.path().join("lake/acme/repo-000").exists());
 }
+
+/// `ghstats scheduled --interval 1s` starts a collection every second and prints each result;
+/// SIGTERM ends it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_collects_on_each_interval_until_sigterm() {
+    use std::io::BufRead;
+    let sim = Simulator::start(&OrgSpec::new("acme", 1, 10, 24), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = ghstats(dir.path())
+        .args(["--org", "acme", "--token", TOKEN, "--api-url", &sim.url()])
+        .args([
+            "--storage-url",
+            "file://./lake",
+            "--warehouse-url",
+            "sqlite://./wh.db",
+        ])
+        .args(["scheduled", "--interval", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .take(2)
+            .map(|l| l.unwrap())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let ids: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["status"], "completed", "{v}");
+            v["collection_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
