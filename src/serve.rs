@@ -418,6 +418,28 @@ async fn authenticate(
     }
 }
 
+/// Runs each request in a span: its method and path, and, when the caller sent a trace header
+/// and `GOOGLE_CLOUD_PROJECT` is set, the Cloud Logging trace every log line of it carries.
+async fn request_span(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
+    let trace = {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        std::env::var("GOOGLE_CLOUD_PROJECT").ok().and_then(|p| {
+            crate::telemetry::cloud_trace(
+                &p,
+                header("x-cloud-trace-context"),
+                header("traceparent"),
+            )
+        })
+    };
+    let (method, path) = (req.method().to_string(), req.uri().path().to_string());
+    let span = match trace {
+        Some(t) => tracing::info_span!("request", method, path, trace = t),
+        None => tracing::info_span!("request", method, path),
+    };
+    next.run(req).instrument(span).await
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -452,6 +474,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(request_span))
         .with_state(state)
 }
 

@@ -21,8 +21,15 @@ fn free_port() -> u16 {
 }
 
 fn spawn(dir: &std::path::Path, api: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ghstats"))
-        .current_dir(dir)
+    command(dir, api, port)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn command(dir: &std::path::Path, api: &str, port: u16) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ghstats"));
+    c.current_dir(dir)
         .env_clear()
         .env("GITHUB_ORG", ORG)
         .env("GITHUB_TOKEN", "ghp_crashSECRET")
@@ -35,10 +42,8 @@ fn spawn(dir: &std::path::Path, api: &str, port: u16) -> Child {
         .env("LOG_FORMAT", "json")
         .env("PORT", port.to_string())
         .args(["serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+        .stdout(Stdio::null());
+    c
 }
 
 async fn wait_up(http: &reqwest::Client, url: &str) {
@@ -139,4 +144,59 @@ async fn killed_at_random_moments_and_resumed_the_warehouse_equals_the_ground_tr
         &warehouse_tables(&wh).await,
         &expected(&sim.world(), &window, &[]),
     );
+}
+
+/// The service's logs are JSON lines Cloud Logging reads natively (`severity`, `message`), the
+/// lines of a request carry its trace, and no line holds the GitHub token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_cloud_logging_json_with_the_request_trace_and_no_token() {
+    let sim = Simulator::start(&OrgSpec::new(ORG, 1, 10, 82), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = command(dir.path(), &sim.url(), port)
+        .env("GOOGLE_CLOUD_PROJECT", "my-proj")
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    wait_up(&http, &url).await;
+    let r = http
+        .post(format!("{url}/backfill"))
+        .header(
+            "x-cloud-trace-context",
+            "105445aa7843bc8bf206b12000100000/1;o=1",
+        )
+        .json(&json!({"days": 400}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(
+        !text.contains("ghp_crashSECRET"),
+        "the token is in the logs"
+    );
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    assert!(lines
+        .iter()
+        .all(|l| l["severity"].is_string() && l["message"].is_string()));
+    let started = lines
+        .iter()
+        .find(|l| l["message"] == "Collection started.")
+        .expect("the collection logs its start");
+    assert_eq!(
+        started["logging.googleapis.com/trace"],
+        "projects/my-proj/traces/105445aa7843bc8bf206b12000100000"
+    );
+    assert_eq!(started["severity"], "INFO");
+    assert_eq!(started["path"], "/backfill");
 }

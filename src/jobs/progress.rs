@@ -53,7 +53,8 @@ impl Progress {
         if self.enabled {
             match &self.bar {
                 Some(b) => b.println(format!("collection {collection_id}")),
-                None => eprintln!("collection {collection_id}"),
+                // Without a terminal the announcement is a log line like every other.
+                None => tracing::info!(collection_id, "collection {collection_id}"),
             }
         }
     }
