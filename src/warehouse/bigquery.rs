@@ -20,7 +20,7 @@
 use super::sql::{self, ViewDialect};
 use super::{LoadReport, TableLoad, Warehouse, WarehouseError};
 use crate::lake::{ChunkInfo, Lake};
-use crate::tables::{self, ColumnType, Mode, TableDef};
+use crate::tables::{self, Mode, TableDef};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use google_cloud_bigquery_v2::client::{DatasetService, JobService, TableService};
@@ -1244,18 +1244,8 @@ impl Warehouse for BigQueryWarehouse {
             .into_iter()
             .map(|mut r| {
                 for c in t.columns {
-                    if c.ty == ColumnType::Timestamp {
-                        if let Some(v) = r.get_mut(c.name) {
-                            if let Some(t) = v
-                                .as_str()
-                                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                            {
-                                *v = Value::String(
-                                    t.with_timezone(&Utc)
-                                        .to_rfc3339_opts(SecondsFormat::AutoSi, true),
-                                );
-                            }
-                        }
+                    if let Some(v) = r.get_mut(c.name) {
+                        *v = super::fetched_value(c, v.take());
                     }
                 }
                 r

@@ -161,6 +161,24 @@ pub fn typed(
     }
 }
 
+/// A fetched value in the form of [`Warehouse::fetch_rows`]: a timestamp column's text becomes
+/// RFC 3339 UTC with `Z` (fraction only when non-zero); anything else stays as it is.
+pub fn fetched_value(c: &crate::tables::Column, v: serde_json::Value) -> serde_json::Value {
+    match (c.ty, &v) {
+        (crate::tables::ColumnType::Timestamp, serde_json::Value::String(s)) => {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| {
+                    serde_json::Value::String(
+                        t.with_timezone(&chrono::Utc)
+                            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                    )
+                })
+                .unwrap_or(v)
+        }
+        _ => v,
+    }
+}
+
 /// What is wrong with one row of a chunk: the row itself, or the backend taking it.
 pub enum RowFault {
     Bad(String),

@@ -10,7 +10,6 @@ use crate::lake::{ChunkInfo, Lake};
 use crate::tables::{self, Column, ColumnType, Mode, TableDef};
 use async_trait::async_trait;
 use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, Utc};
 use futures::SinkExt;
 use std::collections::BTreeMap;
 use tokio::sync::Mutex;
@@ -182,20 +181,6 @@ fn stage_chunk(
     })
 }
 
-fn to_json(c: &Column, v: serde_json::Value) -> serde_json::Value {
-    match (c.ty, &v) {
-        (ColumnType::Timestamp, serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(s)
-            .map(|t| {
-                serde_json::Value::String(
-                    t.with_timezone(&Utc)
-                        .to_rfc3339_opts(SecondsFormat::AutoSi, true),
-                )
-            })
-            .unwrap_or(v),
-        _ => v,
-    }
-}
-
 #[async_trait]
 impl Warehouse for PostgresWarehouse {
     fn backend(&self) -> &'static str {
@@ -364,7 +349,7 @@ impl Warehouse for PostgresWarehouse {
                 for c in t.columns {
                     obj.insert(
                         c.name.to_string(),
-                        to_json(
+                        super::fetched_value(
                             c,
                             doc.get(c.name).cloned().unwrap_or(serde_json::Value::Null),
                         ),
