@@ -69,11 +69,11 @@ pub struct LeaseLock {
     lease: Duration,
 }
 
-fn put_opts(mode: PutMode) -> PutOptions {
-    PutOptions {
-        mode,
-        ..PutOptions::default()
-    }
+/// Who a lock read names, for `Lost`.
+fn holder_of(current: Option<(LockRecord, UpdateVersion)>) -> String {
+    current
+        .map(|(r, _)| r.holder)
+        .unwrap_or_else(|| "nobody".into())
 }
 
 impl LeaseLock {
@@ -92,10 +92,24 @@ impl LeaseLock {
         }
     }
 
-    fn payload(r: &LockRecord) -> Result<PutPayload, LockError> {
-        serde_json::to_vec(r)
-            .map(|v| PutPayload::from_bytes(Bytes::from(v)))
-            .map_err(|e| LockError::Corrupt(e.to_string()))
+    /// Writes `record` as the lock with `mode` (create-only, compare-and-swap or overwrite).
+    async fn write(
+        &self,
+        record: &LockRecord,
+        mode: PutMode,
+    ) -> object_store::Result<object_store::PutResult> {
+        let bytes = serde_json::to_vec(record).map_err(|e| object_store::Error::Generic {
+            store: "lock",
+            source: Box::new(e),
+        })?;
+        let opts = PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        self.lake
+            .store()
+            .put_opts(&self.path, PutPayload::from_bytes(Bytes::from(bytes)), opts)
+            .await
     }
 
     /// The current lock and its version, if any.
@@ -119,16 +133,7 @@ impl LeaseLock {
     /// Takes the lock for `holder`, or says who holds it.
     pub async fn acquire(&self, holder: &str) -> Result<Lease, LockError> {
         let record = self.record(holder, Utc::now());
-        match self
-            .lake
-            .store()
-            .put_opts(
-                &self.path,
-                Self::payload(&record)?,
-                put_opts(PutMode::Create),
-            )
-            .await
-        {
+        match self.write(&record, PutMode::Create).await {
             Ok(r) => return Ok(Lease::new(record, r)),
             Err(object_store::Error::AlreadyExists { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -144,16 +149,7 @@ impl LeaseLock {
             });
         }
         tracing::warn!(previous = %current.holder, expired = %current.expires_at, "Taking over an expired run lock.");
-        match self
-            .lake
-            .store()
-            .put_opts(
-                &self.path,
-                Self::payload(&record)?,
-                put_opts(PutMode::Update(version)),
-            )
-            .await
-        {
+        match self.write(&record, PutMode::Update(version)).await {
             Ok(r) => Ok(Lease::new(record, r)),
             Err(object_store::Error::Precondition { .. })
             | Err(object_store::Error::AlreadyExists { .. }) => Err(self.held().await),
@@ -163,16 +159,7 @@ impl LeaseLock {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
-                match self
-                    .lake
-                    .store()
-                    .put_opts(
-                        &self.path,
-                        Self::payload(&record)?,
-                        put_opts(PutMode::Create),
-                    )
-                    .await
-                {
+                match self.write(&record, PutMode::Create).await {
                     Ok(r) => Ok(Lease::new(record, r)),
                     Err(object_store::Error::AlreadyExists { .. }) => Err(self.held().await),
                     Err(e) => Err(e.into()),
@@ -188,7 +175,7 @@ impl LeaseLock {
                 holder: r.holder,
                 expires_at: r.expires_at,
             },
-            Ok(None) => LockError::Lost("nobody".into()),
+            Ok(None) => LockError::Lost(holder_of(None)),
             Err(e) => e,
         }
     }
@@ -196,15 +183,8 @@ impl LeaseLock {
     /// Extends a held lease; fails with `Lost` if another run has taken the lock.
     pub async fn renew(&self, lease: &mut Lease) -> Result<(), LockError> {
         let record = self.record(&lease.record.holder, lease.record.acquired_at);
-        let payload = Self::payload(&record)?;
         match self
-            .lake
-            .store()
-            .put_opts(
-                &self.path,
-                payload.clone(),
-                put_opts(PutMode::Update(lease.version.clone())),
-            )
+            .write(&record, PutMode::Update(lease.version.clone()))
             .await
         {
             Ok(r) => {
@@ -212,29 +192,18 @@ impl LeaseLock {
                 Ok(())
             }
             Err(object_store::Error::Precondition { .. })
-            | Err(object_store::Error::NotFound { .. }) => Err(LockError::Lost(
-                self.current()
-                    .await?
-                    .map(|(r, _)| r.holder)
-                    .unwrap_or_else(|| "nobody".into()),
-            )),
+            | Err(object_store::Error::NotFound { .. }) => {
+                Err(LockError::Lost(holder_of(self.current().await?)))
+            }
             Err(object_store::Error::NotImplemented { .. }) => {
                 // No compare-and-swap: re-read, and overwrite only while it is still ours.
                 match self.current().await? {
                     Some((r, _)) if r.holder == lease.record.holder => {
-                        let put = self
-                            .lake
-                            .store()
-                            .put_opts(&self.path, payload, put_opts(PutMode::Overwrite))
-                            .await?;
+                        let put = self.write(&record, PutMode::Overwrite).await?;
                         *lease = Lease::new(record, put);
                         Ok(())
                     }
-                    other => Err(LockError::Lost(
-                        other
-                            .map(|(r, _)| r.holder)
-                            .unwrap_or_else(|| "nobody".into()),
-                    )),
+                    other => Err(LockError::Lost(holder_of(other))),
                 }
             }
             Err(e) => Err(e.into()),
