@@ -6,12 +6,10 @@ use ghstats::config::{Cli, Command, Config};
 use ghstats::jobs::runner::{JobError, Request, Runner};
 use ghstats::jobs::{self, load::LoadFilter};
 use ghstats::lake::checkpoint::{CollectionKind, Status};
-use ghstats::lake::Lake;
-use ghstats::names::OrgName;
-use ghstats::warehouse::{self, Warehouse};
+use ghstats::warehouse;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -29,31 +27,6 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn org(config: &Config) -> anyhow::Result<OrgName> {
-    config
-        .org
-        .clone()
-        .context("no organization: set GITHUB_ORG or pass --org")
-}
-
-async fn open_warehouse(config: &Config) -> anyhow::Result<Box<dyn Warehouse>> {
-    let wh = warehouse::open(&config.warehouse_url).await?;
-    wh.ensure_tables()
-        .await
-        .with_context(|| format!("preparing the tables in {}", config.warehouse_url))?;
-    Ok(wh)
-}
-
-/// What the jobs that read storage need: the organization, the lake and the warehouse.
-async fn stored(config: &Config) -> anyhow::Result<(OrgName, Lake, Box<dyn Warehouse>)> {
-    if !config.persist_to_gcs {
-        anyhow::bail!("PERSIST_TO_GCS=false: nothing is kept in storage to load or summarise");
-    }
-    let org = org(config)?;
-    let lake = Lake::open(&config.storage_url, config.storage_endpoint.as_ref())?;
-    Ok((org, lake, open_warehouse(config).await?))
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
@@ -115,13 +88,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Load(a) => {
-            let (org, lake, wh) = stored(&config).await?;
             let filter = LoadFilter {
                 repo: a.repo,
                 date: a.date,
                 collection_id: a.collection_id,
             };
-            let result = jobs::load::load(wh.as_ref(), &lake, &org, &filter).await?;
+            let result = runner(&config).load(&filter).await.map_err(job_error)?;
             print_json(&result)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -155,11 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
             };
             let state = Arc::new(ghstats::serve::AppState {
-                runner: Runner {
-                    config: config.clone(),
-                    stop: Arc::new(AtomicBool::new(false)),
-                    progress_on_terminal: false,
-                },
+                runner: Runner::new(config.clone(), false),
                 auth,
             });
             ghstats::serve::serve(
@@ -172,8 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Summary(a) => {
-            let (org, lake, wh) = stored(&config).await?;
-            let s = jobs::summary::summary(&lake, &org, wh.as_ref()).await?;
+            let s = runner(&config).summary().await.map_err(job_error)?;
             if a.json {
                 print_json(&s)?;
             } else {
@@ -185,11 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn runner(config: &Config) -> Runner {
-    Runner {
-        config: config.clone(),
-        stop: Arc::new(AtomicBool::new(false)),
-        progress_on_terminal: std::io::stderr().is_terminal(),
-    }
+    Runner::new(config.clone(), std::io::stderr().is_terminal())
 }
 
 /// A job's error as the CLI reports it.

@@ -336,13 +336,7 @@ async fn wipe(
 }
 
 async fn summary(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let lake = state.runner.lake()?;
-    let org = state.runner.org()?;
-    let wh = state.runner.warehouse().await?;
-    let s = crate::jobs::summary::summary(&lake, &org, wh.as_ref())
-        .await
-        .map_err(JobError::Failed)?;
-    Ok(Json(s).into_response())
+    Ok(Json(state.runner.summary().await?).into_response())
 }
 
 async fn collection(

@@ -8,7 +8,6 @@ use ghstats::jobs::runner::Runner;
 use ghstats::serve::{AppState, Auth};
 use github_sim::{Fault, FaultPlan, OrgSpec, SimOptions, Simulator};
 use serde_json::{json, Value};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 const TOKEN: &str = "ghp_serveSECRETtoken77";
@@ -42,11 +41,7 @@ async fn start(sim: &Simulator, auth: Auth, extra: &[&str]) -> Service {
     args.push("init");
     let cli = ghstats::config::Cli::try_parse_from(args).unwrap();
     let state = Arc::new(AppState {
-        runner: Runner {
-            config: cli.config,
-            stop: Arc::new(AtomicBool::new(false)),
-            progress_on_terminal: false,
-        },
+        runner: Runner::new(cli.config, false),
         auth,
     });
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -391,11 +386,7 @@ async fn no_auth_is_refused_off_loopback() {
     let api = sim.url();
     let cli = ghstats::config::Cli::try_parse_from(["ghstats", "--api-url", &api, "init"]).unwrap();
     let state = Arc::new(AppState {
-        runner: Runner {
-            config: cli.config,
-            stop: Arc::new(AtomicBool::new(false)),
-            progress_on_terminal: false,
-        },
+        runner: Runner::new(cli.config, false),
         auth: Auth::None,
     });
     let err = ghstats::serve::serve(state, "0.0.0.0:0".parse().unwrap(), None, async {})

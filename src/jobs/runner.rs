@@ -71,13 +71,14 @@ pub enum Request {
     Resume { collection_id: String },
 }
 
-/// The configuration a job runs with, and the signal that stops runs at a page boundary
-/// (SIGTERM).
+/// The configuration a job runs with, the signal that stops runs at a page boundary
+/// (SIGTERM), and the warehouse, opened (tables ensured) on first use and kept.
 #[derive(Clone)]
 pub struct Runner {
     pub config: Config,
     pub stop: Arc<AtomicBool>,
     pub progress_on_terminal: bool,
+    warehouse: Arc<tokio::sync::OnceCell<Arc<dyn Warehouse>>>,
 }
 
 /// The lease, renewed in the background while a job runs.
@@ -143,11 +144,19 @@ impl Held {
 }
 
 impl Runner {
+    pub fn new(config: Config, progress_on_terminal: bool) -> Self {
+        Runner {
+            config,
+            stop: Arc::new(AtomicBool::new(false)),
+            progress_on_terminal,
+            warehouse: Arc::default(),
+        }
+    }
+
     pub fn org(&self) -> Result<OrgName, JobError> {
-        self.config
-            .org
-            .clone()
-            .ok_or_else(|| JobError::Invalid("no organization: set GITHUB_ORG".into()))
+        self.config.org.clone().ok_or_else(|| {
+            JobError::Invalid("no organization: set GITHUB_ORG or pass --org".into())
+        })
     }
 
     /// The storage of stored jobs (load, resume, summary, wipe).
@@ -164,15 +173,30 @@ impl Runner {
         .map_err(JobError::Failed)
     }
 
-    /// The warehouse, its tables created if missing.
-    pub async fn warehouse(&self) -> Result<Box<dyn Warehouse>, JobError> {
-        let wh = warehouse::open(&self.config.warehouse_url)
-            .await
-            .map_err(|e| JobError::Failed(e.into()))?;
-        wh.ensure_tables()
-            .await
-            .with_context(|| format!("preparing the tables in {}", self.config.warehouse_url))?;
-        Ok(wh)
+    /// The warehouse, its tables created if missing: opened once, then shared by every job
+    /// and request of this runner. A failed open is tried again next time.
+    pub async fn warehouse(&self) -> Result<Arc<dyn Warehouse>, JobError> {
+        let url = &self.config.warehouse_url;
+        let wh = self
+            .warehouse
+            .get_or_try_init(|| async {
+                let wh = warehouse::open(url)
+                    .await
+                    .map_err(|e| JobError::Failed(e.into()))?;
+                wh.ensure_tables()
+                    .await
+                    .with_context(|| format!("preparing the tables in {url}"))?;
+                Ok::<_, JobError>(Arc::from(wh))
+            })
+            .await?;
+        Ok(wh.clone())
+    }
+
+    /// What is stored, and the warehouse's row counts.
+    pub async fn summary(&self) -> Result<crate::jobs::summary::Summary, JobError> {
+        let lake = self.lake()?;
+        let wh = self.warehouse().await?;
+        Ok(crate::jobs::summary::summary(&lake, &self.org()?, wh.as_ref()).await?)
     }
 
     fn client(&self, deadline: Instant) -> Result<GithubClient, JobError> {
