@@ -227,11 +227,23 @@ pub async fn resume(
     collection_id: &str,
     progress: &Progress,
 ) -> anyhow::Result<CollectionResult> {
-    let store = CheckpointStore::new(lake.clone(), opts.org.clone());
-    let mut cp = store
+    let cp = CheckpointStore::new(lake.clone(), opts.org.clone())
         .load(collection_id)
         .await
         .with_context(|| format!("resuming collection {collection_id}"))?;
+    resume_from(client, lake, opts, cp, progress).await
+}
+
+/// [`resume`] from a checkpoint already read.
+pub async fn resume_from(
+    client: &GithubClient,
+    lake: &Lake,
+    opts: &CollectOptions,
+    mut cp: Checkpoint,
+    progress: &Progress,
+) -> anyhow::Result<CollectionResult> {
+    let collection_id = cp.collection_id.clone();
+    let store = CheckpointStore::new(lake.clone(), opts.org.clone());
     if cp.status == Status::Completed {
         let mut result = result_of(&cp, client);
         result.note = Some(format!(
@@ -240,7 +252,7 @@ pub async fn resume(
         return Ok(result);
     }
     info!(collection_id, org = %opts.org, "Collection resumed.");
-    progress.announce(collection_id);
+    progress.announce(&collection_id);
     let opts = CollectOptions {
         kind: cp.kind,
         window: cp.window,
@@ -253,11 +265,12 @@ pub async fn resume(
     run(client, lake, &opts, progress, cp, before).await
 }
 
-/// The newest collection of `org` that did not complete (running when its process died, partial,
-/// or failed), if any.
+/// The newest collection of `org`, when it did not complete (running when its process died,
+/// partial, or failed). Only the newest is read: a new collection starts only once the one
+/// before it completed (the job runner resumes first), so older ones are complete.
 pub async fn unfinished(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Checkpoint>> {
     let store = CheckpointStore::new(lake.clone(), org.clone());
-    let mut ids: Vec<String> = lake
+    let ids: Vec<String> = lake
         .list(&lake.checkpoints_dir(org))
         .await?
         .into_iter()
@@ -268,15 +281,12 @@ pub async fn unfinished(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Che
                 .map(str::to_string)
         })
         .collect();
-    // Collection ids start with their UTC start time: newest last.
-    ids.sort();
-    for id in ids.iter().rev() {
-        let cp = store.load(id).await?;
-        if cp.status != Status::Completed {
-            return Ok(Some(cp));
-        }
-    }
-    Ok(None)
+    // Collection ids start with their UTC start time: the greatest is the newest.
+    let Some(newest) = ids.iter().max() else {
+        return Ok(None);
+    };
+    let cp = store.load(newest).await?;
+    Ok((cp.status != Status::Completed).then_some(cp))
 }
 
 fn result_of(cp: &Checkpoint, client: &GithubClient) -> CollectionResult {

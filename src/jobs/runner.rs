@@ -344,7 +344,7 @@ impl Runner {
                     deadline,
                     stop,
                 );
-                let result = collect::resume(client, lake, &opts, collection_id, progress).await?;
+                let result = collect::resume_from(client, lake, &opts, cp, progress).await?;
                 let result = if result.note.is_some() {
                     result
                 } else {
@@ -365,8 +365,7 @@ impl Runner {
                 if let Some(cp) = collect::unfinished(lake, org).await? {
                     if cp.collection_id != id {
                         tracing::info!(collection_id = %cp.collection_id, "Resuming an unfinished collection before a new window.");
-                        let r = collect::resume(client, lake, &opts, &cp.collection_id, progress)
-                            .await?;
+                        let r = collect::resume_from(client, lake, &opts, cp, progress).await?;
                         let r = load_into(r).await?;
                         if r.status != Status::Completed {
                             // Out of budget again: the new window waits for the next run.
