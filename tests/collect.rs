@@ -312,11 +312,11 @@ async fn a_collection_killed_again_and_again_resumes_to_the_ground_truth() {
     opts.page_size = 10;
     opts.page_size_max = 10;
     // The first run stops before its first page: a checkpoint with nothing done.
-    opts.stop = Arc::new(AtomicBool::new(true));
+    opts.stop = vec![Arc::new(AtomicBool::new(true))];
     let first = collect(&client, &lake, &opts).await;
     assert_eq!(first.status, Status::Partial);
     assert_eq!(first.rows.get("pull_requests"), None, "{:?}", first.rows);
-    opts.stop = Arc::new(AtomicBool::new(false));
+    opts.stop = Vec::new();
     let id = first.collection_id.clone();
     let (mut runs, mut kills) = (0u64, 0u64);
     loop {

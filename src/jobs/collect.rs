@@ -37,13 +37,13 @@ pub struct CollectOptions {
     pub page_size_max: u32,
     /// The run stops at a page boundary once this instant has passed.
     pub deadline: Instant,
-    /// Set to stop the run at the next page boundary (SIGTERM, a lost lock).
-    pub stop: Arc<AtomicBool>,
+    /// Any of these set stops the run at the next page boundary (SIGTERM, a lost lock).
+    pub stop: Vec<Arc<AtomicBool>>,
 }
 
 impl CollectOptions {
     fn should_stop(&self) -> bool {
-        Instant::now() >= self.deadline || self.stop.load(Ordering::Relaxed)
+        Instant::now() >= self.deadline || self.stop.iter().any(|s| s.load(Ordering::Relaxed))
     }
 }
 

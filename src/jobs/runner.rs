@@ -224,7 +224,7 @@ impl Runner {
         window: Window,
         scope: RepoScope,
         deadline: Instant,
-        stop: Arc<AtomicBool>,
+        stop: Vec<Arc<AtomicBool>>,
     ) -> CollectOptions {
         CollectOptions {
             org: org.clone(),
@@ -273,21 +273,10 @@ impl Runner {
             }
             Request::Collect { .. } => new_collection_id(chrono::Utc::now()),
         };
-        // A lost lock stops the run like a shutdown does.
-        let stop = Arc::new(AtomicBool::new(false));
-        let held = Held::take(&lake, &org, &id, self.config.lock_lease, stop.clone()).await?;
-        let forward = {
-            let (outer, inner) = (self.stop.clone(), stop.clone());
-            tokio::spawn(async move {
-                loop {
-                    if outer.load(Ordering::Relaxed) {
-                        inner.store(true, Ordering::Relaxed);
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            })
-        };
+        // A lost lock stops this run like a shutdown stops every run.
+        let lost = Arc::new(AtomicBool::new(false));
+        let held = Held::take(&lake, &org, &id, self.config.lock_lease, lost.clone()).await?;
+        let stop = vec![self.stop.clone(), lost];
         let progress = Arc::new(Progress::new(self.progress_on_terminal));
         let reporter = progress.spawn_reporter(client.clone(), Duration::from_secs(10));
         let outcome = self
@@ -304,7 +293,6 @@ impl Runner {
             )
             .await;
         reporter.abort();
-        forward.abort();
         progress.finish();
         held.release().await;
         outcome
@@ -320,7 +308,7 @@ impl Runner {
         request: &Request,
         id: &str,
         deadline: Instant,
-        stop: Arc<AtomicBool>,
+        stop: Vec<Arc<AtomicBool>>,
         progress: &Progress,
     ) -> Result<RunResult, JobError> {
         let load_into = |result: CollectionResult| async move {
