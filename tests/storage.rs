@@ -2,6 +2,8 @@
 //! moto_server and GCS on fake-gcs-server. The servers are started by scripts/services.sh
 //! (which .ci/run calls); a test whose server is not running says so and skips.
 
+mod common;
+
 use ghstats::config::StorageUrl;
 use ghstats::lake::{conformance, Lake};
 use std::sync::Arc;
@@ -96,21 +98,13 @@ async fn gcs_storage_on_fake_gcs_server_reads_lists_and_deletes() {
     }
     chunks.extend(w.flush().await.unwrap());
     assert_eq!(chunks.len(), 2);
-    let http = reqwest::Client::new();
     for c in &chunks {
         let bytes = scratch
             .get(&object_store::path::Path::from(c.path.as_str()))
             .await
             .unwrap();
         let name = format!("{prefix}/{}", c.path);
-        let r = http
-            .post(format!("{endpoint}upload/storage/v1/b/{bucket}/o"))
-            .query(&[("uploadType", "media"), ("name", name.as_str())])
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "seeding {name}: {}", r.status());
+        common::seed_gcs_object(&endpoint, &bucket, &name, bytes.to_vec()).await;
     }
     let url: StorageUrl = format!("gs://{bucket}/{prefix}").parse().unwrap();
     let lake = Lake::open(&url, Some(&endpoint)).unwrap();

@@ -20,22 +20,13 @@ use github_sim::{OrgSpec, SimOptions, Simulator};
 
 /// Copies every object of `from` into the fake-gcs-server bucket, under the same names.
 async fn copy_to_gcs(from: &Lake, endpoint: &url::Url, bucket: &str) {
-    let http = reqwest::Client::new();
     let everything = from
         .list(&object_store::path::Path::from(""))
         .await
         .unwrap();
     for (path, _) in everything {
         let bytes = from.get(&path).await.unwrap();
-        let name = path.to_string();
-        let r = http
-            .post(format!("{endpoint}upload/storage/v1/b/{bucket}/o"))
-            .query(&[("uploadType", "media"), ("name", name.as_str())])
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "seeding {name}: {}", r.status());
+        seed_gcs_object(endpoint, bucket, path.as_ref(), bytes.to_vec()).await;
     }
 }
 

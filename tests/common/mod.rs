@@ -379,3 +379,16 @@ pub fn dataset_url(t: &ghstats::warehouse::bigquery::BigQueryTarget) -> String {
         t.dataset
     )
 }
+
+/// Writes one object into a fake-gcs-server bucket through its JSON API (object_store's XML
+/// uploads are missing from that emulator).
+pub async fn seed_gcs_object(endpoint: &url::Url, bucket: &str, name: &str, bytes: Vec<u8>) {
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}upload/storage/v1/b/{bucket}/o"))
+        .query(&[("uploadType", "media"), ("name", name)])
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "seeding {name}: {}", r.status());
+}
