@@ -882,17 +882,11 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             } else {
                 format!("SELECT * FROM {}", self.table_ref(stage))
             };
-            let order: Vec<String> = t
-                .version
-                .iter()
-                .map(|v| format!("{v} DESC"))
-                .chain(["collection_id DESC".to_string()])
-                .collect();
             let dedup = format!(
                 "SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS ghstats_rank FROM ({source_rows})) WHERE ghstats_rank = 1",
                 cols = cols.join(", "),
                 key = t.key.join(", "),
-                order = order.join(", "),
+                order = sql::newest_first(t),
             );
             let mut on: Vec<String> = t.key.iter().map(|k| format!("T.{k} = S.{k}")).collect();
             // Constants, so BigQuery prunes the target's partitions. A partition column that

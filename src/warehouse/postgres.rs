@@ -50,19 +50,12 @@ pub fn merge_sql(t: &TableDef) -> MergeSql {
 
 /// One row per key from the staging table: the greatest version wins.
 fn dedup_sql(t: &TableDef) -> String {
-    let order: Vec<String> = t
-        .key
-        .iter()
-        .map(|k| k.to_string())
-        .chain(t.version.iter().map(|v| format!("{v} DESC")))
-        .chain(["collection_id DESC".to_string()])
-        .collect();
     format!(
-        "SELECT DISTINCT ON ({key}) {cols} FROM stage_{name} ORDER BY {order}",
+        "SELECT DISTINCT ON ({key}) {cols} FROM stage_{name} ORDER BY {key}, {order}",
         key = t.key.join(", "),
         cols = column_list(t),
         name = t.name,
-        order = order.join(", ")
+        order = sql::newest_first(t)
     )
 }
 

@@ -75,6 +75,17 @@ pub fn version_tuple(t: &TableDef, alias: &str) -> String {
     )
 }
 
+/// The order that puts a key's newest copy first: the version columns, then the collection id,
+/// each descending (`updated_at DESC, collected_at DESC, collection_id DESC`).
+pub fn newest_first(t: &TableDef) -> String {
+    t.version
+        .iter()
+        .chain(&["collection_id"])
+        .map(|v| format!("{v} DESC"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The statements of one table's MERGE.
 pub struct MergeSql {
     pub count_inserted: String,

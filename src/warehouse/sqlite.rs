@@ -44,17 +44,11 @@ pub fn merge_sql(t: &TableDef) -> MergeSql {
 
 /// The staging rows of `t`, one per key: the greatest version wins.
 fn dedup_sql(t: &TableDef) -> String {
-    let order: Vec<String> = t
-        .version
-        .iter()
-        .map(|v| format!("{v} DESC"))
-        .chain(["collection_id DESC".to_string()])
-        .collect();
     format!(
         "SELECT {cols} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS _rn FROM temp.stage_{name}) WHERE _rn = 1",
         cols = column_list(t),
         key = t.key.join(", "),
-        order = order.join(", "),
+        order = sql::newest_first(t),
         name = t.name
     )
 }
