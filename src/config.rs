@@ -227,6 +227,29 @@ pub struct Config {
     )]
     pub tokens: Vec<Secret>,
 
+    /// A GitHub App's id. With its private key the App's installation tokens are used (minted
+    /// from a signed JWT and replaced before they expire), beside any GITHUB_TOKEN(S).
+    #[arg(long, env = "GITHUB_APP_ID", global = true)]
+    pub app_id: Option<String>,
+
+    /// The App's installation on the organization; looked up from GITHUB_ORG when not set.
+    #[arg(long, env = "GITHUB_APP_INSTALLATION_ID", global = true)]
+    pub app_installation_id: Option<u64>,
+
+    /// The App's private key, PEM (from a secret). GITHUB_APP_PRIVATE_KEY_FILE reads it from a
+    /// file instead.
+    #[arg(
+        long,
+        env = "GITHUB_APP_PRIVATE_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub app_private_key: Option<Secret>,
+
+    /// A file holding the App's private key (PEM), e.g. a mounted secret.
+    #[arg(long, env = "GITHUB_APP_PRIVATE_KEY_FILE", global = true)]
+    pub app_private_key_file: Option<std::path::PathBuf>,
+
     /// GitHub's REST API base (GitHub Enterprise: https://HOST/api/v3).
     #[arg(
         long,
@@ -300,6 +323,44 @@ pub struct Config {
 }
 
 impl Config {
+    /// The GitHub App settings, when an App is configured: its id and private key.
+    pub fn github_app(&self) -> Result<Option<(String, Secret)>, String> {
+        let key = match (&self.app_private_key, &self.app_private_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "set GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE, not both".into(),
+                )
+            }
+            (Some(k), None) => Some(k.clone()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    format!(
+                        "cannot read GITHUB_APP_PRIVATE_KEY_FILE {}: {e}",
+                        path.display()
+                    )
+                })?;
+                Some(text.parse::<Secret>().map_err(|_| {
+                    format!("GITHUB_APP_PRIVATE_KEY_FILE {} is empty", path.display())
+                })?)
+            }
+            (None, None) => None,
+        };
+        match (&self.app_id, key) {
+            (Some(id), Some(key)) => Ok(Some((id.clone(), key))),
+            (None, None) => {
+                if self.app_installation_id.is_some() {
+                    return Err("GITHUB_APP_INSTALLATION_ID is set without GITHUB_APP_ID".into());
+                }
+                Ok(None)
+            }
+            (Some(_), None) => Err(
+                "GITHUB_APP_ID is set without the App's key: set GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE"
+                    .into(),
+            ),
+            (None, Some(_)) => Err("the GitHub App's private key is set without GITHUB_APP_ID".into()),
+        }
+    }
+
     /// Every configured token, `GITHUB_TOKENS` first.
     pub fn all_tokens(&self) -> Vec<Secret> {
         let mut t = self.tokens.clone();

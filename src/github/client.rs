@@ -2,6 +2,7 @@
 //! retries with backoff and jitter, secondary limits, a cap on response size, and a count of
 //! what every run spends.
 
+use super::auth::Credential;
 use super::error::GithubError;
 use super::pacer::{budget_from_headers, retry_after, Budget, Pacer, Pick, Resource};
 use crate::config::Secret;
@@ -117,7 +118,7 @@ struct Inner {
     http: reqwest::Client,
     api: Url,
     graphql: Url,
-    tokens: Vec<Secret>,
+    tokens: Vec<Credential>,
     pacer: Pacer,
     options: ClientOptions,
     cost: CostCounter,
@@ -233,10 +234,26 @@ impl std::fmt::Debug for GithubClient {
 
 impl GithubClient {
     pub fn new(api: Url, tokens: Vec<Secret>, options: ClientOptions) -> Result<Self, GithubError> {
+        Self::with_credentials(
+            api,
+            tokens.into_iter().map(Credential::Token).collect(),
+            options,
+        )
+    }
+
+    /// A client sending these credentials (static tokens, a GitHub App installation), each
+    /// with its own budget.
+    pub fn with_credentials(
+        api: Url,
+        tokens: Vec<Credential>,
+        options: ClientOptions,
+    ) -> Result<Self, GithubError> {
         if tokens.is_empty() {
             return Err(GithubError::Fatal {
                 status: 401,
-                message: "no GitHub token configured (GITHUB_TOKEN or GITHUB_TOKENS)".into(),
+                message:
+                    "no GitHub credentials configured (GITHUB_TOKEN, GITHUB_TOKENS or GITHUB_APP_ID)"
+                        .into(),
                 request_id: None,
             });
         }
@@ -384,6 +401,7 @@ impl GithubClient {
         overload_is_final: bool,
     ) -> Result<(HeaderMap, Bytes, usize), GithubError> {
         let mut attempt = 0u32;
+        let mut reauthenticated = false;
         loop {
             let token = loop {
                 match self.inner.pacer.pick(resource, Utc::now()) {
@@ -395,10 +413,27 @@ impl GithubClient {
                     }
                 }
             };
-            let mut req = self.inner.http.request(method.clone(), url.clone()).header(
-                AUTHORIZATION,
-                format!("Bearer {}", self.inner.tokens[token].expose()),
-            );
+            let credential = &self.inner.tokens[token];
+            let bearer = match credential.bearer(&self.inner.http).await {
+                Ok(b) => b,
+                Err(e @ GithubError::Transient(_)) => {
+                    attempt += 1;
+                    if attempt >= self.inner.options.max_attempts {
+                        return Err(e);
+                    }
+                    warn!(error = %e, attempt, "Minting a GitHub App token failed; retrying.");
+                    self.wait(self.backoff(attempt - 1), "retry backoff")
+                        .await
+                        .map_err(|_| out_of_time(attempt, &e))?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut req = self
+                .inner
+                .http
+                .request(method.clone(), url.clone())
+                .header(AUTHORIZATION, format!("Bearer {}", bearer.expose()));
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -462,6 +497,16 @@ impl GithubClient {
                     self.wait(wait + self.backoff(0) / 4, "secondary rate limit")
                         .await
                         .map_err(|_| out_of_time(attempt, &err))?;
+                }
+                // An installation token GitHub no longer takes (revoked, or clocks apart):
+                // mint another and try once more.
+                GithubError::Fatal { status: 401, .. } if !reauthenticated => {
+                    let Credential::App(app) = credential else {
+                        return Err(err);
+                    };
+                    warn!("GitHub refused the installation token; minting another.");
+                    app.invalidate().await;
+                    reauthenticated = true;
                 }
                 GithubError::Overloaded(_) if overload_is_final => return Err(err),
                 GithubError::Overloaded(_) | GithubError::Transient(_) => {

@@ -7,7 +7,7 @@ use super::collect::{self, CollectOptions, CollectionResult};
 use super::load::{self, LoadFilter, LoadResult};
 use super::progress::Progress;
 use crate::config::{Config, RepoScope, StorageUrl};
-use crate::github::{ClientOptions, GithubClient, Window};
+use crate::github::{AppInstallation, ClientOptions, Credential, GithubClient, Window};
 use crate::lake::checkpoint::{CollectionKind, Status};
 use crate::lake::lock::{Lease, LeaseLock, LockError};
 use crate::lake::{new_collection_id, Checkpoint, CheckpointStore, Lake};
@@ -79,6 +79,8 @@ pub struct Runner {
     pub stop: Arc<AtomicBool>,
     pub progress_on_terminal: bool,
     warehouse: Arc<tokio::sync::OnceCell<Arc<dyn Warehouse>>>,
+    /// The GitHub App installation, kept across runs so its token is reused until due.
+    app: Arc<tokio::sync::OnceCell<Option<Arc<AppInstallation>>>>,
 }
 
 /// The lease, renewed in the background while a job runs.
@@ -150,6 +152,7 @@ impl Runner {
             stop: Arc::new(AtomicBool::new(false)),
             progress_on_terminal,
             warehouse: Arc::default(),
+            app: Arc::default(),
         }
     }
 
@@ -199,16 +202,42 @@ impl Runner {
         Ok(crate::jobs::summary::summary(&lake, &self.org()?, wh.as_ref()).await?)
     }
 
-    fn client(&self, deadline: Instant) -> Result<GithubClient, JobError> {
-        let tokens = self.config.all_tokens();
-        if tokens.is_empty() {
+    /// The GitHub App installation, when one is configured.
+    pub async fn github_app(&self) -> Result<Option<Arc<AppInstallation>>, JobError> {
+        self.app
+            .get_or_try_init(|| async {
+                let Some((id, key)) = self.config.github_app().map_err(JobError::Invalid)? else {
+                    return Ok(None);
+                };
+                let org = self.org()?;
+                AppInstallation::new(
+                    &id,
+                    self.config.app_installation_id,
+                    org.as_str(),
+                    &key,
+                    self.config.api_url.clone(),
+                )
+                .map(|a| Some(Arc::new(a)))
+                .map_err(JobError::Invalid)
+            })
+            .await
+            .cloned()
+    }
+
+    async fn client(&self, deadline: Instant) -> Result<GithubClient, JobError> {
+        let mut credentials: Vec<Credential> = Vec::new();
+        if let Some(app) = self.github_app().await? {
+            credentials.push(Credential::App(app));
+        }
+        credentials.extend(self.config.all_tokens().into_iter().map(Credential::Token));
+        if credentials.is_empty() {
             return Err(JobError::Invalid(
-                "no GitHub token: set GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c)".into(),
+                "no GitHub credentials: set GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c), or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY(_FILE)".into(),
             ));
         }
-        GithubClient::new(
+        GithubClient::with_credentials(
             self.config.api_url.clone(),
-            tokens,
+            credentials,
             ClientOptions {
                 deadline: Some(deadline),
                 ..ClientOptions::default()
@@ -244,7 +273,7 @@ impl Runner {
     pub async fn run(&self, request: Request, load: bool) -> Result<RunResult, JobError> {
         let org = self.org()?;
         let deadline = Instant::now() + self.config.run_budget;
-        let client = self.client(deadline)?;
+        let client = self.client(deadline).await?;
         // PERSIST_TO_GCS=false: chunks live in a temporary directory, removed after the load.
         let scratch = if self.config.persist_to_gcs {
             None

@@ -3,6 +3,7 @@
 //! Tests start it on port 0 and compare what a collector stored to [`model::World`], the
 //! ground truth.
 
+pub mod app;
 pub mod cost;
 pub mod generate;
 pub mod graphql;
@@ -10,6 +11,7 @@ pub mod model;
 pub mod rest;
 pub mod server;
 
+pub use app::{generate_rsa_key, AppSpec, RsaKey};
 pub use generate::{ChangeReport, OrgSpec};
 pub use model::World;
 pub use server::{Fault, FaultPlan, Ledger, SimOptions, Simulator};

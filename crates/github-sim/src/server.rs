@@ -2,6 +2,7 @@
 //! rate limits with GitHub's headers, fault injection, a ledger of what was served, and a
 //! control API under `/_sim/`.
 
+use crate::app::{token_body, verify_app_jwt, AppSpec};
 use crate::cost::query_cost;
 use crate::generate::{self, ChangeReport, OrgSpec};
 use crate::graphql::{self, GithubSchema, RateLimitInfo};
@@ -67,6 +68,12 @@ pub struct Ledger {
     pub by_route: BTreeMap<String, u64>,
     /// Tokens that were refused as unknown.
     pub rejected_auth: u64,
+    /// Installation tokens minted for the GitHub App.
+    #[serde(default)]
+    pub installation_tokens_minted: u64,
+    /// Requests refused because their installation token had expired.
+    #[serde(default)]
+    pub expired_token_rejections: u64,
 }
 
 /// How the simulator answers, beside the organization itself.
@@ -82,6 +89,10 @@ pub struct SimOptions {
     /// the true number.
     #[serde(default)]
     pub cap_commit_total_count: bool,
+    /// A GitHub App whose installation tokens are accepted (they share one budget per
+    /// installation, as on GitHub) besides `tokens`.
+    #[serde(default)]
+    pub app: Option<AppSpec>,
 }
 
 impl Default for SimOptions {
@@ -91,6 +102,7 @@ impl Default for SimOptions {
             rest_limit: 5000,
             tokens: Vec::new(),
             cap_commit_total_count: false,
+            app: None,
         }
     }
 }
@@ -134,6 +146,8 @@ pub(crate) struct SimState {
     accounts: Mutex<Accounts>,
     faults: Mutex<(FaultPlan, VecDeque<Fault>, ChaCha8Rng)>,
     ledger: Mutex<Ledger>,
+    /// Installation tokens minted, with when each expires.
+    installation_tokens: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl SimState {
@@ -225,6 +239,7 @@ impl Simulator {
                 ChaCha8Rng::seed_from_u64(0),
             )),
             ledger: Mutex::new(Ledger::default()),
+            installation_tokens: Mutex::new(HashMap::new()),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
@@ -267,6 +282,14 @@ impl Simulator {
 
     pub fn ledger(&self) -> Ledger {
         lock(&self.state.ledger).clone()
+    }
+
+    /// Every installation token minted so far, for tests that look for leaks.
+    pub fn minted_tokens(&self) -> Vec<String> {
+        lock(&self.state.installation_tokens)
+            .keys()
+            .cloned()
+            .collect()
     }
 
     pub fn reset_ledger(&self) {
@@ -326,6 +349,11 @@ fn router(state: Arc<SimState>) -> Router {
             get(control_ledger).delete(control_reset_ledger),
         )
         .route("/_sim/truth", get(control_truth))
+        .route(
+            "/app/installations/{id}/access_tokens",
+            post(app_access_token),
+        )
+        .route("/orgs/{org}/installation", get(app_org_installation))
         .merge(github)
         .with_state(state)
 }
@@ -429,15 +457,35 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
     let Some(token) = token_of(req.headers()) else {
         return message(StatusCode::UNAUTHORIZED, "Requires authentication");
     };
-    let allowed = state
+    let (allowed, app) = state
         .options
         .read()
-        .map(|o| o.tokens.is_empty() || o.tokens.contains(&token))
-        .unwrap_or(false);
-    if !allowed {
-        lock(&state.ledger).rejected_auth += 1;
-        return message(StatusCode::UNAUTHORIZED, "Bad credentials");
-    }
+        .map(|o| {
+            (
+                o.tokens.is_empty() || o.tokens.contains(&token),
+                o.app.clone(),
+            )
+        })
+        .unwrap_or((false, None));
+    // An installation token is checked against what was minted, expiry included, and spends
+    // its installation's budget.
+    let minted = app.as_ref().and_then(|a| {
+        lock(&state.installation_tokens)
+            .get(&token)
+            .map(|exp| (a.installation_id, *exp))
+    });
+    let token = match minted {
+        Some((_, expires)) if Utc::now() >= expires => {
+            lock(&state.ledger).expired_token_rejections += 1;
+            return message(StatusCode::UNAUTHORIZED, "Bad credentials");
+        }
+        Some((installation, _)) => format!("installation:{installation}"),
+        None if allowed && !token.starts_with("ghs_") => token,
+        None => {
+            lock(&state.ledger).rejected_auth += 1;
+            return message(StatusCode::UNAUTHORIZED, "Bad credentials");
+        }
+    };
     if !is_rate_limit {
         let mut l = lock(&state.ledger);
         if is_graphql {
@@ -515,6 +563,78 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
         HeaderValue::from_str(&request_id()).unwrap_or(HeaderValue::from_static("SIM")),
     );
     r
+}
+
+/// The App's JWT from the request, checked; the App when it passes.
+fn app_caller(state: &SimState, headers: &HeaderMap) -> Result<AppSpec, Box<Response>> {
+    let app = state.options.read().ok().and_then(|o| o.app.clone());
+    let Some(app) = app else {
+        return Err(Box::new(message(StatusCode::NOT_FOUND, "Not Found")));
+    };
+    let Some(jwt) = token_of(headers) else {
+        return Err(Box::new(message(
+            StatusCode::UNAUTHORIZED,
+            "A JSON web token could not be decoded",
+        )));
+    };
+    if let Err(why) = verify_app_jwt(&app, &jwt) {
+        lock(&state.ledger).rejected_auth += 1;
+        return Err(Box::new(message(StatusCode::UNAUTHORIZED, &why)));
+    }
+    Ok(app)
+}
+
+async fn app_access_token(
+    State(state): State<Arc<SimState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    state.count_route("POST /app/installations/{id}/access_tokens".into());
+    let app = match app_caller(&state, &headers) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    if id != app.installation_id.to_string() {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    }
+    let token: String = {
+        let mut rng = rand::thread_rng();
+        let tail: String = (0..36)
+            .map(|_| {
+                char::from(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                        [rng.gen_range(0..62)],
+                )
+            })
+            .collect();
+        format!("ghs_{tail}")
+    };
+    let expires = Utc::now() + ChronoDuration::seconds(app.token_ttl_secs as i64);
+    lock(&state.installation_tokens).insert(token.clone(), expires);
+    lock(&state.ledger).installation_tokens_minted += 1;
+    (StatusCode::CREATED, Json(token_body(&token, expires))).into_response()
+}
+
+async fn app_org_installation(
+    State(state): State<Arc<SimState>>,
+    axum::extract::Path(org): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    state.count_route("GET /orgs/{org}/installation".into());
+    let app = match app_caller(&state, &headers) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    if !org.eq_ignore_ascii_case(&state.snapshot().org.login) {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    }
+    Json(serde_json::json!({
+        "id": app.installation_id,
+        "app_id": app.app_id,
+        "account": { "login": org, "type": "Organization" },
+        "target_type": "Organization",
+    }))
+    .into_response()
 }
 
 #[derive(Clone)]
