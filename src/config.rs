@@ -178,6 +178,8 @@ pub enum AuthMode {
     None,
     /// A static bearer token (`AUTH_TOKEN`, from a secret).
     Token,
+    /// Google-signed ID tokens (OIDC_AUDIENCE, OIDC_ALLOWED_EMAILS).
+    Oidc,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -188,13 +190,24 @@ pub struct ServeArgs {
     /// The port to listen on (Cloud Run sets PORT).
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
-    /// How callers are checked: `token` (Authorization: Bearer AUTH_TOKEN) or `none` (loopback
-    /// only). On Cloud Run the platform checks callers' identity before this.
+    /// How callers are checked: `oidc` (Google-signed ID tokens), `token` (Authorization: Bearer
+    /// AUTH_TOKEN) or `none` (loopback only). On Cloud Run the platform checks callers' identity
+    /// before this.
     #[arg(long, env = "AUTH_MODE", value_enum, default_value_t = AuthMode::None)]
     pub auth_mode: AuthMode,
     /// The bearer token for AUTH_MODE=token.
     #[arg(long, env = "AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<Secret>,
+    /// For AUTH_MODE=oidc: the audiences an ID token may carry (comma-separated), usually the
+    /// service's URL.
+    #[arg(long, env = "OIDC_AUDIENCE", value_delimiter = ',')]
+    pub oidc_audience: Vec<String>,
+    /// For AUTH_MODE=oidc: the emails (service accounts) allowed to call, comma-separated.
+    #[arg(long, env = "OIDC_ALLOWED_EMAILS", value_delimiter = ',')]
+    pub oidc_allowed_emails: Vec<String>,
+    /// For AUTH_MODE=oidc: where the keys that sign ID tokens are published.
+    #[arg(long, env = "OIDC_JWKS_URL", default_value = crate::oidc::GOOGLE_CERTS)]
+    pub oidc_jwks_url: Url,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -7,6 +7,7 @@ pub mod github;
 pub mod jobs;
 pub mod lake;
 pub mod names;
+pub mod oidc;
 pub mod rows;
 pub mod serve;
 pub mod tables;

@@ -125,6 +125,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ghstats::config::AuthMode::Token => ghstats::serve::Auth::Token(
                     a.auth_token.context("AUTH_MODE=token needs AUTH_TOKEN")?,
                 ),
+                ghstats::config::AuthMode::Oidc => ghstats::serve::Auth::Oidc(Arc::new(
+                    ghstats::oidc::OidcVerifier::new(
+                        a.oidc_audience,
+                        a.oidc_allowed_emails,
+                        a.oidc_jwks_url,
+                    )
+                    .map_err(anyhow::Error::msg)?,
+                )),
             };
             let state = Arc::new(ghstats::serve::AppState {
                 runner: Runner::new(config.clone(), false),

@@ -34,6 +34,8 @@ pub enum Auth {
     None,
     /// `Authorization: Bearer <token>` with this static token (from a secret).
     Token(Secret),
+    /// `Authorization: Bearer <Google-signed ID token>` (Cloud Scheduler's OIDC token).
+    Oidc(Arc<crate::oidc::OidcVerifier>),
 }
 
 pub struct AppState {
@@ -389,26 +391,49 @@ async fn authenticate(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     match &state.auth {
         Auth::None => next.run(req).await,
-        Auth::Token(token) => {
-            let given = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            match given {
-                Some(g) if constant_time_eq(g.as_bytes(), token.expose().as_bytes()) => {
+        Auth::Oidc(verifier) => {
+            use crate::oidc::OidcError;
+            let Some(token) = given else {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "send Authorization: Bearer <Google ID token>",
+                )
+                .into_response();
+            };
+            match verifier.verify(token.trim()).await {
+                Ok(email) => {
+                    tracing::Span::current().record("caller", email.as_str());
                     next.run(req).await
                 }
-                Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "the bearer token is not valid")
-                    .into_response(),
-                None => ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "send Authorization: Bearer <token>",
-                )
-                .into_response(),
+                Err(OidcError::Unauthenticated(m)) => {
+                    ApiError::new(StatusCode::UNAUTHORIZED, m).into_response()
+                }
+                Err(OidcError::Forbidden(m)) => {
+                    ApiError::new(StatusCode::FORBIDDEN, m).into_response()
+                }
+                Err(OidcError::Unavailable(m)) => {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m).into_response()
+                }
             }
         }
+        Auth::Token(token) => match given {
+            Some(g) if constant_time_eq(g.as_bytes(), token.expose().as_bytes()) => {
+                next.run(req).await
+            }
+            Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "the bearer token is not valid")
+                .into_response(),
+            None => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "send Authorization: Bearer <token>",
+            )
+            .into_response(),
+        },
     }
 }
 
@@ -428,8 +453,14 @@ async fn request_span(req: axum::extract::Request, next: axum::middleware::Next)
     };
     let (method, path) = (req.method().to_string(), req.uri().path().to_string());
     let span = match trace {
-        Some(t) => tracing::info_span!("request", method, path, trace = t),
-        None => tracing::info_span!("request", method, path),
+        Some(t) => tracing::info_span!(
+            "request",
+            method,
+            path,
+            trace = t,
+            caller = tracing::field::Empty
+        ),
+        None => tracing::info_span!("request", method, path, caller = tracing::field::Empty),
     };
     next.run(req).instrument(span).await
 }
