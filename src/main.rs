@@ -17,8 +17,11 @@ async fn main() -> ExitCode {
     // A .env file fills in what the environment does not set.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    ghstats::telemetry::init(cli.config.log_format);
-    match run(cli).await {
+    let telemetry = ghstats::telemetry::init(cli.config.log_format);
+    if let Some(e) = &telemetry.otlp_error {
+        tracing::warn!(error = %e, "Traces are not exported.");
+    }
+    let code = match run(cli).await {
         Ok(code) => code,
         Err(e) => {
             // One readable line: the context chain, outermost first.
@@ -26,7 +29,12 @@ async fn main() -> ExitCode {
             eprintln!("error: {}", chain.join(": "));
             ExitCode::FAILURE
         }
+    };
+    if telemetry.exporting() {
+        // The exporter blocks while it sends the last batch.
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     }
+    code
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {

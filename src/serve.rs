@@ -458,10 +458,20 @@ async fn request_span(req: axum::extract::Request, next: axum::middleware::Next)
             method,
             path,
             trace = t,
-            caller = tracing::field::Empty
+            caller = tracing::field::Empty,
+            otel.kind = "server",
+            otel.name = format!("{method} {path}"),
         ),
-        None => tracing::info_span!("request", method, path, caller = tracing::field::Empty),
+        None => tracing::info_span!(
+            "request",
+            method,
+            path,
+            caller = tracing::field::Empty,
+            otel.kind = "server",
+            otel.name = format!("{method} {path}"),
+        ),
     };
+    crate::telemetry::continue_trace(&span, req.headers());
     next.run(req).instrument(span).await
 }
 

@@ -14,26 +14,131 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFi
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
-pub fn init(format: LogFormat) {
+/// What [`init`] set up; [`Telemetry::shutdown`] sends the spans still buffered.
+pub struct Telemetry {
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    /// Why OTLP export is off although it was asked for.
+    pub otlp_error: Option<String>,
+}
+
+impl Telemetry {
+    /// Whether spans are exported over OTLP.
+    pub fn exporting(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    /// Flushes and stops the span exporter (it blocks: the exporter has its own thread).
+    pub fn shutdown(self) {
+        if let Some(p) = self.provider {
+            if let Err(e) = p.shutdown() {
+                eprintln!("warning: exporting the last spans failed: {e}");
+            }
+        }
+    }
+}
+
+/// The OTLP span exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set:
+/// HTTP with protobuf, the standard `OTEL_*` variables (headers, timeout, service name), spans
+/// sent in batches from the exporter's own thread.
+fn otlp_provider() -> Option<Result<opentelemetry_sdk::trace::SdkTracerProvider, String>> {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
+    if !set("OTEL_EXPORTER_OTLP_ENDPOINT") && !set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        return None;
+    }
+    use opentelemetry_otlp::WithExportConfig;
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .build()
+    {
+        Ok(e) => e,
+        Err(e) => return Some(Err(format!("OTLP trace export is off: {e}"))),
+    };
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    if !set("OTEL_SERVICE_NAME") {
+        resource = resource.with_service_name("ghstats");
+    }
+    let resource = resource
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    Some(Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build()))
+}
+
+/// Logs to stderr (a `RUST_LOG` filter, default `info`), and spans over OTLP when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set: a span per job, per repository and per GitHub request,
+/// whatever `RUST_LOG` says.
+pub fn init(format: LogFormat) -> Telemetry {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = if json {
-        builder
+    let logs = if json {
+        tracing_subscriber::fmt::layer()
             .fmt_fields(JsonFields::new())
             .event_format(CloudLogging)
-            .try_init()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed()
     } else {
-        builder.compact().try_init()
+        tracing_subscriber::fmt::layer()
+            .compact()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed()
     };
+    let (provider, otlp_error) = match otlp_provider() {
+        None => (None, None),
+        Some(Ok(p)) => (Some(p), None),
+        Some(Err(e)) => (None, Some(e)),
+    };
+    let traces = provider.as_ref().map(|p| {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("ghstats"))
+            .with_filter(
+                tracing_subscriber::filter::Targets::new().with_target("ghstats", Level::INFO),
+            )
+    });
     // A second init (tests) keeps the first subscriber.
-    let _ = result;
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .try_init();
+    Telemetry {
+        provider,
+        otlp_error,
+    }
+}
+
+/// Makes `span` a child of the W3C `traceparent` a request carries, so a job's spans join the
+/// caller's trace (Cloud Run and Cloud Scheduler send one).
+pub fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    struct Extract<'a>(&'a http::HeaderMap);
+    impl opentelemetry::propagation::Extractor for Extract<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
+        }
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Extract(headers)));
+    let _ = span.set_parent(parent);
 }
 
 /// The Cloud Logging trace name for a request's `X-Cloud-Trace-Context` (`TRACE_ID/SPAN;o=1`)

@@ -146,7 +146,7 @@ fn bad_input_fails_with_one_readable_line() {
         (vec!["collect", "--hours", "2"], "no organization"),
         (
             vec!["--org", "acme", "collect", "--hours", "2"],
-            "no GitHub token",
+            "no GitHub credentials",
         ),
         (
             vec![

@@ -449,6 +449,9 @@ impl GithubClient {
                 Err(e) => Err(GithubError::Transient(without_url(&e))),
                 Ok(resp) => {
                     let status = resp.status();
+                    let span = tracing::Span::current();
+                    span.record("http.response.status_code", i64::from(status.as_u16()));
+                    span.record("attempts", i64::from(attempt + 1));
                     let headers = resp.headers().clone();
                     match budget_from_headers(&headers) {
                         Ok((b, named)) => {
@@ -529,6 +532,16 @@ impl GithubClient {
         &self,
         path_or_url: &str,
     ) -> Result<(T, Option<Url>), GithubError> {
+        let span = request_span("GET", "rest");
+        tracing::Instrument::instrument(self.rest_get_inner(path_or_url), span.clone())
+            .await
+            .inspect_err(|e| failed(&span, e))
+    }
+
+    async fn rest_get_inner<T: DeserializeOwned>(
+        &self,
+        path_or_url: &str,
+    ) -> Result<(T, Option<Url>), GithubError> {
         let url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             Url::parse(path_or_url).map_err(|e| GithubError::Fatal {
                 status: 0,
@@ -545,6 +558,7 @@ impl GithubClient {
                 }
             })?
         };
+        tracing::Span::current().record("url.path", url.path());
         let (headers, body, _) = self
             .send(Resource::Rest, Method::GET, url, None, false)
             .await?;
@@ -587,6 +601,22 @@ impl GithubClient {
         variables: serde_json::Value,
         shrinkable: bool,
     ) -> Result<T, GithubError> {
+        let span = request_span("POST", "graphql");
+        span.record("graphql.operation", operation_name(query));
+        tracing::Instrument::instrument(
+            self.graphql_inner(query, variables, shrinkable),
+            span.clone(),
+        )
+        .await
+        .inspect_err(|e| failed(&span, e))
+    }
+
+    async fn graphql_inner<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+        shrinkable: bool,
+    ) -> Result<T, GithubError> {
         let body = serde_json::json!({ "query": query, "variables": variables });
         let mut attempt = 0u32;
         loop {
@@ -613,6 +643,9 @@ impl GithubClient {
                             .and_then(|r| serde_json::from_value::<RateLimit>(r.clone()).ok())
                         {
                             self.inner.cost.points.fetch_add(rl.cost, Ordering::Relaxed);
+                            let span = tracing::Span::current();
+                            span.record("graphql.cost", rl.cost as i64);
+                            span.record("rate_limit.remaining", rl.remaining as i64);
                             self.inner.pacer.observe(
                                 token,
                                 Resource::Graphql,
@@ -664,6 +697,49 @@ impl GithubClient {
     }
 }
 
+/// The span of one GitHub call (retries included), for OTLP traces: what was asked, the HTTP
+/// status, the attempts, and for GraphQL the query's cost in points.
+fn request_span(method: &'static str, api: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "github.request",
+        otel.name = format!("GitHub {api}"),
+        otel.kind = "client",
+        http.request.method = method,
+        github.api = api,
+        url.path = tracing::field::Empty,
+        graphql.operation = tracing::field::Empty,
+        graphql.cost = tracing::field::Empty,
+        rate_limit.remaining = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        attempts = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        error = tracing::field::Empty,
+    )
+}
+
+fn failed(span: &tracing::Span, e: &GithubError) {
+    span.record("otel.status_code", "ERROR");
+    span.record("error", e.to_string());
+}
+
+/// `PullRequestPage` of `query PullRequestPage($owner: …) { … }`.
+fn operation_name(query: &str) -> &str {
+    query
+        .lines()
+        .map(str::trim_start)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("")
+        .strip_prefix("query")
+        .map(|rest| {
+            rest.trim_start()
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or("")
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or("anonymous")
+}
+
 /// The run's budget ends before the next retry: say what kept failing.
 fn out_of_time(attempts: u32, last: &GithubError) -> GithubError {
     GithubError::OutOfTime(format!(
@@ -689,6 +765,16 @@ fn without_url(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operation_names_skip_comments() {
+        assert_eq!(
+            operation_name("# a comment\n# more\nquery CommitsById($ids: [ID!]!) {\n}"),
+            "CommitsById"
+        );
+        assert_eq!(operation_name("query{ viewer { login } }"), "anonymous");
+        assert_eq!(operation_name("{ viewer { login } }"), "anonymous");
+    }
 
     #[test]
     fn graphql_endpoint_follows_the_api_base() {

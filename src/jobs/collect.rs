@@ -350,16 +350,28 @@ async fn run(
         let date = date.clone();
         let collection_id = collection_id.clone();
         async move {
-            collect_repository(
-                client,
-                lake,
-                opts,
-                progress,
-                &shared,
-                repo,
-                &date,
-                &collection_id,
-                started,
+            let span = tracing::info_span!(
+                "repository",
+                otel.name = format!("repository {}", repo.name),
+                repository = %repo.name,
+                pull_requests = tracing::field::Empty,
+                rows = tracing::field::Empty,
+                state = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            tracing::Instrument::instrument(
+                collect_repository(
+                    client,
+                    lake,
+                    opts,
+                    progress,
+                    &shared,
+                    repo,
+                    &date,
+                    &collection_id,
+                    started,
+                ),
+                span,
             )
             .await
         }
@@ -507,6 +519,13 @@ async fn collect_repository(
     };
     chunks.extend(writer.flush().await?);
     progress.repo_done();
+    let span = tracing::Span::current();
+    span.record("pull_requests", entry.pull_requests as i64);
+    span.record("rows", writer.rows.values().sum::<u64>() as i64);
+    span.record("state", format!("{state:?}").to_lowercase());
+    if state == RepoState::Failed {
+        span.record("otel.status_code", "ERROR");
+    }
     entry.state = state;
     entry.walk = walk.state().clone();
     entry.rows = writer.rows.clone();

@@ -308,8 +308,29 @@ impl Runner {
         let stop = vec![self.stop.clone(), lost];
         let progress = Arc::new(Progress::new(self.progress_on_terminal));
         let reporter = progress.spawn_reporter(client.clone(), Duration::from_secs(10));
-        let outcome = self
-            .run_locked(
+        let job = match &request {
+            Request::Resume { .. } => "resume",
+            Request::Collect { kind, .. } => match kind {
+                CollectionKind::Backfill => "backfill",
+                _ => "collect",
+            },
+        };
+        let span = tracing::info_span!(
+            "job",
+            otel.name = format!("job {job}"),
+            job,
+            organization = %org,
+            collection_id = %id,
+            status = tracing::field::Empty,
+            rest_requests = tracing::field::Empty,
+            graphql_queries = tracing::field::Empty,
+            graphql_points = tracing::field::Empty,
+            rows_written = tracing::field::Empty,
+            rows_loaded = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let outcome = tracing::Instrument::instrument(
+            self.run_locked(
                 &client,
                 &lake,
                 wh.as_deref(),
@@ -319,14 +340,49 @@ impl Runner {
                 deadline,
                 stop,
                 &progress,
-            )
-            .await;
+            ),
+            span.clone(),
+        )
+        .await;
+        record_job(&span, &outcome, client.cost());
         reporter.abort();
         progress.finish();
         held.release().await;
         outcome
     }
+}
 
+/// A job's outcome on its span: status, API cost and rows, for trace backends.
+fn record_job(
+    span: &tracing::Span,
+    outcome: &Result<RunResult, JobError>,
+    cost: crate::github::ApiCost,
+) {
+    span.record("rest_requests", cost.rest_requests as i64);
+    span.record("graphql_queries", cost.graphql_queries as i64);
+    span.record("graphql_points", cost.graphql_points as i64);
+    match outcome {
+        Ok(r) => {
+            let c = &r.collection;
+            span.record("status", format!("{:?}", c.status).to_lowercase());
+            span.record("rows_written", c.rows.values().sum::<u64>() as i64);
+            if let Some(l) = &c.load {
+                let written: u64 = l.tables.values().map(|t| t.inserted + t.updated).sum();
+                span.record("rows_loaded", written as i64);
+            }
+            if c.status == Status::Failed {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        Err(e) => {
+            span.record("status", "error");
+            span.record("otel.status_code", "ERROR");
+            tracing::debug!(parent: span, error = %e, "The job failed.");
+        }
+    }
+}
+
+impl Runner {
     #[expect(clippy::too_many_arguments, reason = "a run's context, held by `run`")]
     async fn run_locked(
         &self,
