@@ -11,7 +11,7 @@ use crate::lake::checkpoint::CollectionKind;
 use crate::names::RepoName;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -483,24 +483,61 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
 }
 
+/// The OpenAPI description of these endpoints, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+type Route = (
+    &'static str,
+    Method,
+    bool,
+    axum::routing::MethodRouter<Arc<AppState>>,
+);
+
+/// Every route: its path, its method, whether callers must authenticate, and its handler. The
+/// router is built from this table, and a test holds it to `openapi.json`.
+fn route_table() -> Vec<Route> {
+    vec![
+        ("/collect", Method::POST, true, post(collect)),
+        ("/backfill", Method::POST, true, post(backfill)),
+        ("/load-gcs", Method::POST, true, post(load_gcs)),
+        ("/resume", Method::POST, true, post(resume)),
+        ("/wipe", Method::POST, true, post(wipe)),
+        ("/summary", Method::GET, true, get(summary)),
+        ("/collections/{id}", Method::GET, true, get(collection)),
+        ("/openapi.json", Method::GET, true, get(openapi)),
+        ("/healthz", Method::GET, false, get(healthz)),
+        ("/readyz", Method::GET, false, get(readyz)),
+    ]
+}
+
+/// The routes as (path, method, authenticated).
+pub fn routes() -> Vec<(&'static str, Method, bool)> {
+    route_table()
+        .into_iter()
+        .map(|(p, m, a, _)| (p, m, a))
+        .collect()
+}
+
 /// The service's routes.
 pub fn router(state: Arc<AppState>) -> Router {
-    let jobs = Router::new()
-        .route("/collect", post(collect))
-        .route("/backfill", post(backfill))
-        .route("/load-gcs", post(load_gcs))
-        .route("/resume", post(resume))
-        .route("/wipe", post(wipe))
-        .route("/summary", get(summary))
-        .route("/collections/{id}", get(collection))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            authenticate,
-        ));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .merge(jobs)
+    let mut open = Router::new();
+    let mut guarded = Router::new();
+    for (path, _, auth, handler) in route_table() {
+        if auth {
+            guarded = guarded.route(path, handler);
+        } else {
+            open = open.route(path, handler);
+        }
+    }
+    let guarded = guarded.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        authenticate,
+    ));
+    open.merge(guarded)
         .fallback(not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
