@@ -3,13 +3,13 @@
 //! status; and real answers (a backfill, its checkpoint, the summary, readiness) carry what the
 //! response schemas require, with enum values the schemas list.
 
+mod common;
+
 use clap::Parser;
-use ghstats::jobs::runner::Runner;
-use ghstats::serve::{AppState, Auth, OPENAPI};
+use ghstats::serve::{Auth, OPENAPI};
 use github_sim::{OrgSpec, SimOptions, Simulator};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 const TOKEN: &str = "openapi-test-token";
 
@@ -129,21 +129,13 @@ async fn the_router_and_the_openapi_description_agree() {
         "init",
     ])
     .unwrap();
-    let state = Arc::new(AppState {
-        runner: Runner::new(cli.config, false),
-        auth: Auth::Token(ghstats::config::Secret::new(TOKEN)),
-    });
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let (_stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ghstats::serve::serve(
-        state,
-        "127.0.0.1:0".parse().unwrap(),
-        Some(ready_tx),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let url = format!("http://{}", ready_rx.await.unwrap());
+    let svc = common::service::serve(
+        cli.config,
+        Auth::Token(ghstats::config::Secret::new(TOKEN)),
+        dir,
+    )
+    .await;
+    let url = svc.url.clone();
     let http = reqwest::Client::new();
     let send = |method: &str, path: &str, body: Option<&Value>, token: bool| {
         let mut r = http.request(method.parse().unwrap(), format!("{url}{path}"));

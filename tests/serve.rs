@@ -3,6 +3,8 @@
 //! requests that all get a 4xx with a JSON message while the server keeps serving, and token
 //! authentication.
 
+mod common;
+
 use clap::Parser;
 use ghstats::jobs::runner::Runner;
 use ghstats::serve::{AppState, Auth};
@@ -10,82 +12,7 @@ use github_sim::{Fault, FaultPlan, OrgSpec, SimOptions, Simulator};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-const TOKEN: &str = "ghp_serveSECRETtoken77";
-
-struct Service {
-    url: String,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn start(sim: &Simulator, auth: Auth, extra: &[&str]) -> Service {
-    let dir = tempfile::tempdir().unwrap();
-    let api = sim.url();
-    let lake = format!("file://{}/lake", dir.path().display());
-    let wh = format!("sqlite://{}/wh.db", dir.path().display());
-    let mut args = vec![
-        "ghstats",
-        "--org",
-        "acme",
-        "--token",
-        TOKEN,
-        "--api-url",
-        &api,
-        "--storage-url",
-        &lake,
-        "--warehouse-url",
-        &wh,
-    ];
-    args.extend_from_slice(extra);
-    args.push("init");
-    let cli = ghstats::config::Cli::try_parse_from(args).unwrap();
-    let state = Arc::new(AppState {
-        runner: Runner::new(cli.config, false),
-        auth,
-    });
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ghstats::serve::serve(
-        state,
-        "127.0.0.1:0".parse().unwrap(),
-        Some(ready_tx),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let addr = ready_rx.await.unwrap();
-    Service {
-        url: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-        _dir: dir,
-        _shutdown: stop_tx,
-    }
-}
-
-impl Service {
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-}
+use common::service::{start, GITHUB_TOKEN as TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_endpoint_answers_with_its_job() {
@@ -393,4 +320,72 @@ async fn no_auth_is_refused_off_loopback() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("loopback"), "{err}");
+}
+
+/// A one-second run budget: a backfill answers `partial`, and `/resume` is called until it
+/// answers `completed`; each call continues where the last stopped. The warehouse then equals
+/// the ground truth exactly: nothing lost, nothing duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tiny_budget_backfill_completes_over_many_resume_calls() {
+    use common::{assert_tables_eq, expected, warehouse_tables};
+    let sim = Simulator::start(&OrgSpec::new("acme", 3, 120, 76), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    // Every response takes 120 ms, so one second covers a few pages.
+    sim.set_faults(FaultPlan {
+        rate: 1.0,
+        kinds: vec![Fault::Slow { millis: 120 }],
+        ..FaultPlan::default()
+    });
+    let s = start(
+        &sim,
+        Auth::None,
+        &[
+            "--run-budget",
+            "1s",
+            "--page-size",
+            "5",
+            "--page-size-max",
+            "5",
+            "--max-workers",
+            "1",
+        ],
+    )
+    .await;
+    let (code, first) = s.post("/backfill", json!({"days": 400})).await;
+    assert_eq!(code, 200, "{first}");
+    assert_eq!(first["status"], "partial", "{first}");
+    let id = first["collection_id"].as_str().unwrap().to_string();
+    let mut calls = 0;
+    let mut progress = Vec::new();
+    loop {
+        calls += 1;
+        assert!(calls <= 80, "the backfill never completed");
+        let (code, r) = s.post("/resume", json!({"collection_id": id})).await;
+        assert_eq!(code, 200, "{r}");
+        assert_eq!(r["collection_id"], id.as_str());
+        let (_, cp) = s.get(&format!("/collections/{id}")).await;
+        progress.push(cp["chunks"].as_array().map_or(0, |c| c.len()));
+        if r["status"] == "completed" {
+            break;
+        }
+        assert_eq!(r["status"], "partial", "{r}");
+    }
+    assert!(
+        calls >= 3,
+        "the budget should need several resumes, took {calls}"
+    );
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "every resume keeps what the last wrote: {progress:?}"
+    );
+    sim.set_faults(FaultPlan::default());
+    let window: ghstats::github::Window = serde_json::from_value(first["window"].clone()).unwrap();
+    let wh = ghstats::warehouse::sqlite::SqliteWarehouse::open(&s.dir().join("wh.db"))
+        .await
+        .unwrap();
+    assert_tables_eq(
+        &warehouse_tables(&wh).await,
+        &expected(&sim.world(), &window, &[]),
+    );
 }

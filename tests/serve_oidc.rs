@@ -4,10 +4,11 @@
 //! rotation is picked up with one refetch, and unknown key ids do not hammer the endpoint.
 
 use axum::routing::get;
+mod common;
+
 use clap::Parser;
-use ghstats::jobs::runner::Runner;
 use ghstats::oidc::OidcVerifier;
-use ghstats::serve::{AppState, Auth};
+use ghstats::serve::Auth;
 use github_sim::{generate_rsa_key, RsaKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
@@ -117,21 +118,8 @@ async fn google_id_tokens_are_checked() {
         args.oidc_jwks_url,
     )
     .unwrap();
-    let state = Arc::new(AppState {
-        runner: Runner::new(cli.config, false),
-        auth: Auth::Oidc(Arc::new(verifier)),
-    });
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let (_stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ghstats::serve::serve(
-        state,
-        "127.0.0.1:0".parse().unwrap(),
-        Some(ready_tx),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let url = format!("http://{}", ready_rx.await.unwrap());
+    let svc = common::service::serve(cli.config, Auth::Oidc(Arc::new(verifier)), dir).await;
+    let url = svc.url.clone();
     let http = reqwest::Client::new();
     let call = |token: Option<String>| {
         let http = http.clone();

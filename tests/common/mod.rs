@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod service;
+
 use chrono::{DateTime, Utc};
 use ghstats::config::{RepoScope, Secret};
 use ghstats::github::{ClientOptions, GithubClient, Window};

@@ -1,0 +1,99 @@
+//! The service in-process on port 0, for the HTTP tests.
+
+use clap::Parser;
+use ghstats::jobs::runner::Runner;
+use ghstats::serve::{AppState, Auth};
+use github_sim::Simulator;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The GitHub token the service is configured with; tests check it never leaks.
+pub const GITHUB_TOKEN: &str = "ghp_serveSECRETtoken77";
+
+pub struct Service {
+    pub url: String,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// `ghstats serve` in this process on 127.0.0.1:0 against `sim`, with a local lake and SQLite
+/// in a temporary directory; `extra` flags come before the command.
+pub async fn start(sim: &Simulator, auth: Auth, extra: &[&str]) -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let api = sim.url();
+    let lake = format!("file://{}/lake", dir.path().display());
+    let wh = format!("sqlite://{}/wh.db", dir.path().display());
+    let mut args = vec![
+        "ghstats",
+        "--org",
+        "acme",
+        "--token",
+        GITHUB_TOKEN,
+        "--api-url",
+        &api,
+        "--storage-url",
+        &lake,
+        "--warehouse-url",
+        &wh,
+    ];
+    args.extend_from_slice(extra);
+    args.push("init");
+    let cli = ghstats::config::Cli::try_parse_from(args).unwrap();
+    serve(cli.config, auth, dir).await
+}
+
+/// Serves `config` with `auth` on 127.0.0.1:0 until the returned service is dropped; `dir`
+/// lives as long as it.
+pub async fn serve(config: ghstats::config::Config, auth: Auth, dir: tempfile::TempDir) -> Service {
+    let state = Arc::new(AppState {
+        runner: Runner::new(config, false),
+        auth,
+    });
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(ghstats::serve::serve(
+        state,
+        "127.0.0.1:0".parse().unwrap(),
+        Some(ready_tx),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let addr = ready_rx.await.unwrap();
+    Service {
+        url: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        _dir: dir,
+        _shutdown: stop_tx,
+    }
+}
+
+impl Service {
+    /// The temporary directory holding the lake (`lake/`) and the warehouse (`wh.db`).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
