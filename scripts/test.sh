@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: format check, clippy with -D warnings, the GraphQL schema check of
-# graphql/*.graphql against GitHub's published schema, and every test of the workspace with the
+# graphql/*.graphql against GitHub's published schema, the deployment checks, and every test of the workspace with the
 # servers they need (moto, fake-gcs-server, PostgreSQL) started on 127.0.0.1 by
 # scripts/services.sh and stopped at the end. GHSTATS_NO_SERVICES=1 runs without them: those
 # tests then say they are skipped.
@@ -17,6 +17,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== GraphQL queries against GitHub's schema"
 scripts/check-graphql.sh
+
+# The deployment files (terraform/, Dockerfile, cloudbuild.yaml): terraform fmt and validate
+# against the google provider's schema, argument names, checkov, hadolint, the Cloud Build
+# schema and yamllint, offline, when the shared checks are beside the project.
+if [ -x ../shared/tools/iac/check-iac.sh ]; then
+  echo "== deployment checks (../shared/tools/iac/check-iac.sh)"
+  bash ../shared/tools/iac/check-iac.sh
+else
+  echo "== deployment checks skipped: ../shared/tools/iac/check-iac.sh is not beside the project"
+fi
 
 if [ "${GHSTATS_NO_SERVICES:-}" != "1" ]; then
   echo "== starting test servers"

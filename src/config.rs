@@ -520,6 +520,9 @@ pub enum Command {
     Scheduled(ScheduledArgs),
     /// What is stored per repository, table and date, and the warehouse's row counts.
     Summary(SummaryArgs),
+    /// Print the BigQuery tables (schema, partitioning, clustering) as JSON, from the same
+    /// definition the loader uses: `terraform/bigquery_tables.json` is this output.
+    BigquerySchema,
 }
 
 /// ghstats: a GitHub organization's pull-request activity, collected at a fraction of the

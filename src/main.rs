@@ -155,6 +155,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::BigquerySchema => {
+            print_json(&warehouse::bigquery::terraform_tables())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Summary(a) => {
             let s = runner(&config).summary().await.map_err(job_error)?;
             if a.json {

@@ -180,6 +180,28 @@ pub fn schema_json(t: &TableDef) -> Value {
     )
 }
 
+/// Every table as Terraform creates it (`terraform/bigquery_tables.json`): its schema, its DAY
+/// partitioning column (or null) and its clustering columns, keyed by table name.
+pub fn terraform_tables() -> Value {
+    let tables: serde_json::Map<String, Value> = crate::tables::ALL
+        .iter()
+        .map(|t| {
+            (
+                t.name.to_string(),
+                json!({
+                    "schema": schema_json(t),
+                    "partition_field": t.partition,
+                    "clustering": t.cluster,
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "generated_by": "ghstats bigquery-schema > terraform/bigquery_tables.json",
+        "tables": tables,
+    })
+}
+
 /// A string literal in GoogleSQL.
 fn lit(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

@@ -1,0 +1,129 @@
+resource "google_cloud_run_v2_service" "ghstats" {
+  project             = var.project_id
+  name                = var.service_name
+  location            = var.region
+  ingress             = "INGRESS_TRAFFIC_ALL"
+  deletion_protection = var.deletion_protection
+
+  template {
+    service_account = google_service_account.runtime.email
+    # A run answers within its budget; the request may take the budget plus the final load.
+    timeout = "${local.request_timeout_s}s"
+    # One instance, so every request for the organization reaches the same process; a few
+    # concurrent requests so /summary and /collections answer while a run goes. Overlapping
+    # runs (a deploy's second revision, a manual curl) are stopped by the lease lock: 409.
+    max_instance_request_concurrency = 8
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = 1
+    }
+
+    containers {
+      image = var.image
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+
+      env {
+        name  = "HOST"
+        value = "0.0.0.0"
+      }
+      env {
+        name  = "GITHUB_ORG"
+        value = var.github_org
+      }
+      env {
+        name  = "GITHUB_API_URL"
+        value = var.github_api_url
+      }
+      env {
+        name  = "STORAGE_URL"
+        value = "gs://${google_storage_bucket.lake.name}"
+      }
+      env {
+        name  = "WAREHOUSE_URL"
+        value = "bigquery://${var.project_id}/${google_bigquery_dataset.ghstats.dataset_id}?location=${var.dataset_location}"
+      }
+      env {
+        name  = "RUN_BUDGET"
+        value = "${var.run_budget_minutes}m"
+      }
+      env {
+        name  = "MAX_WORKERS"
+        value = tostring(var.max_workers)
+      }
+      env {
+        name  = "AUTH_MODE"
+        value = "oidc"
+      }
+      env {
+        name  = "OIDC_AUDIENCE"
+        value = local.audience
+      }
+      env {
+        name  = "OIDC_ALLOWED_EMAILS"
+        value = join(",", local.invokers)
+      }
+      env {
+        name  = "LOG_FORMAT"
+        value = "json"
+      }
+      env {
+        name  = "GOOGLE_CLOUD_PROJECT"
+        value = var.project_id
+      }
+      env {
+        name = "GITHUB_TOKEN"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.github_token.secret_id
+            version = "latest"
+          }
+        }
+      }
+
+      startup_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds    = 1
+        failure_threshold = 10
+        timeout_seconds   = 1
+      }
+
+      liveness_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds    = 30
+        failure_threshold = 3
+        timeout_seconds   = 5
+      }
+    }
+  }
+
+  lifecycle {
+    # Cloud Build deploys new images; Terraform does not roll them back.
+    ignore_changes = [
+      template[0].containers[0].image,
+      client,
+      client_version,
+    ]
+  }
+
+  depends_on = [
+    google_project_service.apis,
+    google_secret_manager_secret_iam_member.runtime_reads_token,
+  ]
+}

@@ -1,0 +1,132 @@
+variable "project_id" {
+  description = "The Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the Cloud Run service, the scheduler jobs and the Artifact Registry repository."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "github_org" {
+  description = "The GitHub organization to collect."
+  type        = string
+}
+
+variable "github_api_url" {
+  description = "GitHub's REST API base; for GitHub Enterprise Server https://HOST/api/v3."
+  type        = string
+  default     = "https://api.github.com"
+}
+
+variable "image" {
+  description = "The container image to run first, e.g. REGION-docker.pkg.dev/PROJECT/ghstats/ghstats:COMMIT. Cloud Build deploys later revisions; Terraform does not roll them back."
+  type        = string
+}
+
+variable "service_name" {
+  description = "Name of the Cloud Run service (also part of its URL)."
+  type        = string
+  default     = "ghstats"
+}
+
+variable "artifact_repository" {
+  description = "Name of the Artifact Registry Docker repository."
+  type        = string
+  default     = "ghstats"
+}
+
+variable "bucket_name" {
+  description = "Name of the bucket for chunks and checkpoints; default PROJECT-ghstats-lake."
+  type        = string
+  default     = null
+}
+
+variable "bucket_location" {
+  description = "Location of the bucket; it should match the dataset's."
+  type        = string
+  default     = "US"
+}
+
+variable "dataset_id" {
+  description = "BigQuery dataset for the tables and views."
+  type        = string
+  default     = "ghstats"
+}
+
+variable "dataset_location" {
+  description = "BigQuery dataset location (US, EU or a region)."
+  type        = string
+  default     = "US"
+}
+
+variable "collect_schedule" {
+  description = "Cron schedule of the hourly POST /collect."
+  type        = string
+  default     = "7 * * * *"
+}
+
+variable "collect_hours" {
+  description = "The window of each scheduled /collect, in hours; more than the interval, so windows overlap."
+  type        = number
+  default     = 2
+}
+
+variable "sweep_schedule" {
+  description = "Cron schedule of the daily sweep: a /collect of the last sweep_hours, which first resumes any unfinished collection."
+  type        = string
+  default     = "37 3 * * *"
+}
+
+variable "sweep_hours" {
+  description = "The window of the daily sweep, in hours."
+  type        = number
+  default     = 26
+}
+
+variable "time_zone" {
+  description = "Time zone of the schedules."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "run_budget_minutes" {
+  description = "How long one run may take before it stops at a page boundary and answers partial. The request timeout and the scheduler's attempt deadline are this plus 5 minutes; Cloud Scheduler allows at most 30 minutes."
+  type        = number
+  default     = 25
+  validation {
+    condition     = var.run_budget_minutes >= 5 && var.run_budget_minutes <= 25
+    error_message = "run_budget_minutes must be between 5 and 25: the scheduler's attempt deadline (budget + 5 minutes) is at most 30 minutes."
+  }
+}
+
+variable "chunk_retention_days" {
+  description = "Chunks and checkpoints older than this are deleted from the bucket (the warehouse keeps its rows)."
+  type        = number
+  default     = 400
+}
+
+variable "max_workers" {
+  description = "Repositories collected at once."
+  type        = number
+  default     = 4
+}
+
+variable "extra_invokers" {
+  description = "Other service-account emails allowed to call the service (e.g. a CI pipeline's)."
+  type        = list(string)
+  default     = []
+}
+
+variable "cloudbuild_service_account" {
+  description = "Email of the service account Cloud Build runs as; when set it gets what deploying needs (push images, deploy the service, act as the runtime account)."
+  type        = string
+  default     = null
+}
+
+variable "deletion_protection" {
+  description = "Protect the Cloud Run service, the bucket's contents and the tables from terraform destroy."
+  type        = bool
+  default     = true
+}
