@@ -24,7 +24,20 @@ locals {
   # for the final checkpoint and the load.
   request_timeout_s = (var.run_budget_minutes + 5) * 60
   # The tables as the code defines them: `ghstats bigquery-schema > terraform/bigquery_tables.json`.
-  tables = jsondecode(file("${path.module}/bigquery_tables.json")).tables
+  tables  = jsondecode(file("${path.module}/bigquery_tables.json")).tables
+  use_app = var.github_app_id != null
+  # The GitHub credential's secret: an App's private key, or a token.
+  github_secret = local.use_app ? {
+    name = "GITHUB_APP_PRIVATE_KEY"
+    id   = "${var.service_name}-github-app-key"
+    } : {
+    name = "GITHUB_TOKEN"
+    id   = "${var.service_name}-github-token"
+  }
+  app_env = local.use_app ? merge(
+    { GITHUB_APP_ID = var.github_app_id },
+    var.github_app_installation_id == null ? {} : { GITHUB_APP_INSTALLATION_ID = tostring(var.github_app_installation_id) },
+  ) : {}
   invokers = concat(
     [google_service_account.invoker.email],
     var.extra_invokers,
@@ -68,9 +81,10 @@ resource "google_service_account" "invoker" {
   display_name = "ghstats invoker (Cloud Scheduler, CI)"
 }
 
+# The GitHub token (or the App's private key); its value is added outside Terraform.
 resource "google_secret_manager_secret" "github_token" {
   project   = var.project_id
-  secret_id = "${var.service_name}-github-token"
+  secret_id = local.github_secret.id
 
   replication {
     auto {}

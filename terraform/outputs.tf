@@ -34,6 +34,6 @@ output "image_repository" {
 }
 
 output "github_token_secret" {
-  description = "The Secret Manager secret to put the GitHub token in."
+  description = "The Secret Manager secret to put the GitHub token (or, with github_app_id, the App's private key PEM) in."
   value       = google_secret_manager_secret.github_token.secret_id
 }

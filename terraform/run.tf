@@ -83,8 +83,15 @@ resource "google_cloud_run_v2_service" "ghstats" {
         name  = "GOOGLE_CLOUD_PROJECT"
         value = var.project_id
       }
+      dynamic "env" {
+        for_each = local.app_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
       env {
-        name = "GITHUB_TOKEN"
+        name = local.github_secret.name
         value_source {
           secret_key_ref {
             secret  = google_secret_manager_secret.github_token.secret_id

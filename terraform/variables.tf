@@ -130,3 +130,15 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "github_app_id" {
+  description = "Authenticate as this GitHub App instead of a token: its private key goes in the secret named by the github_app_key_secret output."
+  type        = string
+  default     = null
+}
+
+variable "github_app_installation_id" {
+  description = "The App's installation on the organization; looked up from github_org when null."
+  type        = number
+  default     = null
+}
