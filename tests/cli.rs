@@ -2,28 +2,15 @@
 //! announced and returned, chunks on disk, the token nowhere in the output, and bad input
 //! refused with one readable line.
 
+mod common;
+
 use github_sim::{OrgSpec, SimOptions, Simulator};
 use std::process::Command;
 
 const TOKEN: &str = "ghp_cliSECRETtoken42";
 
 fn ghstats(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ghstats"));
-    c.current_dir(dir);
-    for var in [
-        "GITHUB_ORG",
-        "GITHUB_TOKEN",
-        "GITHUB_TOKENS",
-        "GITHUB_API_URL",
-        "STORAGE_URL",
-        "WAREHOUSE_URL",
-        "PERSIST_TO_GCS",
-        "RUN_BUDGET",
-        "LOG_FORMAT",
-    ] {
-        c.env_remove(var);
-    }
-    c
+    common::ghstats_bin(dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

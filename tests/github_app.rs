@@ -103,25 +103,7 @@ async fn a_collection_outlives_several_installation_tokens() {
 }
 
 fn ghstats(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ghstats"));
-    c.current_dir(dir);
-    for var in [
-        "GITHUB_ORG",
-        "GITHUB_TOKEN",
-        "GITHUB_TOKENS",
-        "GITHUB_API_URL",
-        "GITHUB_APP_ID",
-        "GITHUB_APP_INSTALLATION_ID",
-        "GITHUB_APP_PRIVATE_KEY",
-        "GITHUB_APP_PRIVATE_KEY_FILE",
-        "STORAGE_URL",
-        "WAREHOUSE_URL",
-        "RUN_BUDGET",
-        "LOG_FORMAT",
-    ] {
-        c.env_remove(var);
-    }
-    c
+    common::ghstats_bin(dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

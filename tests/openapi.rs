@@ -5,7 +5,6 @@
 
 mod common;
 
-use clap::Parser;
 use ghstats::serve::{Auth, OPENAPI};
 use github_sim::{OrgSpec, SimOptions, Simulator};
 use serde_json::{json, Value};
@@ -111,24 +110,7 @@ async fn the_router_and_the_openapi_description_agree() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let api = sim.url();
-    let lake = format!("file://{}/lake", dir.path().display());
-    let wh = format!("sqlite://{}/wh.db", dir.path().display());
-    let cli = ghstats::config::Cli::try_parse_from([
-        "ghstats",
-        "--org",
-        "acme",
-        "--token",
-        "ghp_x",
-        "--api-url",
-        &api,
-        "--storage-url",
-        &lake,
-        "--warehouse-url",
-        &wh,
-        "init",
-    ])
-    .unwrap();
+    let cli = common::service::cli(dir.path(), Some(&sim.url()), &[], &["init"]);
     let svc = common::service::serve(
         cli.config,
         Auth::Token(ghstats::config::Secret::new(TOKEN)),

@@ -6,7 +6,6 @@
 use axum::routing::get;
 mod common;
 
-use clap::Parser;
 use ghstats::oidc::OidcVerifier;
 use ghstats::serve::Auth;
 use github_sim::{generate_rsa_key, RsaKey};
@@ -88,27 +87,23 @@ async fn google_id_tokens_are_checked() {
     let certs = start_jwks(jwks.clone()).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let lake = format!("file://{}/lake", dir.path().display());
-    let wh = format!("sqlite://{}/wh.db", dir.path().display());
-    let cli = ghstats::config::Cli::try_parse_from([
-        "ghstats",
-        "--org",
-        "acme",
-        "--storage-url",
-        &lake,
-        "--warehouse-url",
-        &wh,
-        "serve",
-        "--auth-mode",
-        "oidc",
-        "--oidc-audience",
-        AUDIENCE,
-        "--oidc-allowed-emails",
-        &format!("{SCHEDULER}, Invoker@proj.iam.gserviceaccount.com"),
-        "--oidc-jwks-url",
-        &certs,
-    ])
-    .unwrap();
+    let allowed = format!("{SCHEDULER}, Invoker@proj.iam.gserviceaccount.com");
+    let cli = common::service::cli(
+        dir.path(),
+        None,
+        &[],
+        &[
+            "serve",
+            "--auth-mode",
+            "oidc",
+            "--oidc-audience",
+            AUDIENCE,
+            "--oidc-allowed-emails",
+            &allowed,
+            "--oidc-jwks-url",
+            &certs,
+        ],
+    );
     let ghstats::config::Command::Serve(args) = cli.command else {
         panic!("serve parsed")
     };

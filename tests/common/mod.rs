@@ -6,6 +6,31 @@
 
 pub mod service;
 
+/// The `ghstats` binary run in `dir`, with none of its settings inherited from the environment.
+pub fn ghstats_bin(dir: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ghstats"));
+    c.current_dir(dir);
+    for var in [
+        "GITHUB_ORG",
+        "GITHUB_TOKEN",
+        "GITHUB_TOKENS",
+        "GITHUB_API_URL",
+        "GITHUB_APP_ID",
+        "GITHUB_APP_INSTALLATION_ID",
+        "GITHUB_APP_PRIVATE_KEY",
+        "GITHUB_APP_PRIVATE_KEY_FILE",
+        "STORAGE_URL",
+        "WAREHOUSE_URL",
+        "PERSIST_TO_GCS",
+        "RUN_BUDGET",
+        "LOG_FORMAT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
 use chrono::{DateTime, Utc};
 use ghstats::config::{RepoScope, Secret};
 use ghstats::github::{ClientOptions, GithubClient, Window};

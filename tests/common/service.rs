@@ -17,29 +17,40 @@ pub struct Service {
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
-/// `ghstats serve` in this process on 127.0.0.1:0 against `sim`, with a local lake and SQLite
-/// in a temporary directory; `extra` flags come before the command.
-pub async fn start(sim: &Simulator, auth: Auth, extra: &[&str]) -> Service {
-    let dir = tempfile::tempdir().unwrap();
-    let api = sim.url();
-    let lake = format!("file://{}/lake", dir.path().display());
-    let wh = format!("sqlite://{}/wh.db", dir.path().display());
+/// The command line of a service on a local lake and SQLite in `dir`, against `api` (the
+/// simulator) when given: `extra` flags, then `command` (e.g. `["init"]`, or `["serve", …]`).
+pub fn cli(
+    dir: &std::path::Path,
+    api: Option<&str>,
+    extra: &[&str],
+    command: &[&str],
+) -> ghstats::config::Cli {
+    let lake = format!("file://{}/lake", dir.display());
+    let wh = format!("sqlite://{}/wh.db", dir.display());
     let mut args = vec![
         "ghstats",
         "--org",
         "acme",
         "--token",
         GITHUB_TOKEN,
-        "--api-url",
-        &api,
         "--storage-url",
         &lake,
         "--warehouse-url",
         &wh,
     ];
+    if let Some(api) = api {
+        args.extend_from_slice(&["--api-url", api]);
+    }
     args.extend_from_slice(extra);
-    args.push("init");
-    let cli = ghstats::config::Cli::try_parse_from(args).unwrap();
+    args.extend_from_slice(command);
+    ghstats::config::Cli::try_parse_from(args).unwrap()
+}
+
+/// `ghstats serve` in this process on 127.0.0.1:0 against `sim`, with a local lake and SQLite
+/// in a temporary directory; `extra` flags come before the command.
+pub async fn start(sim: &Simulator, auth: Auth, extra: &[&str]) -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = cli(dir.path(), Some(&sim.url()), extra, &["init"]);
     serve(cli.config, auth, dir).await
 }
 
