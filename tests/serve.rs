@@ -389,3 +389,50 @@ async fn a_tiny_budget_backfill_completes_over_many_resume_calls() {
         &expected(&sim.world(), &window, &[]),
     );
 }
+
+/// A collection whose repository fails every time is resumed by the next `/collect` calls
+/// (the new window waits), but only `FAILED_RESUMES` times: then the failure is reported and a
+/// new window starts, so one broken repository cannot hold back every later window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_collection_that_keeps_failing_stops_blocking_new_windows() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 10, 77), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let s = start(&sim, Auth::None, &[]).await;
+    let (code, first) = s.post("/backfill", json!({"days": 400})).await;
+    assert_eq!(code, 200, "{first}");
+    let id = first["collection_id"].as_str().unwrap().to_string();
+    // The collection failed on a repository that no longer exists.
+    let path = s.dir().join(format!("lake/acme/_checkpoints/{id}.json"));
+    let mut cp: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cp["status"] = json!("failed");
+    cp["repos"][0]["name"] = json!("ghost");
+    cp["repos"][0]["state"] = json!("failed");
+    cp["repos"][0].as_object_mut().unwrap().remove("walk");
+    std::fs::write(&path, serde_json::to_vec(&cp).unwrap()).unwrap();
+
+    let limit = ghstats::jobs::runner::FAILED_RESUMES;
+    for attempt in 1..limit {
+        let (code, r) = s.post("/collect", json!({"hours": 2})).await;
+        assert_eq!(code, 200, "{r}");
+        assert_eq!(
+            r["collection_id"],
+            id.as_str(),
+            "attempt {attempt} resumes it"
+        );
+        assert_eq!(r["status"], "failed", "{r}");
+        assert!(r.get("resumed").is_none());
+    }
+    let (code, r) = s.post("/collect", json!({"hours": 2})).await;
+    assert_eq!(code, 200, "{r}");
+    assert_ne!(r["collection_id"], id.as_str(), "a new window starts: {r}");
+    assert_eq!(r["status"], "completed");
+    assert_eq!(r["resumed"]["collection_id"], id.as_str());
+    assert_eq!(r["resumed"]["status"], "failed");
+    let (_, cp) = s.get(&format!("/collections/{id}")).await;
+    assert_eq!(cp["resumes"], limit);
+    // The next run starts from the new collection, not the given-up one.
+    let (_, next) = s.post("/collect", json!({"hours": 2})).await;
+    assert!(next.get("resumed").is_none(), "{next}");
+    assert_eq!(next["status"], "completed");
+}

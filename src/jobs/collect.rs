@@ -210,6 +210,7 @@ pub async fn start(
         chunks: Vec::new(),
         api_cost: client.cost(),
         errors: Vec::new(),
+        resumes: 0,
     };
     let store = CheckpointStore::new(lake.clone(), opts.org.clone());
     store.save(&checkpoint).await?;
@@ -261,13 +262,14 @@ pub async fn resume_from(
     // The API cost carries over: the checkpoint's so far plus this run's.
     let before = cp.api_cost;
     cp.status = Status::Running;
+    cp.resumes += 1;
     store.save(&cp).await?;
     run(client, lake, &opts, progress, cp, before).await
 }
 
 /// The newest collection of `org`, when it did not complete (running when its process died,
 /// partial, or failed). Only the newest is read: a new collection starts only once the one
-/// before it completed (the job runner resumes first), so older ones are complete.
+/// before it completed, or failed again after every resume the job runner gives it.
 pub async fn unfinished(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Checkpoint>> {
     let store = CheckpointStore::new(lake.clone(), org.clone());
     let ids: Vec<String> = lake

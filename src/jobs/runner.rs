@@ -352,6 +352,9 @@ impl Runner {
     }
 }
 
+/// How many times `collect` resumes a failed collection before it starts a new window anyway.
+pub const FAILED_RESUMES: u32 = 3;
+
 /// A job's outcome on its span: status, API cost and rows, for trace backends.
 fn record_job(
     span: &tracing::Span,
@@ -438,14 +441,29 @@ impl Runner {
                 if let Some(cp) = collect::unfinished(lake, org).await? {
                     if cp.collection_id != id {
                         tracing::info!(collection_id = %cp.collection_id, "Resuming an unfinished collection before a new window.");
+                        let attempt = cp.resumes + 1;
                         let r = collect::resume_from(client, lake, &opts, cp, progress).await?;
                         let r = load_into(r).await?;
-                        if r.status != Status::Completed {
-                            // Out of budget again: the new window waits for the next run.
-                            return Ok(RunResult {
-                                collection: r,
-                                resumed: None,
-                            });
+                        match r.status {
+                            Status::Completed => {}
+                            Status::Failed if attempt >= FAILED_RESUMES => {
+                                // A repository that fails every time must not hold back every
+                                // later window: report it and move on.
+                                tracing::error!(
+                                    collection_id = %r.collection_id,
+                                    attempts = attempt,
+                                    errors = ?r.repos.iter().filter_map(|x| x.error.as_deref()).collect::<Vec<_>>(),
+                                    "A collection still fails after its last resume; its failed repositories are left out and a new window starts."
+                                );
+                            }
+                            _ => {
+                                // Out of budget again, or failed with resumes left: the new
+                                // window waits for the next run.
+                                return Ok(RunResult {
+                                    collection: r,
+                                    resumed: None,
+                                });
+                            }
                         }
                         resumed = Some(Box::new(r));
                     }

@@ -70,6 +70,9 @@ pub struct Checkpoint {
     pub api_cost: ApiCost,
     #[serde(default)]
     pub errors: Vec<String>,
+    /// How many times the collection was resumed.
+    #[serde(default)]
+    pub resumes: u32,
 }
 
 /// Reads and writes checkpoints at `{org}/_checkpoints/{collection_id}.json`.
@@ -154,6 +157,7 @@ mod tests {
                 graphql_points: 3,
             },
             errors: vec![],
+            resumes: 0,
         }
     }
 

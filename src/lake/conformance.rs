@@ -203,6 +203,7 @@ pub async fn checkpoints_round_trip(lake: &Lake) -> anyhow::Result<()> {
             graphql_points: 3,
         },
         errors: vec![],
+        resumes: 0,
     };
     store.save(&cp).await?;
     ensure!(
