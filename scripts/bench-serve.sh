@@ -37,7 +37,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 url="http://127.0.0.1:$port"
 (cd "$work" && GITHUB_API_URL="$api" GITHUB_TOKEN=bench-token GITHUB_ORG=acme STORAGE_URL="file://$work/lake" \
   WAREHOUSE_URL="sqlite://$work/warehouse.db" LOG_FORMAT=json RUST_LOG=warn PORT="$port" \
-  "$bin/ghstats" serve >"$work/svc.out" 2>"$work/svc.log") &
+  exec "$bin/ghstats" serve >"$work/svc.out" 2>"$work/svc.log") &
 svc_pid=$!
 for _ in $(seq 1 200); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.05; done
 sleep 1.1
@@ -45,7 +45,7 @@ curl -s -X POST -H 'content-type: application/json' -d '{"days": 400}' "$url/bac
 curl_pid=$!
 id=""
 for _ in $(seq 1 400); do
-  id=$(ls "$work/lake/acme/_checkpoints" 2>/dev/null | head -1 | sed 's/\.json$//')
+  id=$( (ls "$work/lake/acme/_checkpoints" 2>/dev/null || true) | head -1 | sed 's/\.json$//')
   [ -n "$id" ] && break; sleep 0.05
 done
 [ -n "$id" ] || { echo "the backfill did not start: $(cat "$work/svc.log")" >&2; exit 1; }
