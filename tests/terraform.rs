@@ -65,3 +65,65 @@ fn terraform_builds_every_table_from_the_generated_file() {
         );
     }
 }
+
+/// Every environment variable the Terraform sets on the service is one `ghstats serve` reads
+/// (a misspelt name would be ignored silently in production).
+#[test]
+fn terraform_sets_only_settings_ghstats_reads() {
+    let mut tf = String::new();
+    for entry in std::fs::read_dir(root().join("terraform")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "tf") {
+            tf.push_str(&std::fs::read_to_string(p).unwrap());
+        }
+    }
+    let mut names = Vec::new();
+    for line in tf.lines() {
+        let line = line.trim();
+        // `name  = "GITHUB_ORG"` in env blocks; `{ GITHUB_APP_ID = … }` and
+        // `name = "GITHUB_TOKEN"` in locals.
+        let candidates = line
+            .strip_prefix("name")
+            .and_then(|r| r.trim_start().strip_prefix('='))
+            .map(|r| r.trim().trim_matches('"').to_string())
+            .into_iter()
+            .chain(
+                line.split(['{', ' '])
+                    .filter(|w| w.starts_with("GITHUB_APP_"))
+                    .map(str::to_string),
+            );
+        for c in candidates {
+            if !c.is_empty() && c.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_') {
+                names.push(c);
+            }
+        }
+    }
+    for expected in [
+        "GITHUB_ORG",
+        "STORAGE_URL",
+        "WAREHOUSE_URL",
+        "RUN_BUDGET",
+        "AUTH_MODE",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} is not set: {names:?}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_ghstats"))
+        .args(["serve", "--help"])
+        .env_clear()
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for name in &names {
+        // GOOGLE_CLOUD_PROJECT is read for the trace field of logs, not a flag.
+        if name == "GOOGLE_CLOUD_PROJECT" {
+            continue;
+        }
+        assert!(
+            help.contains(&format!("[env: {name}")),
+            "terraform sets {name}, which ghstats serve does not read"
+        );
+    }
+}
