@@ -10,7 +10,6 @@ use common::*;
 use ghstats::config::Secret;
 use ghstats::github::{AppInstallation, ClientOptions, Credential, GithubClient};
 use github_sim::{generate_rsa_key, AppSpec, Fault, FaultPlan, OrgSpec, SimOptions, Simulator};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,8 +101,26 @@ async fn a_collection_outlives_several_installation_tokens() {
     assert_tables_eq(&actual, &expected(&sim.world(), &opts.window, &[]));
 }
 
-fn ghstats(dir: &std::path::Path) -> Command {
-    common::ghstats_bin(dir)
+/// Runs the binary in `dir` as the App's organization with a local lake, these settings and
+/// these arguments, off the runtime's threads (the simulator serves from them).
+async fn run_app(
+    dir: &std::path::Path,
+    env: Vec<(&'static str, String)>,
+    args: &'static [&'static str],
+) -> std::process::Output {
+    let path = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        common::ghstats_bin(&path)
+            .env("GITHUB_ORG", ORG)
+            .env("GITHUB_APP_ID", APP_ID)
+            .env("STORAGE_URL", "file://./lake")
+            .envs(env)
+            .args(args)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,22 +135,16 @@ async fn the_binary_collects_as_an_app_and_leaks_nothing() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.pem"), &key.private_pem).unwrap();
-    let path = dir.path().to_path_buf();
-    let api = sim.url();
-    let out = tokio::task::spawn_blocking(move || {
-        ghstats(&path)
-            .env("GITHUB_ORG", ORG)
-            .env("GITHUB_API_URL", api)
-            .env("GITHUB_APP_ID", APP_ID)
-            .env("GITHUB_APP_PRIVATE_KEY_FILE", "app.pem")
-            .env("STORAGE_URL", "file://./lake")
-            .env("LOG_FORMAT", "json")
-            .args(["backfill", "--days", "400"])
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let out = run_app(
+        dir.path(),
+        vec![
+            ("GITHUB_API_URL", sim.url()),
+            ("GITHUB_APP_PRIVATE_KEY_FILE", "app.pem".into()),
+            ("LOG_FORMAT", "json".into()),
+        ],
+        &["backfill", "--days", "400"],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
@@ -201,24 +212,20 @@ async fn a_wrong_key_or_missing_key_is_one_clear_error() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    let api = sim.url();
-    let wrong = other.private_pem.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        ghstats(&path)
-            .env("GITHUB_ORG", ORG)
-            .env("GITHUB_API_URL", api)
-            .env("GITHUB_APP_ID", APP_ID)
-            .env("GITHUB_APP_INSTALLATION_ID", INSTALLATION.to_string())
+    let out = run_app(
+        dir.path(),
+        vec![
+            ("GITHUB_API_URL", sim.url()),
+            ("GITHUB_APP_INSTALLATION_ID", INSTALLATION.to_string()),
             // As an environment variable often carries it: newlines escaped.
-            .env("GITHUB_APP_PRIVATE_KEY", wrong.replace('\n', "\\n"))
-            .env("STORAGE_URL", "file://./lake")
-            .args(["backfill", "--days", "30"])
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+            (
+                "GITHUB_APP_PRIVATE_KEY",
+                other.private_pem.replace('\n', "\\n"),
+            ),
+        ],
+        &["backfill", "--days", "30"],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -229,17 +236,7 @@ async fn a_wrong_key_or_missing_key_is_one_clear_error() {
     assert!(sim.ledger().rejected_auth >= 1);
     assert_eq!(sim.ledger().installation_tokens_minted, 0);
 
-    let out = tokio::task::spawn_blocking(move || {
-        ghstats(dir.path())
-            .env("GITHUB_ORG", ORG)
-            .env("GITHUB_APP_ID", APP_ID)
-            .env("STORAGE_URL", "file://./lake")
-            .args(["backfill", "--days", "30"])
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let out = run_app(dir.path(), vec![], &["backfill", "--days", "30"]).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
