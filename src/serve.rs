@@ -452,25 +452,18 @@ async fn request_span(req: axum::extract::Request, next: axum::middleware::Next)
         })
     };
     let (method, path) = (req.method().to_string(), req.uri().path().to_string());
-    let span = match trace {
-        Some(t) => tracing::info_span!(
-            "request",
-            method,
-            path,
-            trace = t,
-            caller = tracing::field::Empty,
-            otel.kind = "server",
-            otel.name = format!("{method} {path}"),
-        ),
-        None => tracing::info_span!(
-            "request",
-            method,
-            path,
-            caller = tracing::field::Empty,
-            otel.kind = "server",
-            otel.name = format!("{method} {path}"),
-        ),
-    };
+    let span = tracing::info_span!(
+        "request",
+        method,
+        path,
+        trace = tracing::field::Empty,
+        caller = tracing::field::Empty,
+        otel.kind = "server",
+        otel.name = format!("{method} {path}"),
+    );
+    if let Some(t) = trace {
+        span.record("trace", t);
+    }
     crate::telemetry::continue_trace(&span, req.headers());
     next.run(req).instrument(span).await
 }

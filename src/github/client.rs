@@ -390,6 +390,65 @@ impl GithubClient {
         }
     }
 
+    /// One attempt of a request with `bearer`: the budget it reports is noted, and a failure
+    /// is classified for [`Self::send`] to act on.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one attempt of `send`, with its context"
+    )]
+    async fn send_once(
+        &self,
+        resource: Resource,
+        method: &Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        token: usize,
+        bearer: &Secret,
+        attempt: u32,
+    ) -> Result<(HeaderMap, Bytes, usize), GithubError> {
+        let mut req = self
+            .inner
+            .http
+            .request(method.clone(), url.clone())
+            .header(AUTHORIZATION, format!("Bearer {}", bearer.expose()));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        match resource {
+            Resource::Rest => self.inner.cost.rest.fetch_add(1, Ordering::Relaxed),
+            Resource::Graphql => self.inner.cost.queries.fetch_add(1, Ordering::Relaxed),
+        };
+        match req.send().await {
+            Err(e) if e.is_timeout() => Err(GithubError::Overloaded(format!(
+                "timed out: {}",
+                without_url(&e)
+            ))),
+            Err(e) => Err(GithubError::Transient(without_url(&e))),
+            Ok(resp) => {
+                let status = resp.status();
+                let span = tracing::Span::current();
+                span.record("http.response.status_code", i64::from(status.as_u16()));
+                span.record("attempts", i64::from(attempt + 1));
+                let headers = resp.headers().clone();
+                match budget_from_headers(&headers) {
+                    Ok((b, named)) => {
+                        if b != Budget::default() {
+                            self.inner
+                                .pacer
+                                .observe(token, named.unwrap_or(resource), b);
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "Ignoring a malformed rate-limit header."),
+                }
+                match self.read_capped(resp).await {
+                    Ok(bytes) if status.is_success() => Ok((headers, bytes, token)),
+                    Ok(bytes) => Err(classify_status(status, &headers, &bytes)),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
     /// Sends one request with retries. `overload_is_final` returns `Overloaded` at once so the
     /// caller can shrink its page; otherwise it is retried like any transient error.
     async fn send(
@@ -414,61 +473,15 @@ impl GithubClient {
                 }
             };
             let credential = &self.inner.tokens[token];
-            let bearer = match credential.bearer(&self.inner.http).await {
-                Ok(b) => b,
-                Err(e @ GithubError::Transient(_)) => {
-                    attempt += 1;
-                    if attempt >= self.inner.options.max_attempts {
-                        return Err(e);
-                    }
-                    warn!(error = %e, attempt, "Minting a GitHub App token failed; retrying.");
-                    self.wait(self.backoff(attempt - 1), "retry backoff")
-                        .await
-                        .map_err(|_| out_of_time(attempt, &e))?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let mut req = self
-                .inner
-                .http
-                .request(method.clone(), url.clone())
-                .header(AUTHORIZATION, format!("Bearer {}", bearer.expose()));
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            match resource {
-                Resource::Rest => self.inner.cost.rest.fetch_add(1, Ordering::Relaxed),
-                Resource::Graphql => self.inner.cost.queries.fetch_add(1, Ordering::Relaxed),
-            };
-            let result = match req.send().await {
-                Err(e) if e.is_timeout() => Err(GithubError::Overloaded(format!(
-                    "timed out: {}",
-                    without_url(&e)
-                ))),
-                Err(e) => Err(GithubError::Transient(without_url(&e))),
-                Ok(resp) => {
-                    let status = resp.status();
-                    let span = tracing::Span::current();
-                    span.record("http.response.status_code", i64::from(status.as_u16()));
-                    span.record("attempts", i64::from(attempt + 1));
-                    let headers = resp.headers().clone();
-                    match budget_from_headers(&headers) {
-                        Ok((b, named)) => {
-                            if b != Budget::default() {
-                                self.inner
-                                    .pacer
-                                    .observe(token, named.unwrap_or(resource), b);
-                            }
-                        }
-                        Err(e) => warn!(error = %e, "Ignoring a malformed rate-limit header."),
-                    }
-                    match self.read_capped(resp).await {
-                        Ok(bytes) if status.is_success() => Ok((headers, bytes, token)),
-                        Ok(bytes) => Err(classify_status(status, &headers, &bytes)),
-                        Err(e) => Err(e),
-                    }
-                }
+            // A GitHub App token that cannot be minted fails the attempt like a failed request:
+            // a transient error is retried below, any other ends the call.
+            let (result, sent) = match credential.bearer(&self.inner.http).await {
+                Err(e) => (Err(e), false),
+                Ok(bearer) => (
+                    self.send_once(resource, &method, &url, body, token, &bearer, attempt)
+                        .await,
+                    true,
+                ),
             };
             let err = match result {
                 Ok(ok) => return Ok(ok),
@@ -503,7 +516,7 @@ impl GithubClient {
                 }
                 // An installation token GitHub no longer takes (revoked, or clocks apart):
                 // mint another and try once more.
-                GithubError::Fatal { status: 401, .. } if !reauthenticated => {
+                GithubError::Fatal { status: 401, .. } if sent && !reauthenticated => {
                     let Credential::App(app) = credential else {
                         return Err(err);
                     };
