@@ -283,12 +283,22 @@ pub async fn unfinished(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Che
                 .map(str::to_string)
         })
         .collect();
-    // Collection ids start with their UTC start time: the greatest is the newest.
-    let Some(newest) = ids.iter().max() else {
+    // Collection ids start with their UTC start time, to the second: the newest is among
+    // those of the greatest second, and their checkpoints' start times decide between them.
+    let Some(second) = ids.iter().map(|id| &id[..16]).max() else {
         return Ok(None);
     };
-    let cp = store.load(newest).await?;
-    Ok((cp.status != Status::Completed).then_some(cp))
+    let mut newest: Option<Checkpoint> = None;
+    for id in ids.iter().filter(|id| id.starts_with(second)) {
+        let cp = store.load(id).await?;
+        if newest
+            .as_ref()
+            .is_none_or(|n| (cp.started_at, &cp.collection_id) > (n.started_at, &n.collection_id))
+        {
+            newest = Some(cp);
+        }
+    }
+    Ok(newest.filter(|cp| cp.status != Status::Completed))
 }
 
 fn result_of(cp: &Checkpoint, client: &GithubClient) -> CollectionResult {
@@ -564,6 +574,69 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// Two collections started in the same second: the one that started later is the newest,
+    /// whichever id sorts higher.
+    #[tokio::test]
+    async fn the_newest_collection_of_a_second_is_the_one_started_last() {
+        let lake = Lake::new(Arc::new(object_store::memory::InMemory::new()), None);
+        let org: OrgName = "acme".parse().unwrap();
+        let store = CheckpointStore::new(lake.clone(), org.clone());
+        let cp = |id: &str, started: &str, status: Status| Checkpoint {
+            schema_version: crate::lake::checkpoint::SCHEMA_VERSION,
+            collection_id: id.into(),
+            organization: "acme".into(),
+            kind: CollectionKind::Collect,
+            window: Window {
+                since: t("2026-11-21T10:00:00Z"),
+                until: t("2026-11-21T12:00:00Z"),
+            },
+            started_at: t(started),
+            updated_at: t(started),
+            status,
+            repos: Vec::new(),
+            chunks: Vec::new(),
+            api_cost: ApiCost::default(),
+            errors: Vec::new(),
+            resumes: 0,
+        };
+        // An older second, unfinished: never the newest.
+        store
+            .save(&cp(
+                "20261121T115959Z-ffffff",
+                "2026-11-21T11:59:59.9Z",
+                Status::Partial,
+            ))
+            .await
+            .unwrap();
+        store
+            .save(&cp(
+                "20261121T120000Z-ffffff",
+                "2026-11-21T12:00:00.1Z",
+                Status::Failed,
+            ))
+            .await
+            .unwrap();
+        store
+            .save(&cp(
+                "20261121T120000Z-000001",
+                "2026-11-21T12:00:00.7Z",
+                Status::Completed,
+            ))
+            .await
+            .unwrap();
+        assert!(unfinished(&lake, &org).await.unwrap().is_none());
+        store
+            .save(&cp(
+                "20261121T120000Z-000002",
+                "2026-11-21T12:00:00.9Z",
+                Status::Partial,
+            ))
+            .await
+            .unwrap();
+        let found = unfinished(&lake, &org).await.unwrap().unwrap();
+        assert_eq!(found.collection_id, "20261121T120000Z-000002");
     }
 
     #[test]
