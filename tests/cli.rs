@@ -283,11 +283,7 @@ async fn resume_continues_a_partial_backfill_and_wipe_needs_confirm() {
         .await
         .unwrap();
     // Every response takes 150 ms: a one-second budget covers a few pages.
-    sim.set_faults(github_sim::FaultPlan {
-        rate: 1.0,
-        kinds: vec![github_sim::Fault::Slow { millis: 150 }],
-        ..Default::default()
-    });
+    sim.set_faults(github_sim::FaultPlan::slow(150));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join(".env"),

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use ghstats::config::Secret;
 use ghstats::github::{AppInstallation, ClientOptions, Credential, GithubClient};
-use github_sim::{generate_rsa_key, AppSpec, Fault, FaultPlan, OrgSpec, SimOptions, Simulator};
+use github_sim::{generate_rsa_key, AppSpec, FaultPlan, OrgSpec, SimOptions, Simulator};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,11 +38,7 @@ async fn a_collection_outlives_several_installation_tokens() {
         .await
         .unwrap();
     // Every request is slow, so the run lasts several token lifetimes.
-    sim.set_faults(FaultPlan {
-        rate: 1.0,
-        kinds: vec![Fault::Slow { millis: 120 }],
-        ..FaultPlan::default()
-    });
+    sim.set_faults(FaultPlan::slow(120));
     let app = Arc::new(
         AppInstallation::new(
             APP_ID,

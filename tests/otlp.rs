@@ -15,7 +15,6 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
@@ -79,11 +78,7 @@ async fn spans_arrive_at_a_local_otlp_receiver() {
     let spans = Arc::new(Mutex::new(Vec::new()));
     let endpoint = start_receiver(spans.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::service::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ghstats"))
         .current_dir(dir.path())
         .env_clear()
@@ -105,15 +100,7 @@ async fn spans_arrive_at_a_local_otlp_receiver() {
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..200 {
-        if http.get(format!("{url}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(up, "the service did not start");
+    common::service::wait_up(&http, &url).await;
     let r = http
         .post(format!("{url}/backfill"))
         .header("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))

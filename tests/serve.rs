@@ -8,7 +8,7 @@ mod common;
 use clap::Parser;
 use ghstats::jobs::runner::Runner;
 use ghstats::serve::{AppState, Auth};
-use github_sim::{Fault, FaultPlan, OrgSpec, SimOptions, Simulator};
+use github_sim::{FaultPlan, OrgSpec, SimOptions, Simulator};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -93,11 +93,7 @@ async fn a_second_collection_while_one_runs_gets_409_with_the_running_id() {
     let sim = Simulator::start(&OrgSpec::new("acme", 2, 80, 72), SimOptions::default(), 0)
         .await
         .unwrap();
-    sim.set_faults(FaultPlan {
-        rate: 1.0,
-        kinds: vec![Fault::Slow { millis: 100 }],
-        ..Default::default()
-    });
+    sim.set_faults(FaultPlan::slow(100));
     let s = Arc::new(
         start(
             &sim,
@@ -332,11 +328,7 @@ async fn a_tiny_budget_backfill_completes_over_many_resume_calls() {
         .await
         .unwrap();
     // Every response takes 120 ms, so one second covers a few pages.
-    sim.set_faults(FaultPlan {
-        rate: 1.0,
-        kinds: vec![Fault::Slow { millis: 120 }],
-        ..FaultPlan::default()
-    });
+    sim.set_faults(FaultPlan::slow(120));
     let s = start(
         &sim,
         Auth::None,

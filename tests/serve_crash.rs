@@ -5,20 +5,13 @@
 
 mod common;
 
+use common::service::{free_port, wait_up};
 use common::*;
 use ghstats::warehouse::sqlite::SqliteWarehouse;
-use github_sim::{Fault, FaultPlan, OrgSpec, SimOptions, Simulator};
+use github_sim::{FaultPlan, OrgSpec, SimOptions, Simulator};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn spawn(dir: &std::path::Path, api: &str, port: u16) -> Child {
     command(dir, api, port)
@@ -46,16 +39,6 @@ fn command(dir: &std::path::Path, api: &str, port: u16) -> Command {
     c
 }
 
-async fn wait_up(http: &reqwest::Client, url: &str) {
-    for _ in 0..200 {
-        if http.get(format!("{url}/healthz")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the service did not start");
-}
-
 fn collection_id(dir: &std::path::Path) -> Option<String> {
     std::fs::read_dir(dir.join(format!("lake/{ORG}/_checkpoints")))
         .ok()?
@@ -74,11 +57,7 @@ async fn killed_at_random_moments_and_resumed_the_warehouse_equals_the_ground_tr
     let sim = Simulator::start(&OrgSpec::new(ORG, 3, 150, 81), SimOptions::default(), 0)
         .await
         .unwrap();
-    sim.set_faults(FaultPlan {
-        rate: 1.0,
-        kinds: vec![Fault::Slow { millis: 40 }],
-        ..Default::default()
-    });
+    sim.set_faults(FaultPlan::slow(40));
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
     let mut kills = 0;

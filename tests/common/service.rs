@@ -108,3 +108,23 @@ impl Service {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 }
+
+/// A port free on 127.0.0.1 for a service binary to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until the service at `url` answers `/healthz` (five seconds at most).
+pub async fn wait_up(http: &reqwest::Client, url: &str) {
+    for _ in 0..200 {
+        if http.get(format!("{url}/healthz")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the service did not start");
+}

@@ -57,6 +57,17 @@ pub struct FaultPlan {
     pub seed: u64,
 }
 
+impl FaultPlan {
+    /// Every response delayed by `millis`, then served normally.
+    pub fn slow(millis: u64) -> FaultPlan {
+        FaultPlan {
+            rate: 1.0,
+            kinds: vec![Fault::Slow { millis }],
+            ..FaultPlan::default()
+        }
+    }
+}
+
 /// What the simulator has served.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
