@@ -8,6 +8,7 @@
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use url::Url;
 
@@ -41,7 +42,8 @@ struct Claims {
 }
 
 struct Keys {
-    set: JwkSet,
+    /// Each published key by its id, decoded once per fetch (or why it cannot be used).
+    by_kid: HashMap<String, Result<DecodingKey, String>>,
     fetched: Instant,
     max_age: Duration,
 }
@@ -133,6 +135,14 @@ impl OidcVerifier {
     /// Fetches the key set unless another caller just did, or (`force` false) the cache is
     /// still fresh.
     async fn refresh(&self, force: bool) -> Result<(), OidcError> {
+        // Fresh keys need no lock beyond the read: requests do not queue behind a fetch.
+        if !force {
+            if let Some(k) = self.keys.read().await.as_ref() {
+                if k.fetched.elapsed() < k.max_age {
+                    return Ok(());
+                }
+            }
+        }
         let mut last = self.fetching.lock().await;
         {
             let keys = self.keys.read().await;
@@ -163,8 +173,16 @@ impl OidcVerifier {
             .json()
             .await
             .map_err(|e| unavailable(e.without_url().to_string()))?;
+        let by_kid = set
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                Some((kid, DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())))
+            })
+            .collect();
         *self.keys.write().await = Some(Keys {
-            set,
+            by_kid,
             fetched: Instant::now(),
             max_age: age,
         });
@@ -173,11 +191,7 @@ impl OidcVerifier {
 
     async fn key(&self, kid: &str) -> Result<DecodingKey, OidcError> {
         self.refresh(false).await?;
-        let find = |keys: &Option<Keys>| {
-            keys.as_ref()
-                .and_then(|k| k.set.find(kid))
-                .map(DecodingKey::from_jwk)
-        };
+        let find = |keys: &Option<Keys>| keys.as_ref().and_then(|k| k.by_kid.get(kid).cloned());
         let found = find(&*self.keys.read().await);
         let found = match found {
             Some(k) => Some(k),
