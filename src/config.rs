@@ -326,8 +326,9 @@ pub struct Config {
     #[arg(long, env = "PAGE_SIZE", global = true, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub page_size: u32,
 
-    /// The largest page the walk grows back to.
-    #[arg(long, env = "PAGE_SIZE_MAX", global = true, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100))]
+    /// The largest page the walk grows back to. 37 is the largest page GitHub charges one
+    /// point for: 1 + 4 x 37 = 149 connection requests, rounded to 1 point.
+    #[arg(long, env = "PAGE_SIZE_MAX", global = true, default_value_t = 37, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub page_size_max: u32,
 
     /// Log format.

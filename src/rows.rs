@@ -131,7 +131,6 @@ pub struct ReviewRow {
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "ts")]
     pub updated_at: DateTime<Utc>,
-    pub body_length: u64,
     pub comment_count: u64,
     #[serde(serialize_with = "ts")]
     pub pr_updated_at: DateTime<Utc>,
@@ -156,7 +155,6 @@ pub struct ReviewCommentRow {
     #[serde(serialize_with = "ts")]
     pub updated_at: DateTime<Utc>,
     pub in_reply_to: Option<u64>,
-    pub body_length: u64,
     #[serde(serialize_with = "ts")]
     pub pr_updated_at: DateTime<Utc>,
     #[serde(serialize_with = "ts")]
@@ -177,7 +175,6 @@ pub struct IssueCommentRow {
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "ts")]
     pub updated_at: DateTime<Utc>,
-    pub body_length: u64,
     #[serde(serialize_with = "ts")]
     pub pr_updated_at: DateTime<Utc>,
     #[serde(serialize_with = "ts")]
@@ -204,10 +201,6 @@ pub fn size_label(labels: &[String]) -> Option<String> {
         let upper = value.to_ascii_uppercase();
         SIZES.contains(&upper.as_str()).then_some(upper)
     })
-}
-
-fn chars(s: &str) -> u64 {
-    s.chars().count() as u64
 }
 
 /// The rows of one complete pull request.
@@ -311,8 +304,7 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
                 submitted_at: r.submitted_at,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
-                body_length: chars(&r.body),
-                comment_count: r.comments.total_count,
+                comment_count: r.comment_count,
                 pr_updated_at: pr.updated_at,
                 collected_at: p.collected_at,
                 collection_id: p.collection_id.clone(),
@@ -335,7 +327,6 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
                 author_type,
                 created_at: c.created_at,
                 updated_at: c.updated_at,
-                body_length: chars(&c.body),
                 pr_updated_at: pr.updated_at,
                 collected_at: p.collected_at,
                 collection_id: p.collection_id.clone(),
@@ -369,7 +360,6 @@ pub fn review_comment_row(
         created_at: c.created_at,
         updated_at: c.updated_at,
         in_reply_to: c.reply_to.as_ref().and_then(|r| r.full_database_id),
-        body_length: chars(&c.body),
         pr_updated_at: r.pr_updated_at,
         collected_at: p.collected_at,
         collection_id: p.collection_id.clone(),
@@ -490,7 +480,6 @@ mod tests {
             submitted_at: None,
             created_at: t,
             updated_at: t,
-            body_length: 0,
             comment_count: 0,
             pr_updated_at: t,
             collected_at: t,
@@ -510,7 +499,6 @@ mod tests {
             created_at: t,
             updated_at: t,
             in_reply_to: None,
-            body_length: 0,
             pr_updated_at: t,
             collected_at: t,
             collection_id: "c".into(),
@@ -526,7 +514,6 @@ mod tests {
             author_type: "User".into(),
             created_at: t,
             updated_at: t,
-            body_length: 0,
             pr_updated_at: t,
             collected_at: t,
             collection_id: "c".into(),
@@ -586,7 +573,6 @@ mod tests {
             author_type: "User".into(),
             created_at: t,
             updated_at: t,
-            body_length: 0,
             pr_updated_at: t,
             collected_at: t,
             collection_id: "c".into(),

@@ -44,7 +44,7 @@ fn review(
     json!({
         "organization": ORG, "repository": "r", "pr_number": number, "review_id": id, "node_id": format!("PRR_{id}"),
         "reviewer": reviewer, "reviewer_type": kind, "state": state, "submitted_at": at, "created_at": at, "updated_at": at,
-        "body_length": 0, "comment_count": 0, "pr_updated_at": pr_updated,
+        "comment_count": 0, "pr_updated_at": pr_updated,
         "collected_at": "2026-04-01T00:00:00Z", "collection_id": "c",
     })
 }

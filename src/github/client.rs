@@ -106,6 +106,23 @@ struct GraphqlErrorItem {
     kind: Option<String>,
     #[serde(default)]
     message: String,
+    /// Where in `data` the error belongs, e.g. `["nodes", 3]`.
+    #[serde(default)]
+    path: Vec<serde_json::Value>,
+}
+
+/// The index of a root `nodes(ids:)` item GitHub could not resolve: a `NOT_FOUND` error whose
+/// path is `["nodes", i]`.
+fn missing_node(e: &GraphqlErrorItem) -> Option<usize> {
+    if e.kind.as_deref() != Some("NOT_FOUND") {
+        return None;
+    }
+    match e.path.as_slice() {
+        [serde_json::Value::String(f), serde_json::Value::Number(i)] if f == "nodes" => {
+            i.as_u64().map(|i| i as usize)
+        }
+        _ => None,
+    }
 }
 
 /// A client for one GitHub host, shared by every task of a run.
@@ -360,22 +377,14 @@ impl GithubClient {
     async fn read_capped(&self, mut resp: reqwest::Response) -> Result<Bytes, GithubError> {
         let cap = self.inner.options.max_response_bytes;
         if resp.content_length().is_some_and(|l| l as usize > cap) {
-            return Err(GithubError::Fatal {
-                status: resp.status().as_u16(),
-                message: format!("response larger than {cap} bytes"),
-                request_id: None,
-            });
+            return Err(GithubError::TooLarge { cap });
         }
         let mut buf = Vec::new();
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     if buf.len() + chunk.len() > cap {
-                        return Err(GithubError::Fatal {
-                            status: 200,
-                            message: format!("response larger than {cap} bytes"),
-                            request_id: None,
-                        });
+                        return Err(GithubError::TooLarge { cap });
                     }
                     buf.extend_from_slice(&chunk);
                 }
@@ -524,7 +533,9 @@ impl GithubClient {
                     app.invalidate().await;
                     reauthenticated = true;
                 }
-                GithubError::Overloaded(_) if overload_is_final => return Err(err),
+                GithubError::Overloaded(_) | GithubError::TooLarge { .. } if overload_is_final => {
+                    return Err(err)
+                }
                 GithubError::Overloaded(_) | GithubError::Transient(_) => {
                     if attempt >= self.inner.options.max_attempts {
                         return Err(err);
@@ -607,17 +618,60 @@ impl GithubClient {
     }
 
     /// Runs a GraphQL query. Any `errors` entry fails the call, whatever `data` holds: a
-    /// half-answered page is never used. `shrinkable` callers get `Overloaded` back at once.
+    /// half-answered page is never used. `shrinkable` callers get `Overloaded` (and
+    /// `TooLarge`) back at once, to ask again for less.
     pub async fn graphql<T: DeserializeOwned>(
         &self,
         query: &str,
         variables: serde_json::Value,
         shrinkable: bool,
     ) -> Result<T, GithubError> {
+        self.graphql_call(query, None, variables, shrinkable, false)
+            .await
+            .map(|(data, _)| data)
+    }
+
+    /// [`Self::graphql`] for one `operation` of a document holding several.
+    pub async fn graphql_operation<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        operation: &str,
+        variables: serde_json::Value,
+        shrinkable: bool,
+    ) -> Result<T, GithubError> {
+        self.graphql_call(query, Some(operation), variables, shrinkable, false)
+            .await
+            .map(|(data, _)| data)
+    }
+
+    /// A root `nodes(ids:)` query whose ids may have been deleted since they were read: GitHub
+    /// answers such an id with a null item and a `NOT_FOUND` error naming its index. Those
+    /// items are dropped and their indexes returned; any other error fails the call.
+    pub async fn graphql_nodes<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+        shrinkable: bool,
+    ) -> Result<(T, Vec<usize>), GithubError> {
+        self.graphql_call(query, None, variables, shrinkable, true)
+            .await
+    }
+
+    async fn graphql_call<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        operation: Option<&str>,
+        variables: serde_json::Value,
+        shrinkable: bool,
+        missing_nodes_ok: bool,
+    ) -> Result<(T, Vec<usize>), GithubError> {
         let span = request_span("POST", "graphql");
-        span.record("graphql.operation", operation_name(query));
+        span.record(
+            "graphql.operation",
+            operation.unwrap_or_else(|| operation_name(query)),
+        );
         tracing::Instrument::instrument(
-            self.graphql_inner(query, variables, shrinkable),
+            self.graphql_inner(query, operation, variables, shrinkable, missing_nodes_ok),
             span.clone(),
         )
         .await
@@ -627,10 +681,15 @@ impl GithubClient {
     async fn graphql_inner<T: DeserializeOwned>(
         &self,
         query: &str,
+        operation: Option<&str>,
         variables: serde_json::Value,
         shrinkable: bool,
-    ) -> Result<T, GithubError> {
-        let body = serde_json::json!({ "query": query, "variables": variables });
+        missing_nodes_ok: bool,
+    ) -> Result<(T, Vec<usize>), GithubError> {
+        let mut body = serde_json::json!({ "query": query, "variables": variables });
+        if let Some(op) = operation {
+            body["operationName"] = serde_json::Value::String(op.to_string());
+        }
         let mut attempt = 0u32;
         loop {
             let (_, bytes, token) = self
@@ -648,7 +707,20 @@ impl GithubClient {
                     message: format!("unexpected GraphQL response: {e}"),
                     request_id: None,
                 })?;
-            let err = if env.errors.is_empty() {
+            let missing: Option<Vec<usize>> = if env.errors.is_empty() {
+                Some(Vec::new())
+            } else if missing_nodes_ok {
+                env.errors.iter().map(missing_node).collect()
+            } else {
+                None
+            };
+            let err = if let Some(missing) = missing {
+                if !missing.is_empty() {
+                    debug!(
+                        items = missing.len(),
+                        "GraphQL items not found (deleted since they were listed); dropped."
+                    );
+                }
                 match env.data {
                     Some(data) => {
                         if let Some(rl) = data
@@ -669,11 +741,13 @@ impl GithubClient {
                                 },
                             );
                         }
-                        return serde_json::from_value(data).map_err(|e| GithubError::Fatal {
-                            status: 200,
-                            message: format!("unexpected GraphQL data: {e}"),
-                            request_id: None,
-                        });
+                        return serde_json::from_value(data)
+                            .map(|d| (d, missing))
+                            .map_err(|e| GithubError::Fatal {
+                                status: 200,
+                                message: format!("unexpected GraphQL data: {e}"),
+                                request_id: None,
+                            });
                     }
                     None => GithubError::Transient("GraphQL response without data".into()),
                 }
@@ -855,10 +929,26 @@ mod tests {
     }
 
     #[test]
+    fn only_not_found_items_of_root_nodes_are_missing_nodes() {
+        let e: Vec<GraphqlErrorItem> = serde_json::from_value(serde_json::json!([
+            {"type": "NOT_FOUND", "path": ["nodes", 3], "message": "Could not resolve to a node with the global id of 'PRR_x'"},
+            {"type": "NOT_FOUND", "path": ["node"], "message": "gone"},
+            {"type": "FORBIDDEN", "path": ["nodes", 1], "message": "no"},
+            {"message": "Something went wrong"}
+        ]))
+        .unwrap();
+        assert_eq!(
+            e.iter().map(missing_node).collect::<Vec<_>>(),
+            vec![Some(3), None, None, None]
+        );
+    }
+
+    #[test]
     fn graphql_errors_are_classified() {
         let item = |kind: Option<&str>, m: &str| GraphqlErrorItem {
             kind: kind.map(str::to_string),
             message: m.into(),
+            path: Vec::new(),
         };
         assert!(matches!(
             classify_graphql(&[item(Some("RATE_LIMITED"), "x")]),

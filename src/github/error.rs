@@ -16,6 +16,10 @@ pub enum GithubError {
     /// resource limits. A smaller page may succeed.
     #[error("GitHub could not serve the request in time: {0}")]
     Overloaded(String),
+    /// The response was larger than the client keeps in memory (`cap` bytes): the same
+    /// request would be as large again, a smaller page may not be.
+    #[error("GitHub's response is larger than {cap} bytes; asking for less")]
+    TooLarge { cap: usize },
     /// A passing fault: a 5xx, a dropped connection. Retrying may help.
     #[error("transient GitHub error: {0}")]
     Transient(String),

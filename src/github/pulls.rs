@@ -1,6 +1,12 @@
 //! The walk over one repository's pull requests inside a window: GraphQL pages newest update
 //! first, each pull request completed (every truncated connection followed up, commits past
-//! GitHub's 250 cap fetched through compare), review comments in batches of up to 100 reviews.
+//! GitHub's 250 cap fetched through compare), the page's review comments in batches of up to
+//! 100 reviews.
+//!
+//! A step either completes a whole page or changes nothing, so a checkpoint taken between
+//! steps never names half a page. Pagination that does not advance fails after one retry; a
+//! pull request GitHub cannot serve is recorded in [`WalkState::skipped`] and stepped past;
+//! the run's budget and shutdown are checked before every call to GitHub.
 
 use super::client::GithubClient;
 use super::error::GithubError;
@@ -8,7 +14,9 @@ use super::types::*;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 pub const PULL_REQUEST_PAGE: &str = include_str!("../../graphql/pull_requests.graphql");
 pub const PULL_REQUEST_CHILDREN: &str = include_str!("../../graphql/pull_request_children.graphql");
@@ -19,8 +27,11 @@ pub const REPOSITORIES: &str = include_str!("../../graphql/repositories.graphql"
 /// Most commits GitHub lists on a pull request.
 const PR_COMMIT_CAP: u64 = 250;
 
-/// The reviews one `ReviewComments` query asks for.
-const REVIEW_BATCH: usize = 100;
+/// The most ids GitHub takes in one `nodes(ids:)`.
+const MAX_NODE_IDS: u32 = 100;
+
+/// Overloaded answers a page or batch may get before the walk gives up on it.
+const MAX_OVERLOADS: u32 = 8;
 
 /// A half-open time window: `since <= updated_at < until`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +73,41 @@ impl PageSizer {
         self.current = (self.current / 2).max(1);
         true
     }
+    /// A page of `current` items was too large to receive: the page halves and never grows
+    /// back past the new size.
+    pub fn too_large(&mut self) -> bool {
+        let shrunk = self.shrink();
+        self.max = self.current;
+        shrunk
+    }
+}
+
+/// Page sizes learned during a run, shared by every repository's walk: a response found too
+/// large at some size is not asked for again at that size, in any repository.
+#[derive(Debug)]
+pub struct LearnedSizes {
+    pull_request_page: AtomicU32,
+    review_batch: AtomicU32,
+}
+
+impl Default for LearnedSizes {
+    fn default() -> Self {
+        LearnedSizes {
+            pull_request_page: AtomicU32::new(100),
+            review_batch: AtomicU32::new(MAX_NODE_IDS),
+        }
+    }
+}
+
+impl LearnedSizes {
+    /// The largest pull-request page known to fit.
+    pub fn pull_request_page(&self) -> u32 {
+        self.pull_request_page.load(Ordering::Relaxed)
+    }
+    /// The largest review batch known to fit.
+    pub fn review_batch(&self) -> u32 {
+        self.review_batch.load(Ordering::Relaxed)
+    }
 }
 
 /// A review comment with the pull request and review it belongs to.
@@ -77,12 +123,16 @@ pub struct ReviewCommentRecord {
 /// What one step of the walk produced.
 #[derive(Debug, Default)]
 pub struct WalkPage {
-    /// Pull requests inside the window, each with all its commits, reviews, comments, labels.
+    /// Pull requests, each with all its commits, reviews, comments, labels.
     pub pull_requests: Vec<PullRequest>,
-    /// Review comments of reviews seen on this or earlier pages.
+    /// Review comments of those pull requests' reviews (and, after a resume from a checkpoint
+    /// of an earlier version, of reviews it left pending).
     pub review_comments: Vec<ReviewCommentRecord>,
+    /// Pull requests this step found GitHub cannot serve (also added to the state).
+    pub skipped: Vec<SkippedPullRequest>,
 }
 
+/// A review whose comments an earlier version of the walk left to fetch after its page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingReview {
     pub pr_number: u64,
@@ -91,13 +141,43 @@ pub struct PendingReview {
     pub review_id: u64,
 }
 
+/// A pull request GitHub could not serve (a page failing at every size, pagination of its
+/// children that does not advance, a response too large even alone): recorded, stepped past,
+/// and read again by number in the next run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedPullRequest {
+    pub number: u64,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Why GitHub could not serve it, as last seen.
+    pub error: String,
+    /// Runs that tried it and failed.
+    #[serde(default = "one")]
+    pub attempts: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
 /// Where a walk stands, for checkpoints.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalkState {
     pub cursor: Option<String>,
     pub pages_done: bool,
+    /// Only in checkpoints of earlier versions; finished first on resume.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_reviews: Vec<PendingReview>,
+    /// Pull requests of an earlier collection GitHub could not serve, read again first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry: Vec<SkippedPullRequest>,
+    /// Pull requests of this walk GitHub could not serve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedPullRequest>,
 }
+
+/// Whether the run must stop now (budget spent, SIGTERM, lock lost).
+pub type StopCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 
 pub struct PullRequestWalk {
     client: GithubClient,
@@ -106,6 +186,54 @@ pub struct PullRequestWalk {
     window: Window,
     sizer: PageSizer,
     state: WalkState,
+    learned: Arc<LearnedSizes>,
+    stop: StopCheck,
+}
+
+/// Why a pull request cannot be completed: GitHub cannot serve it (skip it), or the run
+/// cannot go on (stop the walk).
+enum PrFailure {
+    Unservable(String),
+    Stop(GithubError),
+}
+
+impl From<GithubError> for PrFailure {
+    fn from(e: GithubError) -> Self {
+        match e {
+            // The item itself: GitHub fails on it, or it vanished, or it cannot be paged.
+            GithubError::Overloaded(_)
+            | GithubError::TooLarge { .. }
+            | GithubError::Transient(_)
+            | GithubError::NotFound { .. } => PrFailure::Unservable(e.to_string()),
+            GithubError::Fatal { status: 200, .. } => PrFailure::Unservable(e.to_string()),
+            other => PrFailure::Stop(other),
+        }
+    }
+}
+
+/// The error of a connection whose next page did not advance.
+fn stuck(what: &str, sent: Option<&str>, got: &PageInfo, items: usize) -> GithubError {
+    let why = if got.end_cursor.is_none() {
+        "a null endCursor".to_string()
+    } else if items == 0 {
+        "no items".to_string()
+    } else {
+        "the same endCursor as sent".to_string()
+    };
+    GithubError::Fatal {
+        status: 200,
+        message: format!(
+            "GitHub's pagination of {what} does not advance (hasNextPage with {why}, after {}); gave up after one retry",
+            sent.unwrap_or("the first page")
+        ),
+        request_id: None,
+    }
+}
+
+/// Whether a page claims more items but gives no way forward.
+fn not_advancing(sent: Option<&str>, got: &PageInfo, items: usize) -> bool {
+    got.has_next_page
+        && (got.end_cursor.is_none() || items == 0 || got.end_cursor.as_deref() == sent)
 }
 
 impl PullRequestWalk {
@@ -124,7 +252,22 @@ impl PullRequestWalk {
             window,
             sizer,
             state,
+            learned: Arc::new(LearnedSizes::default()),
+            stop: Arc::new(|| false),
         }
+    }
+
+    /// Page sizes shared with the run's other walks.
+    pub fn with_learned_sizes(mut self, learned: Arc<LearnedSizes>) -> Self {
+        self.learned = learned;
+        self
+    }
+
+    /// Checked before every request: when it answers true the step ends with
+    /// [`GithubError::OutOfTime`] and the state stays where the last whole step left it.
+    pub fn with_stop(mut self, stop: StopCheck) -> Self {
+        self.stop = stop;
+        self
     }
 
     pub fn state(&self) -> &WalkState {
@@ -136,100 +279,350 @@ impl PullRequestWalk {
     }
 
     pub fn is_finished(&self) -> bool {
-        self.state.pages_done && self.state.pending_reviews.is_empty()
+        self.state.pages_done
+            && self.state.pending_reviews.is_empty()
+            && self.state.retry.is_empty()
     }
 
-    /// The next step, or `None` when the walk is complete.
+    fn check_stop(&self) -> Result<(), GithubError> {
+        if (self.stop)() {
+            return Err(GithubError::OutOfTime(
+                "stopping between two requests (run budget reached or shutdown)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The next step, or `None` when the walk is complete. On error the state is unchanged.
     pub async fn next_page(&mut self) -> Result<Option<WalkPage>, GithubError> {
         if self.is_finished() {
             return Ok(None);
         }
-        let mut out = WalkPage::default();
-        if !self.state.pages_done {
-            let page = self.fetch_page().await?;
-            for mut pr in page.nodes {
-                if pr.updated_at < self.window.since {
-                    self.state.pages_done = true;
-                    break;
-                }
-                if !self.window.contains(pr.updated_at) {
-                    continue; // updated after the window: the next window has it
-                }
-                self.complete(&mut pr).await?;
-                for r in &pr.reviews.nodes {
-                    if r.comments.total_count > 0 {
-                        self.state.pending_reviews.push(PendingReview {
-                            pr_number: pr.number,
-                            pr_updated_at: pr.updated_at,
-                            review_node: r.id.clone(),
-                            review_id: r.full_database_id,
-                        });
-                    }
-                }
-                out.pull_requests.push(pr);
-            }
-            if !page.page_info.has_next_page {
-                self.state.pages_done = true;
-            }
-            self.state.cursor = page.page_info.end_cursor.or(self.state.cursor.take());
+        if let Some(item) = self.state.retry.first().cloned() {
+            return self.retry_skipped(item).await.map(Some);
         }
-        while self.state.pending_reviews.len() >= REVIEW_BATCH
-            || (self.state.pages_done && !self.state.pending_reviews.is_empty())
-        {
-            let n = self.state.pending_reviews.len().min(REVIEW_BATCH);
-            let batch: Vec<PendingReview> = self.state.pending_reviews[..n].to_vec();
-            out.review_comments
-                .extend(self.review_comments(&batch).await?);
-            self.state.pending_reviews.drain(..n);
+        if !self.state.pending_reviews.is_empty() {
+            return self.finish_pending_reviews().await.map(Some);
         }
-        Ok(Some(out))
+        self.page_step().await.map(Some)
     }
 
-    async fn fetch_page(&mut self) -> Result<PullRequestConnectionPage, GithubError> {
+    /// Reads one pull request an earlier run could not serve, by number.
+    async fn retry_skipped(
+        &mut self,
+        mut item: SkippedPullRequest,
+    ) -> Result<WalkPage, GithubError> {
+        self.check_stop()?;
+        let vars = json!({ "owner": self.owner, "name": self.name, "number": item.number });
+        let got = self
+            .client
+            .graphql_operation::<PullRequestByNumberData>(
+                PULL_REQUEST_PAGE,
+                "PullRequestByNumber",
+                vars,
+                false,
+            )
+            .await;
+        let mut page = WalkPage::default();
+        let outcome = match got {
+            Ok(data) => match data.repository.and_then(|r| r.pull_request) {
+                Some(pr) => self.hydrate(vec![pr]).await,
+                None => Ok((Vec::new(), Vec::new(), Vec::new())),
+            },
+            Err(e) => Err(PrFailure::from(e)),
+        };
+        match outcome {
+            Ok((prs, comments, failed)) => {
+                page.pull_requests = prs;
+                page.review_comments = comments;
+                for mut f in failed {
+                    f.attempts = item.attempts + 1;
+                    page.skipped.push(f);
+                }
+                if !page.pull_requests.is_empty() {
+                    tracing::info!(repo = %self.name, number = item.number, attempts = item.attempts, "A pull request GitHub could not serve before was collected.");
+                }
+            }
+            Err(PrFailure::Unservable(why)) => {
+                item.attempts += 1;
+                item.error = why;
+                tracing::warn!(repo = %self.name, number = item.number, attempts = item.attempts, error = %item.error, "GitHub still cannot serve this pull request; it stays recorded for the next run.");
+                page.skipped.push(item);
+            }
+            Err(PrFailure::Stop(e)) => return Err(e),
+        }
+        self.state.retry.remove(0);
+        self.state.skipped.extend(page.skipped.iter().cloned());
+        Ok(page)
+    }
+
+    /// Review comments of reviews a checkpoint of an earlier version left pending.
+    async fn finish_pending_reviews(&mut self) -> Result<WalkPage, GithubError> {
+        let n = self
+            .state
+            .pending_reviews
+            .len()
+            .min(self.learned.review_batch() as usize);
+        let batch: Vec<PendingReview> = self.state.pending_reviews[..n].to_vec();
+        let targets: Vec<(String, u64, DateTime<Utc>, u64)> = batch
+            .iter()
+            .map(|p| {
+                (
+                    p.review_node.clone(),
+                    p.review_id,
+                    p.pr_updated_at,
+                    p.pr_number,
+                )
+            })
+            .collect();
+        let (comments, _) = self.review_comments(&targets).await.map_err(|f| match f {
+            PrFailure::Stop(e) => e,
+            PrFailure::Unservable(why) => GithubError::Transient(why),
+        })?;
+        self.state.pending_reviews.drain(..n);
+        Ok(WalkPage {
+            review_comments: comments,
+            ..WalkPage::default()
+        })
+    }
+
+    /// One page of pull requests, completed, with its review comments.
+    async fn page_step(&mut self) -> Result<WalkPage, GithubError> {
+        let sent = self.state.cursor.clone();
+        let page = match self.fetch_page(sent.as_deref()).await {
+            Ok(p) => p,
+            Err(e @ (GithubError::Overloaded(_) | GithubError::TooLarge { .. })) => {
+                // Even one pull request a page fails: find which one and step past it.
+                return self
+                    .step_past_unservable(sent.as_deref(), e.to_string())
+                    .await;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut pages_done = !page.page_info.has_next_page;
+        let mut in_window = Vec::new();
+        for pr in page.nodes {
+            if pr.updated_at < self.window.since {
+                pages_done = true;
+                break;
+            }
+            if self.window.contains(pr.updated_at) {
+                in_window.push(pr);
+            } // updated after the window: the next window has it
+        }
+        let (prs, comments, skipped) = self.hydrate(in_window).await.map_err(|f| match f {
+            PrFailure::Stop(e) => e,
+            PrFailure::Unservable(why) => GithubError::Transient(why),
+        })?;
+        self.state.pages_done = pages_done;
+        self.state.cursor = page.page_info.end_cursor.or(sent);
+        self.state.skipped.extend(skipped.iter().cloned());
+        Ok(WalkPage {
+            pull_requests: prs,
+            review_comments: comments,
+            skipped,
+        })
+    }
+
+    /// Completes `prs` and reads their review comments. Pull requests GitHub cannot serve are
+    /// returned apart, not half-collected.
+    async fn hydrate(
+        &self,
+        prs: Vec<PullRequest>,
+    ) -> Result<
+        (
+            Vec<PullRequest>,
+            Vec<ReviewCommentRecord>,
+            Vec<SkippedPullRequest>,
+        ),
+        PrFailure,
+    > {
+        let mut done = Vec::with_capacity(prs.len());
+        let mut skipped = Vec::new();
+        for mut pr in prs {
+            match self.complete(&mut pr).await {
+                Ok(()) => done.push(pr),
+                Err(PrFailure::Unservable(why)) => {
+                    tracing::warn!(repo = %self.name, number = pr.number, error = %why, "Pull request not collectable; recorded and stepped past.");
+                    skipped.push(SkippedPullRequest {
+                        number: pr.number,
+                        updated_at: Some(pr.updated_at),
+                        error: why,
+                        attempts: 1,
+                    });
+                }
+                Err(stop) => return Err(stop),
+            }
+        }
+        let targets: Vec<(String, u64, DateTime<Utc>, u64)> = done
+            .iter()
+            .flat_map(|pr| {
+                pr.reviews
+                    .nodes
+                    .iter()
+                    .map(|r| (r.id.clone(), r.full_database_id, pr.updated_at, pr.number))
+            })
+            .collect();
+        let (comments, vanished) = self.review_comments(&targets).await?;
+        let mut counts: HashMap<u64, u64> = HashMap::new();
+        for c in &comments {
+            *counts.entry(c.review_id).or_default() += 1;
+        }
+        for pr in &mut done {
+            // A review deleted between the page and its comments is gone: it is not stored.
+            pr.reviews.nodes.retain(|r| !vanished.contains(&r.id));
+            for r in &mut pr.reviews.nodes {
+                r.comment_count = counts.get(&r.full_database_id).copied().unwrap_or(0);
+            }
+        }
+        Ok((done, comments, skipped))
+    }
+
+    async fn fetch_page(
+        &mut self,
+        cursor: Option<&str>,
+    ) -> Result<PullRequestConnectionPage, GithubError> {
         let mut overloads = 0u32;
+        let mut stuck_once = false;
         loop {
-            let vars = json!({ "owner": self.owner, "name": self.name, "prs": self.sizer.current, "cursor": self.state.cursor });
+            self.check_stop()?;
+            self.sizer.max = self.sizer.max.min(self.learned.pull_request_page());
+            self.sizer.current = self.sizer.current.min(self.sizer.max);
+            let vars = json!({ "owner": self.owner, "name": self.name, "prs": self.sizer.current, "cursor": cursor });
             match self
                 .client
-                .graphql::<PullRequestPageData>(PULL_REQUEST_PAGE, vars, true)
+                .graphql_operation::<PullRequestPageData>(
+                    PULL_REQUEST_PAGE,
+                    "PullRequestPage",
+                    vars,
+                    true,
+                )
                 .await
             {
                 Ok(data) => {
-                    self.sizer.success();
-                    return data.repository.map(|r| r.pull_requests).ok_or_else(|| {
+                    let page = data.repository.map(|r| r.pull_requests).ok_or_else(|| {
                         GithubError::NotFound {
                             message: format!("repository {}/{}", self.owner, self.name),
                         }
-                    });
+                    })?;
+                    if not_advancing(cursor, &page.page_info, page.nodes.len()) {
+                        let e = stuck(
+                            &format!("{}/{} pull requests", self.owner, self.name),
+                            cursor,
+                            &page.page_info,
+                            page.nodes.len(),
+                        );
+                        if stuck_once {
+                            return Err(e);
+                        }
+                        tracing::warn!(repo = %self.name, error = %e, "Pagination did not advance; asking once more.");
+                        stuck_once = true;
+                        continue;
+                    }
+                    self.sizer.success();
+                    return Ok(page);
                 }
-                Err(GithubError::Overloaded(why)) => {
+                Err(e @ (GithubError::Overloaded(_) | GithubError::TooLarge { .. })) => {
                     overloads += 1;
-                    if overloads > 8 {
-                        return Err(GithubError::Overloaded(why));
-                    }
                     let before = self.sizer.current;
-                    if !self.sizer.shrink() {
-                        // Already one pull request a page: only waiting can help.
+                    let too_large = matches!(e, GithubError::TooLarge { .. });
+                    let shrunk = if too_large {
+                        let s = self.sizer.too_large();
+                        self.learned
+                            .pull_request_page
+                            .fetch_min(self.sizer.max, Ordering::Relaxed);
+                        s
+                    } else {
+                        self.sizer.shrink()
+                    };
+                    if !shrunk {
+                        // One pull request a page and still failing: retry a little, then
+                        // let the caller step past it.
+                        if too_large || overloads > 2 {
+                            return Err(e);
+                        }
                         self.client.pause(overloads).await?;
+                    } else if overloads > MAX_OVERLOADS {
+                        return Err(e);
                     }
-                    tracing::warn!(repo = %self.name, from = before, to = self.sizer.current, "GitHub overloaded by a page; shrinking it.");
+                    tracing::warn!(repo = %self.name, from = before, to = self.sizer.current, error = %e, "GitHub could not serve a page; shrinking it.");
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 
+    /// The page after `cursor` fails even with one pull request: read that pull request's
+    /// number and update time alone, record it as not collectable, and move the cursor past
+    /// it. When even that fails, the repository fails.
+    async fn step_past_unservable(
+        &mut self,
+        cursor: Option<&str>,
+        why: String,
+    ) -> Result<WalkPage, GithubError> {
+        self.check_stop()?;
+        let vars = json!({ "owner": self.owner, "name": self.name, "cursor": cursor });
+        let data: PullRequestSkeletonData = self
+            .client
+            .graphql_operation(PULL_REQUEST_PAGE, "PullRequestSkeleton", vars, false)
+            .await?;
+        let page =
+            data.repository
+                .map(|r| r.pull_requests)
+                .ok_or_else(|| GithubError::NotFound {
+                    message: format!("repository {}/{}", self.owner, self.name),
+                })?;
+        let Some(pr) = page.nodes.first() else {
+            return Err(GithubError::Transient(format!(
+                "a page of {}/{} fails at every size ({why}) and its pull request cannot be identified",
+                self.owner, self.name
+            )));
+        };
+        if not_advancing(cursor, &page.page_info, page.nodes.len()) {
+            return Err(stuck(
+                &format!("{}/{} pull requests", self.owner, self.name),
+                cursor,
+                &page.page_info,
+                page.nodes.len(),
+            ));
+        }
+        let mut out = WalkPage::default();
+        if pr.updated_at < self.window.since {
+            self.state.pages_done = true;
+        } else {
+            if self.window.contains(pr.updated_at) {
+                tracing::warn!(repo = %self.name, number = pr.number, error = %why, "GitHub cannot serve this pull request at any page size; recorded and stepped past.");
+                let item = SkippedPullRequest {
+                    number: pr.number,
+                    updated_at: Some(pr.updated_at),
+                    error: why,
+                    attempts: 1,
+                };
+                self.state.skipped.push(item.clone());
+                out.skipped.push(item);
+            }
+            self.state.pages_done = !page.page_info.has_next_page;
+            self.state.cursor = page.page_info.end_cursor.clone();
+        }
+        // The pull requests after the one that failed are likely as servable as those
+        // before it: start again from half the largest page.
+        self.sizer.current = (self.sizer.max / 2).max(1);
+        Ok(out)
+    }
+
     /// Follows every truncated connection of `pr` until it is complete.
-    async fn complete(&self, pr: &mut PullRequest) -> Result<(), GithubError> {
+    async fn complete(&self, pr: &mut PullRequest) -> Result<(), PrFailure> {
         let mut commits = pr.commits.page_info.clone();
         let mut reviews = pr.reviews.page_info.clone();
         let mut comments = pr.comments.page_info.clone();
         let mut labels = pr.labels.page_info.clone();
+        let mut stuck_once = false;
         while commits.has_next_page
             || reviews.has_next_page
             || comments.has_next_page
             || labels.has_next_page
         {
+            self.check_stop()?;
             let vars = json!({
                 "id": pr.id,
                 "commitsCursor": commits.end_cursor, "withCommits": commits.has_next_page,
@@ -242,11 +635,67 @@ impl PullRequestWalk {
                 .graphql(PULL_REQUEST_CHILDREN, vars, false)
                 .await?;
             let Some(children) = data.node else {
-                return Err(GithubError::Transient(format!(
+                return Err(PrFailure::Unservable(format!(
                     "pull request {} vanished while its children were read",
                     pr.number
                 )));
             };
+            // Every followed connection must move on; one retry, then the pull request is
+            // not collectable.
+            let mut problem = None;
+            for (what, info, page) in [
+                (
+                    "commits",
+                    &commits,
+                    children
+                        .commits
+                        .as_ref()
+                        .map(|c| (&c.page_info, c.nodes.len())),
+                ),
+                (
+                    "reviews",
+                    &reviews,
+                    children
+                        .reviews
+                        .as_ref()
+                        .map(|c| (&c.page_info, c.nodes.len())),
+                ),
+                (
+                    "comments",
+                    &comments,
+                    children
+                        .comments
+                        .as_ref()
+                        .map(|c| (&c.page_info, c.nodes.len())),
+                ),
+                (
+                    "labels",
+                    &labels,
+                    children
+                        .labels
+                        .as_ref()
+                        .map(|c| (&c.page_info, c.nodes.len())),
+                ),
+            ] {
+                if let (true, Some((got, n))) = (info.has_next_page, page) {
+                    if not_advancing(info.end_cursor.as_deref(), got, n) {
+                        problem = Some(stuck(
+                            &format!("the {what} of {}/{}#{}", self.owner, self.name, pr.number),
+                            info.end_cursor.as_deref(),
+                            got,
+                            n,
+                        ));
+                    }
+                }
+            }
+            if let Some(e) = problem {
+                if stuck_once {
+                    return Err(PrFailure::Unservable(e.to_string()));
+                }
+                tracing::warn!(repo = %self.name, number = pr.number, error = %e, "Pagination did not advance; asking once more.");
+                stuck_once = true;
+                continue;
+            }
             fn take<T>(into: &mut Vec<T>, info: &mut PageInfo, page: Option<Connection<T>>) {
                 match page {
                     Some(c) => {
@@ -280,18 +729,30 @@ impl PullRequestWalk {
 
     /// GitHub lists at most 250 commits on a pull request. The compare endpoint names all of
     /// them (paginated); the missing ones are hydrated by node id, 100 per query.
-    async fn commits_past_cap(&self, pr: &mut PullRequest) -> Result<(), GithubError> {
+    async fn commits_past_cap(&self, pr: &mut PullRequest) -> Result<(), PrFailure> {
         let mut refs: Vec<RestCommitRef> = Vec::new();
         let mut next = Some(format!(
             "repos/{}/{}/compare/{}...{}?per_page=100",
             self.owner, self.name, pr.base_ref_oid, pr.head_ref_oid
         ));
+        let mut seen: HashSet<String> = HashSet::new();
         while let Some(url) = next {
+            self.check_stop()?;
             let (page, link): (RestCompare, _) = self.client.rest_get(&url).await?;
+            let n = page.commits.len();
             refs.extend(page.commits);
+            seen.insert(url.clone());
             next = link.map(|u| u.to_string());
+            if let Some(u) = &next {
+                if n == 0 || seen.contains(u) {
+                    return Err(PrFailure::Unservable(format!(
+                        "GitHub's pagination of the commits of {}/{}#{} does not advance (a next link to a page already read, or an empty page)",
+                        self.owner, self.name, pr.number
+                    )));
+                }
+            }
         }
-        let have: std::collections::HashSet<String> = pr
+        let have: HashSet<String> = pr
             .commits
             .nodes
             .iter()
@@ -299,11 +760,12 @@ impl PullRequestWalk {
             .collect();
         let missing: Vec<&RestCommitRef> = refs.iter().filter(|r| !have.contains(&r.sha)).collect();
         let mut fetched: HashMap<String, Commit> = HashMap::new();
-        for batch in missing.chunks(100) {
+        for batch in missing.chunks(MAX_NODE_IDS as usize) {
+            self.check_stop()?;
             let ids: Vec<&str> = batch.iter().map(|r| r.node_id.as_str()).collect();
-            let data: NodesData<CommitNode> = self
+            let (data, _): (NodesData<CommitNode>, _) = self
                 .client
-                .graphql(COMMITS_BY_ID, json!({ "ids": ids }), false)
+                .graphql_nodes(COMMITS_BY_ID, json!({ "ids": ids }), false)
                 .await?;
             for n in data.nodes {
                 fetched.insert(n.commit.oid.clone(), n.commit);
@@ -322,7 +784,7 @@ impl PullRequestWalk {
         pr.commits.nodes = refs.iter().filter_map(|r| by_sha.remove(&r.sha)).collect();
         pr.commits.total_count = pr.commits.total_count.max(refs.len() as u64);
         if (pr.commits.nodes.len() as u64) < pr.commits.total_count {
-            return Err(GithubError::Transient(format!(
+            return Err(PrFailure::Unservable(format!(
                 "pull request {} lists {} commits but {} could be read",
                 pr.number,
                 pr.commits.total_count,
@@ -332,49 +794,117 @@ impl PullRequestWalk {
         Ok(())
     }
 
-    /// The comments of up to 100 reviews in one query; reviews with more than 100 comments are
-    /// followed up one at a time.
+    /// The comments of `reviews` (node id, database id, the pull request's `updatedAt` and
+    /// number), up to 100 reviews a query; reviews with more than 100 comments are followed up
+    /// one at a time. Returns the comments and the node ids of reviews GitHub no longer has.
     async fn review_comments(
         &self,
-        batch: &[PendingReview],
-    ) -> Result<Vec<ReviewCommentRecord>, GithubError> {
-        let ids: Vec<&str> = batch.iter().map(|p| p.review_node.as_str()).collect();
-        let data: NodesData<ReviewWithComments> = self
-            .client
-            .graphql(
-                REVIEW_COMMENTS,
-                json!({ "ids": ids, "cursor": null }),
-                false,
-            )
-            .await?;
-        let by_node: HashMap<&str, &PendingReview> =
-            batch.iter().map(|p| (p.review_node.as_str(), p)).collect();
+        reviews: &[(String, u64, DateTime<Utc>, u64)],
+    ) -> Result<(Vec<ReviewCommentRecord>, HashSet<String>), PrFailure> {
         let mut out = Vec::new();
-        for review in data.nodes {
-            let Some(p) = by_node.get(review.id.as_str()) else {
-                continue;
-            };
-            let mut conn = review.comments;
-            loop {
-                out.extend(conn.nodes.drain(..).map(|comment| ReviewCommentRecord {
-                    pr_number: p.pr_number,
-                    pr_updated_at: p.pr_updated_at,
-                    review_id: p.review_id,
-                    comment,
-                }));
-                if !conn.page_info.has_next_page {
-                    break;
+        let mut vanished = HashSet::new();
+        let mut at = 0usize;
+        let mut overloads = 0u32;
+        while at < reviews.len() {
+            self.check_stop()?;
+            let size = (self.learned.review_batch().max(1) as usize).min(reviews.len() - at);
+            let batch = &reviews[at..at + size];
+            let ids: Vec<&str> = batch.iter().map(|r| r.0.as_str()).collect();
+            let got: Result<(NodesData<ReviewWithComments>, Vec<usize>), GithubError> = self
+                .client
+                .graphql_nodes(REVIEW_COMMENTS, json!({ "ids": ids, "cursor": null }), true)
+                .await;
+            let data = match got {
+                Ok((data, missing)) => {
+                    for i in missing {
+                        if let Some(r) = batch.get(i) {
+                            tracing::info!(repo = %self.name, review = %r.0, "A review was deleted since its pull request was read; dropped.");
+                            vanished.insert(r.0.clone());
+                        }
+                    }
+                    data
                 }
-                let vars = json!({ "ids": [review.id], "cursor": conn.page_info.end_cursor });
-                let more: NodesData<ReviewWithComments> =
-                    self.client.graphql(REVIEW_COMMENTS, vars, false).await?;
-                match more.nodes.into_iter().next() {
-                    Some(r) => conn = r.comments,
-                    None => break, // the review was deleted meanwhile
+                Err(e @ (GithubError::Overloaded(_) | GithubError::TooLarge { .. })) => {
+                    overloads += 1;
+                    if size <= 1 || overloads > MAX_OVERLOADS {
+                        return Err(PrFailure::Stop(e));
+                    }
+                    let smaller = (size / 2).max(1) as u32;
+                    if matches!(e, GithubError::TooLarge { .. }) {
+                        self.learned
+                            .review_batch
+                            .fetch_min(smaller, Ordering::Relaxed);
+                    } else {
+                        self.client.pause(overloads).await?;
+                    }
+                    tracing::warn!(repo = %self.name, from = size, to = smaller, error = %e, "GitHub could not serve a review batch; shrinking it.");
+                    continue;
+                }
+                Err(e) => return Err(PrFailure::from(e)),
+            };
+            let by_node: HashMap<&str, &(String, u64, DateTime<Utc>, u64)> =
+                batch.iter().map(|r| (r.0.as_str(), r)).collect();
+            for review in data.nodes {
+                let Some(&&(_, review_id, pr_updated_at, pr_number)) =
+                    by_node.get(review.id.as_str())
+                else {
+                    continue;
+                };
+                let mut conn = review.comments;
+                let mut stuck_once = false;
+                loop {
+                    out.extend(conn.nodes.drain(..).map(|comment| ReviewCommentRecord {
+                        pr_number,
+                        pr_updated_at,
+                        review_id,
+                        comment,
+                    }));
+                    if !conn.page_info.has_next_page {
+                        break;
+                    }
+                    self.check_stop()?;
+                    let sent = conn.page_info.end_cursor.clone();
+                    let vars = json!({ "ids": [review.id], "cursor": sent });
+                    let (more, _): (NodesData<ReviewWithComments>, _) = self
+                        .client
+                        .graphql_nodes(REVIEW_COMMENTS, vars, false)
+                        .await?;
+                    match more.nodes.into_iter().next() {
+                        Some(r) => {
+                            if not_advancing(
+                                sent.as_deref(),
+                                &r.comments.page_info,
+                                r.comments.nodes.len(),
+                            ) {
+                                let e = stuck(
+                                    &format!(
+                                        "the comments of review {review_id} in {}/{}#{pr_number}",
+                                        self.owner, self.name
+                                    ),
+                                    sent.as_deref(),
+                                    &r.comments.page_info,
+                                    r.comments.nodes.len(),
+                                );
+                                if stuck_once {
+                                    return Err(PrFailure::Stop(e));
+                                }
+                                stuck_once = true;
+                                conn = Connection {
+                                    total_count: conn.total_count,
+                                    page_info: conn.page_info.clone(),
+                                    nodes: Vec::new(),
+                                };
+                                continue;
+                            }
+                            conn = r.comments;
+                        }
+                        None => break, // the review was deleted meanwhile
+                    }
                 }
             }
+            at += size;
         }
-        Ok(out)
+        Ok((out, vanished))
     }
 }
 
@@ -385,6 +915,7 @@ pub async fn list_repositories(
 ) -> Result<Vec<RepositoryNode>, GithubError> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
+    let mut stuck_once = false;
     loop {
         let data: OrganizationRepositories = client
             .graphql(REPOSITORIES, json!({ "org": org, "cursor": cursor }), false)
@@ -394,11 +925,25 @@ pub async fn list_repositories(
                 message: format!("organization {org}"),
             });
         };
+        let info = o.repositories.page_info;
+        if not_advancing(cursor.as_deref(), &info, o.repositories.nodes.len()) {
+            let e = stuck(
+                &format!("the repositories of {org}"),
+                cursor.as_deref(),
+                &info,
+                o.repositories.nodes.len(),
+            );
+            if stuck_once {
+                return Err(e);
+            }
+            stuck_once = true;
+            continue;
+        }
         out.extend(o.repositories.nodes);
-        if !o.repositories.page_info.has_next_page {
+        if !info.has_next_page {
             return Ok(out);
         }
-        cursor = o.repositories.page_info.end_cursor;
+        cursor = info.end_cursor;
     }
 }
 
@@ -424,6 +969,32 @@ mod tests {
         let mut one = PageSizer::new(1, 50);
         assert!(!one.shrink());
         assert_eq!(one.current, 1);
+    }
+
+    #[test]
+    fn a_page_too_large_is_never_asked_for_again() {
+        let mut s = PageSizer::new(36, 36);
+        assert!(s.too_large());
+        assert_eq!((s.current, s.max), (18, 18));
+        for _ in 0..100 {
+            s.success();
+        }
+        assert_eq!(s.current, 18);
+    }
+
+    #[test]
+    fn pages_that_do_not_advance_are_recognised() {
+        let info = |next: bool, cursor: Option<&str>| PageInfo {
+            has_next_page: next,
+            end_cursor: cursor.map(str::to_string),
+        };
+        assert!(not_advancing(Some("a"), &info(true, Some("a")), 5));
+        assert!(not_advancing(Some("a"), &info(true, None), 5));
+        assert!(not_advancing(Some("a"), &info(true, Some("b")), 0));
+        assert!(not_advancing(None, &info(true, None), 5));
+        assert!(!not_advancing(Some("a"), &info(true, Some("b")), 5));
+        assert!(!not_advancing(Some("a"), &info(false, Some("a")), 0));
+        assert!(!not_advancing(None, &info(false, None), 0));
     }
 
     #[test]

@@ -92,12 +92,6 @@ pub struct PullRequestCommit {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CountOnly {
-    pub total_count: u64,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Review {
     pub id: String,
     #[serde(deserialize_with = "big_int")]
@@ -107,8 +101,10 @@ pub struct Review {
     pub submitted_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub body: String,
-    pub comments: CountOnly,
+    /// Review comments collected for this review (from `ReviewComments`, not asked of the
+    /// pull-request page: a count there would cost 100 requests per pull request).
+    #[serde(skip)]
+    pub comment_count: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -120,7 +116,6 @@ pub struct IssueComment {
     pub author: Option<ActorRef>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub body: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -140,7 +135,6 @@ pub struct ReviewComment {
     pub author: Option<ActorRef>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub body: String,
     pub reply_to: Option<ReplyTo>,
 }
 
@@ -193,6 +187,40 @@ pub struct PullRequestPageData {
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryPullRequests {
     pub pull_requests: PullRequestConnectionPage,
+}
+
+/// `PullRequestByNumber`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestByNumberData {
+    pub repository: Option<RepositoryPullRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryPullRequest {
+    pub pull_request: Option<PullRequest>,
+}
+
+/// `PullRequestSkeleton`: one pull request's identity and update time, nothing else.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestSkeletonData {
+    pub repository: Option<RepositoryPullRequestSkeletons>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryPullRequestSkeletons {
+    pub pull_requests: Connection<PullRequestSkeleton>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestSkeleton {
+    pub id: String,
+    pub number: u64,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Deserialize)]

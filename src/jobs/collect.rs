@@ -5,7 +5,7 @@
 
 use super::progress::Progress;
 use crate::config::RepoScope;
-use crate::github::pulls::{list_repositories, WalkState};
+use crate::github::pulls::{list_repositories, LearnedSizes, SkippedPullRequest, WalkState};
 use crate::github::types::RepositoryNode;
 use crate::github::{ApiCost, GithubClient, GithubError, PageSizer, PullRequestWalk, Window};
 use crate::lake::checkpoint::{CollectionKind, RepoProgress, RepoState, Status};
@@ -55,6 +55,10 @@ pub struct RepoSummary {
     pub rows: BTreeMap<String, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Pull requests GitHub could not serve, stepped past; the next collection reads them
+    /// again by number.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_collectable: Vec<SkippedPullRequest>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -143,6 +147,8 @@ pub fn plan_repositories(
 
 struct Shared {
     checkpoint: Mutex<Checkpoint>,
+    /// Page sizes found too large, for every repository of the run.
+    learned: Arc<LearnedSizes>,
     store: CheckpointStore,
     /// The API cost of earlier runs of a resumed collection.
     cost_before: ApiCost,
@@ -185,6 +191,17 @@ pub async fn start(
         .await
         .with_context(|| format!("listing the repositories of {}", opts.org))?;
     let planned = plan_repositories(listed, &opts.scope)?;
+    // Pull requests GitHub could not serve in the collection before this one are read again.
+    let mut retry: BTreeMap<String, Vec<SkippedPullRequest>> = BTreeMap::new();
+    if let Some(prev) = newest(lake, &opts.org).await? {
+        for r in prev.repos {
+            let items: Vec<SkippedPullRequest> =
+                r.walk.skipped.into_iter().chain(r.walk.retry).collect();
+            if !items.is_empty() {
+                retry.entry(r.name).or_default().extend(items);
+            }
+        }
+    }
     let checkpoint = Checkpoint {
         schema_version: crate::lake::checkpoint::SCHEMA_VERSION,
         collection_id: collection_id.to_string(),
@@ -199,7 +216,10 @@ pub async fn start(
             .map(|r| RepoProgress {
                 name: r.name.clone(),
                 state: RepoState::Pending,
-                walk: WalkState::default(),
+                walk: WalkState {
+                    retry: retry.remove(&r.name).unwrap_or_default(),
+                    ..WalkState::default()
+                },
                 pull_requests: 0,
                 rows: BTreeMap::new(),
                 next_seq: BTreeMap::new(),
@@ -271,6 +291,13 @@ pub async fn resume_from(
 /// partial, or failed). Only the newest is read: a new collection starts only once the one
 /// before it completed, or failed again after every resume the job runner gives it.
 pub async fn unfinished(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Checkpoint>> {
+    Ok(newest(lake, org)
+        .await?
+        .filter(|cp| cp.status != Status::Completed))
+}
+
+/// The newest collection of `org`, whatever its status.
+async fn newest(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Checkpoint>> {
     let store = CheckpointStore::new(lake.clone(), org.clone());
     let ids: Vec<String> = lake
         .list(&lake.checkpoints_dir(org))
@@ -298,7 +325,7 @@ pub async fn unfinished(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Che
             newest = Some(cp);
         }
     }
-    Ok(newest.filter(|cp| cp.status != Status::Completed))
+    Ok(newest)
 }
 
 fn result_of(cp: &Checkpoint, client: &GithubClient) -> CollectionResult {
@@ -322,6 +349,13 @@ fn result_of(cp: &Checkpoint, client: &GithubClient) -> CollectionResult {
                 pull_requests: r.pull_requests,
                 rows: r.rows.clone(),
                 error: r.error.clone(),
+                not_collectable: r
+                    .walk
+                    .skipped
+                    .iter()
+                    .chain(r.walk.retry.iter())
+                    .cloned()
+                    .collect(),
             })
             .collect(),
         rows,
@@ -353,6 +387,7 @@ async fn run(
     progress.set_repos(todo.len() as u64);
     let shared = Arc::new(Shared {
         checkpoint: Mutex::new(checkpoint),
+        learned: Arc::new(LearnedSizes::default()),
         store: CheckpointStore::new(lake.clone(), opts.org.clone()),
         cost_before,
     });
@@ -466,6 +501,13 @@ async fn collect_repository(
             );
         }
     }
+    let stop = {
+        let deadline = opts.deadline;
+        let flags = opts.stop.clone();
+        Arc::new(move || {
+            Instant::now() >= deadline || flags.iter().any(|s| s.load(Ordering::Relaxed))
+        })
+    };
     let mut walk = PullRequestWalk::new(
         client.clone(),
         opts.org.as_str(),
@@ -473,7 +515,9 @@ async fn collect_repository(
         opts.window,
         PageSizer::new(opts.page_size, opts.page_size_max),
         entry.walk.clone(),
-    );
+    )
+    .with_learned_sizes(shared.learned.clone())
+    .with_stop(stop);
     let state = loop {
         if opts.should_stop() {
             info!(repo = %entry.name, "Stopping at a page boundary (run budget or shutdown).");

@@ -142,7 +142,7 @@ mod tests {
                 walk: WalkState {
                     cursor,
                     pages_done: false,
-                    pending_reviews: vec![],
+                    ..WalkState::default()
                 },
                 pull_requests: prs,
                 rows: BTreeMap::from([("pull_requests".to_string(), prs)]),

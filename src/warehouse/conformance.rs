@@ -117,7 +117,7 @@ impl Fixture {
     ) -> Value {
         json!({
             "organization": self.org, "repository": repo, "pr_number": number, "comment_id": id, "node_id": format!("IC_{id}"),
-            "author": "ghost", "author_type": "Ghost", "created_at": ts(0), "updated_at": ts(updated), "body_length": 3,
+            "author": "ghost", "author_type": "Ghost", "created_at": ts(0), "updated_at": ts(updated),
             "pr_updated_at": ts(pr_updated), "collected_at": ts(collected), "collection_id": format!("c{collected:02}"),
         })
     }

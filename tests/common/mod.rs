@@ -277,7 +277,7 @@ pub fn expected(world: &World, window: &Window, repos: &[&str]) -> Tables {
                         "pr_number": pr.number, "review_id": r.id, "node_id": node_id("PRR", r.id), "reviewer": reviewer,
                         "reviewer_type": reviewer_type, "state": r.state.graphql(), "submitted_at": ts_opt(r.submitted_at),
                         "created_at": ts(r.created_at), "updated_at": ts(r.updated_at),
-                        "body_length": r.body.chars().count(), "comment_count": r.comments.len(), "pr_updated_at": ts(pr.updated_at),
+                        "comment_count": r.comments.len(), "pr_updated_at": ts(pr.updated_at),
                     })),
                 );
                 for c in &r.comments {
@@ -287,7 +287,7 @@ pub fn expected(world: &World, window: &Window, repos: &[&str]) -> Tables {
                         base(json!({
                             "pr_number": pr.number, "comment_id": c.id, "review_id": r.id, "node_id": node_id("PRRC", c.id),
                             "path": c.path, "author": author, "author_type": author_type, "created_at": ts(c.created_at),
-                            "updated_at": ts(c.updated_at), "in_reply_to": c.reply_to, "body_length": c.body.chars().count(),
+                            "updated_at": ts(c.updated_at), "in_reply_to": c.reply_to,
                             "pr_updated_at": ts(pr.updated_at),
                         })),
                     );
@@ -300,7 +300,7 @@ pub fn expected(world: &World, window: &Window, repos: &[&str]) -> Tables {
                     base(json!({
                         "pr_number": pr.number, "comment_id": c.id, "node_id": node_id("IC", c.id), "author": author,
                         "author_type": author_type, "created_at": ts(c.created_at), "updated_at": ts(c.updated_at),
-                        "body_length": c.body.chars().count(), "pr_updated_at": ts(pr.updated_at),
+                        "pr_updated_at": ts(pr.updated_at),
                     })),
                 );
             }

@@ -1,7 +1,10 @@
 //! GitHub's GraphQL rate-limit cost and node limits, computed from a query document the way
-//! GitHub documents it: every connection that selects `nodes` or `edges` needs `first` or
-//! `last` in 1..=100; it costs one request per parent item; the query costs the sum of
-//! requests divided by 100, rounded, at least 1; at most 500,000 nodes.
+//! GitHub documents it ("Rate limits and query limits for the GraphQL API"): every connection
+//! the query selects costs one request per item its parent connections may return (their
+//! `first`/`last`), whether it selects `nodes`/`edges` or only `totalCount`/`pageInfo`; the
+//! query costs the sum of requests divided by 100, rounded, at least 1. A connection that
+//! selects `nodes` or `edges` needs `first` or `last` in 1..=100, and a query may ask for at
+//! most 500,000 nodes.
 
 use async_graphql::parser::types::Directive;
 use async_graphql::parser::types::{
@@ -12,6 +15,19 @@ use async_graphql_value::Value as GqlValue;
 use std::collections::HashMap;
 
 pub const MAX_NODES: u64 = 500_000;
+
+/// Fields that only connections have: selecting one makes the field a connection even when it
+/// selects no `nodes` or `edges`.
+const CONNECTION_ONLY_FIELDS: &[&str] = &[
+    "totalCount",
+    "pageInfo",
+    "repositoryCount",
+    "issueCount",
+    "userCount",
+    "discussionCount",
+    "codeCount",
+    "wikiCount",
+];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryCost {
@@ -70,19 +86,20 @@ impl Walker<'_> {
         true
     }
 
-    fn selects_nodes(&self, set: &SelectionSet, depth: usize) -> bool {
+    /// Whether `set` selects one of `names` directly (through fragments too).
+    fn selects_any(&self, set: &SelectionSet, names: &[&str], depth: usize) -> bool {
         if depth > 16 {
             return false;
         }
         set.items.iter().any(|sel| match &sel.node {
-            Selection::Field(f) => matches!(f.node.name.node.as_str(), "nodes" | "edges"),
+            Selection::Field(f) => names.contains(&f.node.name.node.as_str()),
             Selection::InlineFragment(i) => {
-                self.selects_nodes(&i.node.selection_set.node, depth + 1)
+                self.selects_any(&i.node.selection_set.node, names, depth + 1)
             }
             Selection::FragmentSpread(s) => self
                 .fragments
                 .get(&s.node.fragment_name.node)
-                .is_some_and(|f| self.selects_nodes(&f.node.selection_set.node, depth + 1)),
+                .is_some_and(|f| self.selects_any(&f.node.selection_set.node, names, depth + 1)),
         })
     }
 
@@ -120,7 +137,16 @@ impl Walker<'_> {
                             child = multiplier * (ids.len() as u64).max(1);
                         }
                     }
-                    if self.selects_nodes(&field.selection_set.node, 0) {
+                    let set = &field.selection_set.node;
+                    let lists = self.selects_any(set, &["nodes", "edges"], 0);
+                    // Only connections have these fields in GitHub's schema (`search` counts
+                    // by kind); a connection selected for its count alone is still a request
+                    // per parent.
+                    let count_only = !lists && self.selects_any(set, CONNECTION_ONLY_FIELDS, 0);
+                    if count_only {
+                        self.requests += multiplier;
+                    }
+                    if lists {
                         let bound = self
                             .int_arg(field, "first")
                             .or_else(|| self.int_arg(field, "last"));
@@ -219,16 +245,44 @@ mod tests {
         query_cost(&doc, None, vars.as_object().unwrap())
     }
 
+    /// The worked example of GitHub's "Rate limits and query limits for the GraphQL API":
+    /// 1 + 100 + 5,000 requests, a score of 51.
     #[test]
-    fn matches_githubs_documented_example() {
-        // GitHub's docs: 50 repositories x 60 issues... here 50 PRs x 4 nested connections.
-        let q = "query($n:Int=50){ repository(owner:\"a\",name:\"b\"){ pullRequests(first:$n){ nodes { commits(first:100){nodes{commit{oid}}} reviews(first:100){nodes{id comments{totalCount}}} comments(first:100){nodes{id}} labels(first:100){nodes{name}} } } } }";
+    fn matches_githubs_documented_rate_limit_example() {
+        let q = "query { viewer { login repositories(first: 100) { edges { node { id issues(first: 50) { edges { node { id labels(first: 60) { edges { node { id name } } } } } } } } } } }";
         let c = cost(q, serde_json::json!({})).unwrap();
-        assert_eq!(c.requests, 1 + 50 * 4);
-        assert_eq!(c.points, 2);
-        assert_eq!(c.nodes, 50 + 50 * 400);
-        let c = cost(q, serde_json::json!({"n": 25})).unwrap();
-        assert_eq!((c.requests, c.points), (101, 1));
+        assert_eq!((c.requests, c.points), (5_101, 51));
+    }
+
+    /// The two node-limit examples of the same page: 550 and 22,060 nodes. The first selects
+    /// `totalCount` beside `edges`, which adds no request of its own.
+    #[test]
+    fn matches_githubs_documented_node_examples() {
+        let simple = "query { viewer { repositories(first: 50) { edges { repository:node { name issues(first: 10) { totalCount edges { node { title bodyHTML } } } } } } } }";
+        let c = cost(simple, serde_json::json!({})).unwrap();
+        assert_eq!((c.nodes, c.requests), (550, 51));
+        let complex = "query { viewer { repositories(first: 50) { edges { repository:node { name pullRequests(first: 20) { edges { pullRequest:node { title comments(first: 10) { edges { comment:node { bodyHTML } } } } } } issues(first: 20) { totalCount edges { issue:node { title bodyHTML comments(first: 10) { edges { comment:node { bodyHTML } } } } } } } } } followers(first: 10) { edges { follower:node { login } } } } }";
+        assert_eq!(cost(complex, serde_json::json!({})).unwrap().nodes, 22_060);
+    }
+
+    /// A connection selected only for its `totalCount` is charged like any other: one request
+    /// per item its parents may return. Under 25 pull requests x 100 reviews that is 2,500
+    /// requests, the mistake of an earlier PullRequestPage (26 points a page, not 1).
+    #[test]
+    fn count_only_connections_are_charged() {
+        let q = "query($n:Int=25){ repository(owner:\"a\",name:\"b\"){ pullRequests(first:$n){ nodes { commits(first:100){nodes{commit{oid}}} reviews(first:100){nodes{id comments{totalCount}}} comments(first:100){nodes{id}} labels(first:100){nodes{name}} } } } }";
+        let c = cost(q, serde_json::json!({})).unwrap();
+        assert_eq!(c.requests, 1 + 25 * 4 + 25 * 100);
+        assert_eq!(c.points, 26);
+        assert_eq!(c.nodes, 25 + 25 * 400, "a count returns no nodes");
+        let q = "{ repository(owner:\"a\",name:\"b\"){ pullRequests(first:10){ totalCount pageInfo { hasNextPage } } issues { totalCount } } }";
+        let c = cost(q, serde_json::json!({})).unwrap();
+        assert_eq!((c.requests, c.points, c.nodes), (2, 1, 0));
+        let without = "query($n:Int=25){ repository(owner:\"a\",name:\"b\"){ pullRequests(first:$n){ nodes { commits(first:100){nodes{commit{oid}}} reviews(first:100){nodes{id}} comments(first:100){nodes{id}} labels(first:100){nodes{name}} } } } }";
+        let c = cost(without, serde_json::json!({"n": 37})).unwrap();
+        assert_eq!((c.requests, c.points), (149, 1));
+        let c = cost(without, serde_json::json!({"n": 50})).unwrap();
+        assert_eq!((c.requests, c.points), (201, 2));
     }
 
     #[test]

@@ -17,6 +17,77 @@ pub const PR_COMMIT_CAP: usize = 250;
 #[derive(Clone, Copy, Debug)]
 pub struct CapCommitTotal(pub bool);
 
+/// Misbehaviour seen on GitHub, switched on per test (request data): pull requests GitHub
+/// cannot serve, pagination that does not advance, nodes deleted between two queries.
+#[derive(Clone, Debug, Default)]
+pub struct Quirks {
+    /// `(repository, number)`: any query that reads one of these pull requests' commits fails
+    /// the whole request with HTTP 502, at every page size. Its number and `updatedAt` alone
+    /// can still be read.
+    pub poison_pull_requests: Vec<(String, u64)>,
+    /// Connections whose follow-up pages (`after` given) do not advance.
+    pub stuck_pagination: Vec<StuckPagination>,
+    /// Node ids that `node`/`nodes` no longer resolve (NOT_FOUND) although their parents still
+    /// list them: an object deleted between two queries.
+    pub vanished_nodes: Vec<String>,
+}
+
+/// The marker of a poisoned pull request's error; the handler turns it into an HTTP 502.
+pub const POISON_MARKER: &str = "__sim_poison__";
+
+/// A connection whose pagination goes wrong once a client asks for a page after a cursor.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StuckPagination {
+    /// Repository name.
+    pub repo: String,
+    /// `pullRequests`, or a pull request's `commits`, `reviews`, `comments`, `labels`.
+    pub connection: String,
+    /// For a pull request's connection: its number (any pull request when absent).
+    #[serde(default)]
+    pub pr: Option<u64>,
+    pub mode: StuckMode,
+}
+
+/// How a page fails to advance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StuckMode {
+    /// `hasNextPage: true` with the cursor that was sent as `endCursor`.
+    SameCursor,
+    /// `hasNextPage: true` with a null `endCursor`.
+    NullCursor,
+    /// `hasNextPage: true`, no items, the cursor that was sent.
+    Empty,
+}
+
+fn quirks<'a>(ctx: &Context<'a>) -> Option<&'a Quirks> {
+    ctx.data_opt::<Quirks>()
+}
+
+/// The stuck rule for `connection` of repository `ri` (and pull request `pr`), if any.
+fn stuck(ctx: &Context<'_>, ri: usize, connection: &str, pr: Option<u64>) -> Option<StuckMode> {
+    let name = &world(ctx).repositories[ri].name;
+    quirks(ctx)?
+        .stuck_pagination
+        .iter()
+        .find(|s| &s.repo == name && s.connection == connection && (s.pr.is_none() || s.pr == pr))
+        .map(|s| s.mode)
+}
+
+/// Applies a stuck rule to a page asked for after `after`: the items (emptied for
+/// [`StuckMode::Empty`]) and a page info that claims more without moving on.
+fn stick<T>(mode: StuckMode, after: &str, nodes: &mut Vec<T>, page: &mut PageInfo) {
+    page.has_next_page = true;
+    match mode {
+        StuckMode::SameCursor => page.end_cursor = Some(after.to_string()),
+        StuckMode::NullCursor => page.end_cursor = None,
+        StuckMode::Empty => {
+            nodes.clear();
+            page.end_cursor = Some(after.to_string());
+        }
+    }
+}
+
 pub type GithubSchema =
     async_graphql::Schema<Query, async_graphql::EmptyMutation, async_graphql::EmptySubscription>;
 
@@ -396,6 +467,12 @@ impl Repository {
             name: world(ctx).repositories[self.ri].default_branch.clone(),
         })
     }
+    async fn pull_request(&self, ctx: &Context<'_>, number: i32) -> Option<PullRequest> {
+        let prs = &world(ctx).repositories[self.ri].pull_requests;
+        prs.iter()
+            .position(|p| i64::try_from(p.number).ok() == Some(i64::from(number)))
+            .map(|pi| PullRequest { ri: self.ri, pi })
+    }
     async fn pull_requests(
         &self,
         ctx: &Context<'_>,
@@ -437,6 +514,7 @@ impl Repository {
         }
         // Keyset cursors: a pull request updated while a client pages moves to the front
         // instead of shifting every later page by one.
+        let after_sent = after.clone();
         let start = match after {
             None => 0,
             Some(c) => {
@@ -462,14 +540,19 @@ impl Repository {
             start_cursor: (end > start).then(|| cursor(start)),
             end_cursor: (end > start).then(|| cursor(end - 1)),
         };
+        let mut page = page;
+        let mut nodes: Vec<PullRequest> = items[start..end]
+            .iter()
+            .map(|(_, pi)| PullRequest {
+                ri: self.ri,
+                pi: *pi,
+            })
+            .collect();
+        if let (Some(mode), Some(a)) = (stuck(ctx, self.ri, "pullRequests", None), &after_sent) {
+            stick(mode, a, &mut nodes, &mut page);
+        }
         Ok(PullRequestConnection {
-            nodes: items[start..end]
-                .iter()
-                .map(|(_, pi)| PullRequest {
-                    ri: self.ri,
-                    pi: *pi,
-                })
-                .collect(),
+            nodes,
             total: items.len(),
             page,
         })
@@ -493,6 +576,21 @@ pub struct PullRequest {
 impl PullRequest {
     fn get<'a>(&self, ctx: &Context<'a>) -> &'a model::PullRequest {
         &world(ctx).repositories[self.ri].pull_requests[self.pi]
+    }
+
+    /// Applies a stuck-pagination quirk to this pull request's `connection` page.
+    fn stick<T>(
+        &self,
+        ctx: &Context<'_>,
+        connection: &str,
+        after: Option<&str>,
+        nodes: &mut Vec<T>,
+        page: &mut PageInfo,
+    ) {
+        let number = self.get(ctx).number;
+        if let (Some(mode), Some(a)) = (stuck(ctx, self.ri, connection, Some(number)), after) {
+            stick(mode, a, nodes, page);
+        }
     }
 }
 
@@ -572,12 +670,14 @@ impl PullRequest {
         after: Option<String>,
     ) -> async_graphql::Result<LabelConnection> {
         let labels = &self.get(ctx).labels;
-        let (range, page) = offset_page(labels.len(), first, after)?;
+        let (range, mut page) = offset_page(labels.len(), first, after.clone())?;
+        let mut nodes: Vec<Label> = labels[range]
+            .iter()
+            .map(|n| Label { name: n.clone() })
+            .collect();
+        self.stick(ctx, "labels", after.as_deref(), &mut nodes, &mut page);
         Ok(LabelConnection {
-            nodes: labels[range]
-                .iter()
-                .map(|n| Label { name: n.clone() })
-                .collect(),
+            nodes,
             total: labels.len(),
             page,
         })
@@ -590,18 +690,28 @@ impl PullRequest {
         after: Option<String>,
     ) -> async_graphql::Result<PullRequestCommitConnection> {
         let pr = self.get(ctx);
+        let name = &world(ctx).repositories[self.ri].name;
+        if quirks(ctx).is_some_and(|q| {
+            q.poison_pull_requests
+                .iter()
+                .any(|(r, n)| r == name && *n == pr.number)
+        }) {
+            return Err(async_graphql::Error::new(POISON_MARKER));
+        }
         let listed = pr.commits.len().min(PR_COMMIT_CAP);
-        let (range, page) = offset_page(listed, first, after)?;
+        let (range, mut page) = offset_page(listed, first, after.clone())?;
+        let mut nodes: Vec<PullRequestCommit> = range
+            .map(|ci| PullRequestCommit {
+                commit: Commit {
+                    ri: self.ri,
+                    pi: self.pi,
+                    ci,
+                },
+            })
+            .collect();
+        self.stick(ctx, "commits", after.as_deref(), &mut nodes, &mut page);
         Ok(PullRequestCommitConnection {
-            nodes: range
-                .map(|ci| PullRequestCommit {
-                    commit: Commit {
-                        ri: self.ri,
-                        pi: self.pi,
-                        ci,
-                    },
-                })
-                .collect(),
+            nodes,
             total: if ctx.data_opt::<CapCommitTotal>().is_some_and(|c| c.0) {
                 listed
             } else {
@@ -617,15 +727,17 @@ impl PullRequest {
         after: Option<String>,
     ) -> async_graphql::Result<PullRequestReviewConnection> {
         let pr = self.get(ctx);
-        let (range, page) = offset_page(pr.reviews.len(), first, after)?;
+        let (range, mut page) = offset_page(pr.reviews.len(), first, after.clone())?;
+        let mut nodes: Vec<PullRequestReview> = range
+            .map(|vi| PullRequestReview {
+                ri: self.ri,
+                pi: self.pi,
+                vi,
+            })
+            .collect();
+        self.stick(ctx, "reviews", after.as_deref(), &mut nodes, &mut page);
         Ok(PullRequestReviewConnection {
-            nodes: range
-                .map(|vi| PullRequestReview {
-                    ri: self.ri,
-                    pi: self.pi,
-                    vi,
-                })
-                .collect(),
+            nodes,
             total: pr.reviews.len(),
             page,
         })
@@ -637,15 +749,17 @@ impl PullRequest {
         after: Option<String>,
     ) -> async_graphql::Result<IssueCommentConnection> {
         let pr = self.get(ctx);
-        let (range, page) = offset_page(pr.comments.len(), first, after)?;
+        let (range, mut page) = offset_page(pr.comments.len(), first, after.clone())?;
+        let mut nodes: Vec<IssueComment> = range
+            .map(|ci| IssueComment {
+                ri: self.ri,
+                pi: self.pi,
+                ci,
+            })
+            .collect();
+        self.stick(ctx, "comments", after.as_deref(), &mut nodes, &mut page);
         Ok(IssueCommentConnection {
-            nodes: range
-                .map(|ci| IssueComment {
-                    ri: self.ri,
-                    pi: self.pi,
-                    ci,
-                })
-                .collect(),
+            nodes,
             total: pr.comments.len(),
             page,
         })
@@ -988,6 +1102,18 @@ fn lookup(w: &World, id: &str) -> Option<Node> {
     })
 }
 
+/// A node by id, unless a quirk says it vanished.
+fn resolve(ctx: &Context<'_>, id: &str) -> Option<Node> {
+    if quirks(ctx).is_some_and(|q| q.vanished_nodes.iter().any(|v| v == id)) {
+        return None;
+    }
+    lookup(world(ctx), id)
+}
+
+fn not_found_message(id: &str) -> String {
+    format!("Could not resolve to a node with the global id of '{id}'")
+}
+
 /// An error GitHub reports with a `type`, such as `NOT_FOUND`.
 fn typed_error(kind: &str, message: String) -> async_graphql::Error {
     async_graphql::Error::new(message).extend_with(|_, e| e.set("type", kind))
@@ -1045,8 +1171,11 @@ impl Query {
         }
     }
 
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Option<Node> {
-        lookup(world(ctx), &id)
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        match resolve(ctx, &id) {
+            Some(n) => Ok(Some(n)),
+            None => Err(typed_error("NOT_FOUND", not_found_message(&id))),
+        }
     }
 
     async fn nodes(
@@ -1060,7 +1189,26 @@ impl Query {
                 "You may not request more than 100 nodes at once.".into(),
             ));
         }
-        let w = world(ctx);
-        Ok(ids.iter().map(|id| lookup(w, id)).collect())
+        // GitHub answers an id it cannot resolve with null in its place and a NOT_FOUND
+        // error whose path names the item; the other items are served.
+        Ok(ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let found = resolve(ctx, id);
+                if found.is_none() {
+                    let mut e = async_graphql::ServerError::new(not_found_message(id), None);
+                    e.path = vec![
+                        async_graphql::PathSegment::Field("nodes".into()),
+                        async_graphql::PathSegment::Index(i),
+                    ];
+                    let mut ext = async_graphql::ErrorExtensionValues::default();
+                    ext.set("type", "NOT_FOUND");
+                    e.extensions = Some(ext);
+                    ctx.add_error(e);
+                }
+                found
+            })
+            .collect())
     }
 }

@@ -85,6 +85,9 @@ pub struct Ledger {
     /// Requests refused because their installation token had expired.
     #[serde(default)]
     pub expired_token_rejections: u64,
+    /// The largest GraphQL response body served, in bytes.
+    #[serde(default)]
+    pub largest_graphql_response_bytes: u64,
 }
 
 /// How the simulator answers, beside the organization itself.
@@ -104,6 +107,16 @@ pub struct SimOptions {
     /// installation, as on GitHub) besides `tokens`.
     #[serde(default)]
     pub app: Option<AppSpec>,
+    /// Pull requests (`repo`, `number`) GitHub cannot serve: every query reading their commits
+    /// answers HTTP 502, at any page size.
+    #[serde(default)]
+    pub poison_pull_requests: Vec<(String, u64)>,
+    /// Connections whose pages after a cursor do not advance.
+    #[serde(default)]
+    pub stuck_pagination: Vec<graphql::StuckPagination>,
+    /// Node ids `node`/`nodes` answer NOT_FOUND for though their parents still list them.
+    #[serde(default)]
+    pub vanished_nodes: Vec<String>,
 }
 
 impl Default for SimOptions {
@@ -114,6 +127,9 @@ impl Default for SimOptions {
             tokens: Vec::new(),
             cap_commit_total_count: false,
             app: None,
+            poison_pull_requests: Vec::new(),
+            stuck_pagination: Vec::new(),
+            vanished_nodes: Vec::new(),
         }
     }
 }
@@ -749,16 +765,33 @@ async fn graphql_handler(State(state): State<Arc<SimState>>, req: Request) -> Re
     if let Some(op) = operation {
         request = request.operation_name(op);
     }
-    let cap = state
+    let (cap, quirks) = state
         .options
         .read()
-        .map(|o| o.cap_commit_total_count)
-        .unwrap_or(false);
+        .map(|o| {
+            (
+                o.cap_commit_total_count,
+                graphql::Quirks {
+                    poison_pull_requests: o.poison_pull_requests.clone(),
+                    stuck_pagination: o.stuck_pagination.clone(),
+                    vanished_nodes: o.vanished_nodes.clone(),
+                },
+            )
+        })
+        .unwrap_or_default();
     let request = request
         .data(state.snapshot())
         .data(info)
-        .data(graphql::CapCommitTotal(cap));
+        .data(graphql::CapCommitTotal(cap))
+        .data(quirks);
     let response = state.schema.execute(request).await;
+    if response
+        .errors
+        .iter()
+        .any(|e| e.message == graphql::POISON_MARKER)
+    {
+        return message(StatusCode::BAD_GATEWAY, "Server Error");
+    }
     let mut json = serde_json::to_value(&response).unwrap_or_else(|_| serde_json::json!({}));
     github_error_shape(&mut json);
     if fault == Some(Fault::PartialGraphql) {
@@ -777,7 +810,13 @@ async fn graphql_handler(State(state): State<Arc<SimState>>, req: Request) -> Re
             }));
         }
     }
-    let mut r = (StatusCode::OK, Body::from(json.to_string())).into_response();
+    let text = json.to_string();
+    {
+        let mut ledger = lock(&state.ledger);
+        ledger.largest_graphql_response_bytes =
+            ledger.largest_graphql_response_bytes.max(text.len() as u64);
+    }
+    let mut r = (StatusCode::OK, Body::from(text)).into_response();
     r.headers_mut().insert(
         "content-type",
         HeaderValue::from_static("application/json; charset=utf-8"),
