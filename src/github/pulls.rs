@@ -16,6 +16,34 @@ pub const REVIEW_COMMENTS: &str = include_str!("../../graphql/review_comments.gr
 pub const COMMITS_BY_ID: &str = include_str!("../../graphql/commits.graphql");
 pub const REPOSITORIES: &str = include_str!("../../graphql/repositories.graphql");
 
+/// One pull request by number, with the fields of a `PullRequestPage` node: the operation,
+/// followed by the fragments of `pull_requests.graphql`, so both always ask the same.
+const PULL_REQUEST_BY_NUMBER_OPERATION: &str =
+    "# One pull request by number, for the comment sweep.
+query PullRequestByNumber($owner: String!, $name: String!, $number: Int!) {
+  rateLimit {
+    cost
+    remaining
+    resetAt
+    limit
+  }
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      ...PullRequestFields
+    }
+  }
+}
+";
+
+/// The `PullRequestByNumber` document: its operation and the page query's fragments.
+pub fn pull_request_by_number_query() -> String {
+    let fragments = PULL_REQUEST_PAGE
+        .find("\nfragment ")
+        .map(|i| &PULL_REQUEST_PAGE[i..])
+        .unwrap_or_default();
+    format!("{PULL_REQUEST_BY_NUMBER_OPERATION}{fragments}")
+}
+
 /// Most commits GitHub lists on a pull request.
 const PR_COMMIT_CAP: u64 = 250;
 
@@ -183,6 +211,44 @@ impl PullRequestWalk {
             self.state.pending_reviews.drain(..n);
         }
         Ok(Some(out))
+    }
+
+    /// The pull requests numbered `numbers`, each complete as on a page of the walk, with the
+    /// comments of their reviews. A number that is no pull request (any more) is skipped.
+    pub async fn pull_requests_by_number(&self, numbers: &[u64]) -> Result<WalkPage, GithubError> {
+        let query = pull_request_by_number_query();
+        let mut out = WalkPage::default();
+        let mut pending = Vec::new();
+        for &number in numbers {
+            let vars = json!({ "owner": self.owner, "name": self.name, "number": number });
+            // GitHub answers a number that is no pull request with a NOT_FOUND error.
+            let data: PullRequestByNumberData = match self.client.graphql(&query, vars, false).await
+            {
+                Ok(d) => d,
+                Err(GithubError::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let Some(mut pr) = data.repository.and_then(|r| r.pull_request) else {
+                continue;
+            };
+            self.complete(&mut pr).await?;
+            for r in &pr.reviews.nodes {
+                if r.comments.total_count > 0 {
+                    pending.push(PendingReview {
+                        pr_number: pr.number,
+                        pr_updated_at: pr.updated_at,
+                        review_node: r.id.clone(),
+                        review_id: r.full_database_id,
+                    });
+                }
+            }
+            out.pull_requests.push(pr);
+        }
+        for batch in pending.chunks(REVIEW_BATCH) {
+            out.review_comments
+                .extend(self.review_comments(batch).await?);
+        }
+        Ok(out)
     }
 
     async fn fetch_page(&mut self) -> Result<PullRequestConnectionPage, GithubError> {
@@ -378,6 +444,56 @@ impl PullRequestWalk {
     }
 }
 
+/// One comment of the repository-level REST listings (`/issues/comments`, `/pulls/comments`):
+/// only what tells which pull request it is on.
+#[derive(Debug, Deserialize)]
+struct ListedComment {
+    /// Review comments: `…/repos/{owner}/{repo}/pulls/{number}`.
+    #[serde(default)]
+    pull_request_url: Option<String>,
+    /// Issue comments: `https://github.com/{owner}/{repo}/pull/{number}#issuecomment-…` on a
+    /// pull request, `…/issues/{number}#…` on an issue (whose `issue_url` looks the same).
+    #[serde(default)]
+    html_url: Option<String>,
+}
+
+/// The pull request a listed comment is on; `None` for a comment on an issue.
+fn commented_pull_request(c: &ListedComment) -> Option<u64> {
+    if let Some(url) = &c.pull_request_url {
+        return url.rsplit('/').next()?.parse().ok();
+    }
+    let html = c.html_url.as_deref()?;
+    let (_, rest) = html.split_once("/pull/")?;
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// The pull requests of `owner/name` with an issue comment or review comment created or edited
+/// since `since`, from the repository-level REST listings (100 comments a request). Comments on
+/// issues are left out. A deleted comment leaves no trace here.
+pub async fn pull_requests_commented_since(
+    client: &GithubClient,
+    owner: &str,
+    name: &str,
+    since: DateTime<Utc>,
+) -> Result<std::collections::BTreeSet<u64>, GithubError> {
+    let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut out = std::collections::BTreeSet::new();
+    for listing in ["issues/comments", "pulls/comments"] {
+        let mut next = Some(format!(
+            "repos/{owner}/{name}/{listing}?since={since}&per_page=100"
+        ));
+        while let Some(url) = next {
+            let (page, link): (Vec<ListedComment>, _) = client.rest_get(&url).await?;
+            let had_items = !page.is_empty();
+            out.extend(page.iter().filter_map(commented_pull_request));
+            // A page with no items cannot point further without looping.
+            next = link.filter(|_| had_items).map(|u| u.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// The organization's repositories, 100 per query.
 pub async fn list_repositories(
     client: &GithubClient,
@@ -424,6 +540,45 @@ mod tests {
         let mut one = PageSizer::new(1, 50);
         assert!(!one.shrink());
         assert_eq!(one.current, 1);
+    }
+
+    #[test]
+    fn listed_comments_name_their_pull_request_and_issues_are_left_out() {
+        let c = |pr: Option<&str>, html: Option<&str>| ListedComment {
+            pull_request_url: pr.map(str::to_string),
+            html_url: html.map(str::to_string),
+        };
+        assert_eq!(
+            commented_pull_request(&c(
+                Some("https://api.github.com/repos/o/r/pulls/42"),
+                Some("https://github.com/o/r/pull/42#discussion_r1")
+            )),
+            Some(42)
+        );
+        assert_eq!(
+            commented_pull_request(&c(
+                None,
+                Some("https://github.com/o/r/pull/7#issuecomment-99")
+            )),
+            Some(7)
+        );
+        assert_eq!(
+            commented_pull_request(&c(
+                None,
+                Some("https://github.com/o/r/issues/7#issuecomment-99")
+            )),
+            None
+        );
+        assert_eq!(commented_pull_request(&c(None, None)), None);
+    }
+
+    #[test]
+    fn the_by_number_query_carries_the_page_fragments() {
+        let q = pull_request_by_number_query();
+        assert!(q.contains("query PullRequestByNumber("));
+        assert!(q.contains("fragment PullRequestFields on PullRequest"));
+        assert!(!q.contains("query PullRequestPage"));
+        assert_eq!(q.matches("\nquery ").count(), 1);
     }
 
     #[test]

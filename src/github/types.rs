@@ -196,6 +196,18 @@ pub struct RepositoryPullRequests {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestByNumberData {
+    pub repository: Option<RepositoryPullRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryPullRequest {
+    pub pull_request: Option<PullRequest>,
+}
+
+#[derive(Debug, Deserialize)]
 pub struct NodeData<T> {
     pub node: Option<T>,
 }
