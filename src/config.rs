@@ -428,6 +428,11 @@ pub struct CollectArgs {
     /// End of the window (default: now).
     #[arg(long, value_parser = parse_time, requires = "since")]
     pub until: Option<DateTime<Utc>>,
+    /// Also collect again every pull request outside the window with an issue or review comment
+    /// created or edited since the window's start (GitHub does not bump a pull request's
+    /// `updatedAt` for an edit); two REST listings per repository. The daily sweep uses it.
+    #[arg(long)]
+    pub sweep_comments: bool,
     #[command(flatten)]
     pub scope: RepoScope,
     /// Only write chunks; do not load them into the warehouse.

@@ -68,7 +68,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             collect(
                 &config,
                 Request::Collect {
-                    kind: CollectionKind::Collect,
+                    kind: if a.sweep_comments {
+                        CollectionKind::Sweep
+                    } else {
+                        CollectionKind::Collect
+                    },
                     window,
                     scope: a.scope,
                 },

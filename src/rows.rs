@@ -182,10 +182,30 @@ pub struct IssueCommentRow {
     pub collection_id: String,
 }
 
-/// An actor's login and type; a deleted account (`null` on GitHub) is `ghost`.
+/// Text as every warehouse stores it: U+0000 removed. PostgreSQL refuses it in `text` and
+/// `jsonb` (22P05), and SQLite's string functions stop at it; GitHub lets it into titles,
+/// bodies and commit messages.
+pub fn text(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s.to_string()
+    }
+}
+
+fn text_opt(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(text)
+}
+
+/// An actor's login and type, as GitHub's REST API, webhooks and audit log name it: a `Bot`
+/// keeps its `[bot]` suffix (GraphQL gives the bare `dependabot`, everything else
+/// `dependabot[bot]`); a deleted account (`null` on GitHub) is `ghost`.
 pub fn actor(a: &Option<types::ActorRef>) -> (String, String) {
     match a {
-        Some(a) => (a.login.clone(), a.typename.clone()),
+        Some(a) if a.typename == "Bot" && !a.login.ends_with("[bot]") => {
+            (text(&format!("{}[bot]", a.login)), text(&a.typename))
+        }
+        Some(a) => (text(&a.login), text(&a.typename)),
         None => (GHOST.to_string(), GHOST_TYPE.to_string()),
     }
 }
@@ -219,15 +239,15 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
     } else {
         (None, None)
     };
-    let labels: Vec<String> = pr.labels.nodes.iter().map(|l| l.name.clone()).collect();
+    let labels: Vec<String> = pr.labels.nodes.iter().map(|l| text(&l.name)).collect();
     let pull_request = PullRequestRow {
-        organization: p.organization.clone(),
-        repository: p.repository.clone(),
+        organization: text(&p.organization),
+        repository: text(&p.repository),
         pr_number: pr.number,
         pr_id: pr.full_database_id,
-        node_id: pr.id.clone(),
-        title: pr.title.clone(),
-        state: pr.state.clone(),
+        node_id: text(&pr.id),
+        title: text(&pr.title),
+        state: text(&pr.state),
         draft: pr.is_draft,
         author,
         author_type,
@@ -238,23 +258,23 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
         merged: pr.merged,
         merged_by,
         merged_by_type,
-        base_ref: pr.base_ref_name.clone(),
-        head_ref: pr.head_ref_name.clone(),
+        base_ref: text(&pr.base_ref_name),
+        head_ref: text(&pr.head_ref_name),
         additions: pr.additions,
         deletions: pr.deletions,
         changed_files: pr.changed_files,
         size_label: size_label(&labels),
         labels,
-        review_decision: pr.review_decision.clone(),
+        review_decision: text_opt(&pr.review_decision),
         commit_count: pr.commits.nodes.len() as u64,
         review_count: pr.reviews.nodes.len() as u64,
         comment_count: pr.comments.nodes.len() as u64,
         collected_at: p.collected_at,
-        collection_id: p.collection_id.clone(),
+        collection_id: text(&p.collection_id),
     };
     let git = |a: &Option<types::GitActor>| -> (Option<String>, Option<String>) {
         match a {
-            Some(a) => (a.user.as_ref().map(|u| u.login.clone()), a.name.clone()),
+            Some(a) => (a.user.as_ref().map(|u| text(&u.login)), text_opt(&a.name)),
             None => (None, None),
         }
     };
@@ -267,10 +287,10 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
             let (author, author_name) = git(&c.author);
             let (committer, committer_name) = git(&c.committer);
             PrCommitRow {
-                organization: p.organization.clone(),
-                repository: p.repository.clone(),
+                organization: text(&p.organization),
+                repository: text(&p.repository),
                 pr_number: pr.number,
-                sha: c.oid.clone(),
+                sha: text(&c.oid),
                 author,
                 author_name,
                 authored_at: c.authored_date,
@@ -279,10 +299,10 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
                 committed_at: c.committed_date,
                 additions: c.additions,
                 deletions: c.deletions,
-                message_headline: c.message_headline.clone(),
+                message_headline: text(&c.message_headline),
                 pr_updated_at: pr.updated_at,
                 collected_at: p.collected_at,
-                collection_id: p.collection_id.clone(),
+                collection_id: text(&p.collection_id),
             }
         })
         .collect();
@@ -293,21 +313,21 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
         .map(|r| {
             let (reviewer, reviewer_type) = actor(&r.author);
             ReviewRow {
-                organization: p.organization.clone(),
-                repository: p.repository.clone(),
+                organization: text(&p.organization),
+                repository: text(&p.repository),
                 pr_number: pr.number,
                 review_id: r.full_database_id,
-                node_id: r.id.clone(),
+                node_id: text(&r.id),
                 reviewer,
                 reviewer_type,
-                state: r.state.clone(),
+                state: text(&r.state),
                 submitted_at: r.submitted_at,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
                 comment_count: r.comment_count,
                 pr_updated_at: pr.updated_at,
                 collected_at: p.collected_at,
-                collection_id: p.collection_id.clone(),
+                collection_id: text(&p.collection_id),
             }
         })
         .collect();
@@ -318,18 +338,18 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
         .map(|c| {
             let (author, author_type) = actor(&c.author);
             IssueCommentRow {
-                organization: p.organization.clone(),
-                repository: p.repository.clone(),
+                organization: text(&p.organization),
+                repository: text(&p.repository),
                 pr_number: pr.number,
                 comment_id: c.full_database_id,
-                node_id: c.id.clone(),
+                node_id: text(&c.id),
                 author,
                 author_type,
                 created_at: c.created_at,
                 updated_at: c.updated_at,
                 pr_updated_at: pr.updated_at,
                 collected_at: p.collected_at,
-                collection_id: p.collection_id.clone(),
+                collection_id: text(&p.collection_id),
             }
         })
         .collect();
@@ -348,13 +368,13 @@ pub fn review_comment_row(
     let c = &r.comment;
     let (author, author_type) = actor(&c.author);
     ReviewCommentRow {
-        organization: p.organization.clone(),
-        repository: p.repository.clone(),
+        organization: text(&p.organization),
+        repository: text(&p.repository),
         pr_number: r.pr_number,
         comment_id: c.full_database_id,
         review_id: r.review_id,
-        node_id: c.id.clone(),
-        path: c.path.clone(),
+        node_id: text(&c.id),
+        path: text(&c.path),
         author,
         author_type,
         created_at: c.created_at,
@@ -362,7 +382,7 @@ pub fn review_comment_row(
         in_reply_to: c.reply_to.as_ref().and_then(|r| r.full_database_id),
         pr_updated_at: r.pr_updated_at,
         collected_at: p.collected_at,
-        collection_id: p.collection_id.clone(),
+        collection_id: text(&p.collection_id),
     }
 }
 
@@ -373,20 +393,20 @@ pub fn repository_row(
     r: &types::RepositoryNode,
 ) -> RepositoryRow {
     RepositoryRow {
-        organization: organization.to_string(),
-        repository: r.name.clone(),
+        organization: text(organization),
+        repository: text(&r.name),
         repo_id: r.database_id.unwrap_or_default(),
-        node_id: r.id.clone(),
-        full_name: r.name_with_owner.clone(),
+        node_id: text(&r.id),
+        full_name: text(&r.name_with_owner),
         is_archived: r.is_archived,
         is_fork: r.is_fork,
         is_private: r.is_private,
-        default_branch: r.default_branch_ref.as_ref().map(|b| b.name.clone()),
+        default_branch: r.default_branch_ref.as_ref().map(|b| text(&b.name)),
         created_at: r.created_at,
         updated_at: r.updated_at,
         pushed_at: r.pushed_at,
         collected_at,
-        collection_id: collection_id.to_string(),
+        collection_id: text(collection_id),
     }
 }
 
@@ -545,7 +565,114 @@ mod tests {
             typename: "Bot".into(),
             login: "dependabot".into(),
         });
-        assert_eq!(actor(&bot), ("dependabot".to_string(), "Bot".to_string()));
+        assert_eq!(
+            actor(&bot),
+            ("dependabot[bot]".to_string(), "Bot".to_string())
+        );
+        // A login that already carries the suffix (REST-shaped) keeps just one.
+        let rest_shaped = Some(types::ActorRef {
+            typename: "Bot".into(),
+            login: "renovate[bot]".into(),
+        });
+        assert_eq!(actor(&rest_shaped).0, "renovate[bot]");
+        let user = Some(types::ActorRef {
+            typename: "User".into(),
+            login: "ada".into(),
+        });
+        assert_eq!(actor(&user), ("ada".to_string(), "User".to_string()));
+    }
+
+    /// Every string in `v` (nested too), with where it is.
+    fn strings(v: &serde_json::Value, at: &str, out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::String(s) => out.push((at.to_string(), s.clone())),
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    strings(x, &format!("{at}[{i}]"), out)
+                }
+            }
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    strings(x, &format!("{at}.{k}"), out)
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every text GitHub sends, full of U+0000, comes out of every row type without it, so a
+    /// column added later cannot forget the rule.
+    #[test]
+    fn no_row_keeps_a_nul_character() {
+        let z = |s: &str| format!("\u{0}{s}\u{0}x\u{0}");
+        let actor = |t: &str| serde_json::json!({"__typename": t, "login": z("someone")});
+        let conn = |nodes: serde_json::Value| serde_json::json!({"totalCount": nodes.as_array().map_or(0, |a| a.len()), "pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": nodes});
+        let t = "2026-01-01T00:00:00Z";
+        let git = serde_json::json!({"name": z("Ada L"), "user": {"login": z("ada")}});
+        let pr: types::PullRequest = serde_json::from_value(serde_json::json!({
+            "id": z("PR_1"), "fullDatabaseId": "7", "number": 1, "title": z("title"), "state": z("OPEN"),
+            "isDraft": false, "createdAt": t, "updatedAt": t, "closedAt": null, "mergedAt": t, "merged": true,
+            "author": actor("Bot"), "mergedBy": actor("User"), "baseRefName": z("main"), "headRefName": z("feature"),
+            "baseRefOid": z("b"), "headRefOid": z("h"), "additions": 1, "deletions": 1, "changedFiles": 1,
+            "reviewDecision": z("APPROVED"),
+            "labels": conn(serde_json::json!([{"name": z("bug")}, {"name": z("size/XL")}])),
+            "commits": conn(serde_json::json!([{"commit": {"oid": z("abc"), "messageHeadline": z("msg"), "authoredDate": t,
+                "committedDate": t, "additions": 1, "deletions": 0, "author": git, "committer": git}}])),
+            "reviews": conn(serde_json::json!([{"id": z("PRR_1"), "fullDatabaseId": 8, "author": actor("Bot"), "state": z("APPROVED"),
+                "submittedAt": t, "createdAt": t, "updatedAt": t, "body": z("body"), "comments": {"totalCount": 1}}])),
+            "comments": conn(serde_json::json!([{"id": z("IC_1"), "fullDatabaseId": 9, "author": actor("Mannequin"),
+                "createdAt": t, "updatedAt": t, "body": z("hi")}])),
+        }))
+        .unwrap();
+        let prov = Provenance {
+            organization: z("acme"),
+            repository: z("repo"),
+            collected_at: Utc::now(),
+            collection_id: z("c1"),
+        };
+        let rows = pull_request_rows(&prov, &pr);
+        let rc = review_comment_row(
+            &prov,
+            &crate::github::pulls::ReviewCommentRecord {
+                pr_number: 1,
+                pr_updated_at: Utc::now(),
+                review_id: 8,
+                comment: serde_json::from_value(serde_json::json!({"id": z("PRRC_1"), "fullDatabaseId": 10,
+                    "path": z("src/main.rs"), "author": actor("User"), "createdAt": t, "updatedAt": t,
+                    "body": z("nit"), "replyTo": null}))
+                .unwrap(),
+            },
+        );
+        let repo: types::RepositoryNode = serde_json::from_value(serde_json::json!({
+            "id": z("R_1"), "databaseId": 1, "name": z("repo"), "nameWithOwner": z("acme/repo"), "isArchived": false,
+            "isFork": false, "isPrivate": false, "createdAt": t, "updatedAt": t, "pushedAt": t,
+            "defaultBranchRef": {"name": z("main")},
+        }))
+        .unwrap();
+        let repo_row = repository_row(&z("acme"), Utc::now(), &z("c1"), &repo);
+        let all = [
+            serde_json::to_value(&rows.pull_request).unwrap(),
+            serde_json::to_value(&rows.commits).unwrap(),
+            serde_json::to_value(&rows.reviews).unwrap(),
+            serde_json::to_value(&rows.issue_comments).unwrap(),
+            serde_json::to_value(&rc).unwrap(),
+            serde_json::to_value(&repo_row).unwrap(),
+        ];
+        let mut found = Vec::new();
+        for v in &all {
+            strings(v, "row", &mut found);
+        }
+        // Every string column of every table was filled by the input above.
+        assert!(found.len() > 40, "{found:?}");
+        for (at, s) in &found {
+            assert!(!s.contains('\0'), "{at} kept a NUL: {s:?}");
+        }
+        assert_eq!(rows.pull_request.title, "titlex");
+        assert_eq!(rows.pull_request.labels, ["bugx", "size/XLx"]);
+        // Bots keep GitHub's login, wherever an actor is stored.
+        assert_eq!(rows.pull_request.author, "someonex[bot]");
+        assert_eq!(rows.reviews[0].reviewer, "someonex[bot]");
+        assert_eq!(rows.pull_request.merged_by.as_deref(), Some("someonex"));
     }
 
     #[test]

@@ -150,6 +150,9 @@ pub struct CollectBody {
     pub since: Option<String>,
     pub until: Option<String>,
     pub repos: Option<Vec<String>>,
+    /// Also collect again the pull requests outside the window whose comments were created or
+    /// edited since its start (the daily sweep).
+    pub sweep_comments: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,7 +259,11 @@ async fn collect(
     run(
         &state,
         Request::Collect {
-            kind: CollectionKind::Collect,
+            kind: if b.sweep_comments.unwrap_or(false) {
+                CollectionKind::Sweep
+            } else {
+                CollectionKind::Collect
+            },
             window,
             scope,
         },

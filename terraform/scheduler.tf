@@ -7,11 +7,13 @@ locals {
       body        = { hours = var.collect_hours }
     }
     # The daily sweep: /collect resumes any unfinished collection before its own window, and
-    # its wider window catches what hourly runs missed.
+    # its wider window catches what hourly runs missed. sweep_comments also collects again the
+    # pull requests outside the window whose comments were edited in it (GitHub does not bump
+    # a pull request's updatedAt for an edit): two REST listings per repository.
     sweep = {
       schedule    = var.sweep_schedule
-      description = "ghstats: daily sweep, resume anything unfinished and collect the last ${var.sweep_hours} hours"
-      body        = { hours = var.sweep_hours }
+      description = "ghstats: daily sweep, resume anything unfinished, collect the last ${var.sweep_hours} hours and PRs with comments edited in them"
+      body        = { hours = var.sweep_hours, sweep_comments = true }
     }
   }
 }

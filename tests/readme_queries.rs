@@ -107,9 +107,21 @@ async fn check_examples(
 
     let reviews = run("review_activity").await;
     assert!(!reviews.is_empty());
-    assert!(reviews
-        .iter()
-        .all(|r| r["reviewer"] != "dependabot" && r["reviewer"] != "renovate"));
+    // Bots are stored under GitHub's login (`dependabot[bot]`) and the query leaves them out.
+    assert!(reviews.iter().all(|r| {
+        let who = r["reviewer"].as_str().unwrap_or_default();
+        !who.ends_with("[bot]") && who != "dependabot" && who != "renovate"
+    }));
+    if dialect == "sqlite" {
+        let bots = wh
+            .query("SELECT COUNT(*) AS n FROM reviews WHERE reviewer LIKE '%[bot]' AND reviewer_type = 'Bot'")
+            .await
+            .unwrap();
+        assert!(
+            bots[0]["n"].as_i64().unwrap() > 0,
+            "bot reviews are stored as name[bot]"
+        );
+    }
 
     let commits = run("commit_attribution").await;
     assert!(commits.iter().any(|r| r["commit_author"]

@@ -167,7 +167,7 @@ async fn load_known_data(wh: &dyn Warehouse) {
                 12,
                 1,
                 "2026-03-03T10:00:00Z",
-                "dependabot",
+                "dependabot[bot]",
                 "Bot",
                 "APPROVED",
                 "2026-03-02T11:00:00Z",
@@ -236,7 +236,7 @@ async fn reviewer_load_counts_reviews_per_reviewer() {
                 json!({"reviewer": "alice", "reviewer_type": "User", "reviews_given": 2, "prs_reviewed": 2, "approvals": 1, "changes_requested": 0}),
                 json!({"reviewer": "bob", "reviewer_type": "User", "reviews_given": 1, "prs_reviewed": 1, "approvals": 0, "changes_requested": 1}),
                 json!({"reviewer": "carol", "reviewer_type": "User", "reviews_given": 1, "prs_reviewed": 1, "approvals": 1, "changes_requested": 0}),
-                json!({"reviewer": "dependabot", "reviewer_type": "Bot", "reviews_given": 1, "prs_reviewed": 1, "approvals": 1, "changes_requested": 0}),
+                json!({"reviewer": "dependabot[bot]", "reviewer_type": "Bot", "reviews_given": 1, "prs_reviewed": 1, "approvals": 1, "changes_requested": 0}),
             ]),
             "{}",
             wh.backend()

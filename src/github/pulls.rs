@@ -478,6 +478,40 @@ impl PullRequestWalk {
         Ok((done, comments, skipped))
     }
 
+    /// The pull requests numbered `numbers`, each complete as on a page of the walk, with the
+    /// comments of their reviews (the comment sweep). A number that is no pull request (any
+    /// more) is left out; one GitHub cannot serve is returned in `skipped`.
+    pub async fn pull_requests_by_number(&self, numbers: &[u64]) -> Result<WalkPage, GithubError> {
+        let mut found = Vec::new();
+        for &number in numbers {
+            self.check_stop()?;
+            let vars = json!({ "owner": self.owner, "name": self.name, "number": number });
+            // GitHub answers a number that is no pull request with a NOT_FOUND error.
+            let data: PullRequestByNumberData = match self
+                .client
+                .graphql_operation(PULL_REQUEST_PAGE, "PullRequestByNumber", vars, false)
+                .await
+            {
+                Ok(d) => d,
+                Err(GithubError::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            if let Some(pr) = data.repository.and_then(|r| r.pull_request) {
+                found.push(pr);
+            }
+        }
+        let (pull_requests, review_comments, skipped) =
+            self.hydrate(found).await.map_err(|f| match f {
+                PrFailure::Stop(e) => e,
+                PrFailure::Unservable(why) => GithubError::Transient(why),
+            })?;
+        Ok(WalkPage {
+            pull_requests,
+            review_comments,
+            skipped,
+        })
+    }
+
     async fn fetch_page(
         &mut self,
         cursor: Option<&str>,
@@ -908,6 +942,69 @@ impl PullRequestWalk {
     }
 }
 
+/// One comment of the repository-level REST listings (`/issues/comments`, `/pulls/comments`):
+/// only what tells which pull request it is on.
+#[derive(Debug, Deserialize)]
+struct ListedComment {
+    /// Review comments: `…/repos/{owner}/{repo}/pulls/{number}`.
+    #[serde(default)]
+    pull_request_url: Option<String>,
+    /// Issue comments: `https://github.com/{owner}/{repo}/pull/{number}#issuecomment-…` on a
+    /// pull request, `…/issues/{number}#…` on an issue (whose `issue_url` looks the same).
+    #[serde(default)]
+    html_url: Option<String>,
+}
+
+/// The pull request a listed comment is on; `None` for a comment on an issue.
+fn commented_pull_request(c: &ListedComment) -> Option<u64> {
+    if let Some(url) = &c.pull_request_url {
+        return url.rsplit('/').next()?.parse().ok();
+    }
+    let html = c.html_url.as_deref()?;
+    let (_, rest) = html.split_once("/pull/")?;
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// The pull requests of `owner/name` with an issue comment or review comment created or edited
+/// since `since`, from the repository-level REST listings (100 comments a request). Comments on
+/// issues are left out. A deleted comment leaves no trace here.
+pub async fn pull_requests_commented_since(
+    client: &GithubClient,
+    owner: &str,
+    name: &str,
+    since: DateTime<Utc>,
+) -> Result<std::collections::BTreeSet<u64>, GithubError> {
+    let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut out = std::collections::BTreeSet::new();
+    for listing in ["issues/comments", "pulls/comments"] {
+        let mut next = Some(format!(
+            "repos/{owner}/{name}/{listing}?since={since}&per_page=100"
+        ));
+        let mut seen: HashSet<String> = HashSet::new();
+        while let Some(url) = next {
+            seen.insert(url.clone());
+            let (page, link): (Vec<ListedComment>, _) = client.rest_get(&url).await?;
+            let had_items = !page.is_empty();
+            out.extend(page.iter().filter_map(commented_pull_request));
+            next = link.map(|u| u.to_string());
+            if let Some(u) = &next {
+                // A page with no items, or a link back to a page already read, cannot lead on.
+                if !had_items || seen.contains(u) {
+                    return Err(GithubError::Fatal {
+                        status: 200,
+                        message: format!(
+                            "GitHub's pagination of {owner}/{name}/{listing} does not advance (a next link after an empty page or to a page already read)"
+                        ),
+                        request_id: None,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The organization's repositories, 100 per query.
 pub async fn list_repositories(
     client: &GithubClient,
@@ -995,6 +1092,36 @@ mod tests {
         assert!(!not_advancing(Some("a"), &info(true, Some("b")), 5));
         assert!(!not_advancing(Some("a"), &info(false, Some("a")), 0));
         assert!(!not_advancing(None, &info(false, None), 0));
+    }
+
+    #[test]
+    fn listed_comments_name_their_pull_request_and_issues_are_left_out() {
+        let c = |pr: Option<&str>, html: Option<&str>| ListedComment {
+            pull_request_url: pr.map(str::to_string),
+            html_url: html.map(str::to_string),
+        };
+        assert_eq!(
+            commented_pull_request(&c(
+                Some("https://api.github.com/repos/o/r/pulls/42"),
+                Some("https://github.com/o/r/pull/42#discussion_r1")
+            )),
+            Some(42)
+        );
+        assert_eq!(
+            commented_pull_request(&c(
+                None,
+                Some("https://github.com/o/r/pull/7#issuecomment-99")
+            )),
+            Some(7)
+        );
+        assert_eq!(
+            commented_pull_request(&c(
+                None,
+                Some("https://github.com/o/r/issues/7#issuecomment-99")
+            )),
+            None
+        );
+        assert_eq!(commented_pull_request(&c(None, None)), None);
     }
 
     #[test]

@@ -5,7 +5,10 @@
 
 use super::progress::Progress;
 use crate::config::RepoScope;
-use crate::github::pulls::{list_repositories, LearnedSizes, SkippedPullRequest, WalkState};
+use crate::github::pulls::{
+    list_repositories, pull_requests_commented_since, LearnedSizes, SkippedPullRequest, WalkPage,
+    WalkState,
+};
 use crate::github::types::RepositoryNode;
 use crate::github::{ApiCost, GithubClient, GithubError, PageSizer, PullRequestWalk, Window};
 use crate::lake::checkpoint::{CollectionKind, RepoProgress, RepoState, Status};
@@ -518,6 +521,8 @@ async fn collect_repository(
     )
     .with_learned_sizes(shared.learned.clone())
     .with_stop(stop);
+    // The pull requests this run's walk wrote; the comment sweep does not fetch them again.
+    let mut walked = std::collections::HashSet::new();
     let state = loop {
         if opts.should_stop() {
             info!(repo = %entry.name, "Stopping at a page boundary (run budget or shutdown).");
@@ -525,33 +530,8 @@ async fn collect_repository(
         }
         match walk.next_page().await {
             Ok(Some(page)) => {
-                for pr in &page.pull_requests {
-                    let r = rows::pull_request_rows(&prov, pr);
-                    chunks.extend(
-                        writer
-                            .push(tables::PULL_REQUESTS.name, &r.pull_request)
-                            .await?,
-                    );
-                    for c in &r.commits {
-                        chunks.extend(writer.push(tables::PR_COMMITS.name, c).await?);
-                    }
-                    for c in &r.reviews {
-                        chunks.extend(writer.push(tables::REVIEWS.name, c).await?);
-                    }
-                    for c in &r.issue_comments {
-                        chunks.extend(writer.push(tables::ISSUE_COMMENTS.name, c).await?);
-                    }
-                }
-                for rc in &page.review_comments {
-                    chunks.extend(
-                        writer
-                            .push(
-                                tables::REVIEW_COMMENTS.name,
-                                &rows::review_comment_row(&prov, rc),
-                            )
-                            .await?,
-                    );
-                }
+                walked.extend(page.pull_requests.iter().map(|p| p.number));
+                chunks.extend(write_page(&mut writer, &prov, &page).await?);
                 entry.pull_requests += page.pull_requests.len() as u64;
                 progress.add_prs(page.pull_requests.len() as u64);
                 // The page's rows are written before the checkpoint names the walk past it.
@@ -573,6 +553,40 @@ async fn collect_repository(
             }
         }
     };
+    let state = if state == RepoState::Done && opts.kind == CollectionKind::Sweep {
+        // The walk's last rows are recorded before the sweep's checkpoints.
+        chunks.extend(writer.flush().await?);
+        entry.walk = walk.state().clone();
+        entry.rows = writer.rows.clone();
+        entry.next_seq = writer.next_seq.clone();
+        save(shared, entry.clone(), std::mem::take(&mut chunks), client).await?;
+        let swept = sweep_comments(
+            client,
+            opts,
+            progress,
+            shared,
+            &walk,
+            &walked,
+            &mut entry,
+            &mut writer,
+            &prov,
+        )
+        .await?;
+        match swept {
+            Ok(state) => state,
+            Err(GithubError::OutOfTime(why)) => {
+                info!(repo = %entry.name, why, "Run budget reached while waiting on GitHub.");
+                RepoState::InProgress
+            }
+            Err(e) => {
+                warn!(repo = %entry.name, error = %e, "Comment sweep failed.");
+                entry.error = Some(format!("comment sweep: {e}"));
+                RepoState::Failed
+            }
+        }
+    } else {
+        state
+    };
     chunks.extend(writer.flush().await?);
     progress.repo_done();
     let span = tracing::Span::current();
@@ -587,6 +601,98 @@ async fn collect_repository(
     entry.rows = writer.rows.clone();
     entry.next_seq = writer.next_seq.clone();
     save(shared, entry, chunks, client).await
+}
+
+/// Writes the rows of one step of a walk; returns the chunks that filled up.
+async fn write_page(
+    writer: &mut ChunkWriter,
+    prov: &Provenance,
+    page: &WalkPage,
+) -> anyhow::Result<Vec<ChunkInfo>> {
+    let mut chunks = Vec::new();
+    for pr in &page.pull_requests {
+        let r = rows::pull_request_rows(prov, pr);
+        chunks.extend(
+            writer
+                .push(tables::PULL_REQUESTS.name, &r.pull_request)
+                .await?,
+        );
+        for c in &r.commits {
+            chunks.extend(writer.push(tables::PR_COMMITS.name, c).await?);
+        }
+        for c in &r.reviews {
+            chunks.extend(writer.push(tables::REVIEWS.name, c).await?);
+        }
+        for c in &r.issue_comments {
+            chunks.extend(writer.push(tables::ISSUE_COMMENTS.name, c).await?);
+        }
+    }
+    for rc in &page.review_comments {
+        chunks.extend(
+            writer
+                .push(
+                    tables::REVIEW_COMMENTS.name,
+                    &rows::review_comment_row(prov, rc),
+                )
+                .await?,
+        );
+    }
+    Ok(chunks)
+}
+
+/// Pull requests the comment sweep fetches per step (and checkpoint).
+const SWEEP_STEP: usize = 25;
+
+/// The comment sweep of a [`CollectionKind::Sweep`] collection, after the repository's walk:
+/// every pull request outside the walk with an issue comment or review comment created or
+/// edited since the window's start (GitHub does not bump a pull request's `updatedAt` for an
+/// edit) is collected again whole, so the edit lands and any deletion on it is reconciled. The
+/// outer `Result` is a storage failure; the inner one GitHub's answer.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one repository's share of the run's context"
+)]
+async fn sweep_comments(
+    client: &GithubClient,
+    opts: &CollectOptions,
+    progress: &Progress,
+    shared: &Shared,
+    walk: &PullRequestWalk,
+    walked: &std::collections::HashSet<u64>,
+    entry: &mut RepoProgress,
+    writer: &mut ChunkWriter,
+    prov: &Provenance,
+) -> anyhow::Result<Result<RepoState, GithubError>> {
+    let listed = match pull_requests_commented_since(
+        client,
+        opts.org.as_str(),
+        &entry.name,
+        opts.window.since,
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => return Ok(Err(e)),
+    };
+    let todo: Vec<u64> = listed.into_iter().filter(|n| !walked.contains(n)).collect();
+    info!(repo = %entry.name, pull_requests = todo.len(), "Comment sweep: collecting pull requests with comments edited outside the window.");
+    for step in todo.chunks(SWEEP_STEP) {
+        if opts.should_stop() {
+            return Ok(Ok(RepoState::InProgress));
+        }
+        let page = match walk.pull_requests_by_number(step).await {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut chunks = write_page(writer, prov, &page).await?;
+        entry.pull_requests += page.pull_requests.len() as u64;
+        progress.add_prs(page.pull_requests.len() as u64);
+        chunks.extend(writer.flush().await?);
+        entry.rows = writer.rows.clone();
+        entry.next_seq = writer.next_seq.clone();
+        save(shared, entry.clone(), chunks, client).await?;
+    }
+    Ok(Ok(RepoState::Done))
 }
 
 /// Records a repository's progress and the chunks it wrote since, and writes the checkpoint.

@@ -17,6 +17,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum CollectionKind {
     Collect,
     Backfill,
+    /// A collection of the window, then, per repository, every pull request outside it with
+    /// comments created or edited since the window's start (the daily sweep).
+    Sweep,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -241,6 +241,15 @@ fn newer(t: &TableDef, s: &str, target: &str) -> String {
     go(t.version, s, target)
 }
 
+/// The pull request `p` is a newer snapshot than the one child `c` came in: a greater
+/// `updated_at`, or the same one seen by a later collection (GitHub does not bump `updatedAt`
+/// when a comment is deleted, so a re-collection must reconcile too).
+fn newer_snapshot(p: &str, c: &str) -> String {
+    format!(
+        "({p}.updated_at > {c}.pr_updated_at OR ({p}.updated_at = {c}.pr_updated_at AND {p}.collected_at > {c}.collected_at))"
+    )
+}
+
 /// What a staging table holds: rows, and the range of the partitioning column.
 #[derive(Clone, Debug, Default)]
 struct Staged {
@@ -897,9 +906,10 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             let source_rows = if is_child {
                 format!(
                     "SELECT X.* FROM {} X LEFT JOIN {} P ON P.organization = X.organization AND P.repository = X.repository \
-                     AND P.pr_number = X.pr_number WHERE P.updated_at IS NULL OR P.updated_at <= X.pr_updated_at",
+                     AND P.pr_number = X.pr_number WHERE P.updated_at IS NULL OR NOT {}",
                     self.table_ref(stage),
-                    self.table_ref("pull_requests")
+                    self.table_ref("pull_requests"),
+                    newer_snapshot("P", "X")
                 )
             } else {
                 format!("SELECT * FROM {}", self.table_ref(stage))
@@ -958,8 +968,9 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
                     "EXISTS (SELECT 1 FROM {} P JOIN (SELECT DISTINCT organization, repository, pr_number FROM {prs}) SP \
                      ON SP.organization = P.organization AND SP.repository = P.repository AND SP.pr_number = P.pr_number \
                      WHERE P.organization = C.organization AND P.repository = C.repository AND P.pr_number = C.pr_number \
-                     AND P.updated_at > C.pr_updated_at)",
-                    self.table_ref("pull_requests")
+                     AND {})",
+                    self.table_ref("pull_requests"),
+                    newer_snapshot("P", "C")
                 );
                 let target = self.table_ref(child.name);
                 declare.push(format!("DECLARE {del} INT64 DEFAULT 0;"));
@@ -1062,7 +1073,7 @@ fn check_chunk(
 ) -> Result<u64, WarehouseError> {
     super::read_rows(chunk, bytes, |line, obj| {
         super::check_row(t, obj)?;
-        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(super::line_without_nul(line, obj).as_bytes());
         out.push(b'\n');
         Ok(())
     })

@@ -35,6 +35,12 @@ pub async fn run_all(wh: &dyn Warehouse) -> anyhow::Result<()> {
     a_bad_chunk_loads_nothing(wh)
         .await
         .context("a_bad_chunk_loads_nothing")?;
+    every_text_column_takes_nul_and_stores_it_removed(wh)
+        .await
+        .context("every_text_column_takes_nul_and_stores_it_removed")?;
+    a_newer_collection_of_the_same_snapshot_reconciles_children(wh)
+        .await
+        .context("a_newer_collection_of_the_same_snapshot_reconciles_children")?;
     Ok(())
 }
 
@@ -52,7 +58,9 @@ macro_rules! warehouse_conformance_tests {
             deleting_a_repository_leaves_the_others,
             unicode_and_long_text_survive,
             a_newer_snapshot_replaces_the_children_of_older_ones,
-            a_bad_chunk_loads_nothing);
+            a_bad_chunk_loads_nothing,
+            every_text_column_takes_nul_and_stores_it_removed,
+            a_newer_collection_of_the_same_snapshot_reconciles_children);
     };
     (@each $setup:expr; $($name:ident),*) => {
         $(
@@ -455,5 +463,144 @@ pub async fn a_bad_chunk_loads_nothing(wh: &dyn Warehouse) -> anyhow::Result<()>
         ),
         "a missing chunk must fail the load"
     );
+    Ok(())
+}
+
+/// U+0000 in every text column of every table (keys, labels and nullable columns included):
+/// the load succeeds (PostgreSQL refuses it in `jsonb` and `text` with 22P05) and each value is
+/// stored with it removed. Chunks written before rows dropped U+0000 may hold it.
+pub async fn every_text_column_takes_nul_and_stores_it_removed(
+    wh: &dyn Warehouse,
+) -> anyhow::Result<()> {
+    use crate::tables::{ColumnType, Mode};
+    wh.ensure_tables().await?;
+    let mut f = Fixture::new();
+    let (head, tail) = f.org.split_at(5);
+    let org_with_nul = format!("{head}\u{0}{tail}\u{0}");
+    let repo_id = 1 + rand::random::<u32>() as u64;
+    let mut chunks = Vec::new();
+    for t in crate::tables::ALL {
+        let mut row = serde_json::Map::new();
+        for c in t.columns {
+            let v = match (c.mode, c.ty, c.name) {
+                (Mode::Repeated, _, _) => json!(["a\u{0}b", "\u{0}", "✓\u{0}"]),
+                (_, ColumnType::String, "organization") => json!(org_with_nul),
+                (_, ColumnType::String, "repository") => json!("r\u{0}"),
+                (_, ColumnType::String, name) => json!(format!("\u{0}{name} ✓\u{0}ok\u{0}")),
+                (_, ColumnType::Int64, "repo_id") => json!(repo_id),
+                (_, ColumnType::Int64, _) => json!(1),
+                (_, ColumnType::Bool, _) => json!(false),
+                (_, ColumnType::Timestamp, _) => json!(ts(5)),
+            };
+            row.insert(c.name.to_string(), v);
+        }
+        chunks.push(f.chunk("r", t.name, &[Value::Object(row)]).await?);
+    }
+    wh.load(&f.lake, &chunks).await?;
+    for t in crate::tables::ALL {
+        let rows = f.rows(wh, t.name).await?;
+        ensure!(rows.len() == 1, "{}: {} rows stored", t.name, rows.len());
+        let row = &rows[0];
+        for c in t.columns {
+            let want = match (c.mode, c.ty, c.name) {
+                (Mode::Repeated, _, _) => json!(["ab", "", "✓"]),
+                (_, ColumnType::String, "organization") => json!(f.org),
+                (_, ColumnType::String, "repository") => json!("r"),
+                (_, ColumnType::String, name) => json!(format!("{name} ✓ok")),
+                _ => continue,
+            };
+            ensure!(
+                row[c.name] == want,
+                "{}.{}: stored {}, expected {want}",
+                t.name,
+                c.name,
+                row[c.name]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// GitHub does not bump a pull request's `updatedAt` when a comment on it is deleted. A snapshot
+/// with the same `updatedAt` from a later collection reconciles the children all the same; the
+/// same or an older collection, loaded again, changes nothing.
+pub async fn a_newer_collection_of_the_same_snapshot_reconciles_children(
+    wh: &dyn Warehouse,
+) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = Fixture::new();
+    // Collected at minute 5: commits a, b; comments 1, 2.
+    let first = vec![
+        f.chunk("r", "pull_requests", &[f.pr("r", 1, 5, 5, "same")])
+            .await?,
+        f.chunk(
+            "r",
+            "pr_commits",
+            &[f.commit("r", 1, "a", 5, 5), f.commit("r", 1, "b", 5, 5)],
+        )
+        .await?,
+        f.chunk(
+            "r",
+            "issue_comments",
+            &[f.comment("r", 1, 1, 4, 5, 5), f.comment("r", 1, 2, 4, 5, 5)],
+        )
+        .await?,
+    ];
+    // Collected again at minute 7, same updatedAt: comment 1 and commit b are gone.
+    let second = vec![
+        f.chunk("r", "pull_requests", &[f.pr("r", 1, 5, 7, "same")])
+            .await?,
+        f.chunk("r", "pr_commits", &[f.commit("r", 1, "a", 5, 7)])
+            .await?,
+        f.chunk("r", "issue_comments", &[f.comment("r", 1, 2, 4, 5, 7)])
+            .await?,
+    ];
+    let shas = |rows: Vec<Value>| {
+        rows.iter()
+            .filter_map(|r| r["sha"].as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    let ids = |rows: Vec<Value>| {
+        rows.iter()
+            .filter_map(|r| r["comment_id"].as_i64())
+            .collect::<Vec<_>>()
+    };
+    wh.load(&f.lake, &first).await?;
+    ensure!(ids(f.rows(wh, "issue_comments").await?) == [1, 2]);
+    let r = wh.load(&f.lake, &second).await?;
+    ensure!(
+        ids(f.rows(wh, "issue_comments").await?) == [2],
+        "the comment deleted without a new updatedAt stayed"
+    );
+    ensure!(
+        shas(f.rows(wh, "pr_commits").await?) == ["a"],
+        "the commit gone without a new updatedAt stayed"
+    );
+    ensure!(
+        r.get("issue_comments").map(|l| l.deleted) == Some(1),
+        "{r:?}"
+    );
+    ensure!(r.get("pr_commits").map(|l| l.deleted) == Some(1), "{r:?}");
+    let settled = (
+        f.rows(wh, "pull_requests").await?,
+        f.rows(wh, "pr_commits").await?,
+        f.rows(wh, "issue_comments").await?,
+    );
+    // The same collection again, and the older one late: nothing changes.
+    for chunks in [&second, &first] {
+        let r = wh.load(&f.lake, chunks).await?;
+        for (t, l) in &r {
+            ensure!(
+                l.inserted == 0 && l.updated == 0 && l.deleted == 0,
+                "reloading changed {t}: {l:?}"
+            );
+        }
+        let now = (
+            f.rows(wh, "pull_requests").await?,
+            f.rows(wh, "pr_commits").await?,
+            f.rows(wh, "issue_comments").await?,
+        );
+        ensure!(now == settled, "reloading a collection changed the rows");
+    }
     Ok(())
 }

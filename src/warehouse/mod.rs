@@ -6,9 +6,11 @@
 //! the greatest version (the table's `version` columns, compared in order) wins. A target row is
 //! replaced only by a strictly newer version, so loading the same chunks twice changes nothing
 //! and an older chunk never overwrites a newer row. A pull request's children carry the version
-//! of the snapshot they came in (`pr_updated_at`): once a newer snapshot of a pull request is
-//! loaded, children of older snapshots (a deleted comment, a force-pushed commit) are deleted,
-//! and children older than the stored pull request are not loaded.
+//! of the snapshot they came in (`pr_updated_at`, and the collection's `collected_at`): once a
+//! newer snapshot of a pull request is loaded, children of older snapshots (a deleted comment, a
+//! force-pushed commit) are deleted, and children older than the stored pull request are not
+//! loaded. A snapshot is newer by its `updated_at`, then by its `collected_at`: GitHub does not
+//! bump `updatedAt` when a comment is deleted, so a later re-collection reconciles too.
 
 pub mod bigquery;
 pub mod conformance;
@@ -138,14 +140,15 @@ pub fn typed(
         let items = v.as_array().ok_or_else(bad)?;
         return items
             .iter()
-            .map(|i| i.as_str().map(str::to_string).ok_or_else(bad))
+            .map(|i| i.as_str().map(crate::rows::text).ok_or_else(bad))
             .collect::<Result<_, _>>()
             .map(Typed::Labels);
     }
     match c.ty {
+        // U+0000 is removed here too: chunks written before rows dropped it still load.
         ColumnType::String => v
             .as_str()
-            .map(|s| Typed::Text(s.to_string()))
+            .map(|s| Typed::Text(crate::rows::text(s)))
             .ok_or_else(bad),
         ColumnType::Int64 => v
             .as_i64()
@@ -222,6 +225,30 @@ pub fn read_rows(
         }
     }
     Ok(n)
+}
+
+/// A chunk line for the backends that load the JSON line itself (PostgreSQL's `jsonb`,
+/// BigQuery's load jobs): every string without U+0000, which `jsonb` refuses (22P05). Rows
+/// have none since they are built without it; chunks written before may.
+pub fn line_without_nul<'a>(
+    line: &'a str,
+    obj: &serde_json::Map<String, serde_json::Value>,
+) -> std::borrow::Cow<'a, str> {
+    fn clean(v: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value as J;
+        match v {
+            J::String(s) => J::String(crate::rows::text(s)),
+            J::Array(a) => J::Array(a.iter().map(clean).collect()),
+            J::Object(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), clean(v))).collect()),
+            other => other.clone(),
+        }
+    }
+    // serde_json writes U+0000 as this escape; anything else is left as it is.
+    if !line.contains("\\u0000") {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let cleaned = clean(&serde_json::Value::Object(obj.clone()));
+    std::borrow::Cow::Owned(cleaned.to_string())
 }
 
 /// Checks a row against its table: every column of its type, and no field that is not a column.

@@ -59,20 +59,24 @@ fn dedup_sql(t: &TableDef) -> String {
     )
 }
 
+/// Staged children of a snapshot older than the stored pull request's (its `updated_at`, then
+/// the collection's `collected_at`) are not loaded.
 fn drop_stale_staged_sql(child: &TableDef) -> String {
     format!(
         "DELETE FROM stage_{c} s USING pull_requests p WHERE p.organization = s.organization AND p.repository = s.repository \
-         AND p.pr_number = s.pr_number AND p.updated_at > s.pr_updated_at",
+         AND p.pr_number = s.pr_number AND (p.updated_at, p.collected_at) > (s.pr_updated_at, s.collected_at)",
         c = child.name
     )
 }
 
+/// Stored children of an older snapshot than their pull request's are gone, the same
+/// `updated_at` seen by an earlier collection included (a deleted comment does not bump it).
 fn reconcile_sql(child: &TableDef) -> String {
     format!(
         "DELETE FROM {c} c USING pull_requests p WHERE (c.organization, c.repository, c.pr_number) IN \
          (SELECT organization, repository, pr_number FROM stage_pull_requests) \
          AND p.organization = c.organization AND p.repository = c.repository AND p.pr_number = c.pr_number \
-         AND p.updated_at > c.pr_updated_at",
+         AND (p.updated_at, p.collected_at) > (c.pr_updated_at, c.collected_at)",
         c = child.name
     )
 }
@@ -168,7 +172,7 @@ fn stage_chunk(
         super::check_row(t, obj)?;
         out.extend_from_slice(t.name.as_bytes());
         out.push(b'\t');
-        copy_escape(line, out);
+        copy_escape(&super::line_without_nul(line, obj), out);
         out.push(b'\n');
         Ok(())
     })

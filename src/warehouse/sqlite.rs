@@ -53,23 +53,27 @@ fn dedup_sql(t: &TableDef) -> String {
     )
 }
 
-/// Staged children from a snapshot older than the stored pull request are not loaded.
+/// Staged children from a snapshot older than the stored pull request are not loaded. A
+/// snapshot is its pull request's `updated_at`, then the collection's `collected_at`.
 fn drop_stale_staged_sql(child: &TableDef) -> String {
     format!(
         "DELETE FROM temp.stage_{c} WHERE EXISTS (SELECT 1 FROM pull_requests p WHERE p.organization = stage_{c}.organization \
-         AND p.repository = stage_{c}.repository AND p.pr_number = stage_{c}.pr_number AND p.updated_at > stage_{c}.pr_updated_at)",
+         AND p.repository = stage_{c}.repository AND p.pr_number = stage_{c}.pr_number \
+         AND (p.updated_at, p.collected_at) > (stage_{c}.pr_updated_at, stage_{c}.collected_at))",
         c = child.name
     )
 }
 
-/// Children of the pull requests in this load that belong to an older snapshot are gone. The
-/// staged pull requests drive the delete, so it reads only their children (by the `_pr` index).
+/// Children of the pull requests in this load that belong to an older snapshot are gone: one
+/// with an older `updated_at`, or the same `updated_at` seen by an earlier collection (GitHub
+/// does not bump `updatedAt` when a comment is deleted). The staged pull requests drive the
+/// delete, so it reads only their children (by the `_pr` index).
 fn reconcile_sql(child: &TableDef) -> String {
     format!(
         "DELETE FROM {c} WHERE (organization, repository, pr_number) IN \
          (SELECT organization, repository, pr_number FROM temp.stage_pull_requests) \
          AND EXISTS (SELECT 1 FROM pull_requests p WHERE p.organization = {c}.organization AND p.repository = {c}.repository \
-         AND p.pr_number = {c}.pr_number AND p.updated_at > {c}.pr_updated_at)",
+         AND p.pr_number = {c}.pr_number AND (p.updated_at, p.collected_at) > ({c}.pr_updated_at, {c}.collected_at))",
         c = child.name
     )
 }

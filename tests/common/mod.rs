@@ -187,10 +187,27 @@ fn ts_opt(t: Option<DateTime<Utc>>) -> Value {
     t.map(ts).unwrap_or(Value::Null)
 }
 
+/// An actor as stored: GitHub's login, a bot's with its `[bot]` suffix (the simulator's GraphQL
+/// answers the bare login, as GitHub's does).
 fn login(a: &Option<Actor>) -> (Value, Value) {
     match a {
+        Some(a) if a.kind == github_sim::model::ActorKind::Bot => {
+            (json!(format!("{}[bot]", a.login)), json!("Bot"))
+        }
         Some(a) => (json!(a.login), json!(a.kind.typename())),
         None => (json!("ghost"), json!("Ghost")),
+    }
+}
+
+/// `v` with U+0000 removed from every string, as rows store text.
+fn without_nul(v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace('\0', "")),
+        Value::Array(a) => Value::Array(a.into_iter().map(without_nul).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, v)| (k, without_nul(v))).collect())
+        }
+        other => other,
     }
 }
 
@@ -200,6 +217,7 @@ fn login(a: &Option<Actor>) -> (Value, Value) {
 pub fn expected(world: &World, window: &Window, repos: &[&str]) -> Tables {
     let mut out: Tables = BTreeMap::new();
     let mut put = |table: &str, row: Value| {
+        let row = without_nul(row);
         let key = key_of(table, &row);
         out.entry(table.to_string()).or_default().insert(key, row);
     };

@@ -467,10 +467,13 @@ impl Repository {
             name: world(ctx).repositories[self.ri].default_branch.clone(),
         })
     }
+    /// One pull request by number; `null` when there is none (an issue's number included).
     async fn pull_request(&self, ctx: &Context<'_>, number: i32) -> Option<PullRequest> {
-        let prs = &world(ctx).repositories[self.ri].pull_requests;
-        prs.iter()
-            .position(|p| i64::try_from(p.number).ok() == Some(i64::from(number)))
+        let w = world(ctx);
+        w.repositories[self.ri]
+            .pull_requests
+            .iter()
+            .position(|p| p.number == number as u64)
             .map(|pi| PullRequest { ri: self.ri, pi })
     }
     async fn pull_requests(

@@ -178,6 +178,14 @@ impl PullRequest {
     }
 }
 
+/// An issue (not a pull request): only its comments matter here, because the repository-level
+/// REST listing of issue comments mixes them with pull requests' comments.
+#[derive(Clone, Debug, Serialize)]
+pub struct Issue {
+    pub number: u64,
+    pub comments: Vec<IssueComment>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Repository {
     pub id: u64,
@@ -190,6 +198,8 @@ pub struct Repository {
     pub updated_at: DateTime<Utc>,
     pub pushed_at: DateTime<Utc>,
     pub pull_requests: Vec<PullRequest>,
+    /// Issues with comments; they share the number sequence with pull requests.
+    pub issues: Vec<Issue>,
 }
 
 /// Where an entity with a database id lives, for `node(id:)` look-ups.

@@ -231,20 +231,47 @@ fn commit_json(c: &Commit) -> Value {
     })
 }
 
-fn review_comment_json(p: &PullRequest, review_id: u64, c: &ReviewComment) -> Value {
+/// `owner/repo` as GitHub's URLs spell it.
+fn full_name(w: &World, r: &Repository) -> String {
+    format!("{}/{}", w.org.login, r.name)
+}
+
+fn review_comment_json(
+    w: &World,
+    r: &Repository,
+    p: &PullRequest,
+    review_id: u64,
+    c: &ReviewComment,
+) -> Value {
+    let repo = full_name(w, r);
     json!({
         "id": c.id, "node_id": node_id("PRRC", c.id), "pull_request_review_id": review_id,
         "path": c.path, "user": user(&c.author), "body": c.body,
         "created_at": ts(c.created_at), "updated_at": ts(c.updated_at),
-        "in_reply_to_id": c.reply_to, "pull_request_url": format!("http://sim/pulls/{}", p.number),
+        "in_reply_to_id": c.reply_to,
+        "url": format!("https://api.github.com/repos/{repo}/pulls/comments/{}", c.id),
+        "pull_request_url": format!("https://api.github.com/repos/{repo}/pulls/{}", p.number),
+        "html_url": format!("https://github.com/{repo}/pull/{}#discussion_r{}", p.number, c.id),
     })
 }
 
-fn issue_comment_json(p: &PullRequest, c: &IssueComment) -> Value {
+/// An issue comment as GitHub's REST API shows it. `issue_url` says `/issues/N` for an issue
+/// and a pull request alike; `html_url` tells them apart (`/pull/N` or `/issues/N`).
+fn issue_comment_json(
+    w: &World,
+    r: &Repository,
+    number: u64,
+    on_pull_request: bool,
+    c: &IssueComment,
+) -> Value {
+    let repo = full_name(w, r);
+    let page = if on_pull_request { "pull" } else { "issues" };
     json!({
         "id": c.id, "node_id": node_id("IC", c.id), "user": user(&c.author), "body": c.body,
         "created_at": ts(c.created_at), "updated_at": ts(c.updated_at),
-        "issue_url": format!("http://sim/issues/{}", p.number),
+        "url": format!("https://api.github.com/repos/{repo}/issues/comments/{}", c.id),
+        "issue_url": format!("https://api.github.com/repos/{repo}/issues/{number}"),
+        "html_url": format!("https://github.com/{repo}/{page}/{number}#issuecomment-{}", c.id),
     })
 }
 
@@ -429,16 +456,21 @@ async fn pull_review_comments(
     uri: Uri,
 ) -> Response {
     let w = s.snapshot();
-    let Some((_, p)) = find_pr(&w, &owner, &name, &number) else {
+    let Some((repo, p)) = find_pr(&w, &owner, &name, &number) else {
         return not_found();
     };
+    let w = &w;
     let rows = p
         .reviews
         .iter()
         .flat_map(|r| {
-            r.comments
-                .iter()
-                .map(move |c| (c.created_at, c.updated_at, review_comment_json(p, r.id, c)))
+            r.comments.iter().map(move |c| {
+                (
+                    c.created_at,
+                    c.updated_at,
+                    review_comment_json(w, repo, p, r.id, c),
+                )
+            })
         })
         .collect();
     comment_page(&uri, &params, rows)
@@ -451,13 +483,19 @@ async fn issue_comments(
     uri: Uri,
 ) -> Response {
     let w = s.snapshot();
-    let Some((_, p)) = find_pr(&w, &owner, &name, &number) else {
+    let Some((repo, p)) = find_pr(&w, &owner, &name, &number) else {
         return not_found();
     };
     let rows = p
         .comments
         .iter()
-        .map(|c| (c.created_at, c.updated_at, issue_comment_json(p, c)))
+        .map(|c| {
+            (
+                c.created_at,
+                c.updated_at,
+                issue_comment_json(&w, repo, p.number, true, c),
+            )
+        })
         .collect();
     comment_page(&uri, &params, rows)
 }
@@ -472,14 +510,19 @@ async fn repo_review_comments(
     let Some(r) = find_repo(&w, &owner, &name) else {
         return not_found();
     };
+    let w = &w;
     let rows = r
         .pull_requests
         .iter()
         .flat_map(|p| {
             p.reviews.iter().flat_map(move |rv| {
-                rv.comments
-                    .iter()
-                    .map(move |c| (c.created_at, c.updated_at, review_comment_json(p, rv.id, c)))
+                rv.comments.iter().map(move |c| {
+                    (
+                        c.created_at,
+                        c.updated_at,
+                        review_comment_json(w, r, p, rv.id, c),
+                    )
+                })
             })
         })
         .collect();
@@ -496,15 +539,27 @@ async fn repo_issue_comments(
     let Some(r) = find_repo(&w, &owner, &name) else {
         return not_found();
     };
-    let rows = r
-        .pull_requests
-        .iter()
-        .flat_map(|p| {
-            p.comments
-                .iter()
-                .map(move |c| (c.created_at, c.updated_at, issue_comment_json(p, c)))
+    // Comments on issues and on pull requests alike, as on GitHub.
+    let w = &w;
+    let on_prs = r.pull_requests.iter().flat_map(|p| {
+        p.comments.iter().map(move |c| {
+            (
+                c.created_at,
+                c.updated_at,
+                issue_comment_json(w, r, p.number, true, c),
+            )
         })
-        .collect();
+    });
+    let on_issues = r.issues.iter().flat_map(|i| {
+        i.comments.iter().map(move |c| {
+            (
+                c.created_at,
+                c.updated_at,
+                issue_comment_json(w, r, i.number, false, c),
+            )
+        })
+    });
+    let rows = on_prs.chain(on_issues).collect();
     comment_page(&uri, &params, rows)
 }
 

@@ -302,6 +302,18 @@ impl Simulator {
         apply_change(&self.state, count, seed, repo)
     }
 
+    /// Changes the organization with `f`, exactly as it says and nothing more: no `updatedAt`
+    /// is bumped unless `f` bumps it (GitHub, too, leaves a pull request's `updatedAt` alone
+    /// when a comment on it is deleted or edited). Returns what `f` returns.
+    pub fn edit<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let mut guard = self.state.world.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = (**guard).clone();
+        let out = f(&mut next);
+        next.reindex();
+        *guard = Arc::new(next);
+        out
+    }
+
     /// Replaces the fault plan.
     pub fn set_faults(&self, plan: FaultPlan) {
         set_faults(&self.state, plan);
