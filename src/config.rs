@@ -123,35 +123,59 @@ impl fmt::Display for StorageUrl {
     }
 }
 
-/// A duration such as `90s`, `15m`, `1h30m` or a plain number of seconds.
+/// The longest duration any setting takes: 366 days. Longer ones are a typo (or an attempt to
+/// overflow a deadline), refused with a readable error rather than wrapped or panicking.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// A duration such as `90s`, `15m`, `1h30m`, `2d` or a plain number of seconds; longer than
+/// zero and at most [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        if secs == 0 {
-            return Err("a duration must be longer than zero".into());
+    let not_a_duration = || format!("{s:?} is not a duration (e.g. 90s, 15m, 1h30m, 2d)");
+    let too_long = || {
+        format!(
+            "{s:?} is too long: a duration may be at most 366 days (8784h, {} seconds)",
+            MAX_DURATION.as_secs()
+        )
+    };
+    let total: u64 = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits alone are seconds; more digits than any u64 holds are too long, not garbage.
+        s.parse::<u64>().map_err(|_| too_long())?
+    } else {
+        let mut total = 0u64;
+        let mut num = String::new();
+        for c in s.chars() {
+            if c.is_ascii_digit() {
+                num.push(c);
+                continue;
+            }
+            if num.is_empty() {
+                return Err(not_a_duration());
+            }
+            let unit: u64 = match c {
+                'd' => 86_400,
+                'h' => 3600,
+                'm' => 60,
+                's' => 1,
+                _ => return Err(not_a_duration()),
+            };
+            let n: u64 = num.parse().map_err(|_| too_long())?;
+            num.clear();
+            total = n
+                .checked_mul(unit)
+                .and_then(|v| total.checked_add(v))
+                .ok_or_else(too_long)?;
         }
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = 0u64;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
+        if !num.is_empty() || s.is_empty() {
+            return Err(not_a_duration());
         }
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("{s:?} is not a duration (e.g. 90s, 15m, 1h30m)"))?;
-        num.clear();
-        total += match c {
-            'h' => n * 3600,
-            'm' => n * 60,
-            's' => n,
-            _ => return Err(format!("{s:?} is not a duration (e.g. 90s, 15m, 1h30m)")),
-        };
+        total
+    };
+    if total == 0 {
+        return Err(format!("{s:?}: a duration must be longer than zero"));
     }
-    if !num.is_empty() || total == 0 {
-        return Err(format!("{s:?} is not a duration (e.g. 90s, 15m, 1h30m)"));
+    if total > MAX_DURATION.as_secs() {
+        return Err(too_long());
     }
     Ok(Duration::from_secs(total))
 }
@@ -608,14 +632,50 @@ mod tests {
         assert!(!format!("{cli:?}").contains("supersecret"));
     }
 
+    proptest::proptest! {
+        /// Any text at all: a duration or a readable error, never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused(s in "\\PC{0,40}") {
+            if let Ok(d) = parse_duration(&s) {
+                proptest::prop_assert!(d > Duration::ZERO && d <= MAX_DURATION);
+            }
+        }
+
+        /// Digits and units in any amounts: exactly their sum when it is in range, refused
+        /// (never wrapped) when it is not.
+        #[test]
+        fn unit_sums_are_exact_or_refused(d in 0u64..400, h in 0u64..10_000, m in 0u64..600_000, sec in 0u64..40_000_000) {
+            let text = format!("{d}d{h}h{m}m{sec}s");
+            let want = u128::from(d) * 86_400 + u128::from(h) * 3600 + u128::from(m) * 60 + u128::from(sec);
+            match parse_duration(&text) {
+                Ok(got) => proptest::prop_assert_eq!(u128::from(got.as_secs()), want),
+                Err(e) => proptest::prop_assert!(want == 0 || want > u128::from(MAX_DURATION.as_secs()), "{}: {}", text, e),
+            }
+        }
+    }
+
     #[test]
     fn durations_and_times_parse() {
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("120").unwrap(), Duration::from_secs(120));
-        for bad in ["", "m", "5x", "0", "1h5"] {
+        assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
+        for bad in ["", "m", "5x", "0", "1h5", "0h0m", "h1", "-5s", "1.5h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+        // The inputs that once panicked or wrapped: each is one readable refusal.
+        for huge in [
+            "18446744073709551615",
+            "100000000000h",
+            "5124095576030432h",
+            "99999999999999999999999s",
+            "8785h",
+            "367d",
+        ] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains("at most 366 days"), "{huge}: {e}");
+        }
+        assert_eq!(parse_duration("8784h").unwrap(), MAX_DURATION);
         assert_eq!(
             parse_time("2026-01-31").unwrap().to_rfc3339(),
             "2026-01-31T00:00:00+00:00"

@@ -185,6 +185,31 @@ fn bad_input_fails_with_one_readable_line() {
             ],
             "unknown BigQuery URL parameter",
         ),
+        // Durations that once panicked (overflowing a deadline) or wrapped silently.
+        (
+            vec!["--run-budget", "18446744073709551615", "summary"],
+            "at most 366 days",
+        ),
+        (
+            vec!["--lock-lease", "100000000000h", "summary"],
+            "at most 366 days",
+        ),
+        (
+            vec!["--run-budget", "5124095576030432h", "summary"],
+            "at most 366 days",
+        ),
+        (
+            vec![
+                "--org",
+                "acme",
+                "--token",
+                TOKEN,
+                "scheduled",
+                "--interval",
+                "100000000000h",
+            ],
+            "at most 366 days",
+        ),
     ] {
         let out = ghstats(dir.path()).args(&args).output().unwrap();
         assert!(!out.status.success(), "{args:?}");
