@@ -558,7 +558,7 @@ pub enum Command {
 /// ghstats: a GitHub organization's pull-request activity, collected at a fraction of the
 /// usual API cost into NDJSON chunks and a warehouse.
 #[derive(Parser, Debug)]
-#[command(name = "ghstats", version, propagate_version = true)]
+#[command(name = "ghstats", version, propagate_version = true, after_help = crate::exit::HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,

@@ -3,6 +3,7 @@
 //! folder per stage: `github/` (fetch), `lake/` (persist), `warehouse/` (load), `jobs/` (the runs that tie them).
 
 pub mod config;
+pub mod exit;
 pub mod github;
 pub mod jobs;
 pub mod lake;

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use ghstats::config::{Cli, Command, Config};
+use ghstats::exit;
 use ghstats::jobs::runner::{JobError, Request, Runner};
 use ghstats::jobs::{self, load::LoadFilter};
 use ghstats::lake::checkpoint::{CollectionKind, Status};
@@ -196,12 +197,23 @@ async fn collect(config: &Config, request: Request, load: bool) -> anyhow::Resul
         tracing::warn!("Stopping at the next page boundary.");
         stop.store(true, Ordering::Relaxed);
     });
-    let result = runner.run(request, load).await.map_err(job_error)?;
+    let result = match runner.run(request, load).await {
+        Ok(r) => r,
+        Err(e @ JobError::Busy { .. }) => {
+            eprintln!(
+                "error: {e}; nothing was done (exit status {})",
+                exit::LOCKED
+            );
+            return Ok(ExitCode::from(exit::LOCKED));
+        }
+        Err(e) => return Err(job_error(e)),
+    };
     print_json(&result)?;
-    Ok(match result.collection.status {
-        Status::Completed | Status::Partial | Status::Running => ExitCode::SUCCESS,
-        Status::Failed => ExitCode::FAILURE,
-    })
+    Ok(ExitCode::from(match result.collection.status {
+        Status::Completed => exit::COMPLETED,
+        Status::Partial | Status::Running => exit::PARTIAL,
+        Status::Failed => exit::FAILED,
+    }))
 }
 
 /// One collection per interval until SIGTERM. Each window reaches back one interval plus a tenth

@@ -325,8 +325,10 @@ async fn resume_continues_a_partial_backfill_and_wipe_needs_confirm() {
         }
     };
     let out = run(vec!["backfill".into(), "--days".into(), "400".into()]).await;
-    assert!(
-        out.status.success(),
+    // Partial has its own exit status, for cron wrappers.
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(ghstats::exit::PARTIAL)),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -339,9 +341,14 @@ async fn resume_continues_a_partial_backfill_and_wipe_needs_confirm() {
         assert!(resumes < 60, "the backfill never completed");
         let out = run(vec!["resume".into(), "--collection-id".into(), id.clone()]).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
         assert!(!stderr.contains(TOKEN) && !String::from_utf8_lossy(&out.stdout).contains(TOKEN));
         let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let want = if r["status"] == "completed" {
+            ghstats::exit::COMPLETED
+        } else {
+            ghstats::exit::PARTIAL
+        };
+        assert_eq!(out.status.code(), Some(i32::from(want)), "{r} {stderr}");
         assert_eq!(r["collection_id"], id.as_str());
         if r["status"] == "completed" {
             break r;
@@ -364,6 +371,25 @@ async fn resume_continues_a_partial_backfill_and_wipe_needs_confirm() {
             .contains("already completed"),
         "{again}"
     );
+
+    // Another run's live lock: refused with its own exit status, nothing done.
+    let lock = dir.path().join("lake/acme/_locks/run.json");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let now = chrono::Utc::now();
+    std::fs::write(
+        &lock,
+        serde_json::json!({"holder": "20990101T000000Z-aaaaaa", "acquired_at": now, "expires_at": now + chrono::Duration::minutes(5)}).to_string(),
+    )
+    .unwrap();
+    let out = run(vec!["collect".into(), "--hours".into(), "1".into()]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(ghstats::exit::LOCKED)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds the lock"));
+    std::fs::remove_file(&lock).unwrap();
 
     let out = run(vec!["wipe".into(), "--repo".into(), "repo-000".into()]).await;
     assert!(!out.status.success());

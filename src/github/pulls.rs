@@ -188,6 +188,9 @@ pub struct PullRequestWalk {
     state: WalkState,
     learned: Arc<LearnedSizes>,
     stop: StopCheck,
+    deadline: Option<std::time::Instant>,
+    /// Whether a step completed since this walk was made (in this run).
+    progressed: bool,
 }
 
 /// Why a pull request cannot be completed: GitHub cannot serve it (skip it), or the run
@@ -254,6 +257,8 @@ impl PullRequestWalk {
             state,
             learned: Arc::new(LearnedSizes::default()),
             stop: Arc::new(|| false),
+            deadline: None,
+            progressed: false,
         }
     }
 
@@ -263,10 +268,19 @@ impl PullRequestWalk {
         self
     }
 
-    /// Checked before every request: when it answers true the step ends with
-    /// [`GithubError::OutOfTime`] and the state stays where the last whole step left it.
+    /// Checked before every request: when it answers true (SIGTERM, a lost lock) the step ends
+    /// with [`GithubError::OutOfTime`] and the state stays where the last whole step left it.
     pub fn with_stop(mut self, stop: StopCheck) -> Self {
         self.stop = stop;
+        self
+    }
+
+    /// The run's budget: past it, the step in hand ends before its next request, as for a stop,
+    /// once the walk has completed a step in this run. The first step always finishes, so a
+    /// budget shorter than one step (a page with long follow-ups) still moves every resume
+    /// forward instead of discarding the same page each time.
+    pub fn with_deadline(mut self, deadline: std::time::Instant) -> Self {
+        self.deadline = Some(deadline);
         self
     }
 
@@ -287,7 +301,16 @@ impl PullRequestWalk {
     fn check_stop(&self) -> Result<(), GithubError> {
         if (self.stop)() {
             return Err(GithubError::OutOfTime(
-                "stopping between two requests (run budget reached or shutdown)".into(),
+                "stopping between two requests (shutdown)".into(),
+            ));
+        }
+        if self.progressed
+            && self
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            return Err(GithubError::OutOfTime(
+                "stopping between two requests (run budget reached)".into(),
             ));
         }
         Ok(())
@@ -298,13 +321,16 @@ impl PullRequestWalk {
         if self.is_finished() {
             return Ok(None);
         }
-        if let Some(item) = self.state.retry.first().cloned() {
-            return self.retry_skipped(item).await.map(Some);
-        }
-        if !self.state.pending_reviews.is_empty() {
-            return self.finish_pending_reviews().await.map(Some);
-        }
-        self.page_step().await.map(Some)
+        let step = if let Some(item) = self.state.retry.first().cloned() {
+            self.retry_skipped(item).await
+        } else if !self.state.pending_reviews.is_empty() {
+            self.finish_pending_reviews().await
+        } else {
+            self.page_step().await
+        };
+        let page = step?;
+        self.progressed = true;
+        Ok(Some(page))
     }
 
     /// Reads one pull request an earlier run could not serve, by number.

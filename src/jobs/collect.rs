@@ -505,11 +505,8 @@ async fn collect_repository(
         }
     }
     let stop = {
-        let deadline = opts.deadline;
         let flags = opts.stop.clone();
-        Arc::new(move || {
-            Instant::now() >= deadline || flags.iter().any(|s| s.load(Ordering::Relaxed))
-        })
+        Arc::new(move || flags.iter().any(|s| s.load(Ordering::Relaxed)))
     };
     let mut walk = PullRequestWalk::new(
         client.clone(),
@@ -520,7 +517,8 @@ async fn collect_repository(
         entry.walk.clone(),
     )
     .with_learned_sizes(shared.learned.clone())
-    .with_stop(stop);
+    .with_stop(stop)
+    .with_deadline(opts.deadline);
     // The pull requests this run's walk wrote; the comment sweep does not fetch them again.
     let mut walked = std::collections::HashSet::new();
     let state = loop {

@@ -1,0 +1,24 @@
+//! The exit statuses of the `ghstats` command, distinct so a cron wrapper or a CI step can act
+//! on each: retry later when another run holds the lock, call `resume` after a partial run, alert
+//! on a failure.
+
+/// The run completed (for collections: every repository done and, unless `--no-load`, loaded).
+pub const COMPLETED: u8 = 0;
+/// The job failed (a repository failed, GitHub or storage refused, a bad setting found at run
+/// time); the error is on stderr in one line.
+pub const FAILED: u8 = 1;
+/// The command line or a setting is malformed (clap's usage status).
+pub const USAGE: u8 = 2;
+/// The run stopped at its budget (`RUN_BUDGET`) or on SIGTERM with work left: `resume` (or the
+/// next `collect`) continues it.
+pub const PARTIAL: u8 = 3;
+/// Another run holds the organization's lock; nothing was done.
+pub const LOCKED: u8 = 4;
+
+/// The exit statuses, for `--help`.
+pub const HELP: &str = "Exit status:
+  0  completed
+  1  failed (the error is on stderr)
+  2  bad command line or setting
+  3  partial: the run budget or SIGTERM stopped it with work left; `resume` or the next `collect` continues it
+  4  another run holds the organization's lock; nothing was done";
