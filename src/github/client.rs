@@ -104,8 +104,35 @@ struct GraphqlEnvelope {
 struct GraphqlErrorItem {
     #[serde(default, rename = "type")]
     kind: Option<String>,
+    /// Not in GitHub's documentation, but sent with some errors (`graphql_rate_limit`).
+    #[serde(default)]
+    code: Option<String>,
     #[serde(default)]
     message: String,
+}
+
+/// Whether GraphQL errors say the token's budget is spent, in any of the forms GitHub has been
+/// seen to use: `type: RATE_LIMITED` (documented), `type: RATE_LIMIT`, `code:
+/// graphql_rate_limit`, or any error on an answer whose `x-ratelimit-remaining` is 0. The reset
+/// comes from `x-ratelimit-reset`, else a minute from now.
+fn graphql_rate_limit(errors: &[GraphqlErrorItem], headers: &HeaderMap) -> Option<GithubError> {
+    let named = errors.iter().any(|e| {
+        matches!(e.kind.as_deref(), Some("RATE_LIMITED" | "RATE_LIMIT"))
+            || e.code.as_deref() == Some("graphql_rate_limit")
+    });
+    // An answer that spent the last point and failed for a reason it names (NOT_FOUND) is
+    // that failure, not a rate limit.
+    let untyped = errors.iter().all(|e| e.kind.is_none());
+    let budget = budget_from_headers(headers).ok().map(|(b, _)| b);
+    let spent = untyped && budget.is_some_and(|b| b.remaining == Some(0));
+    if errors.is_empty() || !(named || spent) {
+        return None;
+    }
+    let reset = budget
+        .and_then(|b| b.reset)
+        .filter(|r| *r > Utc::now())
+        .unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(60));
+    Some(GithubError::RateLimited { reset })
 }
 
 /// A client for one GitHub host, shared by every task of a run.
@@ -168,6 +195,12 @@ fn classify_status(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Gith
                 retry_after: wait.unwrap_or_default(),
             };
         }
+        // A GraphQL answer that names its rate limit in the body.
+        if let Ok(env) = serde_json::from_slice::<GraphqlEnvelope>(body) {
+            if let Some(limited) = graphql_rate_limit(&env.errors, headers) {
+                return limited;
+            }
+        }
         if let Ok((b, _)) = budget_from_headers(headers) {
             if b.remaining == Some(0) {
                 return GithubError::RateLimited {
@@ -190,17 +223,15 @@ fn classify_status(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Gith
     }
 }
 
-fn classify_graphql(errors: &[GraphqlErrorItem]) -> GithubError {
+fn classify_graphql(errors: &[GraphqlErrorItem], headers: &HeaderMap) -> GithubError {
     let text = errors
         .iter()
         .map(|e| e.message.as_str())
         .collect::<Vec<_>>()
         .join("; ");
     let has = |k: &str| errors.iter().any(|e| e.kind.as_deref() == Some(k));
-    if has("RATE_LIMITED") {
-        return GithubError::RateLimited {
-            reset: Utc::now() + chrono::Duration::seconds(60),
-        };
+    if let Some(limited) = graphql_rate_limit(errors, headers) {
+        return limited;
     }
     if has("NOT_FOUND") {
         return GithubError::NotFound { message: text };
@@ -470,6 +501,11 @@ impl GithubClient {
                             + Duration::from_secs(1);
                         self.wait(d, "every token's rate limit is spent").await?;
                     }
+                    Pick::Paused(until) => {
+                        let d = (until - Utc::now()).to_std().unwrap_or_default();
+                        self.wait(d, "a secondary rate limit holds the token")
+                            .await?;
+                    }
                 }
             };
             let credential = &self.inner.tokens[token];
@@ -506,13 +542,21 @@ impl GithubClient {
                     } else {
                         *retry_after
                     };
+                    let wait = wait + self.backoff(0) / 4;
                     warn!(
                         wait_s = wait.as_secs(),
-                        attempt, "Secondary rate limit; waiting as GitHub asks."
+                        attempt,
+                        "Secondary rate limit; every request on this token waits as GitHub asks."
                     );
-                    self.wait(wait + self.backoff(0) / 4, "secondary rate limit")
-                        .await
-                        .map_err(|_| out_of_time(attempt, &err))?;
+                    if self.remaining_time().is_some_and(|left| wait >= left) {
+                        return Err(out_of_time(attempt, &err));
+                    }
+                    // The token's pacer holds every task's next request on this token, this
+                    // one's included, until the wait is over.
+                    let until = Utc::now()
+                        + chrono::Duration::from_std(wait)
+                            .unwrap_or_else(|_| chrono::Duration::seconds(60));
+                    self.inner.pacer.pause(token, until);
                 }
                 // An installation token GitHub no longer takes (revoked, or clocks apart):
                 // mint another and try once more.
@@ -633,7 +677,7 @@ impl GithubClient {
         let body = serde_json::json!({ "query": query, "variables": variables });
         let mut attempt = 0u32;
         loop {
-            let (_, bytes, token) = self
+            let (headers, bytes, token) = self
                 .send(
                     Resource::Graphql,
                     Method::POST,
@@ -678,7 +722,24 @@ impl GithubClient {
                     None => GithubError::Transient("GraphQL response without data".into()),
                 }
             } else {
-                classify_graphql(&env.errors)
+                // What the answer says of the budget holds even when the query failed.
+                if let Some(rl) = env
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("rateLimit"))
+                    .and_then(|r| serde_json::from_value::<RateLimit>(r.clone()).ok())
+                {
+                    self.inner.pacer.observe(
+                        token,
+                        Resource::Graphql,
+                        Budget {
+                            limit: rl.limit,
+                            remaining: Some(rl.remaining),
+                            reset: Some(rl.reset_at),
+                        },
+                    );
+                }
+                classify_graphql(&env.errors, &headers)
             };
             attempt += 1;
             match &err {
@@ -858,24 +919,87 @@ mod tests {
     fn graphql_errors_are_classified() {
         let item = |kind: Option<&str>, m: &str| GraphqlErrorItem {
             kind: kind.map(str::to_string),
+            code: None,
             message: m.into(),
         };
+        let h = HeaderMap::new();
         assert!(matches!(
-            classify_graphql(&[item(Some("RATE_LIMITED"), "x")]),
+            classify_graphql(&[item(Some("RATE_LIMITED"), "x")], &h),
             GithubError::RateLimited { .. }
         ));
         assert!(matches!(
-            classify_graphql(&[item(Some("NOT_FOUND"), "x")]),
+            classify_graphql(&[item(Some("NOT_FOUND"), "x")], &h),
             GithubError::NotFound { .. }
         ));
         assert!(matches!(
-            classify_graphql(&[item(Some("RESOURCE_LIMITS_EXCEEDED"), "x")]),
+            classify_graphql(&[item(Some("RESOURCE_LIMITS_EXCEEDED"), "x")], &h),
             GithubError::Overloaded(_)
         ));
-        assert!(matches!(classify_graphql(&[item(None, "Something went wrong while executing your query. This may be the result of a timeout")]), GithubError::Overloaded(_)));
+        assert!(matches!(classify_graphql(&[item(None, "Something went wrong while executing your query. This may be the result of a timeout")], &h), GithubError::Overloaded(_)));
         assert!(matches!(
-            classify_graphql(&[item(Some("MAX_NODE_LIMIT_EXCEEDED"), "x")]),
+            classify_graphql(&[item(Some("MAX_NODE_LIMIT_EXCEEDED"), "x")], &h),
             GithubError::Fatal { .. }
+        ));
+    }
+
+    #[test]
+    fn every_form_of_a_graphql_rate_limit_waits_for_the_reset() {
+        let reset = Utc::now() + chrono::Duration::seconds(90);
+        let mut spent = HeaderMap::new();
+        spent.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        spent.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_str(&reset.timestamp().to_string()).unwrap(),
+        );
+        let none = HeaderMap::new();
+        let body = |s: &str| serde_json::from_str::<GraphqlEnvelope>(s).unwrap().errors;
+        let forms = [
+            (
+                body(r#"{"errors":[{"type":"RATE_LIMITED","message":"API rate limit exceeded"}]}"#),
+                &none,
+            ),
+            (
+                body(
+                    r#"{"errors":[{"type":"RATE_LIMIT","code":"graphql_rate_limit","message":"API rate limit already exceeded for user ID 1."}]}"#,
+                ),
+                &none,
+            ),
+            (
+                body(r#"{"errors":[{"code":"graphql_rate_limit","message":"x"}]}"#),
+                &none,
+            ),
+            (
+                body(r#"{"errors":[{"message":"Your request could not be processed."}]}"#),
+                &spent,
+            ),
+            (
+                body(r#"{"errors":[{"type":"RATE_LIMIT","message":"x"}]}"#),
+                &spent,
+            ),
+        ];
+        for (errors, headers) in &forms {
+            match classify_graphql(errors, headers) {
+                GithubError::RateLimited { reset: r } if std::ptr::eq(*headers, &spent) => {
+                    assert_eq!(r.timestamp(), reset.timestamp(), "{errors:?}")
+                }
+                GithubError::RateLimited { .. } => {}
+                other => panic!("{errors:?} gave {other:?}"),
+            }
+        }
+        // The same bodies on an HTTP 403 are rate limits too.
+        let e = classify_status(
+            StatusCode::FORBIDDEN,
+            &none,
+            br#"{"errors":[{"type":"RATE_LIMIT","code":"graphql_rate_limit","message":"x"}]}"#,
+        );
+        assert!(matches!(e, GithubError::RateLimited { .. }), "{e:?}");
+        // An error that names another cause is that cause, even on the last point.
+        assert!(matches!(
+            classify_graphql(
+                &body(r#"{"errors":[{"type":"NOT_FOUND","message":"x"}]}"#),
+                &spent
+            ),
+            GithubError::NotFound { .. }
         ));
     }
 }
