@@ -37,6 +37,28 @@ pub struct ClientOptions {
     pub max_response_bytes: usize,
     /// No wait may end after this instant (the run's budget).
     pub deadline: Option<Instant>,
+    /// Certificate authorities trusted beside webpki's roots and the system's store (a
+    /// GitHub Enterprise server behind a private CA; see [`read_ca_bundle`]).
+    pub ca_certificates: Vec<reqwest::Certificate>,
+}
+
+/// The certificates of a PEM file (`CA_BUNDLE`), to trust beside the usual roots.
+pub fn read_ca_bundle(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read CA_BUNDLE {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        format!(
+            "CA_BUNDLE {} is not a PEM certificate bundle: {e}",
+            path.display()
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "CA_BUNDLE {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 impl Default for ClientOptions {
@@ -50,6 +72,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             max_response_bytes: 64 << 20,
             deadline: None,
+            ca_certificates: Vec::new(),
         }
     }
 }
@@ -301,16 +324,20 @@ impl GithubClient {
             USER_AGENT,
             HeaderValue::from_static(concat!("ghstats/", env!("CARGO_PKG_VERSION"))),
         );
-        let http = reqwest::Client::builder()
+        // webpki's roots and the system's store are both trusted (reqwest's two root
+        // features), and whatever CA_BUNDLE adds.
+        let mut builder = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(options.request_timeout)
-            .connect_timeout(options.connect_timeout)
-            .build()
-            .map_err(|e| GithubError::Fatal {
-                status: 0,
-                message: format!("cannot build the HTTP client: {e}"),
-                request_id: None,
-            })?;
+            .connect_timeout(options.connect_timeout);
+        for ca in &options.ca_certificates {
+            builder = builder.add_root_certificate(ca.clone());
+        }
+        let http = builder.build().map_err(|e| GithubError::Fatal {
+            status: 0,
+            message: format!("cannot build the HTTP client: {e}"),
+            request_id: None,
+        })?;
         let graphql = graphql_url(&api).map_err(|e| GithubError::Fatal {
             status: 0,
             message: e.to_string(),
@@ -454,7 +481,17 @@ impl GithubClient {
                 "timed out: {}",
                 without_url(&e)
             ))),
-            Err(e) => Err(GithubError::Transient(without_url(&e))),
+            Err(e) => Err(match untrusted_certificate(&e) {
+                Some(why) => GithubError::Fatal {
+                    status: 0,
+                    message: format!(
+                        "the TLS certificate of {} is not trusted ({why}); if it is signed by a private CA, set CA_BUNDLE to that CA's PEM file",
+                        url.host_str().unwrap_or("the GitHub host")
+                    ),
+                    request_id: None,
+                },
+                None => GithubError::Transient(without_url(&e)),
+            }),
             Ok(resp) => {
                 let status = resp.status();
                 let span = tracing::Span::current();
@@ -819,6 +856,22 @@ fn out_of_time(attempts: u32, last: &GithubError) -> GithubError {
     GithubError::OutOfTime(format!(
         "stopped after {attempts} attempts; last error: {last}"
     ))
+}
+
+/// What rustls said of a certificate it refused, when that is why a request failed: no retry
+/// will change it.
+fn untrusted_certificate(e: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        // rustls's own words (`invalid peer certificate: UnknownIssuer`), however deep the
+        // connector wrapped them.
+        let text = c.to_string();
+        if let Some(at) = text.find("invalid peer certificate") {
+            return Some(text[at..].to_string());
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// A reqwest error's text without the URL (which may carry query parameters).
