@@ -157,3 +157,130 @@ async fn github_enterprise_behind_a_private_ca_is_reached_with_ca_bundle_or_the_
     assert!(!ok);
     assert!(stderr.contains("junk.pem"), "{stderr}");
 }
+
+/// A PostgreSQL of the test's own, serving only TLS with the PKI's server certificate
+/// (scripts/pg-tls.sh); stopped and removed on drop.
+struct PrivatePostgres {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    /// `None` (with a note) when the PostgreSQL binaries are absent.
+    fn start(pki: &Pki) -> Option<PrivatePostgres> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-tls.sh");
+        // Under /tmp itself: the unprivileged server user cannot enter a root-only temp dir.
+        let dir = std::env::temp_dir().join(format!("ghstats-pgtls-{:08x}", rand::random::<u32>()));
+        let files = tempfile::tempdir().unwrap();
+        let (cert, key) = (
+            files.path().join("server.crt"),
+            files.path().join("server.key"),
+        );
+        std::fs::write(&cert, &pki.server_cert).unwrap();
+        std::fs::write(&key, &pki.server_key).unwrap();
+        let out = std::process::Command::new(&script)
+            .arg("start")
+            .args([&dir, &cert, &key])
+            .output()
+            .expect("scripts/pg-tls.sh runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() == Some(3) {
+            eprintln!("skipped: {}", stderr.trim());
+            return None;
+        }
+        // Whatever happens next, the server is stopped when this is dropped.
+        let mut server = PrivatePostgres { dir, port: 0 };
+        assert!(out.status.success(), "scripts/pg-tls.sh start: {stderr}");
+        server.port = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        Some(server)
+    }
+
+    fn url(&self, query: &str) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres{query}",
+            self.port
+        )
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-tls.sh");
+        let _ = std::process::Command::new(script)
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_over_tls_verifies_a_private_ca_and_loads() {
+    use ghstats::warehouse::{postgres::PostgresWarehouse, Warehouse};
+    let pki = pki();
+    let Some(pg) = PrivatePostgres::start(&pki) else {
+        return;
+    };
+    let files = tempfile::tempdir().unwrap();
+    let ca = files.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca).unwrap();
+    let ca = ca.to_str().unwrap();
+
+    // verify-full with the CA: a collection loads and reads back equal to the ground truth.
+    let sim = Simulator::start(
+        &OrgSpec::new(common::ORG, 2, 40, 52),
+        SimOptions::default(),
+        0,
+    )
+    .await
+    .unwrap();
+    let client = common::fast_client(&sim.url(), &["t"]);
+    let lake = common::memory_lake();
+    let window = common::everything();
+    let result = common::collect(&client, &lake, &common::options(window, &[])).await;
+    let wh = PostgresWarehouse::connect(&pg.url(&format!("?sslmode=verify-full&sslrootcert={ca}")))
+        .await
+        .expect("verify-full with the CA connects");
+    wh.ensure_tables().await.unwrap();
+    ghstats::jobs::load::load_collection(
+        &wh,
+        &lake,
+        &common::ORG.parse().unwrap(),
+        &result.collection_id,
+    )
+    .await
+    .unwrap();
+    common::assert_tables_eq(
+        &common::warehouse_tables(&wh).await,
+        &common::expected(&sim.world(), &window, &[]),
+    );
+
+    // verify-full without the CA: refused, with what is wrong and what to do.
+    let err = PostgresWarehouse::connect(&pg.url("?sslmode=verify-full"))
+        .await
+        .err()
+        .expect("an unknown CA is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("UnknownIssuer") && text.contains("sslrootcert") && !text.contains('\n'),
+        "{text}"
+    );
+
+    // require and prefer (the default) encrypt without checking the certificate; the server
+    // takes no plaintext connection, so these ran over TLS.
+    for query in ["?sslmode=require", "", "?sslmode=prefer"] {
+        let wh = PostgresWarehouse::connect(&pg.url(query))
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        assert!(!wh
+            .fetch_rows("pull_requests", common::ORG)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    // disable sends plaintext, which this server refuses.
+    let err = PostgresWarehouse::connect(&pg.url("?sslmode=disable"))
+        .await
+        .err()
+        .expect("plaintext is refused");
+    assert!(err.to_string().contains("no encryption"), "{err}");
+}

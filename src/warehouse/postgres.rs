@@ -128,7 +128,19 @@ async fn connect(url: &str) -> Result<Client, WarehouseError> {
     let target = super::pg_tls::parse(url).map_err(WarehouseError::Unavailable)?;
     let tls = super::pg_tls::client_config(&target).map_err(WarehouseError::Unavailable)?;
     let unavailable = |e: tokio_postgres::Error| {
-        let mut text = redact(&e.to_string(), url);
+        // tokio-postgres's own text stops at "error performing TLS handshake": the causes
+        // say why.
+        let mut full = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            let more = c.to_string();
+            if !full.contains(&more) {
+                full.push_str(": ");
+                full.push_str(&more);
+            }
+            cause = c.source();
+        }
+        let mut text = redact(&full, url);
         // The error chain says what rustls refused; the way out is in the URL.
         if text.contains("certificate") && target.ssl_mode != super::pg_tls::SslMode::Prefer {
             text.push_str(
