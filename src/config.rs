@@ -296,6 +296,11 @@ pub struct Config {
     )]
     pub api_url: Url,
 
+    /// A PEM file of certificate authorities to trust for GitHub besides the system's store
+    /// and the public roots (GitHub Enterprise behind a private CA).
+    #[arg(long, env = "CA_BUNDLE", global = true)]
+    pub ca_bundle: Option<std::path::PathBuf>,
+
     /// Where chunks and checkpoints are stored.
     #[arg(
         long,
@@ -606,6 +611,7 @@ mod tests {
             "GITHUB_TOKEN",
             "GITHUB_TOKENS",
             "GITHUB_API_URL",
+            "CA_BUNDLE",
             "STORAGE_URL",
             "CHUNK_SIZE",
             "MAX_WORKERS",

@@ -37,6 +37,28 @@ pub struct ClientOptions {
     pub max_response_bytes: usize,
     /// No wait may end after this instant (the run's budget).
     pub deadline: Option<Instant>,
+    /// Certificate authorities trusted beside webpki's roots and the system's store (a
+    /// GitHub Enterprise server behind a private CA; see [`read_ca_bundle`]).
+    pub ca_certificates: Vec<reqwest::Certificate>,
+}
+
+/// The certificates of a PEM file (`CA_BUNDLE`), to trust beside the usual roots.
+pub fn read_ca_bundle(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read CA_BUNDLE {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        format!(
+            "CA_BUNDLE {} is not a PEM certificate bundle: {e}",
+            path.display()
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "CA_BUNDLE {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 impl Default for ClientOptions {
@@ -50,6 +72,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             max_response_bytes: 64 << 20,
             deadline: None,
+            ca_certificates: Vec::new(),
         }
     }
 }
@@ -104,6 +127,9 @@ struct GraphqlEnvelope {
 struct GraphqlErrorItem {
     #[serde(default, rename = "type")]
     kind: Option<String>,
+    /// Not in GitHub's documentation, but sent with some errors (`graphql_rate_limit`).
+    #[serde(default)]
+    code: Option<String>,
     #[serde(default)]
     message: String,
     /// Where in `data` the error belongs, e.g. `["nodes", 3]`.
@@ -123,6 +149,30 @@ fn missing_node(e: &GraphqlErrorItem) -> Option<usize> {
         }
         _ => None,
     }
+}
+
+/// Whether GraphQL errors say the token's budget is spent, in any of the forms GitHub has been
+/// seen to use: `type: RATE_LIMITED` (documented), `type: RATE_LIMIT`, `code:
+/// graphql_rate_limit`, or any error on an answer whose `x-ratelimit-remaining` is 0. The reset
+/// comes from `x-ratelimit-reset`, else a minute from now.
+fn graphql_rate_limit(errors: &[GraphqlErrorItem], headers: &HeaderMap) -> Option<GithubError> {
+    let named = errors.iter().any(|e| {
+        matches!(e.kind.as_deref(), Some("RATE_LIMITED" | "RATE_LIMIT"))
+            || e.code.as_deref() == Some("graphql_rate_limit")
+    });
+    // An answer that spent the last point and failed for a reason it names (NOT_FOUND) is
+    // that failure, not a rate limit.
+    let untyped = errors.iter().all(|e| e.kind.is_none());
+    let budget = budget_from_headers(headers).ok().map(|(b, _)| b);
+    let spent = untyped && budget.is_some_and(|b| b.remaining == Some(0));
+    if errors.is_empty() || !(named || spent) {
+        return None;
+    }
+    let reset = budget
+        .and_then(|b| b.reset)
+        .filter(|r| *r > Utc::now())
+        .unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(60));
+    Some(GithubError::RateLimited { reset })
 }
 
 /// A client for one GitHub host, shared by every task of a run.
@@ -185,6 +235,12 @@ fn classify_status(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Gith
                 retry_after: wait.unwrap_or_default(),
             };
         }
+        // A GraphQL answer that names its rate limit in the body.
+        if let Ok(env) = serde_json::from_slice::<GraphqlEnvelope>(body) {
+            if let Some(limited) = graphql_rate_limit(&env.errors, headers) {
+                return limited;
+            }
+        }
         if let Ok((b, _)) = budget_from_headers(headers) {
             if b.remaining == Some(0) {
                 return GithubError::RateLimited {
@@ -207,17 +263,15 @@ fn classify_status(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Gith
     }
 }
 
-fn classify_graphql(errors: &[GraphqlErrorItem]) -> GithubError {
+fn classify_graphql(errors: &[GraphqlErrorItem], headers: &HeaderMap) -> GithubError {
     let text = errors
         .iter()
         .map(|e| e.message.as_str())
         .collect::<Vec<_>>()
         .join("; ");
     let has = |k: &str| errors.iter().any(|e| e.kind.as_deref() == Some(k));
-    if has("RATE_LIMITED") {
-        return GithubError::RateLimited {
-            reset: Utc::now() + chrono::Duration::seconds(60),
-        };
+    if let Some(limited) = graphql_rate_limit(errors, headers) {
+        return limited;
     }
     if has("NOT_FOUND") {
         return GithubError::NotFound { message: text };
@@ -287,16 +341,20 @@ impl GithubClient {
             USER_AGENT,
             HeaderValue::from_static(concat!("ghstats/", env!("CARGO_PKG_VERSION"))),
         );
-        let http = reqwest::Client::builder()
+        // webpki's roots and the system's store are both trusted (reqwest's two root
+        // features), and whatever CA_BUNDLE adds.
+        let mut builder = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(options.request_timeout)
-            .connect_timeout(options.connect_timeout)
-            .build()
-            .map_err(|e| GithubError::Fatal {
-                status: 0,
-                message: format!("cannot build the HTTP client: {e}"),
-                request_id: None,
-            })?;
+            .connect_timeout(options.connect_timeout);
+        for ca in &options.ca_certificates {
+            builder = builder.add_root_certificate(ca.clone());
+        }
+        let http = builder.build().map_err(|e| GithubError::Fatal {
+            status: 0,
+            message: format!("cannot build the HTTP client: {e}"),
+            request_id: None,
+        })?;
         let graphql = graphql_url(&api).map_err(|e| GithubError::Fatal {
             status: 0,
             message: e.to_string(),
@@ -432,7 +490,17 @@ impl GithubClient {
                 "timed out: {}",
                 without_url(&e)
             ))),
-            Err(e) => Err(GithubError::Transient(without_url(&e))),
+            Err(e) => Err(match untrusted_certificate(&e) {
+                Some(why) => GithubError::Fatal {
+                    status: 0,
+                    message: format!(
+                        "the TLS certificate of {} is not trusted ({why}); if it is signed by a private CA, set CA_BUNDLE to that CA's PEM file",
+                        url.host_str().unwrap_or("the GitHub host")
+                    ),
+                    request_id: None,
+                },
+                None => GithubError::Transient(without_url(&e)),
+            }),
             Ok(resp) => {
                 let status = resp.status();
                 let span = tracing::Span::current();
@@ -479,6 +547,11 @@ impl GithubClient {
                             + Duration::from_secs(1);
                         self.wait(d, "every token's rate limit is spent").await?;
                     }
+                    Pick::Paused(until) => {
+                        let d = (until - Utc::now()).to_std().unwrap_or_default();
+                        self.wait(d, "a secondary rate limit holds the token")
+                            .await?;
+                    }
                 }
             };
             let credential = &self.inner.tokens[token];
@@ -515,13 +588,21 @@ impl GithubClient {
                     } else {
                         *retry_after
                     };
+                    let wait = wait + self.backoff(0) / 4;
                     warn!(
                         wait_s = wait.as_secs(),
-                        attempt, "Secondary rate limit; waiting as GitHub asks."
+                        attempt,
+                        "Secondary rate limit; every request on this token waits as GitHub asks."
                     );
-                    self.wait(wait + self.backoff(0) / 4, "secondary rate limit")
-                        .await
-                        .map_err(|_| out_of_time(attempt, &err))?;
+                    if self.remaining_time().is_some_and(|left| wait >= left) {
+                        return Err(out_of_time(attempt, &err));
+                    }
+                    // The token's pacer holds every task's next request on this token, this
+                    // one's included, until the wait is over.
+                    let until = Utc::now()
+                        + chrono::Duration::from_std(wait)
+                            .unwrap_or_else(|_| chrono::Duration::seconds(60));
+                    self.inner.pacer.pause(token, until);
                 }
                 // An installation token GitHub no longer takes (revoked, or clocks apart):
                 // mint another and try once more.
@@ -692,7 +773,7 @@ impl GithubClient {
         }
         let mut attempt = 0u32;
         loop {
-            let (_, bytes, token) = self
+            let (headers, bytes, token) = self
                 .send(
                     Resource::Graphql,
                     Method::POST,
@@ -752,7 +833,24 @@ impl GithubClient {
                     None => GithubError::Transient("GraphQL response without data".into()),
                 }
             } else {
-                classify_graphql(&env.errors)
+                // What the answer says of the budget holds even when the query failed.
+                if let Some(rl) = env
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("rateLimit"))
+                    .and_then(|r| serde_json::from_value::<RateLimit>(r.clone()).ok())
+                {
+                    self.inner.pacer.observe(
+                        token,
+                        Resource::Graphql,
+                        Budget {
+                            limit: rl.limit,
+                            remaining: Some(rl.remaining),
+                            reset: Some(rl.reset_at),
+                        },
+                    );
+                }
+                classify_graphql(&env.errors, &headers)
             };
             attempt += 1;
             match &err {
@@ -832,6 +930,22 @@ fn out_of_time(attempts: u32, last: &GithubError) -> GithubError {
     GithubError::OutOfTime(format!(
         "stopped after {attempts} attempts; last error: {last}"
     ))
+}
+
+/// What rustls said of a certificate it refused, when that is why a request failed: no retry
+/// will change it.
+fn untrusted_certificate(e: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        // rustls's own words (`invalid peer certificate: UnknownIssuer`), however deep the
+        // connector wrapped them.
+        let text = c.to_string();
+        if let Some(at) = text.find("invalid peer certificate") {
+            return Some(text[at..].to_string());
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// A reqwest error's text without the URL (which may carry query parameters).
@@ -947,25 +1061,88 @@ mod tests {
     fn graphql_errors_are_classified() {
         let item = |kind: Option<&str>, m: &str| GraphqlErrorItem {
             kind: kind.map(str::to_string),
+            code: None,
             message: m.into(),
             path: Vec::new(),
         };
+        let h = HeaderMap::new();
         assert!(matches!(
-            classify_graphql(&[item(Some("RATE_LIMITED"), "x")]),
+            classify_graphql(&[item(Some("RATE_LIMITED"), "x")], &h),
             GithubError::RateLimited { .. }
         ));
         assert!(matches!(
-            classify_graphql(&[item(Some("NOT_FOUND"), "x")]),
+            classify_graphql(&[item(Some("NOT_FOUND"), "x")], &h),
             GithubError::NotFound { .. }
         ));
         assert!(matches!(
-            classify_graphql(&[item(Some("RESOURCE_LIMITS_EXCEEDED"), "x")]),
+            classify_graphql(&[item(Some("RESOURCE_LIMITS_EXCEEDED"), "x")], &h),
             GithubError::Overloaded(_)
         ));
-        assert!(matches!(classify_graphql(&[item(None, "Something went wrong while executing your query. This may be the result of a timeout")]), GithubError::Overloaded(_)));
+        assert!(matches!(classify_graphql(&[item(None, "Something went wrong while executing your query. This may be the result of a timeout")], &h), GithubError::Overloaded(_)));
         assert!(matches!(
-            classify_graphql(&[item(Some("MAX_NODE_LIMIT_EXCEEDED"), "x")]),
+            classify_graphql(&[item(Some("MAX_NODE_LIMIT_EXCEEDED"), "x")], &h),
             GithubError::Fatal { .. }
+        ));
+    }
+
+    #[test]
+    fn every_form_of_a_graphql_rate_limit_waits_for_the_reset() {
+        let reset = Utc::now() + chrono::Duration::seconds(90);
+        let mut spent = HeaderMap::new();
+        spent.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        spent.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_str(&reset.timestamp().to_string()).unwrap(),
+        );
+        let none = HeaderMap::new();
+        let body = |s: &str| serde_json::from_str::<GraphqlEnvelope>(s).unwrap().errors;
+        let forms = [
+            (
+                body(r#"{"errors":[{"type":"RATE_LIMITED","message":"API rate limit exceeded"}]}"#),
+                &none,
+            ),
+            (
+                body(
+                    r#"{"errors":[{"type":"RATE_LIMIT","code":"graphql_rate_limit","message":"API rate limit already exceeded for user ID 1."}]}"#,
+                ),
+                &none,
+            ),
+            (
+                body(r#"{"errors":[{"code":"graphql_rate_limit","message":"x"}]}"#),
+                &none,
+            ),
+            (
+                body(r#"{"errors":[{"message":"Your request could not be processed."}]}"#),
+                &spent,
+            ),
+            (
+                body(r#"{"errors":[{"type":"RATE_LIMIT","message":"x"}]}"#),
+                &spent,
+            ),
+        ];
+        for (errors, headers) in &forms {
+            match classify_graphql(errors, headers) {
+                GithubError::RateLimited { reset: r } if std::ptr::eq(*headers, &spent) => {
+                    assert_eq!(r.timestamp(), reset.timestamp(), "{errors:?}")
+                }
+                GithubError::RateLimited { .. } => {}
+                other => panic!("{errors:?} gave {other:?}"),
+            }
+        }
+        // The same bodies on an HTTP 403 are rate limits too.
+        let e = classify_status(
+            StatusCode::FORBIDDEN,
+            &none,
+            br#"{"errors":[{"type":"RATE_LIMIT","code":"graphql_rate_limit","message":"x"}]}"#,
+        );
+        assert!(matches!(e, GithubError::RateLimited { .. }), "{e:?}");
+        // An error that names another cause is that cause, even on the last point.
+        assert!(matches!(
+            classify_graphql(
+                &body(r#"{"errors":[{"type":"NOT_FOUND","message":"x"}]}"#),
+                &spent
+            ),
+            GithubError::NotFound { .. }
         ));
     }
 }

@@ -126,6 +126,9 @@ pub struct TokenSlot {
     pub index: usize,
     rest: Mutex<Budget>,
     graphql: Mutex<Budget>,
+    /// A secondary limit holds the whole token, REST and GraphQL, until this time: no
+    /// request of any task may use it before.
+    paused_until: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl TokenSlot {
@@ -149,9 +152,12 @@ pub enum Pick {
     Send(usize),
     /// Every token is spent; the earliest budget resets at this time.
     WaitUntil(DateTime<Utc>),
+    /// A token with budget left is held by a secondary limit until this time, and no other
+    /// token can send.
+    Paused(DateTime<Utc>),
 }
 
-fn lock(m: &Mutex<Budget>) -> std::sync::MutexGuard<'_, Budget> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -163,26 +169,56 @@ impl Pacer {
                     index,
                     rest: Mutex::new(Budget::default()),
                     graphql: Mutex::new(Budget::default()),
+                    paused_until: Mutex::new(None),
                 })
                 .collect(),
         }
     }
 
+    /// The token to send with: among those no secondary limit holds, the one with the most
+    /// left; else how long to wait.
     pub fn pick(&self, r: Resource, now: DateTime<Utc>) -> Pick {
+        let paused = |s: &TokenSlot| lock(&s.paused_until).filter(|until| *until > now);
         let best = self
             .slots
             .iter()
+            .filter(|s| paused(s).is_none())
             .map(|s| (s.index, lock(s.budget(r)).usable(now)))
             .max_by_key(|(i, left)| (*left, std::cmp::Reverse(*i)));
-        match best {
-            Some((i, left)) if left > 0 => Pick::Send(i),
-            _ => {
-                let earliest = self
-                    .slots
-                    .iter()
-                    .filter_map(|s| lock(s.budget(r)).reset)
-                    .min();
-                Pick::WaitUntil(earliest.unwrap_or(now + chrono::Duration::seconds(60)))
+        if let Some((i, left)) = best {
+            if left > 0 {
+                return Pick::Send(i);
+            }
+        }
+        let held = self
+            .slots
+            .iter()
+            .filter(|s| lock(s.budget(r)).usable(now) > 0)
+            .filter_map(paused)
+            .min();
+        if let Some(until) = held {
+            return Pick::Paused(until);
+        }
+        // Every token is spent: the first to come back is the earliest reset (or the end of a
+        // secondary limit that outlasts its reset).
+        let earliest = self
+            .slots
+            .iter()
+            .filter_map(|s| {
+                let reset = lock(s.budget(r)).reset?;
+                Some(paused(s).map_or(reset, |until| until.max(reset)))
+            })
+            .min();
+        Pick::WaitUntil(earliest.unwrap_or(now + chrono::Duration::seconds(60)))
+    }
+
+    /// Holds every request on `token` until `until` (a secondary limit's `retry-after`): the
+    /// wait belongs to the token, not to the request that was refused.
+    pub fn pause(&self, token: usize, until: DateTime<Utc>) {
+        if let Some(slot) = self.slots.get(token) {
+            let mut cur = lock(&slot.paused_until);
+            if cur.is_none_or(|c| c < until) {
+                *cur = Some(until);
             }
         }
     }
@@ -333,6 +369,29 @@ mod tests {
             p.pick(Resource::Rest, now + chrono::Duration::minutes(3)),
             Pick::Send(1)
         );
+    }
+
+    #[test]
+    fn a_secondary_limit_holds_every_request_on_its_token() {
+        let p = Pacer::new(2);
+        let now = Utc::now();
+        let until = now + chrono::Duration::seconds(3);
+        p.pause(0, until);
+        // REST and GraphQL alike go to the other token while the first is held.
+        assert_eq!(p.pick(Resource::Rest, now), Pick::Send(1));
+        assert_eq!(p.pick(Resource::Graphql, now), Pick::Send(1));
+        // A shorter pause never shortens a longer one.
+        p.pause(0, now + chrono::Duration::seconds(1));
+        p.exhaust(1, Resource::Graphql, now + chrono::Duration::minutes(10));
+        assert_eq!(p.pick(Resource::Graphql, now), Pick::Paused(until));
+        assert_eq!(
+            p.pick(Resource::Graphql, until + chrono::Duration::milliseconds(1)),
+            Pick::Send(0)
+        );
+        // One token: everyone waits for the end of its pause.
+        let single = Pacer::new(1);
+        single.pause(0, until);
+        assert_eq!(single.pick(Resource::Rest, now), Pick::Paused(until));
     }
 
     proptest! {

@@ -7,6 +7,7 @@ use super::collect::{self, CollectOptions, CollectionResult};
 use super::load::{self, LoadFilter, LoadResult};
 use super::progress::Progress;
 use crate::config::{Config, RepoScope, StorageUrl};
+use crate::github::client::read_ca_bundle;
 use crate::github::{AppInstallation, ClientOptions, Credential, GithubClient, Window};
 use crate::lake::checkpoint::{CollectionKind, Status};
 use crate::lake::lock::{Lease, LeaseLock, LockError};
@@ -235,11 +236,16 @@ impl Runner {
                 "no GitHub credentials: set GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c), or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY(_FILE)".into(),
             ));
         }
+        let ca_certificates = match &self.config.ca_bundle {
+            Some(path) => read_ca_bundle(path).map_err(JobError::Invalid)?,
+            None => Vec::new(),
+        };
         GithubClient::with_credentials(
             self.config.api_url.clone(),
             credentials,
             ClientOptions {
                 deadline: Some(deadline),
+                ca_certificates,
                 ..ClientOptions::default()
             },
         )

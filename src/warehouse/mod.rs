@@ -14,6 +14,7 @@
 
 pub mod bigquery;
 pub mod conformance;
+pub mod pg_tls;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
@@ -273,7 +274,8 @@ pub fn check_row(
 pub enum WarehouseUrl {
     /// A SQLite file (`sqlite://./data/warehouse.db`, `sqlite:///var/lib/ghstats.db`).
     Sqlite(std::path::PathBuf),
-    /// PostgreSQL (`postgres://user:password@host:port/database`).
+    /// PostgreSQL (`postgres://user:password@host:port/database`, with libpq's `sslmode` and
+    /// `sslrootcert` if TLS is wanted).
     Postgres(String),
     /// BigQuery (`bigquery://PROJECT/DATASET[?location=US]`).
     BigQuery(bigquery::BigQueryTarget),
@@ -291,8 +293,7 @@ impl FromStr for WarehouseUrl {
             return Ok(WarehouseUrl::Sqlite(path.into()));
         }
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            s.parse::<tokio_postgres::Config>()
-                .map_err(|e| format!("WAREHOUSE_URL is not a PostgreSQL URL: {e}"))?;
+            pg_tls::parse(s)?;
             return Ok(WarehouseUrl::Postgres(s.to_string()));
         }
         if s.starts_with("bigquery://") {

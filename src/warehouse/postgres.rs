@@ -129,15 +129,58 @@ fn copy_escape(s: &str, out: &mut Vec<u8>) {
 }
 
 async fn connect(url: &str) -> Result<Client, WarehouseError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|e| WarehouseError::Unavailable(redact(&e.to_string(), url)))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "PostgreSQL connection closed.");
+    let target = super::pg_tls::parse(url).map_err(WarehouseError::Unavailable)?;
+    let tls = super::pg_tls::client_config(&target).map_err(WarehouseError::Unavailable)?;
+    let unavailable = |e: tokio_postgres::Error| {
+        // tokio-postgres's own text stops at "error performing TLS handshake": the causes
+        // say why.
+        let mut full = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            let more = c.to_string();
+            if !full.contains(&more) {
+                full.push_str(": ");
+                full.push_str(&more);
+            }
+            cause = c.source();
         }
-    });
+        let mut text = redact(&full, url);
+        // The error chain says what rustls refused; the way out is in the URL.
+        if text.contains("certificate") && target.ssl_mode != super::pg_tls::SslMode::Prefer {
+            text.push_str(
+                " (if the server's certificate is signed by a private CA, add sslrootcert=/path/to/ca.pem to WAREHOUSE_URL)",
+            );
+        }
+        WarehouseError::Unavailable(text)
+    };
+    let client = match tls {
+        None => {
+            let (client, connection) = target.config.connect(NoTls).await.map_err(unavailable)?;
+            tokio::spawn(watch(connection));
+            client
+        }
+        Some(config) => {
+            let (client, connection) = target
+                .config
+                .connect(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+                .await
+                .map_err(unavailable)?;
+            tokio::spawn(watch(connection));
+            client
+        }
+    };
     Ok(client)
+}
+
+/// Drives a connection until it closes.
+async fn watch<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(e) = connection.await {
+        tracing::warn!(error = %e, "PostgreSQL connection closed.");
+    }
 }
 
 /// An error text without the connection URL's password.
@@ -152,7 +195,8 @@ fn redact(text: &str, url: &str) -> String {
 }
 
 impl PostgresWarehouse {
-    /// Connects to `url` (`postgres://user:password@host:port/db`).
+    /// Connects to `url` (`postgres://user:password@host:port/db`; `?sslmode=verify-full` and
+    /// `&sslrootcert=ca.pem` for TLS, see [`super::pg_tls`]).
     pub async fn connect(url: &str) -> Result<Self, WarehouseError> {
         Ok(PostgresWarehouse {
             writer: Mutex::new(connect(url).await?),

@@ -14,4 +14,4 @@ pub mod server;
 pub use app::{generate_rsa_key, AppSpec, RsaKey};
 pub use generate::{ChangeReport, OrgSpec};
 pub use model::World;
-pub use server::{Fault, FaultPlan, Ledger, SimOptions, Simulator};
+pub use server::{Fault, FaultPlan, Ledger, RateLimitForm, SimOptions, Simulator};

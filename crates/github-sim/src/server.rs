@@ -40,6 +40,41 @@ pub enum Fault {
     Slow { millis: u64 },
     /// The token's budget reads as exhausted until `reset_in` seconds from now.
     Exhausted { reset_in: u64 },
+    /// The token's GraphQL budget is spent until `reset_in` seconds from now (whichever request
+    /// draws this fault), and every GraphQL answer until then says so in `form`.
+    GraphqlRateLimit { reset_in: u64, form: RateLimitForm },
+}
+
+/// How a GraphQL answer says the token's budget is spent. GitHub documents the first; the
+/// others have been seen from it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitForm {
+    /// `"type": "RATE_LIMITED"`.
+    #[default]
+    Documented,
+    /// `"type": "RATE_LIMIT", "code": "graphql_rate_limit"`.
+    RateLimitType,
+    /// An error with neither type nor code; only `x-ratelimit-remaining: 0` tells.
+    HeadersOnly,
+}
+
+impl RateLimitForm {
+    fn error(self) -> serde_json::Value {
+        let text = "API rate limit already exceeded for user ID 1.";
+        let item = match self {
+            RateLimitForm::Documented => {
+                serde_json::json!({ "type": "RATE_LIMITED", "message": text })
+            }
+            RateLimitForm::RateLimitType => {
+                serde_json::json!({ "type": "RATE_LIMIT", "code": "graphql_rate_limit", "message": text })
+            }
+            RateLimitForm::HeadersOnly => {
+                serde_json::json!({ "message": "Your request could not be processed." })
+            }
+        };
+        serde_json::json!({ "errors": [item] })
+    }
 }
 
 /// When to inject faults: a queue of faults for the next requests, then a random share.
@@ -88,6 +123,11 @@ pub struct Ledger {
     /// The largest GraphQL response body served, in bytes.
     #[serde(default)]
     pub largest_graphql_response_bytes: u64,
+    /// For each request that arrived while a secondary limit the simulator issued to the same
+    /// token was in force: how many milliseconds after the limit was issued it came. The
+    /// simulator serves these requests; a client that honours `retry-after` sends none.
+    #[serde(default)]
+    pub requests_during_secondary_limit: Vec<u64>,
 }
 
 /// How the simulator answers, beside the organization itself.
@@ -175,6 +215,10 @@ pub(crate) struct SimState {
     ledger: Mutex<Ledger>,
     /// Installation tokens minted, with when each expires.
     installation_tokens: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Per token, the secondary limit issued last: when, and for how long.
+    secondary_limits: Mutex<HashMap<String, (std::time::Instant, Duration)>>,
+    /// How GraphQL answers say a budget is spent (set by [`Fault::GraphqlRateLimit`]).
+    rate_limit_form: Mutex<RateLimitForm>,
 }
 
 impl SimState {
@@ -267,6 +311,8 @@ impl Simulator {
             )),
             ledger: Mutex::new(Ledger::default()),
             installation_tokens: Mutex::new(HashMap::new()),
+            secondary_limits: Mutex::new(HashMap::new()),
+            rate_limit_form: Mutex::new(RateLimitForm::default()),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
@@ -532,6 +578,13 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
         } else {
             l.rest_requests += 1;
         }
+        if let Some((issued, wait)) = lock(&state.secondary_limits).get(&token) {
+            let after = issued.elapsed();
+            if after < *wait {
+                l.requests_during_secondary_limit
+                    .push(after.as_millis() as u64);
+            }
+        }
     }
     let fault = if is_rate_limit {
         None
@@ -550,6 +603,10 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     r.headers_mut().insert("retry-after", v);
                 }
+                lock(&state.secondary_limits).insert(
+                    token.clone(),
+                    (std::time::Instant::now(), Duration::from_secs(*retry_after)),
+                );
                 return r;
             }
             Fault::Slow { millis } => tokio::time::sleep(Duration::from_millis(*millis)).await,
@@ -557,6 +614,13 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
                 b.used = b.limit;
                 b.reset_at = Utc::now() + ChronoDuration::seconds(*reset_in as i64);
             }),
+            Fault::GraphqlRateLimit { reset_in, form } => {
+                *lock(&state.rate_limit_form) = *form;
+                state.with_budget(true, &token, |b| {
+                    b.used = b.limit;
+                    b.reset_at = Utc::now() + ChronoDuration::seconds(*reset_in as i64);
+                });
+            }
             Fault::PartialGraphql | Fault::ResourceLimit if !is_graphql => {
                 return message(StatusCode::BAD_GATEWAY, "Server Error");
             }
@@ -744,11 +808,8 @@ async fn graphql_handler(State(state): State<Arc<SimState>>, req: Request) -> Re
     let budget = match state.charge(true, &token, cost.points) {
         Ok(b) => b,
         Err(spent) => {
-            let mut r = Json(graphql_error(
-                "RATE_LIMITED",
-                "API rate limit exceeded for user ID 1.",
-            ))
-            .into_response();
+            let form = *lock(&state.rate_limit_form);
+            let mut r = Json(form.error()).into_response();
             rate_headers(r.headers_mut(), &spent, "graphql");
             return r;
         }
