@@ -22,7 +22,13 @@ fn demo(bin: &Path, data: &Path) -> std::process::Output {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo.sh");
     let mut c = Command::new("bash");
     c.arg(script).arg(data).env("GHSTATS_BIN_DIR", bin);
-    for var in ["GITHUB_ORG", "GITHUB_TOKEN", "GITHUB_TOKENS", "STORAGE_URL", "WAREHOUSE_URL"] {
+    for var in [
+        "GITHUB_ORG",
+        "GITHUB_TOKEN",
+        "GITHUB_TOKENS",
+        "STORAGE_URL",
+        "WAREHOUSE_URL",
+    ] {
         c.env_remove(var);
     }
     c.output().expect("bash runs scripts/demo.sh")
@@ -60,11 +66,7 @@ fn the_demo_exits_non_zero_when_a_step_fails() {
         .unwrap();
     let fake = bin.path().join("ghstats");
     std::fs::write(&fake, "#!/bin/sh\necho 'backfill failed' >&2\nexit 3\n").unwrap();
-    std::fs::set_permissions(
-        &fake,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let data = tempfile::tempdir().unwrap();
     let out = demo(bin.path(), data.path());
     assert_eq!(

@@ -896,7 +896,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             // Children of a pull request already stored in a newer snapshot are stale.
             let source_rows = if is_child {
                 format!(
-                    "SELECT X.* FROM {} X LEFT JOIN {} P ON P.organization = X.organization AND P.repository = X.repository \
+                    "SELECT X.* FROM {} X LEFT JOIN {} P ON P.repository_id = X.repository_id \
                      AND P.pr_number = X.pr_number WHERE P.updated_at IS NULL OR P.updated_at <= X.pr_updated_at",
                     self.table_ref(stage),
                     self.table_ref("pull_requests")
@@ -955,9 +955,9 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             for child in tables::PR_CHILDREN {
                 let del = format!("del_{}", child.name);
                 let cond = format!(
-                    "EXISTS (SELECT 1 FROM {} P JOIN (SELECT DISTINCT organization, repository, pr_number FROM {prs}) SP \
-                     ON SP.organization = P.organization AND SP.repository = P.repository AND SP.pr_number = P.pr_number \
-                     WHERE P.organization = C.organization AND P.repository = C.repository AND P.pr_number = C.pr_number \
+                    "EXISTS (SELECT 1 FROM {} P JOIN (SELECT DISTINCT repository_id, pr_number FROM {prs}) SP \
+                     ON SP.repository_id = P.repository_id AND SP.pr_number = P.pr_number \
+                     WHERE P.repository_id = C.repository_id AND P.pr_number = C.pr_number \
                      AND P.updated_at > C.pr_updated_at)",
                     self.table_ref("pull_requests")
                 );
@@ -968,6 +968,24 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
                     "SET {del} = (SELECT COUNT(*) FROM {target} C WHERE {cond});"
                 ));
                 body.push(format!("DELETE FROM {target} C WHERE {cond};"));
+            }
+        }
+        // Names follow the repository's id: its rows take its current name.
+        let staged_repos = stage_of(tables::REPOSITORIES.name).filter(|_| {
+            staged
+                .get(tables::REPOSITORIES.name)
+                .is_some_and(|s| s.rows > 0)
+        });
+        if let Some(repos) = staged_repos {
+            for t in sql::renamed_tables() {
+                body.push(format!(
+                    "{};",
+                    sql::rename_sql(
+                        &self.table_ref(t.name),
+                        &self.table_ref(tables::REPOSITORIES.name),
+                        &repos
+                    )
+                ));
             }
         }
         if body.is_empty() {
@@ -1362,6 +1380,10 @@ mod tests {
         let s = schema_json(&tables::PULL_REQUESTS);
         assert_eq!(
             s[2],
+            json!({"name": "repository_id", "type": "INT64", "mode": "REQUIRED"})
+        );
+        assert_eq!(
+            s[3],
             json!({"name": "pr_number", "type": "INT64", "mode": "REQUIRED"})
         );
         assert!(s

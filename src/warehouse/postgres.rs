@@ -61,7 +61,7 @@ fn dedup_sql(t: &TableDef) -> String {
 
 fn drop_stale_staged_sql(child: &TableDef) -> String {
     format!(
-        "DELETE FROM stage_{c} s USING pull_requests p WHERE p.organization = s.organization AND p.repository = s.repository \
+        "DELETE FROM stage_{c} s USING pull_requests p WHERE p.repository_id = s.repository_id \
          AND p.pr_number = s.pr_number AND p.updated_at > s.pr_updated_at",
         c = child.name
     )
@@ -69,9 +69,9 @@ fn drop_stale_staged_sql(child: &TableDef) -> String {
 
 fn reconcile_sql(child: &TableDef) -> String {
     format!(
-        "DELETE FROM {c} c USING pull_requests p WHERE (c.organization, c.repository, c.pr_number) IN \
-         (SELECT organization, repository, pr_number FROM stage_pull_requests) \
-         AND p.organization = c.organization AND p.repository = c.repository AND p.pr_number = c.pr_number \
+        "DELETE FROM {c} c USING pull_requests p WHERE (c.repository_id, c.pr_number) IN \
+         (SELECT repository_id, pr_number FROM stage_pull_requests) \
+         AND p.repository_id = c.repository_id AND p.pr_number = c.pr_number \
          AND p.updated_at > c.pr_updated_at",
         c = child.name
     )
@@ -246,7 +246,7 @@ impl Warehouse for PostgresWarehouse {
             .await
             .map_err(q)?;
         }
-        tx.batch_execute("CREATE INDEX ON stage_pull_requests (organization, repository, pr_number); ANALYZE stage_pull_requests;").await.map_err(q)?;
+        tx.batch_execute("CREATE INDEX ON stage_pull_requests (repository_id, pr_number); ANALYZE stage_pull_requests;").await.map_err(q)?;
         // Parents first: children are judged against the merged pull requests.
         for t in tables::ALL {
             if tables::PR_CHILDREN.iter().any(|c| c.name == t.name) {
@@ -269,6 +269,15 @@ impl Warehouse for PostgresWarehouse {
         for child in tables::PR_CHILDREN {
             let deleted = tx.execute(&reconcile_sql(child), &[]).await.map_err(q)?;
             report.entry(child.name.to_string()).or_default().deleted += deleted;
+        }
+        // Names follow the repository's id: its rows take its current name.
+        for t in sql::renamed_tables() {
+            tx.execute(
+                &sql::rename_sql(t.name, "repositories", "stage_repositories"),
+                &[],
+            )
+            .await
+            .map_err(q)?;
         }
         tx.commit().await.map_err(q)?;
         report.retain(|_, l| *l != TableLoad::default());
@@ -383,7 +392,7 @@ mod tests {
         assert!(sql.contains("  pr_number bigint NOT NULL,"));
         assert!(sql.contains("  merged_at timestamptz,"));
         assert!(sql.contains("  labels text[],"));
-        assert!(sql.ends_with("PRIMARY KEY (organization, repository, pr_number)\n)"));
+        assert!(sql.ends_with("PRIMARY KEY (repository_id, pr_number)\n)"));
     }
 
     #[test]

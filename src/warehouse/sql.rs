@@ -48,7 +48,7 @@ pub fn indexes_sql(t: &TableDef) -> Vec<String> {
     }
     if tables::PR_CHILDREN.iter().any(|c| c.name == t.name) {
         out.push(format!(
-            "CREATE INDEX IF NOT EXISTS {0}_pr ON {0} (organization, repository, pr_number)",
+            "CREATE INDEX IF NOT EXISTS {0}_pr ON {0} (repository_id, pr_number)",
             t.name
         ));
     }
@@ -121,6 +121,30 @@ pub fn merge_sql(t: &TableDef, dedup: &str) -> MergeSql {
             current = version_tuple(t, t.name),
         ),
     }
+}
+
+/// The tables whose `organization` and `repository` columns follow the repository's current
+/// names: every table but `repositories`, which holds them.
+pub fn renamed_tables() -> impl Iterator<Item = &'static TableDef> {
+    tables::ALL
+        .iter()
+        .filter(|t| t.name != tables::REPOSITORIES.name)
+}
+
+/// Gives every row of `table` whose repository is in this load (`staged_repositories`) the
+/// repository's current organization and name, from `repositories` (its newest row by id). A
+/// renamed repository's rows stored under its old name, and rows reloaded from chunks stored
+/// under it, all end up under the new one. Rows already named right are not touched. The three
+/// arguments are table names in the backend's dialect.
+pub fn rename_sql(table: &str, repositories: &str, staged_repositories: &str) -> String {
+    format!(
+        "UPDATE {table} AS T SET \
+         organization = (SELECT r.organization FROM {repositories} r WHERE r.repo_id = T.repository_id), \
+         repository = (SELECT r.repository FROM {repositories} r WHERE r.repo_id = T.repository_id) \
+         WHERE T.repository_id IN (SELECT s.repo_id FROM {staged_repositories} s) \
+         AND EXISTS (SELECT 1 FROM {repositories} r WHERE r.repo_id = T.repository_id \
+         AND (r.organization <> T.organization OR r.repository <> T.repository))"
+    )
 }
 
 /// What a dialect supplies to the metric views: how a table is named in a view, the hours

@@ -56,8 +56,8 @@ fn dedup_sql(t: &TableDef) -> String {
 /// Staged children from a snapshot older than the stored pull request are not loaded.
 fn drop_stale_staged_sql(child: &TableDef) -> String {
     format!(
-        "DELETE FROM temp.stage_{c} WHERE EXISTS (SELECT 1 FROM pull_requests p WHERE p.organization = stage_{c}.organization \
-         AND p.repository = stage_{c}.repository AND p.pr_number = stage_{c}.pr_number AND p.updated_at > stage_{c}.pr_updated_at)",
+        "DELETE FROM temp.stage_{c} WHERE EXISTS (SELECT 1 FROM pull_requests p WHERE p.repository_id = stage_{c}.repository_id \
+         AND p.pr_number = stage_{c}.pr_number AND p.updated_at > stage_{c}.pr_updated_at)",
         c = child.name
     )
 }
@@ -66,9 +66,9 @@ fn drop_stale_staged_sql(child: &TableDef) -> String {
 /// staged pull requests drive the delete, so it reads only their children (by the `_pr` index).
 fn reconcile_sql(child: &TableDef) -> String {
     format!(
-        "DELETE FROM {c} WHERE (organization, repository, pr_number) IN \
-         (SELECT organization, repository, pr_number FROM temp.stage_pull_requests) \
-         AND EXISTS (SELECT 1 FROM pull_requests p WHERE p.organization = {c}.organization AND p.repository = {c}.repository \
+        "DELETE FROM {c} WHERE (repository_id, pr_number) IN \
+         (SELECT repository_id, pr_number FROM temp.stage_pull_requests) \
+         AND EXISTS (SELECT 1 FROM pull_requests p WHERE p.repository_id = {c}.repository_id \
          AND p.pr_number = {c}.pr_number AND p.updated_at > {c}.pr_updated_at)",
         c = child.name
     )
@@ -299,7 +299,7 @@ impl Warehouse for SqliteWarehouse {
                 let n = stage_chunk(&tx, t, chunk, &bytes)?;
                 report.entry(t.name.to_string()).or_default().staged += n;
             }
-            tx.execute_batch("CREATE INDEX IF NOT EXISTS temp.stage_pull_requests_key ON stage_pull_requests (organization, repository, pr_number);")
+            tx.execute_batch("CREATE INDEX IF NOT EXISTS temp.stage_pull_requests_key ON stage_pull_requests (repository_id, pr_number);")
                 .map_err(q)?;
             // Parents first: children are judged against the merged pull requests.
             for t in tables::ALL {
@@ -318,6 +318,10 @@ impl Warehouse for SqliteWarehouse {
             for child in tables::PR_CHILDREN {
                 let deleted = tx.execute(&reconcile_sql(child), []).map_err(q)? as u64;
                 report.entry(child.name.to_string()).or_default().deleted += deleted;
+            }
+            // Names follow the repository's id: its rows take its current name.
+            for t in sql::renamed_tables() {
+                tx.execute(&sql::rename_sql(t.name, "repositories", "temp.stage_repositories"), []).map_err(q)?;
             }
             for t in tables::ALL {
                 tx.execute_batch(&format!("DELETE FROM temp.stage_{};", t.name)).map_err(q)?;
@@ -440,7 +444,7 @@ mod tests {
         assert!(sql.contains("  merged_at TEXT,"));
         assert!(sql.contains("  labels TEXT,"));
         assert!(sql.contains("  draft INTEGER NOT NULL,"));
-        assert!(sql.ends_with("PRIMARY KEY (organization, repository, pr_number)\n)"));
+        assert!(sql.ends_with("PRIMARY KEY (repository_id, pr_number)\n)"));
     }
 
     #[test]
@@ -448,11 +452,15 @@ mod tests {
         let m = merge_sql(&tables::PULL_REQUESTS);
         assert!(m
             .upsert
-            .contains("ON CONFLICT (organization, repository, pr_number) DO UPDATE SET"));
+            .contains("ON CONFLICT (repository_id, pr_number) DO UPDATE SET"));
         assert!(m.upsert.ends_with("WHERE (excluded.updated_at, excluded.collected_at) > (pull_requests.updated_at, pull_requests.collected_at)"));
         assert!(
-            !m.upsert.contains("organization = excluded.organization"),
+            !m.upsert.contains("repository_id = excluded.repository_id"),
             "keys are not updated"
+        );
+        assert!(
+            m.upsert.contains("repository = excluded.repository"),
+            "names are not keys"
         );
     }
 

@@ -525,6 +525,7 @@ pub fn generate(spec: &OrgSpec, now: DateTime<Utc>) -> World {
             updated_at: created,
             pushed_at: created,
             pull_requests: Vec::new(),
+            former_names: Vec::new(),
         };
         let mut number = 0u64;
         for k in 0..*count {
@@ -584,6 +585,7 @@ pub fn generate(spec: &OrgSpec, now: DateTime<Utc>) -> World {
                 updated_at: created,
                 pushed_at: created,
                 pull_requests: Vec::new(),
+                former_names: Vec::new(),
             };
             let created_at = now - Duration::days(2);
             let pr = g.pull_request(1, created_at, now, 2, 1, 1, 1, 1);
