@@ -136,3 +136,55 @@ async fn a_renamed_repository_is_stored_once_under_its_new_name_in_bigquery() {
     wh.init().await.unwrap();
     renamed_repository_is_stored_once_under_its_new_name(&wh).await;
 }
+
+/// `wipe` of a renamed repository (by either name) deletes its chunks under every name it had
+/// and its rows, so a later `load` of everything brings none of it back; the other repository
+/// stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wiping_a_renamed_repository_removes_it_under_every_name() {
+    let sim = Simulator::start(&OrgSpec::new(ORG, 2, 60, 83), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("GITHUB_ORG={ORG}\nGITHUB_TOKEN=t\nGITHUB_API_URL={}\nSTORAGE_URL=file://./lake\nWAREHOUSE_URL=sqlite://./wh.db\nLOG_FORMAT=json\n", sim.url()),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out =
+            tokio::task::block_in_place(|| ghstats_bin(dir.path()).args(args).output()).unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let pull_requests = |run: &dyn Fn(&[&str]) -> serde_json::Value| {
+        run(&["summary", "--json"])["warehouse"]["pull_requests"]
+            .as_u64()
+            .unwrap()
+    };
+    run(&["backfill", "--days", "400"]);
+    let old = "repo-000";
+    sim.rename(old, "repo-new").unwrap();
+    run(&["backfill", "--days", "400"]);
+    assert_eq!(pull_requests(&run), 60);
+    let theirs = sim.world().repository(old).unwrap().1.pull_requests.len() as u64;
+    // By the old name: both names' chunks and every row go.
+    let wiped = run(&["wipe", "--repo", old, "--confirm", "--warehouse"]);
+    assert!(
+        wiped["warehouse_rows_deleted"].as_u64().unwrap() > theirs,
+        "{wiped}"
+    );
+    for name in [old, "repo-new"] {
+        assert!(
+            !dir.path().join("lake").join(ORG).join(name).exists(),
+            "chunks under {name} are left"
+        );
+    }
+    assert!(dir.path().join("lake").join(ORG).join("repo-001").exists());
+    run(&["load"]);
+    assert_eq!(pull_requests(&run), 60 - theirs);
+}
