@@ -254,6 +254,11 @@ pub const ISSUE_COMMENTS: TableDef = TableDef {
     cluster: &["repository", "author"],
 };
 
+/// The column a chunk may lack: chunks written before rows carried the repository's id. A load
+/// fills it from the `repositories` row of the same collection and name (or the stored one of
+/// that name); see `warehouse::sql::fill_repository_id_sql`.
+pub const FILLED_AT_LOAD: &str = "repository_id";
+
 /// Every table, in load order.
 pub const ALL: &[TableDef] = &[
     REPOSITORIES,

@@ -165,6 +165,19 @@ fn schema(t: &TableDef) -> model::TableSchema {
     model::TableSchema::new().set_fields(t.columns.iter().map(field))
 }
 
+/// A staging table's schema: the table's, with the column a chunk may lack nullable (the
+/// load fills it before the MERGE).
+fn stage_schema(t: &TableDef) -> model::TableSchema {
+    model::TableSchema::new().set_fields(t.columns.iter().map(|c| {
+        let f = field(c);
+        if c.name == tables::FILLED_AT_LOAD {
+            f.set_mode("NULLABLE")
+        } else {
+            f
+        }
+    }))
+}
+
 /// The table's schema as BigQuery's JSON (`[{"name", "type", "mode"}]`), as Terraform and
 /// `bq mk --schema` take it.
 pub fn schema_json(t: &TableDef) -> Value {
@@ -693,7 +706,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
                 model::JobConfigurationLoad::new()
                     .set_source_uris(uris)
                     .set_source_format("NEWLINE_DELIMITED_JSON")
-                    .set_schema(schema(t))
+                    .set_schema(stage_schema(t))
                     .set_destination_table(self.table_reference(stage))
                     .set_write_disposition("WRITE_APPEND")
                     .set_create_disposition("CREATE_NEVER")
@@ -886,6 +899,28 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         };
         let staged_prs = stage_of("pull_requests")
             .filter(|_| staged.get("pull_requests").is_some_and(|s| s.rows > 0));
+        let staged_repos = stage_of(tables::REPOSITORIES.name).filter(|_| {
+            staged
+                .get(tables::REPOSITORIES.name)
+                .is_some_and(|s| s.rows > 0)
+        });
+        let repositories = self.table_ref(tables::REPOSITORIES.name);
+        // Rows of chunks written before rows carried the repository's id get it first.
+        for (t, stage) in stages {
+            if t.column(tables::FILLED_AT_LOAD).is_none()
+                || staged.get(t.name).is_none_or(|s| s.rows == 0)
+            {
+                continue;
+            }
+            body.push(format!(
+                "{};",
+                sql::fill_repository_id_sql(
+                    &self.table_ref(stage),
+                    staged_repos.as_deref().unwrap_or(&repositories),
+                    &repositories
+                )
+            ));
+        }
         for (t, stage) in stages {
             let Some(info) = staged.get(t.name).filter(|s| s.rows > 0) else {
                 continue;
@@ -971,20 +1006,11 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             }
         }
         // Names follow the repository's id: its rows take its current name.
-        let staged_repos = stage_of(tables::REPOSITORIES.name).filter(|_| {
-            staged
-                .get(tables::REPOSITORIES.name)
-                .is_some_and(|s| s.rows > 0)
-        });
-        if let Some(repos) = staged_repos {
+        if let Some(repos) = &staged_repos {
             for t in sql::renamed_tables() {
                 body.push(format!(
                     "{};",
-                    sql::rename_sql(
-                        &self.table_ref(t.name),
-                        &self.table_ref(tables::REPOSITORIES.name),
-                        &repos
-                    )
+                    sql::rename_sql(&self.table_ref(t.name), &repositories, repos)
                 ));
             }
         }
@@ -1013,7 +1039,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             self.insert_table(
                 model::Table::new()
                     .set_table_reference(self.table_reference(&stage))
-                    .set_schema(schema(t))
+                    .set_schema(stage_schema(t))
                     .set_expiration_time(expires),
                 &stage,
             )

@@ -38,6 +38,9 @@ pub async fn run_all(wh: &dyn Warehouse) -> anyhow::Result<()> {
     a_renamed_repository_keeps_one_row_per_id_under_its_current_name(wh)
         .await
         .context("a_renamed_repository_keeps_one_row_per_id_under_its_current_name")?;
+    chunks_without_repository_ids_load_under_their_repositorys_id(wh)
+        .await
+        .context("chunks_without_repository_ids_load_under_their_repositorys_id")?;
     Ok(())
 }
 
@@ -56,7 +59,8 @@ macro_rules! warehouse_conformance_tests {
             unicode_and_long_text_survive,
             a_newer_snapshot_replaces_the_children_of_older_ones,
             a_bad_chunk_loads_nothing,
-            a_renamed_repository_keeps_one_row_per_id_under_its_current_name);
+            a_renamed_repository_keeps_one_row_per_id_under_its_current_name,
+            chunks_without_repository_ids_load_under_their_repositorys_id);
     };
     (@each $setup:expr; $($name:ident),*) => {
         $(
@@ -612,6 +616,64 @@ pub async fn a_renamed_repository_keeps_one_row_per_id_under_its_current_name(
             .collect::<Vec<_>>()
             == [json!("web-app")],
         "one repositories row under the new name: {repos:?}"
+    );
+    Ok(())
+}
+
+/// Chunks written before rows carried `repository_id` still load: their rows take the id of
+/// their repository's row in the same collection, or else of the stored row of that name.
+pub async fn chunks_without_repository_ids_load_under_their_repositorys_id(
+    wh: &dyn Warehouse,
+) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = Fixture::new();
+    let id = f.repo_id("legacy") + 7;
+    let strip = |mut v: Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("repository_id");
+        }
+        v
+    };
+    let repo = f
+        .chunk("legacy", "repositories", &[f.repo_row(id, "legacy", 5)])
+        .await?;
+    let prs = f
+        .chunk(
+            "legacy",
+            "pull_requests",
+            &[strip(f.pr("legacy", 1, 5, 5, "one"))],
+        )
+        .await?;
+    let comments = f
+        .chunk(
+            "legacy",
+            "issue_comments",
+            &[strip(f.comment("legacy", 1, 31, 5, 5, 5))],
+        )
+        .await?;
+    wh.load(&f.lake, &[repo, prs, comments]).await?;
+    // Alone, from a later collection: the stored repositories row of that name gives the id.
+    let later = f
+        .chunk(
+            "legacy",
+            "pull_requests",
+            &[strip(f.pr("legacy", 2, 7, 7, "two"))],
+        )
+        .await?;
+    wh.load(&f.lake, &[later]).await?;
+    let prs = f.rows(wh, "pull_requests").await?;
+    let ids: Vec<(Value, Value)> = prs
+        .iter()
+        .map(|r| (r["pr_number"].clone(), r["repository_id"].clone()))
+        .collect();
+    ensure!(
+        ids == [(json!(1), json!(id)), (json!(2), json!(id))],
+        "pull requests: {ids:?}"
+    );
+    let comments = f.rows(wh, "issue_comments").await?;
+    ensure!(
+        comments.len() == 1 && comments[0]["repository_id"] == json!(id),
+        "{comments:?}"
     );
     Ok(())
 }

@@ -246,6 +246,18 @@ impl Warehouse for PostgresWarehouse {
             .await
             .map_err(q)?;
         }
+        for t in sql::renamed_tables() {
+            tx.execute(
+                &sql::fill_repository_id_sql(
+                    &format!("stage_{}", t.name),
+                    "stage_repositories",
+                    "repositories",
+                ),
+                &[],
+            )
+            .await
+            .map_err(q)?;
+        }
         tx.batch_execute("CREATE INDEX ON stage_pull_requests (repository_id, pr_number); ANALYZE stage_pull_requests;").await.map_err(q)?;
         // Parents first: children are judged against the merged pull requests.
         for t in tables::ALL {

@@ -147,6 +147,24 @@ pub fn rename_sql(table: &str, repositories: &str, staged_repositories: &str) ->
     )
 }
 
+/// Gives staged rows that lack `repository_id` (chunks written before rows carried it) the id
+/// of their repository: from the staged `repositories` row of the same collection and name,
+/// or else the stored row of that name. Rows with an id are not touched. The arguments are
+/// table names in the backend's dialect.
+pub fn fill_repository_id_sql(
+    stage: &str,
+    staged_repositories: &str,
+    repositories: &str,
+) -> String {
+    format!(
+        "UPDATE {stage} AS T SET repository_id = COALESCE(\
+         (SELECT MAX(s.repo_id) FROM {staged_repositories} s WHERE s.organization = T.organization \
+         AND s.repository = T.repository AND s.collection_id = T.collection_id), \
+         (SELECT MAX(r.repo_id) FROM {repositories} r WHERE r.organization = T.organization AND r.repository = T.repository)) \
+         WHERE T.repository_id IS NULL"
+    )
+}
+
 /// What a dialect supplies to the metric views: how a table is named in a view, the hours
 /// from `a` to `b` (rounded to two decimals), and a pull request's key as one string.
 pub struct ViewDialect {

@@ -299,6 +299,9 @@ impl Warehouse for SqliteWarehouse {
                 let n = stage_chunk(&tx, t, chunk, &bytes)?;
                 report.entry(t.name.to_string()).or_default().staged += n;
             }
+            for t in sql::renamed_tables() {
+                tx.execute(&sql::fill_repository_id_sql(&format!("temp.stage_{}", t.name), "temp.stage_repositories", "repositories"), []).map_err(q)?;
+            }
             tx.execute_batch("CREATE INDEX IF NOT EXISTS temp.stage_pull_requests_key ON stage_pull_requests (repository_id, pr_number);")
                 .map_err(q)?;
             // Parents first: children are judged against the merged pull requests.
