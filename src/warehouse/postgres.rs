@@ -189,6 +189,19 @@ impl Warehouse for PostgresWarehouse {
             .map_err(q)?;
         for t in tables::ALL {
             tx.batch_execute(&create_table_sql(t)).await.map_err(q)?;
+            let have: Vec<String> = tx
+                .query(
+                    "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1",
+                    &[&t.name],
+                )
+                .await
+                .map_err(q)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if let Some(m) = sql::missing_columns(t, &have) {
+                return Err(WarehouseError::Query(m));
+            }
             for ix in indexes_sql(t) {
                 tx.batch_execute(&ix).await.map_err(q)?;
             }

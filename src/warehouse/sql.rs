@@ -30,6 +30,26 @@ pub fn create_table_sql(t: &TableDef, type_of: fn(&Column) -> &'static str) -> S
     )
 }
 
+/// What to say when a table exists without some of the definition's columns (made by an
+/// earlier build, e.g. keyed by repository names before `repository_id`): `None` when none
+/// is missing.
+pub fn missing_columns(t: &TableDef, have: &[String]) -> Option<String> {
+    let missing: Vec<&str> = t
+        .columns
+        .iter()
+        .map(|c| c.name)
+        .filter(|c| !have.iter().any(|h| h.eq_ignore_ascii_case(c)))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "table {} was made by an earlier ghstats and lacks the columns {}: drop the tables \
+             (or use a new database) and run `ghstats load` to rebuild them from storage",
+            t.name,
+            missing.join(", ")
+        )
+    })
+}
+
 /// Indexes on the clustering and partitioning columns, and on a child's pull request.
 pub fn indexes_sql(t: &TableDef) -> Vec<String> {
     let mut out = Vec::new();

@@ -250,6 +250,13 @@ impl Warehouse for SqliteWarehouse {
                 .map_err(q)?;
             for t in tables::ALL {
                 tx.execute_batch(&create_table_sql(t)).map_err(q)?;
+                let have: Vec<String> = tx
+                    .prepare("SELECT name FROM pragma_table_info(?1)")
+                    .and_then(|mut s| s.query_map([t.name], |r| r.get(0))?.collect())
+                    .map_err(q)?;
+                if let Some(m) = sql::missing_columns(t, &have) {
+                    return Err(WarehouseError::Query(m));
+                }
                 for ix in indexes_sql(t) {
                     tx.execute_batch(&ix).map_err(q)?;
                 }
