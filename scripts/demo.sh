@@ -2,19 +2,33 @@
 # The main job on the embedded default, with no GitHub account: builds ghstats and the GitHub
 # simulator, serves a synthetic organization on 127.0.0.1, backfills it into DIR/lake and loads
 # it into the SQLite warehouse DIR/warehouse.db (default DIR: ./data), prints a short velocity
-# summary, and stops the simulator.
+# summary, and stops the simulator. Exits 0 when all of that worked, non-zero otherwise.
+# GHSTATS_BIN_DIR names a directory holding ghstats and github-sim already built: no build then.
 #   scripts/demo.sh [DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${1:-./data}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ghstats-target}"
-cargo build --release --locked --quiet -p ghstats -p github-sim
-bin="$CARGO_TARGET_DIR/release"
+if [ -n "${GHSTATS_BIN_DIR:-}" ]; then
+  bin="$GHSTATS_BIN_DIR"
+else
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ghstats-target}"
+  cargo build --release --locked --quiet -p ghstats -p github-sim
+  bin="$CARGO_TARGET_DIR/release"
+fi
 mkdir -p "$dir"
 log=$(mktemp)
 "$bin/github-sim" --port 0 --org acme --repos 6 --prs 1500 --seed 1 --days 180 >"$log" 2>&1 &
 sim_pid=$!
-trap 'kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null; rm -f "$log"' EXIT
+# The script's own status survives the clean-up: `wait` on the killed simulator answers 143,
+# which must not become the demo's exit status.
+cleanup() {
+  local status=$?
+  kill "$sim_pid" 2>/dev/null || true
+  wait "$sim_pid" 2>/dev/null || true
+  rm -f "$log"
+  exit "$status"
+}
+trap cleanup EXIT
 for _ in $(seq 1 300); do grep -q serving "$log" && break; sleep 0.1; done
 url=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1)
 [ -n "$url" ] || { echo "the simulator did not start: $(cat "$log")" >&2; exit 1; }

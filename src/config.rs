@@ -470,10 +470,14 @@ pub struct CollectArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("span").required(true).args(["days", "all"])))]
 pub struct BackfillArgs {
-    /// Collect pull requests updated in the last N days.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
-    pub days: u32,
+    /// Collect pull requests updated in the last N days (back to 2008-01-01, GitHub's start).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub days: Option<u32>,
+    /// Collect every pull request since 2008-01-01, GitHub's start.
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub scope: RepoScope,
     /// Only write chunks; do not load them into the warehouse.
@@ -661,6 +665,24 @@ mod tests {
     }
 
     #[test]
+    fn backfill_takes_days_beyond_ten_years_or_all() {
+        for (args, days, all) in [
+            (
+                vec!["ghstats", "backfill", "--days", "6000"],
+                Some(6000),
+                false,
+            ),
+            (vec!["ghstats", "backfill", "--all"], None, true),
+        ] {
+            let cli = Cli::try_parse_from(&args).unwrap();
+            let Command::Backfill(a) = cli.command else {
+                panic!("{args:?} is a backfill");
+            };
+            assert_eq!((a.days, a.all), (days, all), "{args:?}");
+        }
+    }
+
+    #[test]
     fn durations_and_times_parse() {
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
@@ -751,6 +773,7 @@ mod tests {
             vec!["ghstats", "--org", "-bad-", "collect"],
             vec!["ghstats", "backfill", "--days", "0"],
             vec!["ghstats", "backfill"],
+            vec!["ghstats", "backfill", "--days", "10", "--all"],
             vec!["ghstats", "--chunk-size", "0", "collect"],
             vec!["ghstats", "load", "--date", "2026-13-01"],
             vec!["ghstats", "load", "--collection-id", "../x"],

@@ -82,13 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Backfill(a) => {
-            let window = jobs::collect::resolve_window(
-                chrono::Utc::now(),
-                Some(a.days * 24),
-                None,
-                None,
-                config.default_lookback_days,
-            )?;
+            let window = jobs::collect::backfill_window(chrono::Utc::now(), a.days, a.all)?;
             collect(
                 &config,
                 Request::Collect {

@@ -25,7 +25,10 @@ fn ts_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Er
 #[derive(Clone, Debug)]
 pub struct Provenance {
     pub organization: String,
+    /// The repository's name when collected; the warehouse renames it to the current one.
     pub repository: String,
+    /// GitHub's id of the repository (`databaseId`): its identity, whatever its name.
+    pub repository_id: u64,
     pub collected_at: DateTime<Utc>,
     pub collection_id: String,
 }
@@ -56,6 +59,7 @@ pub struct RepositoryRow {
 pub struct PullRequestRow {
     pub organization: String,
     pub repository: String,
+    pub repository_id: u64,
     pub pr_number: u64,
     pub pr_id: u64,
     pub node_id: String,
@@ -95,6 +99,7 @@ pub struct PullRequestRow {
 pub struct PrCommitRow {
     pub organization: String,
     pub repository: String,
+    pub repository_id: u64,
     pub pr_number: u64,
     pub sha: String,
     pub author: Option<String>,
@@ -119,6 +124,7 @@ pub struct PrCommitRow {
 pub struct ReviewRow {
     pub organization: String,
     pub repository: String,
+    pub repository_id: u64,
     pub pr_number: u64,
     pub review_id: u64,
     pub node_id: String,
@@ -143,6 +149,7 @@ pub struct ReviewRow {
 pub struct ReviewCommentRow {
     pub organization: String,
     pub repository: String,
+    pub repository_id: u64,
     pub pr_number: u64,
     pub comment_id: u64,
     pub review_id: u64,
@@ -166,6 +173,7 @@ pub struct ReviewCommentRow {
 pub struct IssueCommentRow {
     pub organization: String,
     pub repository: String,
+    pub repository_id: u64,
     pub pr_number: u64,
     pub comment_id: u64,
     pub node_id: String,
@@ -243,6 +251,7 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
     let pull_request = PullRequestRow {
         organization: text(&p.organization),
         repository: text(&p.repository),
+        repository_id: p.repository_id,
         pr_number: pr.number,
         pr_id: pr.full_database_id,
         node_id: text(&pr.id),
@@ -289,6 +298,7 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
             PrCommitRow {
                 organization: text(&p.organization),
                 repository: text(&p.repository),
+                repository_id: p.repository_id,
                 pr_number: pr.number,
                 sha: text(&c.oid),
                 author,
@@ -315,6 +325,7 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
             ReviewRow {
                 organization: text(&p.organization),
                 repository: text(&p.repository),
+                repository_id: p.repository_id,
                 pr_number: pr.number,
                 review_id: r.full_database_id,
                 node_id: text(&r.id),
@@ -340,6 +351,7 @@ pub fn pull_request_rows(p: &Provenance, pr: &types::PullRequest) -> PullRequest
             IssueCommentRow {
                 organization: text(&p.organization),
                 repository: text(&p.repository),
+                repository_id: p.repository_id,
                 pr_number: pr.number,
                 comment_id: c.full_database_id,
                 node_id: text(&c.id),
@@ -370,6 +382,7 @@ pub fn review_comment_row(
     ReviewCommentRow {
         organization: text(&p.organization),
         repository: text(&p.repository),
+        repository_id: p.repository_id,
         pr_number: r.pr_number,
         comment_id: c.full_database_id,
         review_id: r.review_id,
@@ -439,6 +452,7 @@ mod tests {
         let pr = PullRequestRow {
             organization: "o".into(),
             repository: "r".into(),
+            repository_id: 1,
             pr_number: 1,
             pr_id: 1,
             node_id: "n".into(),
@@ -472,6 +486,7 @@ mod tests {
         let c = PrCommitRow {
             organization: "o".into(),
             repository: "r".into(),
+            repository_id: 1,
             pr_number: 1,
             sha: "s".into(),
             author: None,
@@ -491,6 +506,7 @@ mod tests {
         let r = ReviewRow {
             organization: "o".into(),
             repository: "r".into(),
+            repository_id: 1,
             pr_number: 1,
             review_id: 1,
             node_id: "n".into(),
@@ -509,6 +525,7 @@ mod tests {
         let rc = ReviewCommentRow {
             organization: "o".into(),
             repository: "r".into(),
+            repository_id: 1,
             pr_number: 1,
             comment_id: 1,
             review_id: 1,
@@ -527,6 +544,7 @@ mod tests {
         let ic = IssueCommentRow {
             organization: "o".into(),
             repository: "r".into(),
+            repository_id: 1,
             pr_number: 1,
             comment_id: 1,
             node_id: "n".into(),
@@ -627,6 +645,7 @@ mod tests {
         let prov = Provenance {
             organization: z("acme"),
             repository: z("repo"),
+            repository_id: 1,
             collected_at: Utc::now(),
             collection_id: z("c1"),
         };
@@ -693,6 +712,7 @@ mod tests {
         let v = serde_json::to_value(IssueCommentRow {
             organization: "o".into(),
             repository: "r".into(),
+            repository_id: 1,
             pr_number: 1,
             comment_id: 1,
             node_id: "n".into(),

@@ -24,8 +24,6 @@ use std::sync::Arc;
 
 /// The largest request body taken: every body is a few fields.
 pub const BODY_LIMIT: usize = 16 * 1024;
-/// The longest `days` a backfill takes (ten years).
-pub const MAX_DAYS: u32 = 3650;
 
 /// How callers prove who they are (`AUTH_MODE`).
 #[derive(Clone, Debug)]
@@ -159,6 +157,8 @@ pub struct CollectBody {
 #[serde(deny_unknown_fields)]
 pub struct BackfillBody {
     pub days: Option<i64>,
+    /// Everything since 2008-01-01, GitHub's start (instead of `days`).
+    pub all: Option<bool>,
     pub repos: Option<Vec<String>>,
 }
 
@@ -276,18 +276,20 @@ async fn backfill(
     StrictJson(b): StrictJson<BackfillBody>,
 ) -> Result<Response, ApiError> {
     let days = match b.days {
-        None => return Err(ApiError::bad("days is required, e.g. {\"days\": 180}")),
+        None => None,
         Some(d) if d <= 0 => return Err(ApiError::bad(format!("days must be positive, not {d}"))),
-        Some(d) if d > MAX_DAYS as i64 => {
-            return Err(ApiError::bad(format!(
-                "days must be at most {MAX_DAYS}, not {d}"
-            )))
-        }
-        Some(d) => d as u32,
+        // Anything beyond u32 reaches back before 2008: backfill_window says so.
+        Some(d) => Some(u32::try_from(d).unwrap_or(u32::MAX)),
     };
+    if b.all == Some(false) {
+        return Err(ApiError::bad(
+            "all must be true when given (or give days instead), e.g. {\"all\": true}",
+        ));
+    }
     let scope = scope(&b.repos)?;
-    let window = resolve_window(chrono::Utc::now(), Some(days * 24), None, None, 1)
-        .map_err(|e| ApiError::bad(e.to_string()))?;
+    let window =
+        crate::jobs::collect::backfill_window(chrono::Utc::now(), days, b.all == Some(true))
+            .map_err(|e| ApiError::bad(e.to_string()))?;
     run(
         &state,
         Request::Collect {

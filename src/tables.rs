@@ -40,7 +40,9 @@ pub struct Column {
 pub struct TableDef {
     pub name: &'static str,
     pub columns: &'static [Column],
-    /// Columns that identify a row.
+    /// Columns that identify a row: GitHub's ids, never a name (a repository can be renamed;
+    /// its `repository_id` stays). The `organization` and `repository` columns hold the
+    /// repository's current names: every load sets them from the `repositories` table.
     pub key: &'static [&'static str],
     /// Columns compared, in order, to decide which copy of a row is newest. A pull request's
     /// children carry `pr_updated_at`, the version of the pull-request snapshot they came in:
@@ -110,6 +112,7 @@ pub const PULL_REQUESTS: TableDef = TableDef {
     columns: &[
         req("organization", Str),
         req("repository", Str),
+        req("repository_id", Int64),
         req("pr_number", Int64),
         req("pr_id", Int64),
         req("node_id", Str),
@@ -139,7 +142,7 @@ pub const PULL_REQUESTS: TableDef = TableDef {
         req("collected_at", Timestamp),
         req("collection_id", Str),
     ],
-    key: &["organization", "repository", "pr_number"],
+    key: &["repository_id", "pr_number"],
     version: &["updated_at", "collected_at"],
     partition: Some("created_at"),
     cluster: &["repository", "author"],
@@ -150,6 +153,7 @@ pub const PR_COMMITS: TableDef = TableDef {
     columns: &[
         req("organization", Str),
         req("repository", Str),
+        req("repository_id", Int64),
         req("pr_number", Int64),
         req("sha", Str),
         opt("author", Str),
@@ -165,7 +169,7 @@ pub const PR_COMMITS: TableDef = TableDef {
         req("collected_at", Timestamp),
         req("collection_id", Str),
     ],
-    key: &["organization", "repository", "pr_number", "sha"],
+    key: &["repository_id", "pr_number", "sha"],
     // A commit does not change; the copy from the newest look at its pull request wins.
     version: &["pr_updated_at", "collected_at"],
     partition: Some("committed_at"),
@@ -177,6 +181,7 @@ pub const REVIEWS: TableDef = TableDef {
     columns: &[
         req("organization", Str),
         req("repository", Str),
+        req("repository_id", Int64),
         req("pr_number", Int64),
         req("review_id", Int64),
         req("node_id", Str),
@@ -191,7 +196,7 @@ pub const REVIEWS: TableDef = TableDef {
         req("collected_at", Timestamp),
         req("collection_id", Str),
     ],
-    key: &["organization", "repository", "review_id"],
+    key: &["repository_id", "review_id"],
     version: &["pr_updated_at", "updated_at", "collected_at"],
     partition: Some("submitted_at"),
     cluster: &["repository", "reviewer"],
@@ -202,6 +207,7 @@ pub const REVIEW_COMMENTS: TableDef = TableDef {
     columns: &[
         req("organization", Str),
         req("repository", Str),
+        req("repository_id", Int64),
         req("pr_number", Int64),
         req("comment_id", Int64),
         req("review_id", Int64),
@@ -216,7 +222,7 @@ pub const REVIEW_COMMENTS: TableDef = TableDef {
         req("collected_at", Timestamp),
         req("collection_id", Str),
     ],
-    key: &["organization", "repository", "comment_id"],
+    key: &["repository_id", "comment_id"],
     version: &["pr_updated_at", "updated_at", "collected_at"],
     partition: Some("created_at"),
     cluster: &["repository", "author"],
@@ -227,6 +233,7 @@ pub const ISSUE_COMMENTS: TableDef = TableDef {
     columns: &[
         req("organization", Str),
         req("repository", Str),
+        req("repository_id", Int64),
         req("pr_number", Int64),
         req("comment_id", Int64),
         req("node_id", Str),
@@ -238,11 +245,16 @@ pub const ISSUE_COMMENTS: TableDef = TableDef {
         req("collected_at", Timestamp),
         req("collection_id", Str),
     ],
-    key: &["organization", "repository", "comment_id"],
+    key: &["repository_id", "comment_id"],
     version: &["pr_updated_at", "updated_at", "collected_at"],
     partition: Some("created_at"),
     cluster: &["repository", "author"],
 };
+
+/// The column a chunk may lack: chunks written before rows carried the repository's id. A load
+/// fills it from the `repositories` row of the same collection and name (or the stored one of
+/// that name); see `warehouse::sql::fill_repository_id_sql`.
+pub const FILLED_AT_LOAD: &str = "repository_id";
 
 /// Every table, in load order.
 pub const ALL: &[TableDef] = &[
@@ -297,6 +309,13 @@ mod tests {
                 "collection_id",
             ] {
                 assert!(t.column(common).is_some(), "{} lacks {common}", t.name);
+            }
+            // Names change; ids do not: no key holds a name.
+            for name in ["organization", "repository"] {
+                assert!(!t.key.contains(&name), "{} is keyed by {name}", t.name);
+            }
+            if t.name != REPOSITORIES.name {
+                assert_eq!(t.key[0], "repository_id", "{}", t.name);
             }
             let mut names: Vec<_> = t.columns.iter().map(|c| c.name).collect();
             names.sort();

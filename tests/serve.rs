@@ -48,6 +48,17 @@ async fn every_endpoint_answers_with_its_job() {
     assert_eq!(c["status"], "completed");
     assert_ne!(c["collection_id"], id.as_str());
 
+    // Everything since GitHub's start, beyond the old ten-year cap.
+    let (code, all) = s
+        .post("/backfill", json!({"all": true, "repos": ["repo-000"]}))
+        .await;
+    assert_eq!(code, 200, "{all}");
+    assert_eq!(all["status"], "completed", "{all}");
+    assert_eq!(all["window"]["since"], "2008-01-01T00:00:00Z", "{all}");
+    let (code, long) = s.post("/backfill", json!({"days": 5000})).await;
+    assert_eq!(code, 200, "{long}");
+    assert_eq!(long["status"], "completed", "{long}");
+
     let (code, r) = s.post("/resume", json!({"collection_id": id})).await;
     assert_eq!(code, 200, "{r}");
     assert!(r["note"].as_str().unwrap().contains("already completed"));
@@ -163,6 +174,10 @@ async fn bad_requests_get_4xx_with_a_message_and_the_server_keeps_serving() {
         ("/backfill", json!({"days": 0})),
         ("/backfill", json!({"days": -1})),
         ("/backfill", json!({"days": 100_000})),
+        ("/backfill", json!({"days": 7000})),
+        ("/backfill", json!({"days": 10, "all": true})),
+        ("/backfill", json!({"all": false})),
+        ("/backfill", json!({"all": "yes"})),
         ("/backfill", json!({"days": "180"})),
         ("/backfill", json!({"days": 10, "repos": ["bad name"]})),
         ("/backfill", json!({"days": 10, "extra": true})),

@@ -22,7 +22,7 @@ fn pr(
     deletions: u64,
 ) -> Value {
     json!({
-        "organization": ORG, "repository": "r", "pr_number": number, "pr_id": number, "node_id": format!("PR_{number}"),
+        "organization": ORG, "repository": "r", "repository_id": 1, "pr_number": number, "pr_id": number, "node_id": format!("PR_{number}"),
         "title": "t", "state": if merged.is_some() { "MERGED" } else { "OPEN" }, "draft": false, "author": author,
         "author_type": "User", "created_at": created, "updated_at": merged.unwrap_or(created), "closed_at": merged,
         "merged_at": merged, "merged": merged.is_some(), "merged_by": merged.map(|_| "lead"), "merged_by_type": merged.map(|_| "User"),
@@ -42,7 +42,7 @@ fn review(
     at: &str,
 ) -> Value {
     json!({
-        "organization": ORG, "repository": "r", "pr_number": number, "review_id": id, "node_id": format!("PRR_{id}"),
+        "organization": ORG, "repository": "r", "repository_id": 1, "pr_number": number, "review_id": id, "node_id": format!("PRR_{id}"),
         "reviewer": reviewer, "reviewer_type": kind, "state": state, "submitted_at": at, "created_at": at, "updated_at": at,
         "comment_count": 0, "pr_updated_at": pr_updated,
         "collected_at": "2026-04-01T00:00:00Z", "collection_id": "c",

@@ -1,7 +1,8 @@
 //! The collect, backfill and resume jobs: plan the repositories, walk each one's pull requests
-//! inside the window, write rows as chunks, and checkpoint after every page's chunks are
-//! written (chunks first), so a resumed collection refetches at most the page in hand per
-//! repository.
+//! inside the window, write rows as chunks, and record each page in the checkpoint once its
+//! chunks are written (chunks first). The checkpoint is written at most once per
+//! [`CHECKPOINT_INTERVAL`] and always at the end, so a resumed collection refetches at most
+//! about a second of pages per repository.
 
 use super::progress::Progress;
 use crate::config::RepoScope;
@@ -119,6 +120,34 @@ pub fn resolve_window(
     Ok(Window { since, until })
 }
 
+/// GitHub's start (its public launch was in April 2008): no pull request is older, so a
+/// backfill reaches back at most to here.
+pub fn github_start() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_199_145_600, 0).unwrap_or_default() // 2008-01-01T00:00:00Z
+}
+
+/// The window of `backfill`: the last `days` days, or everything since [`github_start`] with
+/// `all`. Exactly one of them; `days` may reach back to GitHub's start and no further.
+pub fn backfill_window(now: DateTime<Utc>, days: Option<u32>, all: bool) -> anyhow::Result<Window> {
+    use chrono::{Duration, DurationRound};
+    let now = now.duration_trunc(Duration::seconds(1)).unwrap_or(now);
+    let start = github_start();
+    let max_days = (now - start).num_days().max(1);
+    let since = match (days, all) {
+        (Some(_), true) => anyhow::bail!("give either days or all, not both"),
+        (None, false) => anyhow::bail!(
+            "give days (e.g. 180) or all (everything since 2008-01-01, GitHub's start)"
+        ),
+        (None, true) => start,
+        (Some(0), false) => anyhow::bail!("days must be positive, not 0"),
+        (Some(d), false) if i64::from(d) > max_days => anyhow::bail!(
+            "days {d} reaches back before 2008-01-01, GitHub's start: give at most {max_days} days today, or all"
+        ),
+        (Some(d), false) => now - Duration::days(i64::from(d)),
+    };
+    Ok(Window { since, until: now })
+}
+
 /// Which of the organization's repositories the scope selects.
 pub fn plan_repositories(
     all: Vec<RepositoryNode>,
@@ -148,8 +177,36 @@ pub fn plan_repositories(
         .collect())
 }
 
+/// How often at most the checkpoint is written while a collection runs: GCS takes about one
+/// write per second to one object name. The newest state wins; the last one is always written
+/// when the run ends (completed, failed, out of budget or stopped).
+pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The checkpoint in memory, and when it was last written.
+struct Tracked {
+    cp: Checkpoint,
+    written_at: Instant,
+    /// Changed since it was last written.
+    dirty: bool,
+}
+
+impl Tracked {
+    /// Writes the checkpoint when it changed and the last write is [`CHECKPOINT_INTERVAL`] old
+    /// (or `now_anyway`). Every chunk it names was written before it was recorded, so whatever
+    /// state is written names only chunks that exist.
+    async fn write(&mut self, store: &CheckpointStore, now_anyway: bool) -> anyhow::Result<()> {
+        if !now_anyway && (!self.dirty || self.written_at.elapsed() < CHECKPOINT_INTERVAL) {
+            return Ok(());
+        }
+        store.save(&self.cp).await?;
+        self.written_at = Instant::now();
+        self.dirty = false;
+        Ok(())
+    }
+}
+
 struct Shared {
-    checkpoint: Mutex<Checkpoint>,
+    checkpoint: Mutex<Tracked>,
     /// Page sizes found too large, for every repository of the run.
     learned: Arc<LearnedSizes>,
     store: CheckpointStore,
@@ -217,6 +274,7 @@ pub async fn start(
         repos: planned
             .iter()
             .map(|r| RepoProgress {
+                id: r.database_id,
                 name: r.name.clone(),
                 state: RepoState::Pending,
                 walk: WalkState {
@@ -389,7 +447,12 @@ async fn run(
         .collect();
     progress.set_repos(todo.len() as u64);
     let shared = Arc::new(Shared {
-        checkpoint: Mutex::new(checkpoint),
+        // The caller has just written it.
+        checkpoint: Mutex::new(Tracked {
+            cp: checkpoint,
+            written_at: Instant::now(),
+            dirty: false,
+        }),
         learned: Arc::new(LearnedSizes::default()),
         store: CheckpointStore::new(lake.clone(), opts.org.clone()),
         cost_before,
@@ -428,11 +491,35 @@ async fn run(
     });
     let mut results =
         futures::stream::iter(tasks).buffer_unordered(opts.max_workers.max(1) as usize);
-    while let Some(r) = results.next().await {
-        r?;
+    let work = async {
+        while let Some(r) = results.next().await {
+            r?;
+        }
+        anyhow::Ok(())
+    };
+    // Progress a worker recorded between two writes reaches storage within about an
+    // interval, even while every worker waits on GitHub.
+    let flush = async {
+        loop {
+            tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+            if let Err(e) = shared
+                .checkpoint
+                .lock()
+                .await
+                .write(&shared.store, false)
+                .await
+            {
+                warn!(error = %e, "Writing the checkpoint failed; trying again in a second.");
+            }
+        }
+    };
+    tokio::select! {
+        r = work => r?,
+        () = flush => {}
     }
     drop(results);
-    let mut cp = shared.checkpoint.lock().await;
+    let mut tracked = shared.checkpoint.lock().await;
+    let cp = &mut tracked.cp;
     cp.status = if cp.repos.iter().any(|r| r.state == RepoState::Failed) {
         Status::Failed
     } else if cp.repos.iter().all(|r| r.state == RepoState::Done) {
@@ -442,8 +529,9 @@ async fn run(
     };
     cp.api_cost = shared.cost(client);
     cp.updated_at = Utc::now();
-    shared.store.save(&cp).await?;
-    let result = result_of(&cp, client);
+    // The final state is always written, however recent the last write.
+    tracked.write(&shared.store, true).await?;
+    let result = result_of(&tracked.cp, client);
     info!(collection_id = %result.collection_id, status = ?result.status, rest_requests = result.api_cost.rest_requests, graphql_queries = result.api_cost.graphql_queries, graphql_points = result.api_cost.graphql_points, "Collection finished.");
     Ok(result)
 }
@@ -472,6 +560,21 @@ async fn collect_repository(
             return save(shared, entry, Vec::new(), client).await;
         }
     };
+    // Rows are keyed by the repository's id: without one they could not be told apart from
+    // another repository's rows, nor followed through a rename.
+    let Some(repository_id) = entry
+        .id
+        .or_else(|| entry.repository.as_ref().and_then(|r| r.database_id))
+    else {
+        warn!(repo = %entry.name, "Skipping a repository GitHub gave no databaseId for.");
+        entry.state = RepoState::Failed;
+        entry.error = Some(format!(
+            "GitHub listed repository {} without its databaseId; it is collected again next run",
+            entry.name
+        ));
+        return save(shared, entry, Vec::new(), client).await;
+    };
+    entry.id = Some(repository_id);
     let first_visit = entry.state == RepoState::Pending;
     entry.state = RepoState::InProgress;
     entry.error = None;
@@ -489,6 +592,7 @@ async fn collect_repository(
     let prov = Provenance {
         organization: opts.org.to_string(),
         repository: entry.name.clone(),
+        repository_id,
         collected_at,
         collection_id: collection_id.to_string(),
     };
@@ -693,27 +797,31 @@ async fn sweep_comments(
     Ok(Ok(RepoState::Done))
 }
 
-/// Records a repository's progress and the chunks it wrote since, and writes the checkpoint.
+/// Records a repository's progress and the chunks it wrote since, and writes the checkpoint
+/// when the last write is [`CHECKPOINT_INTERVAL`] old (the run's flush and its end write it
+/// otherwise).
 async fn save(
     shared: &Shared,
     entry: RepoProgress,
     chunks: Vec<ChunkInfo>,
     client: &GithubClient,
 ) -> anyhow::Result<()> {
-    let mut cp = shared.checkpoint.lock().await;
+    let mut tracked = shared.checkpoint.lock().await;
+    let cp = &mut tracked.cp;
     if let Some(e) = &entry.error {
         if entry.state == RepoState::Failed {
             cp.errors.push(format!("{}: {e}", entry.name));
         }
     }
-    if let Some(r) = cp.repos.iter_mut().find(|r| r.name == entry.name) {
+    if let Some(r) = cp.repos.iter_mut().find(|r| r.same_repository(&entry)) {
         *r = entry;
     }
     cp.chunks.extend(chunks);
     cp.api_cost = shared.cost(client);
     cp.updated_at = Utc::now();
+    tracked.dirty = true;
     // The chunks above are already written: the checkpoint never names a chunk that is not.
-    shared.store.save(&cp).await
+    tracked.write(&shared.store, false).await
 }
 
 #[cfg(test)]
@@ -785,6 +893,34 @@ mod tests {
             .unwrap();
         let found = unfinished(&lake, &org).await.unwrap().unwrap();
         assert_eq!(found.collection_id, "20261121T120000Z-000002");
+    }
+
+    #[test]
+    fn backfills_reach_back_to_githubs_start_and_no_further() {
+        let now = t("2026-11-21T10:00:00.700Z");
+        let w = backfill_window(now, Some(180), false).unwrap();
+        assert_eq!(
+            (w.since, w.until),
+            (t("2026-05-25T10:00:00Z"), t("2026-11-21T10:00:00Z"))
+        );
+        // Beyond ten years (the old cap): an organization with pull requests from 2010.
+        let w = backfill_window(now, Some(6500), false).unwrap();
+        assert!(w.since < t("2010-01-01T00:00:00Z"), "{w:?}");
+        let all = backfill_window(now, None, true).unwrap();
+        assert_eq!(all.since, t("2008-01-01T00:00:00Z"));
+        let max = (now - github_start()).num_days() as u32;
+        assert!(backfill_window(now, Some(max), false).unwrap().since >= github_start());
+        let err = backfill_window(now, Some(max + 1), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("2008-01-01") && err.contains(&max.to_string()),
+            "{err}"
+        );
+        assert!(backfill_window(now, Some(0), false).is_err());
+        assert!(backfill_window(now, None, false).is_err());
+        assert!(backfill_window(now, Some(10), true).is_err());
+        assert!(backfill_window(now, Some(u32::MAX), false).is_err());
     }
 
     #[test]

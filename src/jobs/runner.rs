@@ -549,17 +549,29 @@ impl Runner {
         )
         .await?;
         let outcome = async {
-            let chunks = lake
-                .delete_prefix(&lake.repo_dir(&org, repo))
+            // The repository under every name it had: chunks stored under a former name would
+            // bring its rows back on the next full load.
+            let names = lake
+                .names_of_repository(&org, repo)
                 .await
-                .map_err(|e| JobError::Failed(e.into()))?;
-            let rows = match &wh {
-                Some(wh) => wh
-                    .delete_repository(org.as_str(), repo.as_str())
+                .map_err(JobError::Failed)?;
+            let mut chunks = 0;
+            let mut rows = 0;
+            for name in &names {
+                chunks += lake
+                    .delete_prefix(&lake.repo_dir(&org, name))
                     .await
-                    .map_err(|e| JobError::Failed(e.into()))?,
-                None => 0,
-            };
+                    .map_err(|e| JobError::Failed(e.into()))?;
+                if let Some(wh) = &wh {
+                    rows += wh
+                        .delete_repository(org.as_str(), name.as_str())
+                        .await
+                        .map_err(|e| JobError::Failed(e.into()))?;
+                }
+            }
+            if names.len() > 1 {
+                tracing::info!(repo = %repo, names = ?names, "Wiped a renamed repository under all its names.");
+            }
             Ok(WipeResult {
                 repo: repo.to_string(),
                 confirmed: true,

@@ -42,6 +42,11 @@ pub enum RepoState {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RepoProgress {
+    /// GitHub's id of the repository (`databaseId`): what the checkpoint knows it by. (`None`
+    /// only in checkpoints of builds that did not record it: the name is the key then.)
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// The repository's name when the collection started (chunks are stored under it).
     pub name: String,
     pub state: RepoState,
     #[serde(default)]
@@ -56,6 +61,17 @@ pub struct RepoProgress {
     /// The repository as listed when the collection started: its row is written from it.
     #[serde(default)]
     pub repository: Option<crate::github::types::RepositoryNode>,
+}
+
+impl RepoProgress {
+    /// Whether `other` is the progress of the same repository: the same id (names change; a
+    /// renamed repository is the same one), or the same name where an id is missing.
+    pub fn same_repository(&self, other: &RepoProgress) -> bool {
+        match (self.id, other.id) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.name == other.name,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,6 +156,7 @@ mod tests {
             updated_at: t,
             status: Status::Running,
             repos: vec![RepoProgress {
+                id: Some(42),
                 name: "r".into(),
                 state: RepoState::InProgress,
                 walk: WalkState {

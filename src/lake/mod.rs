@@ -209,6 +209,42 @@ impl Lake {
         })
     }
 
+    /// Every name under which this lake stores the repository called `repo`: `repo` itself and
+    /// the names it had before or after a rename, found by its id (`repo_id`) in the
+    /// `repositories` chunks of each name's directory. Just `repo` when the lake holds no
+    /// `repositories` row of it.
+    pub async fn names_of_repository(
+        &self,
+        org: &OrgName,
+        repo: &RepoName,
+    ) -> anyhow::Result<Vec<RepoName>> {
+        use std::collections::BTreeSet;
+        let mut by_name: std::collections::BTreeMap<RepoName, BTreeSet<u64>> = Default::default();
+        for (path, _) in self.list(&self.org_dir(org)).await? {
+            let Some(loc) = self.parse_chunk_path(&path) else {
+                continue;
+            };
+            if loc.table != crate::tables::REPOSITORIES.name {
+                continue;
+            }
+            let bytes = self.get(&path).await?;
+            let rows =
+                chunk::decode_chunk(&bytes).map_err(|e| anyhow::anyhow!("reading {path}: {e}"))?;
+            by_name
+                .entry(loc.repo)
+                .or_default()
+                .extend(rows.iter().filter_map(|row| row["repo_id"].as_u64()));
+        }
+        let ids = by_name.get(repo).cloned().unwrap_or_default();
+        let mut names: BTreeSet<RepoName> = by_name
+            .into_iter()
+            .filter(|(_, theirs)| !theirs.is_disjoint(&ids))
+            .map(|(name, _)| name)
+            .collect();
+        names.insert(repo.clone());
+        Ok(names.into_iter().collect())
+    }
+
     pub fn repo_dir(&self, org: &OrgName, repo: &RepoName) -> Path {
         self.path(&[org.as_str(), repo.as_str()])
     }

@@ -165,6 +165,19 @@ fn schema(t: &TableDef) -> model::TableSchema {
     model::TableSchema::new().set_fields(t.columns.iter().map(field))
 }
 
+/// A staging table's schema: the table's, with the column a chunk may lack nullable (the
+/// load fills it before the MERGE).
+fn stage_schema(t: &TableDef) -> model::TableSchema {
+    model::TableSchema::new().set_fields(t.columns.iter().map(|c| {
+        let f = field(c);
+        if c.name == tables::FILLED_AT_LOAD {
+            f.set_mode("NULLABLE")
+        } else {
+            f
+        }
+    }))
+}
+
 /// The table's schema as BigQuery's JSON (`[{"name", "type", "mode"}]`), as Terraform and
 /// `bq mk --schema` take it.
 pub fn schema_json(t: &TableDef) -> Value {
@@ -702,7 +715,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
                 model::JobConfigurationLoad::new()
                     .set_source_uris(uris)
                     .set_source_format("NEWLINE_DELIMITED_JSON")
-                    .set_schema(schema(t))
+                    .set_schema(stage_schema(t))
                     .set_destination_table(self.table_reference(stage))
                     .set_write_disposition("WRITE_APPEND")
                     .set_create_disposition("CREATE_NEVER")
@@ -895,6 +908,28 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         };
         let staged_prs = stage_of("pull_requests")
             .filter(|_| staged.get("pull_requests").is_some_and(|s| s.rows > 0));
+        let staged_repos = stage_of(tables::REPOSITORIES.name).filter(|_| {
+            staged
+                .get(tables::REPOSITORIES.name)
+                .is_some_and(|s| s.rows > 0)
+        });
+        let repositories = self.table_ref(tables::REPOSITORIES.name);
+        // Rows of chunks written before rows carried the repository's id get it first.
+        for (t, stage) in stages {
+            if t.column(tables::FILLED_AT_LOAD).is_none()
+                || staged.get(t.name).is_none_or(|s| s.rows == 0)
+            {
+                continue;
+            }
+            body.push(format!(
+                "{};",
+                sql::fill_repository_id_sql(
+                    &self.table_ref(stage),
+                    staged_repos.as_deref().unwrap_or(&repositories),
+                    &repositories
+                )
+            ));
+        }
         for (t, stage) in stages {
             let Some(info) = staged.get(t.name).filter(|s| s.rows > 0) else {
                 continue;
@@ -905,7 +940,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             // Children of a pull request already stored in a newer snapshot are stale.
             let source_rows = if is_child {
                 format!(
-                    "SELECT X.* FROM {} X LEFT JOIN {} P ON P.organization = X.organization AND P.repository = X.repository \
+                    "SELECT X.* FROM {} X LEFT JOIN {} P ON P.repository_id = X.repository_id \
                      AND P.pr_number = X.pr_number WHERE P.updated_at IS NULL OR NOT {}",
                     self.table_ref(stage),
                     self.table_ref("pull_requests"),
@@ -965,9 +1000,9 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             for child in tables::PR_CHILDREN {
                 let del = format!("del_{}", child.name);
                 let cond = format!(
-                    "EXISTS (SELECT 1 FROM {} P JOIN (SELECT DISTINCT organization, repository, pr_number FROM {prs}) SP \
-                     ON SP.organization = P.organization AND SP.repository = P.repository AND SP.pr_number = P.pr_number \
-                     WHERE P.organization = C.organization AND P.repository = C.repository AND P.pr_number = C.pr_number \
+                    "EXISTS (SELECT 1 FROM {} P JOIN (SELECT DISTINCT repository_id, pr_number FROM {prs}) SP \
+                     ON SP.repository_id = P.repository_id AND SP.pr_number = P.pr_number \
+                     WHERE P.repository_id = C.repository_id AND P.pr_number = C.pr_number \
                      AND {})",
                     self.table_ref("pull_requests"),
                     newer_snapshot("P", "C")
@@ -979,6 +1014,15 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
                     "SET {del} = (SELECT COUNT(*) FROM {target} C WHERE {cond});"
                 ));
                 body.push(format!("DELETE FROM {target} C WHERE {cond};"));
+            }
+        }
+        // Names follow the repository's id: its rows take its current name.
+        if let Some(repos) = &staged_repos {
+            for t in sql::renamed_tables() {
+                body.push(format!(
+                    "{};",
+                    sql::rename_sql(&self.table_ref(t.name), &repositories, repos)
+                ));
             }
         }
         if body.is_empty() {
@@ -1006,7 +1050,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             self.insert_table(
                 model::Table::new()
                     .set_table_reference(self.table_reference(&stage))
-                    .set_schema(schema(t))
+                    .set_schema(stage_schema(t))
                     .set_expiration_time(expires),
                 &stage,
             )
@@ -1373,6 +1417,10 @@ mod tests {
         let s = schema_json(&tables::PULL_REQUESTS);
         assert_eq!(
             s[2],
+            json!({"name": "repository_id", "type": "INT64", "mode": "REQUIRED"})
+        );
+        assert_eq!(
+            s[3],
             json!({"name": "pr_number", "type": "INT64", "mode": "REQUIRED"})
         );
         assert!(s

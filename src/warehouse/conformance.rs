@@ -35,6 +35,12 @@ pub async fn run_all(wh: &dyn Warehouse) -> anyhow::Result<()> {
     a_bad_chunk_loads_nothing(wh)
         .await
         .context("a_bad_chunk_loads_nothing")?;
+    a_renamed_repository_keeps_one_row_per_id_under_its_current_name(wh)
+        .await
+        .context("a_renamed_repository_keeps_one_row_per_id_under_its_current_name")?;
+    chunks_without_repository_ids_load_under_their_repositorys_id(wh)
+        .await
+        .context("chunks_without_repository_ids_load_under_their_repositorys_id")?;
     every_text_column_takes_nul_and_stores_it_removed(wh)
         .await
         .context("every_text_column_takes_nul_and_stores_it_removed")?;
@@ -59,6 +65,8 @@ macro_rules! warehouse_conformance_tests {
             unicode_and_long_text_survive,
             a_newer_snapshot_replaces_the_children_of_older_ones,
             a_bad_chunk_loads_nothing,
+            a_renamed_repository_keeps_one_row_per_id_under_its_current_name,
+            chunks_without_repository_ids_load_under_their_repositorys_id,
             every_text_column_takes_nul_and_stores_it_removed,
             a_newer_collection_of_the_same_snapshot_reconciles_children);
     };
@@ -77,6 +85,9 @@ struct Fixture {
     lake: Lake,
     org: String,
     seq: u32,
+    /// Repository ids of this fixture start here: checks share a warehouse, and rows are
+    /// keyed by repository id.
+    id_base: u64,
 }
 
 fn ts(minute: u32) -> String {
@@ -90,12 +101,36 @@ impl Fixture {
             lake: Lake::new(Arc::new(object_store::memory::InMemory::new()), None),
             org,
             seq: 0,
+            id_base: u64::from(rand::random::<u32>()) << 16,
         }
+    }
+
+    /// The id of the repository a check calls `repo` (a renamed one keeps its id: see
+    /// [`Fixture::repo_row`]).
+    fn repo_id(&self, repo: &str) -> u64 {
+        self.id_base + repo.bytes().map(u64::from).sum::<u64>()
+    }
+
+    /// A `repositories` row: repository `id` called `name` as collected at minute `collected`.
+    fn repo_row(&self, id: u64, name: &str, collected: u32) -> Value {
+        json!({
+            "organization": self.org, "repository": name, "repo_id": id, "node_id": format!("R_{id}"),
+            "full_name": format!("{}/{name}", self.org), "is_archived": false, "is_fork": false, "is_private": false,
+            "default_branch": "main", "created_at": ts(0), "updated_at": ts(collected), "pushed_at": null,
+            "collected_at": ts(collected), "collection_id": format!("c{collected:02}"),
+        })
+    }
+
+    /// `row` as collected from repository `id` while it was called `name`.
+    fn named(&self, mut row: Value, id: u64, name: &str) -> Value {
+        row["repository_id"] = json!(id);
+        row["repository"] = json!(name);
+        row
     }
 
     fn pr(&self, repo: &str, number: u64, updated: u32, collected: u32, title: &str) -> Value {
         json!({
-            "organization": self.org, "repository": repo, "pr_number": number, "pr_id": 1000 + number, "node_id": format!("PR_{number}"),
+            "organization": self.org, "repository": repo, "repository_id": self.repo_id(repo), "pr_number": number, "pr_id": 1000 + number, "node_id": format!("PR_{number}"),
             "title": title, "state": "OPEN", "draft": false, "author": "ada", "author_type": "User",
             "created_at": ts(0), "updated_at": ts(updated), "closed_at": null, "merged_at": null, "merged": false,
             "merged_by": null, "merged_by_type": null, "base_ref": "main", "head_ref": "f", "additions": 10, "deletions": 2,
@@ -107,7 +142,7 @@ impl Fixture {
 
     fn commit(&self, repo: &str, number: u64, sha: &str, pr_updated: u32, collected: u32) -> Value {
         json!({
-            "organization": self.org, "repository": repo, "pr_number": number, "sha": sha, "author": "ada", "author_name": "Ada",
+            "organization": self.org, "repository": repo, "repository_id": self.repo_id(repo), "pr_number": number, "sha": sha, "author": "ada", "author_name": "Ada",
             "authored_at": ts(0), "committer": null, "committer_name": "GitHub", "committed_at": ts(1), "additions": 1,
             "deletions": 0, "message_headline": "change", "pr_updated_at": ts(pr_updated),
             "collected_at": ts(collected), "collection_id": format!("c{collected:02}"),
@@ -124,7 +159,7 @@ impl Fixture {
         collected: u32,
     ) -> Value {
         json!({
-            "organization": self.org, "repository": repo, "pr_number": number, "comment_id": id, "node_id": format!("IC_{id}"),
+            "organization": self.org, "repository": repo, "repository_id": self.repo_id(repo), "pr_number": number, "comment_id": id, "node_id": format!("IC_{id}"),
             "author": "ghost", "author_type": "Ghost", "created_at": ts(0), "updated_at": ts(updated),
             "pr_updated_at": ts(pr_updated), "collected_at": ts(collected), "collection_id": format!("c{collected:02}"),
         })
@@ -462,6 +497,191 @@ pub async fn a_bad_chunk_loads_nothing(wh: &dyn Warehouse) -> anyhow::Result<()>
             Err(WarehouseError::Storage { .. })
         ),
         "a missing chunk must fail the load"
+    );
+    Ok(())
+}
+
+/// A repository renamed on GitHub (same id): rows collected under the old name and under the
+/// new one are one row per key, all under the new name, whichever order the chunks load in;
+/// reloading the old name's chunks brings back neither the old name nor a duplicate.
+pub async fn a_renamed_repository_keeps_one_row_per_id_under_its_current_name(
+    wh: &dyn Warehouse,
+) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = Fixture::new();
+    let id = f.repo_id("web");
+    let other = f.repo_id("api");
+    // Before the rename: PRs 1 and 2 of "web", and "api" beside it.
+    let old_repo = f
+        .chunk(
+            "web",
+            "repositories",
+            &[f.repo_row(id, "web", 5), f.repo_row(other, "api", 5)],
+        )
+        .await?;
+    let old_prs = f
+        .chunk(
+            "web",
+            "pull_requests",
+            &[
+                f.named(f.pr("web", 1, 5, 5, "one"), id, "web"),
+                f.named(f.pr("web", 2, 5, 5, "two"), id, "web"),
+                f.pr("api", 1, 5, 5, "api one"),
+            ],
+        )
+        .await?;
+    let old_comments = f
+        .chunk(
+            "web",
+            "issue_comments",
+            &[f.named(f.comment("web", 1, 77, 5, 5, 5), id, "web")],
+        )
+        .await?;
+    // After the rename to "web-app": PR 1 changed, PR 3 is new; PR 2 is not in the window.
+    let new_repo = f
+        .chunk("web-app", "repositories", &[f.repo_row(id, "web-app", 10)])
+        .await?;
+    let new_prs = f
+        .chunk(
+            "web-app",
+            "pull_requests",
+            &[
+                f.named(f.pr("web", 1, 9, 10, "one v2"), id, "web-app"),
+                f.named(f.pr("web", 3, 9, 10, "three"), id, "web-app"),
+            ],
+        )
+        .await?;
+    let new_comments = f
+        .chunk(
+            "web-app",
+            "issue_comments",
+            &[f.named(f.comment("web", 1, 77, 5, 9, 10), id, "web-app")],
+        )
+        .await?;
+    let old = [old_repo, old_prs, old_comments];
+    let new = [new_repo, new_prs, new_comments];
+    let check = |prs: Vec<Value>, comments: Vec<Value>, when: &str| -> anyhow::Result<()> {
+        let mut web: Vec<(u64, String, String)> = prs
+            .iter()
+            .filter(|r| r["repository_id"] == json!(id))
+            .map(|r| {
+                (
+                    r["pr_number"].as_u64().unwrap_or_default(),
+                    r["repository"].as_str().unwrap_or_default().to_string(),
+                    r["title"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        web.sort();
+        let want = [
+            (1, "web-app", "one v2"),
+            (2, "web-app", "two"),
+            (3, "web-app", "three"),
+        ]
+        .map(|(n, r, t)| (n, r.to_string(), t.to_string()));
+        ensure!(
+            web == want,
+            "{when}: pull requests of the renamed repository: {web:?}"
+        );
+        ensure!(
+            prs.iter()
+                .any(|r| r["repository"] == "api" && r["repository_id"] == json!(other)),
+            "{when}: the other repository keeps its name: {prs:?}"
+        );
+        ensure!(
+            comments.len() == 1 && comments[0]["repository"] == "web-app",
+            "{when}: comments: {comments:?}"
+        );
+        Ok(())
+    };
+    wh.load(&f.lake, &old).await?;
+    wh.load(&f.lake, &new).await?;
+    check(
+        f.rows(wh, "pull_requests").await?,
+        f.rows(wh, "issue_comments").await?,
+        "after the rename",
+    )?;
+    // The old name's chunks again, then everything at once: nothing changes.
+    wh.load(&f.lake, &old).await?;
+    check(
+        f.rows(wh, "pull_requests").await?,
+        f.rows(wh, "issue_comments").await?,
+        "after reloading the old chunks",
+    )?;
+    let all: Vec<ChunkInfo> = old.iter().chain(new.iter()).cloned().collect();
+    wh.load(&f.lake, &all).await?;
+    check(
+        f.rows(wh, "pull_requests").await?,
+        f.rows(wh, "issue_comments").await?,
+        "after reloading everything",
+    )?;
+    let repos = f.rows(wh, "repositories").await?;
+    ensure!(
+        repos
+            .iter()
+            .filter(|r| r["repo_id"] == json!(id))
+            .map(|r| r["repository"].clone())
+            .collect::<Vec<_>>()
+            == [json!("web-app")],
+        "one repositories row under the new name: {repos:?}"
+    );
+    Ok(())
+}
+
+/// Chunks written before rows carried `repository_id` still load: their rows take the id of
+/// their repository's row in the same collection, or else of the stored row of that name.
+pub async fn chunks_without_repository_ids_load_under_their_repositorys_id(
+    wh: &dyn Warehouse,
+) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = Fixture::new();
+    let id = f.repo_id("legacy") + 7;
+    let strip = |mut v: Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("repository_id");
+        }
+        v
+    };
+    let repo = f
+        .chunk("legacy", "repositories", &[f.repo_row(id, "legacy", 5)])
+        .await?;
+    let prs = f
+        .chunk(
+            "legacy",
+            "pull_requests",
+            &[strip(f.pr("legacy", 1, 5, 5, "one"))],
+        )
+        .await?;
+    let comments = f
+        .chunk(
+            "legacy",
+            "issue_comments",
+            &[strip(f.comment("legacy", 1, 31, 5, 5, 5))],
+        )
+        .await?;
+    wh.load(&f.lake, &[repo, prs, comments]).await?;
+    // Alone, from a later collection: the stored repositories row of that name gives the id.
+    let later = f
+        .chunk(
+            "legacy",
+            "pull_requests",
+            &[strip(f.pr("legacy", 2, 7, 7, "two"))],
+        )
+        .await?;
+    wh.load(&f.lake, &[later]).await?;
+    let prs = f.rows(wh, "pull_requests").await?;
+    let ids: Vec<(Value, Value)> = prs
+        .iter()
+        .map(|r| (r["pr_number"].clone(), r["repository_id"].clone()))
+        .collect();
+    ensure!(
+        ids == [(json!(1), json!(id)), (json!(2), json!(id))],
+        "pull requests: {ids:?}"
+    );
+    let comments = f.rows(wh, "issue_comments").await?;
+    ensure!(
+        comments.len() == 1 && comments[0]["repository_id"] == json!(id),
+        "{comments:?}"
     );
     Ok(())
 }

@@ -123,6 +123,8 @@ pub fn typed(
     let v = match v {
         None | Some(J::Null) => {
             return match c.mode {
+                // Filled by the load from the repository's row (chunks of earlier builds).
+                Mode::Required if c.name == crate::tables::FILLED_AT_LOAD => Ok(Typed::Null),
                 Mode::Required => Err(format!("{table}.{} is missing", c.name)),
                 Mode::Repeated => Ok(Typed::Labels(Vec::new())),
                 Mode::Nullable => Ok(Typed::Null),

@@ -63,7 +63,7 @@ fn dedup_sql(t: &TableDef) -> String {
 /// the collection's `collected_at`) are not loaded.
 fn drop_stale_staged_sql(child: &TableDef) -> String {
     format!(
-        "DELETE FROM stage_{c} s USING pull_requests p WHERE p.organization = s.organization AND p.repository = s.repository \
+        "DELETE FROM stage_{c} s USING pull_requests p WHERE p.repository_id = s.repository_id \
          AND p.pr_number = s.pr_number AND (p.updated_at, p.collected_at) > (s.pr_updated_at, s.collected_at)",
         c = child.name
     )
@@ -73,9 +73,9 @@ fn drop_stale_staged_sql(child: &TableDef) -> String {
 /// `updated_at` seen by an earlier collection included (a deleted comment does not bump it).
 fn reconcile_sql(child: &TableDef) -> String {
     format!(
-        "DELETE FROM {c} c USING pull_requests p WHERE (c.organization, c.repository, c.pr_number) IN \
-         (SELECT organization, repository, pr_number FROM stage_pull_requests) \
-         AND p.organization = c.organization AND p.repository = c.repository AND p.pr_number = c.pr_number \
+        "DELETE FROM {c} c USING pull_requests p WHERE (c.repository_id, c.pr_number) IN \
+         (SELECT repository_id, pr_number FROM stage_pull_requests) \
+         AND p.repository_id = c.repository_id AND p.pr_number = c.pr_number \
          AND (p.updated_at, p.collected_at) > (c.pr_updated_at, c.collected_at)",
         c = child.name
     )
@@ -237,6 +237,19 @@ impl Warehouse for PostgresWarehouse {
             .map_err(q)?;
         for t in tables::ALL {
             tx.batch_execute(&create_table_sql(t)).await.map_err(q)?;
+            let have: Vec<String> = tx
+                .query(
+                    "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1",
+                    &[&t.name],
+                )
+                .await
+                .map_err(q)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if let Some(m) = sql::missing_columns(t, &have) {
+                return Err(WarehouseError::Query(m));
+            }
             for ix in indexes_sql(t) {
                 tx.batch_execute(&ix).await.map_err(q)?;
             }
@@ -294,7 +307,19 @@ impl Warehouse for PostgresWarehouse {
             .await
             .map_err(q)?;
         }
-        tx.batch_execute("CREATE INDEX ON stage_pull_requests (organization, repository, pr_number); ANALYZE stage_pull_requests;").await.map_err(q)?;
+        for t in sql::renamed_tables() {
+            tx.execute(
+                &sql::fill_repository_id_sql(
+                    &format!("stage_{}", t.name),
+                    "stage_repositories",
+                    "repositories",
+                ),
+                &[],
+            )
+            .await
+            .map_err(q)?;
+        }
+        tx.batch_execute("CREATE INDEX ON stage_pull_requests (repository_id, pr_number); ANALYZE stage_pull_requests;").await.map_err(q)?;
         // Parents first: children are judged against the merged pull requests.
         for t in tables::ALL {
             if tables::PR_CHILDREN.iter().any(|c| c.name == t.name) {
@@ -317,6 +342,15 @@ impl Warehouse for PostgresWarehouse {
         for child in tables::PR_CHILDREN {
             let deleted = tx.execute(&reconcile_sql(child), &[]).await.map_err(q)?;
             report.entry(child.name.to_string()).or_default().deleted += deleted;
+        }
+        // Names follow the repository's id: its rows take its current name.
+        for t in sql::renamed_tables() {
+            tx.execute(
+                &sql::rename_sql(t.name, "repositories", "stage_repositories"),
+                &[],
+            )
+            .await
+            .map_err(q)?;
         }
         tx.commit().await.map_err(q)?;
         report.retain(|_, l| *l != TableLoad::default());
@@ -431,7 +465,7 @@ mod tests {
         assert!(sql.contains("  pr_number bigint NOT NULL,"));
         assert!(sql.contains("  merged_at timestamptz,"));
         assert!(sql.contains("  labels text[],"));
-        assert!(sql.ends_with("PRIMARY KEY (organization, repository, pr_number)\n)"));
+        assert!(sql.ends_with("PRIMARY KEY (repository_id, pr_number)\n)"));
     }
 
     #[test]

@@ -30,6 +30,26 @@ pub fn create_table_sql(t: &TableDef, type_of: fn(&Column) -> &'static str) -> S
     )
 }
 
+/// What to say when a table exists without some of the definition's columns (made by an
+/// earlier build, e.g. keyed by repository names before `repository_id`): `None` when none
+/// is missing.
+pub fn missing_columns(t: &TableDef, have: &[String]) -> Option<String> {
+    let missing: Vec<&str> = t
+        .columns
+        .iter()
+        .map(|c| c.name)
+        .filter(|c| !have.iter().any(|h| h.eq_ignore_ascii_case(c)))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "table {} was made by an earlier ghstats and lacks the columns {}: drop the tables \
+             (or use a new database) and run `ghstats load` to rebuild them from storage",
+            t.name,
+            missing.join(", ")
+        )
+    })
+}
+
 /// Indexes on the clustering and partitioning columns, and on a child's pull request.
 pub fn indexes_sql(t: &TableDef) -> Vec<String> {
     let mut out = Vec::new();
@@ -48,7 +68,7 @@ pub fn indexes_sql(t: &TableDef) -> Vec<String> {
     }
     if tables::PR_CHILDREN.iter().any(|c| c.name == t.name) {
         out.push(format!(
-            "CREATE INDEX IF NOT EXISTS {0}_pr ON {0} (organization, repository, pr_number)",
+            "CREATE INDEX IF NOT EXISTS {0}_pr ON {0} (repository_id, pr_number)",
             t.name
         ));
     }
@@ -121,6 +141,48 @@ pub fn merge_sql(t: &TableDef, dedup: &str) -> MergeSql {
             current = version_tuple(t, t.name),
         ),
     }
+}
+
+/// The tables whose `organization` and `repository` columns follow the repository's current
+/// names: every table but `repositories`, which holds them.
+pub fn renamed_tables() -> impl Iterator<Item = &'static TableDef> {
+    tables::ALL
+        .iter()
+        .filter(|t| t.name != tables::REPOSITORIES.name)
+}
+
+/// Gives every row of `table` whose repository is in this load (`staged_repositories`) the
+/// repository's current organization and name, from `repositories` (its newest row by id). A
+/// renamed repository's rows stored under its old name, and rows reloaded from chunks stored
+/// under it, all end up under the new one. Rows already named right are not touched. The three
+/// arguments are table names in the backend's dialect.
+pub fn rename_sql(table: &str, repositories: &str, staged_repositories: &str) -> String {
+    format!(
+        "UPDATE {table} AS T SET \
+         organization = (SELECT r.organization FROM {repositories} r WHERE r.repo_id = T.repository_id), \
+         repository = (SELECT r.repository FROM {repositories} r WHERE r.repo_id = T.repository_id) \
+         WHERE T.repository_id IN (SELECT s.repo_id FROM {staged_repositories} s) \
+         AND EXISTS (SELECT 1 FROM {repositories} r WHERE r.repo_id = T.repository_id \
+         AND (r.organization <> T.organization OR r.repository <> T.repository))"
+    )
+}
+
+/// Gives staged rows that lack `repository_id` (chunks written before rows carried it) the id
+/// of their repository: from the staged `repositories` row of the same collection and name,
+/// or else the stored row of that name. Rows with an id are not touched. The arguments are
+/// table names in the backend's dialect.
+pub fn fill_repository_id_sql(
+    stage: &str,
+    staged_repositories: &str,
+    repositories: &str,
+) -> String {
+    format!(
+        "UPDATE {stage} AS T SET repository_id = COALESCE(\
+         (SELECT MAX(s.repo_id) FROM {staged_repositories} s WHERE s.organization = T.organization \
+         AND s.repository = T.repository AND s.collection_id = T.collection_id), \
+         (SELECT MAX(r.repo_id) FROM {repositories} r WHERE r.organization = T.organization AND r.repository = T.repository)) \
+         WHERE T.repository_id IS NULL"
+    )
 }
 
 /// What a dialect supplies to the metric views: how a table is named in a view, the hours

@@ -57,8 +57,8 @@ fn dedup_sql(t: &TableDef) -> String {
 /// snapshot is its pull request's `updated_at`, then the collection's `collected_at`.
 fn drop_stale_staged_sql(child: &TableDef) -> String {
     format!(
-        "DELETE FROM temp.stage_{c} WHERE EXISTS (SELECT 1 FROM pull_requests p WHERE p.organization = stage_{c}.organization \
-         AND p.repository = stage_{c}.repository AND p.pr_number = stage_{c}.pr_number \
+        "DELETE FROM temp.stage_{c} WHERE EXISTS (SELECT 1 FROM pull_requests p WHERE p.repository_id = stage_{c}.repository_id \
+         AND p.pr_number = stage_{c}.pr_number \
          AND (p.updated_at, p.collected_at) > (stage_{c}.pr_updated_at, stage_{c}.collected_at))",
         c = child.name
     )
@@ -70,9 +70,9 @@ fn drop_stale_staged_sql(child: &TableDef) -> String {
 /// delete, so it reads only their children (by the `_pr` index).
 fn reconcile_sql(child: &TableDef) -> String {
     format!(
-        "DELETE FROM {c} WHERE (organization, repository, pr_number) IN \
-         (SELECT organization, repository, pr_number FROM temp.stage_pull_requests) \
-         AND EXISTS (SELECT 1 FROM pull_requests p WHERE p.organization = {c}.organization AND p.repository = {c}.repository \
+        "DELETE FROM {c} WHERE (repository_id, pr_number) IN \
+         (SELECT repository_id, pr_number FROM temp.stage_pull_requests) \
+         AND EXISTS (SELECT 1 FROM pull_requests p WHERE p.repository_id = {c}.repository_id \
          AND p.pr_number = {c}.pr_number AND (p.updated_at, p.collected_at) > ({c}.pr_updated_at, {c}.collected_at))",
         c = child.name
     )
@@ -254,6 +254,13 @@ impl Warehouse for SqliteWarehouse {
                 .map_err(q)?;
             for t in tables::ALL {
                 tx.execute_batch(&create_table_sql(t)).map_err(q)?;
+                let have: Vec<String> = tx
+                    .prepare("SELECT name FROM pragma_table_info(?1)")
+                    .and_then(|mut s| s.query_map([t.name], |r| r.get(0))?.collect())
+                    .map_err(q)?;
+                if let Some(m) = sql::missing_columns(t, &have) {
+                    return Err(WarehouseError::Query(m));
+                }
                 for ix in indexes_sql(t) {
                     tx.execute_batch(&ix).map_err(q)?;
                 }
@@ -303,7 +310,10 @@ impl Warehouse for SqliteWarehouse {
                 let n = stage_chunk(&tx, t, chunk, &bytes)?;
                 report.entry(t.name.to_string()).or_default().staged += n;
             }
-            tx.execute_batch("CREATE INDEX IF NOT EXISTS temp.stage_pull_requests_key ON stage_pull_requests (organization, repository, pr_number);")
+            for t in sql::renamed_tables() {
+                tx.execute(&sql::fill_repository_id_sql(&format!("temp.stage_{}", t.name), "temp.stage_repositories", "repositories"), []).map_err(q)?;
+            }
+            tx.execute_batch("CREATE INDEX IF NOT EXISTS temp.stage_pull_requests_key ON stage_pull_requests (repository_id, pr_number);")
                 .map_err(q)?;
             // Parents first: children are judged against the merged pull requests.
             for t in tables::ALL {
@@ -322,6 +332,10 @@ impl Warehouse for SqliteWarehouse {
             for child in tables::PR_CHILDREN {
                 let deleted = tx.execute(&reconcile_sql(child), []).map_err(q)? as u64;
                 report.entry(child.name.to_string()).or_default().deleted += deleted;
+            }
+            // Names follow the repository's id: its rows take its current name.
+            for t in sql::renamed_tables() {
+                tx.execute(&sql::rename_sql(t.name, "repositories", "temp.stage_repositories"), []).map_err(q)?;
             }
             for t in tables::ALL {
                 tx.execute_batch(&format!("DELETE FROM temp.stage_{};", t.name)).map_err(q)?;
@@ -444,7 +458,7 @@ mod tests {
         assert!(sql.contains("  merged_at TEXT,"));
         assert!(sql.contains("  labels TEXT,"));
         assert!(sql.contains("  draft INTEGER NOT NULL,"));
-        assert!(sql.ends_with("PRIMARY KEY (organization, repository, pr_number)\n)"));
+        assert!(sql.ends_with("PRIMARY KEY (repository_id, pr_number)\n)"));
     }
 
     #[test]
@@ -452,11 +466,15 @@ mod tests {
         let m = merge_sql(&tables::PULL_REQUESTS);
         assert!(m
             .upsert
-            .contains("ON CONFLICT (organization, repository, pr_number) DO UPDATE SET"));
+            .contains("ON CONFLICT (repository_id, pr_number) DO UPDATE SET"));
         assert!(m.upsert.ends_with("WHERE (excluded.updated_at, excluded.collected_at) > (pull_requests.updated_at, pull_requests.collected_at)"));
         assert!(
-            !m.upsert.contains("organization = excluded.organization"),
+            !m.upsert.contains("repository_id = excluded.repository_id"),
             "keys are not updated"
+        );
+        assert!(
+            m.upsert.contains("repository = excluded.repository"),
+            "names are not keys"
         );
     }
 

@@ -231,15 +231,21 @@ pub fn expected(world: &World, window: &Window, repos: &[&str]) -> Tables {
             continue;
         }
         let base = |extra: Value| {
-            let mut v = json!({"organization": ORG, "repository": repo.name});
+            let mut v =
+                json!({"organization": ORG, "repository": repo.name, "repository_id": repo.id});
             v.as_object_mut()
                 .unwrap()
                 .extend(extra.as_object().unwrap().clone());
             v
         };
+        let repository_row = |extra: Value| {
+            let mut v = base(extra);
+            v.as_object_mut().unwrap().remove("repository_id");
+            v
+        };
         put(
             "repositories",
-            base(json!({
+            repository_row(json!({
                 "repo_id": repo.id, "node_id": node_id("R", repo.id), "full_name": format!("{ORG}/{}", repo.name),
                 "is_archived": repo.is_archived, "is_fork": repo.is_fork, "is_private": repo.is_private,
                 "default_branch": repo.default_branch, "created_at": ts(repo.created_at), "updated_at": ts(repo.updated_at),

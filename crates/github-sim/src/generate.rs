@@ -526,6 +526,7 @@ pub fn generate(spec: &OrgSpec, now: DateTime<Utc>) -> World {
             pushed_at: created,
             pull_requests: Vec::new(),
             issues: Vec::new(),
+            former_names: Vec::new(),
         };
         let mut number = 0u64;
         for k in 0..*count {
@@ -586,6 +587,7 @@ pub fn generate(spec: &OrgSpec, now: DateTime<Utc>) -> World {
                 pushed_at: created,
                 pull_requests: Vec::new(),
                 issues: Vec::new(),
+                former_names: Vec::new(),
             };
             let created_at = now - Duration::days(2);
             let pr = g.pull_request(1, created_at, now, 2, 1, 1, 1, 1);

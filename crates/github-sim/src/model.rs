@@ -200,6 +200,10 @@ pub struct Repository {
     pub pull_requests: Vec<PullRequest>,
     /// Issues with comments; they share the number sequence with pull requests.
     pub issues: Vec<Issue>,
+    /// Names the repository had before a rename, oldest first. GitHub keeps answering them
+    /// with the renamed repository (its redirects); the id stays the same.
+    #[serde(default)]
+    pub former_names: Vec<String>,
 }
 
 /// Where an entity with a database id lives, for `node(id:)` look-ups.
@@ -261,11 +265,36 @@ impl World {
         self.index.get(&id).copied()
     }
 
+    /// The repository called `name` now, or else the one that was called `name` before a
+    /// rename (as GitHub redirects an old name).
     pub fn repository(&self, name: &str) -> Option<(usize, &Repository)> {
-        self.repositories
-            .iter()
-            .enumerate()
+        let mut all = self.repositories.iter().enumerate();
+        all.clone()
             .find(|(_, r)| r.name.eq_ignore_ascii_case(name))
+            .or_else(|| {
+                all.find(|(_, r)| r.former_names.iter().any(|f| f.eq_ignore_ascii_case(name)))
+            })
+    }
+
+    /// Renames the repository called `from` to `to`, as GitHub does: same id, new name, its
+    /// `updated_at` now. `None` when there is no such repository or `to` is taken.
+    pub fn rename(&mut self, from: &str, to: &str, now: DateTime<Utc>) -> Option<u64> {
+        if self
+            .repositories
+            .iter()
+            .any(|r| r.name.eq_ignore_ascii_case(to))
+        {
+            return None;
+        }
+        let ri = self
+            .repositories
+            .iter()
+            .position(|r| r.name.eq_ignore_ascii_case(from))?;
+        let r = &mut self.repositories[ri];
+        let old = std::mem::replace(&mut r.name, to.to_string());
+        r.former_names.push(old);
+        r.updated_at = now;
+        Some(r.id)
     }
 
     pub fn take_id(&mut self) -> u64 {

@@ -360,6 +360,12 @@ impl Simulator {
         out
     }
 
+    /// Renames a repository (same id, new name; the old name keeps answering with it), at
+    /// the current time. Its id, or `None` when `from` is unknown or `to` taken.
+    pub fn rename(&self, from: &str, to: &str) -> Option<u64> {
+        apply_rename(&self.state, from, to)
+    }
+
     /// Replaces the fault plan.
     pub fn set_faults(&self, plan: FaultPlan) {
         set_faults(&self.state, plan);
@@ -415,6 +421,14 @@ fn apply_change(state: &SimState, count: usize, seed: u64, repo: Option<&str>) -
     report
 }
 
+fn apply_rename(state: &SimState, from: &str, to: &str) -> Option<u64> {
+    let mut guard = state.world.write().unwrap_or_else(|e| e.into_inner());
+    let mut next = (**guard).clone();
+    let id = next.rename(from, to, Utc::now())?;
+    *guard = Arc::new(next);
+    Some(id)
+}
+
 fn set_faults(state: &SimState, plan: FaultPlan) {
     let queue = plan.next.iter().cloned().collect();
     let rng = ChaCha8Rng::seed_from_u64(plan.seed);
@@ -429,6 +443,7 @@ fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/_sim/change", post(control_change))
         .route("/_sim/faults", post(control_faults))
+        .route("/_sim/rename", post(control_rename))
         .route(
             "/_sim/ledger",
             get(control_ledger).delete(control_reset_ledger),
@@ -462,6 +477,27 @@ async fn control_change(
         body.seed,
         body.repo.as_deref(),
     ))
+}
+
+#[derive(Deserialize)]
+struct RenameBody {
+    from: String,
+    to: String,
+}
+
+/// `POST /_sim/rename {"from": "web", "to": "web-app"}`: `{"id": …}`, or 404 when `from` is
+/// unknown or `to` is taken.
+async fn control_rename(
+    State(state): State<Arc<SimState>>,
+    Json(body): Json<RenameBody>,
+) -> Response {
+    match apply_rename(&state, &body.from, &body.to) {
+        Some(id) => Json(serde_json::json!({ "id": id })).into_response(),
+        None => message(
+            StatusCode::NOT_FOUND,
+            "no repository by that name, or the new name is taken",
+        ),
+    }
 }
 
 async fn control_faults(
