@@ -469,3 +469,120 @@ async fn scheduled_collects_on_each_interval_until_sigterm() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// The load is part of the crash-safe path: a completed collection that is not in the warehouse
+/// (a `--no-load` run here, a load killed with SIGKILL below) is loaded by the next job that
+/// loads, whatever its own window holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_collection_left_unloaded_is_loaded_by_the_next_run() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 3, 3000, 31), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let truth: u64 = sim
+        .world()
+        .repositories
+        .iter()
+        .filter(|r| !r.is_archived && !r.is_fork)
+        .map(|r| r.pull_requests.len() as u64)
+        .sum();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("GITHUB_ORG=acme\nGITHUB_TOKEN={TOKEN}\nGITHUB_API_URL={}\nSTORAGE_URL=file://./lake\nWAREHOUSE_URL=sqlite://./wh.db\nLOG_FORMAT=json\nLOCK_LEASE=1s\n", sim.url()),
+    )
+    .unwrap();
+    let path = dir.path().to_path_buf();
+    let run = |args: Vec<&'static str>| {
+        let path = path.clone();
+        async move {
+            tokio::task::spawn_blocking(move || ghstats(&path).args(&args).output())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let stored = || async {
+        let out = run(vec!["summary", "--json"]).await;
+        let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        s["warehouse"]["pull_requests"].as_u64().unwrap_or(0)
+    };
+    let checkpoints = dir.path().join("lake/acme/_checkpoints");
+    let read_checkpoint = |id: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(checkpoints.join(format!("{id}.json"))).unwrap())
+            .unwrap()
+    };
+
+    // 1. A backfill without its load, then an hourly collect: the backfill lands first.
+    let out = run(vec!["backfill", "--days", "400", "--no-load"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = first["collection_id"].as_str().unwrap().to_string();
+    assert_eq!(read_checkpoint(&id)["loaded"], false);
+    let out = run(vec!["collect", "--hours", "1"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stored().await, truth);
+    assert_eq!(read_checkpoint(&id)["loaded"], true);
+
+    // 2. A backfill killed with SIGKILL as soon as its checkpoint says completed (its load
+    //    under way): the next run finishes the load.
+    std::fs::remove_file(dir.path().join("wh.db")).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let before: Vec<std::path::PathBuf> = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    let mut child = ghstats(dir.path())
+        .args(["backfill", "--days", "400"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut phase = "collecting";
+    let killed_at = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break format!("not killed: it ended first ({status})");
+        }
+        let newest = std::fs::read_dir(&checkpoints)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| !before.contains(p))
+            .max();
+        if let Some(p) = newest {
+            if let Ok(cp) =
+                serde_json::from_slice::<serde_json::Value>(&std::fs::read(&p).unwrap_or_default())
+            {
+                if cp["status"] == "completed" {
+                    phase = if cp["loaded"] == true {
+                        "loaded"
+                    } else {
+                        "loading"
+                    };
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    break format!("killed while {phase}");
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    eprintln!("backfill: {killed_at}");
+    // The dead run's lease (1 s) runs out; the next run takes the lock over.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let out = run(vec!["collect", "--hours", "1"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stored().await, truth, "after a backfill {killed_at}");
+    let _ = phase;
+}

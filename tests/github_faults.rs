@@ -196,7 +196,7 @@ async fn a_pull_request_github_cannot_serve_is_stepped_past_recorded_and_read_ne
     assert_eq!(again.status, Status::Completed);
     assert!(again.repos.iter().all(|r| r.not_collectable.is_empty()));
     let rows = read_collection(&lake, &again.collection_id).await;
-    let key = format!("\"{ORG}\"|\"repo-000\"|{poison}");
+    let key = format!("{}|{poison}", world.repositories[0].id);
     assert!(
         rows["pull_requests"].contains_key(&key),
         "the pull request skipped before was collected: {:?}",
@@ -236,7 +236,7 @@ async fn a_review_deleted_before_its_comments_are_read_is_dropped_and_the_rest_c
             .unwrap()
             .retain(|_, row| row["review_id"] != review.id);
     }
-    let key = format!("\"{ORG}\"|\"repo-001\"|{}", pr.number);
+    let key = format!("{}|{}", world.repositories[1].id, pr.number);
     let row = want
         .get_mut("pull_requests")
         .unwrap()
@@ -384,4 +384,157 @@ async fn full_detail_costs_at_most_150_budget_units_per_1000_pull_requests() {
     );
     // What the client counted is what the simulator charged.
     assert_eq!(result.api_cost.graphql_points, ledger.graphql_points);
+}
+
+#[tokio::test]
+async fn a_reviews_comments_that_do_not_advance_skip_only_that_pull_request() {
+    let sim = sim_with(2, 120, 9, SimOptions::default()).await;
+    let world = sim.world();
+    let big = world.repositories[0]
+        .pull_requests
+        .iter()
+        .find(|p| p.reviews.iter().any(|r| r.comments.len() > 100))
+        .expect("a review with more than 100 comments")
+        .number;
+    sim.set_options(SimOptions {
+        stuck_pagination: vec![StuckPagination {
+            repo: "repo-000".into(),
+            connection: "reviewComments".into(),
+            pr: Some(big),
+            mode: StuckMode::SameCursor,
+        }],
+        ..SimOptions::default()
+    });
+    let client = fast_client(&sim.url(), &["t"]);
+    let lake = memory_lake();
+    let window = everything();
+    let result = collect(&client, &lake, &bounded(window)).await;
+    assert_eq!(result.status, Status::Completed, "{:?}", result.repos);
+    let repo = result.repos.iter().find(|r| r.name == "repo-000").unwrap();
+    assert_eq!(
+        repo.not_collectable
+            .iter()
+            .map(|s| s.number)
+            .collect::<Vec<_>>(),
+        vec![big]
+    );
+    assert_tables_eq(
+        &read_collection(&lake, &result.collection_id).await,
+        &without_prs(expected(&world, &window, &[]), &[("repo-000", big)]),
+    );
+}
+
+/// SIGTERM while the client waits out a spent rate limit (two minutes here) ends the wait at
+/// once: the run answers `partial` instead of sleeping until the reset.
+#[tokio::test]
+async fn sigterm_ends_a_rate_limit_wait_at_once() {
+    let sim = sim_with(2, 120, 3, SimOptions::default()).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = ghstats::github::GithubClient::new(
+        sim.url().parse().unwrap(),
+        vec![ghstats::config::Secret::new("t")],
+        ghstats::github::ClientOptions {
+            base_backoff: Duration::from_millis(10),
+            stop: Some(stop.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut o = bounded(everything());
+    o.deadline = Instant::now() + Duration::from_secs(600);
+    o.stop = vec![stop.clone()];
+    // The first page answers that the budget is spent until two minutes from now.
+    let lake = memory_lake();
+    let first = collect(&client, &lake, &o).await;
+    assert_eq!(first.status, Status::Completed);
+    sim.set_faults(github_sim::FaultPlan {
+        next: vec![github_sim::Fault::Exhausted { reset_in: 120 }],
+        ..Default::default()
+    });
+    let run = tokio::spawn({
+        let lake = lake.clone();
+        let o = o.clone();
+        async move {
+            ghstats::jobs::collect(&client, &lake, &o, &ghstats::jobs::Progress::hidden()).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped = Instant::now();
+    stop.store(true, Ordering::Relaxed);
+    let outcome = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the run ended soon after SIGTERM, not at the reset two minutes later")
+        .unwrap();
+    eprintln!("ended {:?} after the stop", stopped.elapsed());
+    // The budget ran out on the repository listing, before any checkpoint: the run ends with
+    // the stop as its reason (a later page would end `partial`, as the other tests show).
+    let e = outcome.expect_err("stopped while listing the repositories");
+    assert!(format!("{e:#}").contains("shutdown"), "{e:#}");
+}
+
+/// The comment sweep meets a pull request GitHub cannot serve: it is recorded as not
+/// collectable and stepped past, the other edited pull request is collected, and the
+/// repository is done. A run over other repositories keeps the record for the next run that
+/// covers it.
+#[tokio::test]
+async fn the_sweep_steps_past_a_pull_request_github_cannot_serve_and_the_record_survives() {
+    let sim = sim_with(2, 150, 27, SimOptions::default()).await;
+    let client = fast_client(&sim.url(), &["t"]);
+    let lake = memory_lake();
+    let all = collect(&client, &lake, &bounded(everything())).await;
+    assert_eq!(all.status, Status::Completed);
+    let now =
+        chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::Duration::seconds(1))
+            .unwrap();
+    let old = now - chrono::Duration::days(2);
+    let (edited, poison) = sim.edit(|w| {
+        let mut picked = w.repositories[0]
+            .pull_requests
+            .iter_mut()
+            .filter(|p| p.updated_at < old && !p.comments.is_empty());
+        let a = picked.next().expect("an old pull request with comments");
+        a.comments[0].updated_at = now;
+        let a = a.number;
+        let b = picked.next().expect("another");
+        b.comments[0].updated_at = now;
+        (a, b.number)
+    });
+    sim.set_options(SimOptions {
+        poison_pull_requests: vec![("repo-000".into(), poison)],
+        ..SimOptions::default()
+    });
+    let window = ghstats::github::Window {
+        since: now - chrono::Duration::hours(1),
+        until: now + chrono::Duration::seconds(1),
+    };
+    let mut o = bounded(window);
+    o.kind = ghstats::lake::checkpoint::CollectionKind::Sweep;
+    let swept = collect(&client, &lake, &o).await;
+    assert_eq!(swept.status, Status::Completed, "{:?}", swept.repos);
+    let repo = swept.repos.iter().find(|r| r.name == "repo-000").unwrap();
+    assert_eq!(
+        repo.not_collectable
+            .iter()
+            .map(|s| s.number)
+            .collect::<Vec<_>>(),
+        vec![poison]
+    );
+    let rows = read_collection(&lake, &swept.collection_id).await;
+    let world = sim.world();
+    let id = world.repositories[0].id;
+    assert!(rows["pull_requests"].contains_key(&format!("{id}|{edited}")));
+    assert!(!rows["pull_requests"].contains_key(&format!("{id}|{poison}")));
+
+    // A run over repo-001 only, then GitHub serves the pull request again: the next run over
+    // repo-000 reads it.
+    let narrow = collect(&client, &lake, &options(window, &["repo-001"])).await;
+    assert_eq!(narrow.status, Status::Completed);
+    sim.set_options(SimOptions::default());
+    let next = collect(&client, &lake, &bounded(window_after(window.until).await)).await;
+    assert_eq!(next.status, Status::Completed);
+    let rows = read_collection(&lake, &next.collection_id).await;
+    assert!(
+        rows["pull_requests"].contains_key(&format!("{id}|{poison}")),
+        "the pull request recorded two runs before was read again"
+    );
 }

@@ -37,6 +37,9 @@ pub struct ClientOptions {
     pub max_response_bytes: usize,
     /// No wait may end after this instant (the run's budget).
     pub deadline: Option<Instant>,
+    /// Set on SIGTERM: a wait in progress (a rate limit's reset, a secondary limit, a
+    /// backoff) ends at once with [`GithubError::OutOfTime`].
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Certificate authorities trusted beside webpki's roots and the system's store (a
     /// GitHub Enterprise server behind a private CA; see [`read_ca_bundle`]).
     pub ca_certificates: Vec<reqwest::Certificate>,
@@ -72,6 +75,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             max_response_bytes: 64 << 20,
             deadline: None,
+            stop: None,
             ca_certificates: Vec::new(),
         }
     }
@@ -413,8 +417,25 @@ impl GithubClient {
             wait_ms = d.as_millis() as u64,
             why, "Waiting before the next GitHub request."
         );
-        tokio::time::sleep(d).await;
-        Ok(())
+        let Some(stop) = &self.inner.options.stop else {
+            tokio::time::sleep(d).await;
+            return Ok(());
+        };
+        // In slices, so SIGTERM ends a long wait (a rate limit's reset) within a fifth of a
+        // second: Cloud Run kills the instance ten seconds after it.
+        let until = Instant::now() + d;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Err(GithubError::OutOfTime(format!(
+                    "{why}: stopped while waiting (shutdown)"
+                )));
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            tokio::time::sleep(left.min(Duration::from_millis(200))).await;
+        }
     }
 
     /// Waits the backoff for the `attempt`-th failure (1-based), within the run's budget.

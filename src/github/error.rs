@@ -20,6 +20,10 @@ pub enum GithubError {
     /// request would be as large again, a smaller page may not be.
     #[error("GitHub's response is larger than {cap} bytes; asking for less")]
     TooLarge { cap: usize },
+    /// A listing whose pages do not advance (the same cursor again, a null cursor or no items
+    /// with more promised), after one retry: asking again would loop.
+    #[error("{0}")]
+    Pagination(String),
     /// A passing fault: a 5xx, a dropped connection. Retrying may help.
     #[error("transient GitHub error: {0}")]
     Transient(String),

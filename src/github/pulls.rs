@@ -176,6 +176,15 @@ pub struct WalkState {
     pub skipped: Vec<SkippedPullRequest>,
 }
 
+/// What [`PullRequestWalk::review_comments`] found.
+struct ReviewComments {
+    comments: Vec<ReviewCommentRecord>,
+    /// Node ids of reviews GitHub no longer has.
+    vanished: HashSet<String>,
+    /// Pull requests (by number) whose review comments GitHub cannot serve, and why.
+    unservable: HashMap<u64, String>,
+}
+
 /// Whether the run must stop now (budget spent, SIGTERM, lock lost).
 pub type StopCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 
@@ -207,7 +216,8 @@ impl From<GithubError> for PrFailure {
             GithubError::Overloaded(_)
             | GithubError::TooLarge { .. }
             | GithubError::Transient(_)
-            | GithubError::NotFound { .. } => PrFailure::Unservable(e.to_string()),
+            | GithubError::NotFound { .. }
+            | GithubError::Pagination(_) => PrFailure::Unservable(e.to_string()),
             GithubError::Fatal { status: 200, .. } => PrFailure::Unservable(e.to_string()),
             other => PrFailure::Stop(other),
         }
@@ -223,14 +233,10 @@ fn stuck(what: &str, sent: Option<&str>, got: &PageInfo, items: usize) -> Github
     } else {
         "the same endCursor as sent".to_string()
     };
-    GithubError::Fatal {
-        status: 200,
-        message: format!(
-            "GitHub's pagination of {what} does not advance (hasNextPage with {why}, after {}); gave up after one retry",
-            sent.unwrap_or("the first page")
-        ),
-        request_id: None,
-    }
+    GithubError::Pagination(format!(
+        "GitHub's pagination of {what} does not advance (hasNextPage with {why}, after {}); gave up after one retry",
+        sent.unwrap_or("the first page")
+    ))
 }
 
 /// Whether a page claims more items but gives no way forward.
@@ -288,6 +294,12 @@ impl PullRequestWalk {
         &self.state
     }
 
+    /// Records pull requests found not collectable outside the walk (the comment sweep), so
+    /// the checkpoint names them and the next collection reads them again.
+    pub fn record_skipped(&mut self, items: &[SkippedPullRequest]) {
+        self.state.skipped.extend(items.iter().cloned());
+    }
+
     pub fn page_size(&self) -> u32 {
         self.sizer.current
     }
@@ -342,11 +354,13 @@ impl PullRequestWalk {
         let vars = json!({ "owner": self.owner, "name": self.name, "number": item.number });
         let got = self
             .client
+            // Shrinkable: one attempt a run, not the client's six with backoff; the item
+            // waits for the next run anyway.
             .graphql_operation::<PullRequestByNumberData>(
                 PULL_REQUEST_PAGE,
                 "PullRequestByNumber",
                 vars,
-                false,
+                true,
             )
             .await;
         let mut page = WalkPage::default();
@@ -401,10 +415,14 @@ impl PullRequestWalk {
                 )
             })
             .collect();
-        let (comments, _) = self.review_comments(&targets).await.map_err(|f| match f {
+        let got = self.review_comments(&targets).await.map_err(|f| match f {
             PrFailure::Stop(e) => e,
             PrFailure::Unservable(why) => GithubError::Transient(why),
         })?;
+        if let Some(why) = got.unservable.values().next() {
+            return Err(GithubError::Transient(why.clone()));
+        }
+        let comments = got.comments;
         self.state.pending_reviews.drain(..n);
         Ok(WalkPage {
             review_comments: comments,
@@ -489,7 +507,26 @@ impl PullRequestWalk {
                     .map(|r| (r.id.clone(), r.full_database_id, pr.updated_at, pr.number))
             })
             .collect();
-        let (comments, vanished) = self.review_comments(&targets).await?;
+        let ReviewComments {
+            comments,
+            vanished,
+            unservable,
+        } = self.review_comments(&targets).await?;
+        // A pull request one of whose reviews' comments GitHub cannot page is not collectable:
+        // stored without them, its reconciliation would delete them.
+        done.retain(|pr| match unservable.get(&pr.number) {
+            Some(why) => {
+                tracing::warn!(repo = %self.name, number = pr.number, error = %why, "Pull request not collectable; recorded and stepped past.");
+                skipped.push(SkippedPullRequest {
+                    number: pr.number,
+                    updated_at: Some(pr.updated_at),
+                    error: why.clone(),
+                    attempts: 1,
+                });
+                false
+            }
+            None => true,
+        });
         let mut counts: HashMap<u64, u64> = HashMap::new();
         for c in &comments {
             *counts.entry(c.review_id).or_default() += 1;
@@ -509,6 +546,7 @@ impl PullRequestWalk {
     /// more) is left out; one GitHub cannot serve is returned in `skipped`.
     pub async fn pull_requests_by_number(&self, numbers: &[u64]) -> Result<WalkPage, GithubError> {
         let mut found = Vec::new();
+        let mut unservable = Vec::new();
         for &number in numbers {
             self.check_stop()?;
             let vars = json!({ "owner": self.owner, "name": self.name, "number": number });
@@ -520,17 +558,31 @@ impl PullRequestWalk {
             {
                 Ok(d) => d,
                 Err(GithubError::NotFound { .. }) => continue,
-                Err(e) => return Err(e),
+                Err(e) => match PrFailure::from(e) {
+                    // One pull request GitHub cannot serve does not stop the sweep.
+                    PrFailure::Unservable(why) => {
+                        tracing::warn!(repo = %self.name, number, error = %why, "Pull request not collectable; recorded and stepped past.");
+                        unservable.push(SkippedPullRequest {
+                            number,
+                            updated_at: None,
+                            error: why,
+                            attempts: 1,
+                        });
+                        continue;
+                    }
+                    PrFailure::Stop(e) => return Err(e),
+                },
             };
             if let Some(pr) = data.repository.and_then(|r| r.pull_request) {
                 found.push(pr);
             }
         }
-        let (pull_requests, review_comments, skipped) =
+        let (pull_requests, review_comments, mut skipped) =
             self.hydrate(found).await.map_err(|f| match f {
                 PrFailure::Stop(e) => e,
                 PrFailure::Unservable(why) => GithubError::Transient(why),
             })?;
+        skipped.extend(unservable);
         Ok(WalkPage {
             pull_requests,
             review_comments,
@@ -805,10 +857,10 @@ impl PullRequestWalk {
             next = link.map(|u| u.to_string());
             if let Some(u) = &next {
                 if n == 0 || seen.contains(u) {
-                    return Err(PrFailure::Unservable(format!(
+                    return Err(PrFailure::Unservable(GithubError::Pagination(format!(
                         "GitHub's pagination of the commits of {}/{}#{} does not advance (a next link to a page already read, or an empty page)",
                         self.owner, self.name, pr.number
-                    )));
+                    )).to_string()));
                 }
             }
         }
@@ -860,9 +912,10 @@ impl PullRequestWalk {
     async fn review_comments(
         &self,
         reviews: &[(String, u64, DateTime<Utc>, u64)],
-    ) -> Result<(Vec<ReviewCommentRecord>, HashSet<String>), PrFailure> {
+    ) -> Result<ReviewComments, PrFailure> {
         let mut out = Vec::new();
         let mut vanished = HashSet::new();
+        let mut unservable: HashMap<u64, String> = HashMap::new();
         let mut at = 0usize;
         let mut overloads = 0u32;
         while at < reviews.len() {
@@ -925,10 +978,20 @@ impl PullRequestWalk {
                     self.check_stop()?;
                     let sent = conn.page_info.end_cursor.clone();
                     let vars = json!({ "ids": [review.id], "cursor": sent });
-                    let (more, _): (NodesData<ReviewWithComments>, _) = self
+                    let more: NodesData<ReviewWithComments> = match self
                         .client
                         .graphql_nodes(REVIEW_COMMENTS, vars, false)
-                        .await?;
+                        .await
+                    {
+                        Ok((more, _)) => more,
+                        Err(e) => match PrFailure::from(e) {
+                            PrFailure::Unservable(why) => {
+                                unservable.insert(pr_number, why);
+                                break;
+                            }
+                            stop => return Err(stop),
+                        },
+                    };
                     match more.nodes.into_iter().next() {
                         Some(r) => {
                             if not_advancing(
@@ -946,7 +1009,9 @@ impl PullRequestWalk {
                                     r.comments.nodes.len(),
                                 );
                                 if stuck_once {
-                                    return Err(PrFailure::Stop(e));
+                                    // That pull request is not collectable; the rest are.
+                                    unservable.insert(pr_number, e.to_string());
+                                    break;
                                 }
                                 stuck_once = true;
                                 conn = Connection {
@@ -958,13 +1023,24 @@ impl PullRequestWalk {
                             }
                             conn = r.comments;
                         }
-                        None => break, // the review was deleted meanwhile
+                        None => {
+                            // Deleted between two of its pages: gone, like one deleted
+                            // before the first, not kept with part of its comments.
+                            out.retain(|c: &ReviewCommentRecord| c.review_id != review_id);
+                            vanished.insert(review.id.clone());
+                            break;
+                        }
                     }
                 }
             }
             at += size;
         }
-        Ok((out, vanished))
+        out.retain(|c| !unservable.contains_key(&c.pr_number));
+        Ok(ReviewComments {
+            comments: out,
+            vanished,
+            unservable,
+        })
     }
 }
 
@@ -1017,13 +1093,9 @@ pub async fn pull_requests_commented_since(
             if let Some(u) = &next {
                 // A page with no items, or a link back to a page already read, cannot lead on.
                 if !had_items || seen.contains(u) {
-                    return Err(GithubError::Fatal {
-                        status: 200,
-                        message: format!(
-                            "GitHub's pagination of {owner}/{name}/{listing} does not advance (a next link after an empty page or to a page already read)"
-                        ),
-                        request_id: None,
-                    });
+                    return Err(GithubError::Pagination(format!(
+                        "GitHub's pagination of {owner}/{name}/{listing} does not advance (a next link after an empty page or to a page already read)"
+                    )));
                 }
             }
         }

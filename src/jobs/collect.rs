@@ -253,13 +253,22 @@ pub async fn start(
     let planned = plan_repositories(listed, &opts.scope)?;
     // Pull requests GitHub could not serve in the collection before this one are read again.
     let mut retry: BTreeMap<String, Vec<SkippedPullRequest>> = BTreeMap::new();
+    // Keyed by repository id (by name for a repository GitHub gave no id), so a rename keeps
+    // them; those of repositories this run does not plan are carried on.
+    let key = |id: Option<u64>, name: &str| match id {
+        Some(id) => id.to_string(),
+        None => format!("name:{name}"),
+    };
     if let Some(prev) = newest(lake, &opts.org).await? {
         for r in prev.repos {
             let items: Vec<SkippedPullRequest> =
                 r.walk.skipped.into_iter().chain(r.walk.retry).collect();
             if !items.is_empty() {
-                retry.entry(r.name).or_default().extend(items);
+                retry.entry(key(r.id, &r.name)).or_default().extend(items);
             }
+        }
+        for (k, items) in prev.not_collectable_elsewhere {
+            retry.entry(k).or_default().extend(items);
         }
     }
     let checkpoint = Checkpoint {
@@ -278,7 +287,9 @@ pub async fn start(
                 name: r.name.clone(),
                 state: RepoState::Pending,
                 walk: WalkState {
-                    retry: retry.remove(&r.name).unwrap_or_default(),
+                    retry: retry
+                        .remove(&key(r.database_id, &r.name))
+                        .unwrap_or_default(),
                     ..WalkState::default()
                 },
                 pull_requests: 0,
@@ -292,6 +303,8 @@ pub async fn start(
         api_cost: client.cost(),
         errors: Vec::new(),
         resumes: 0,
+        loaded: false,
+        not_collectable_elsewhere: retry,
     };
     let store = CheckpointStore::new(lake.clone(), opts.org.clone());
     store.save(&checkpoint).await?;
@@ -355,6 +368,26 @@ pub async fn unfinished(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Che
     Ok(newest(lake, org)
         .await?
         .filter(|cp| cp.status != Status::Completed))
+}
+
+/// The newest collection of `org` when it completed but is not (known to be) in the warehouse:
+/// its load was interrupted, or it ran with `--no-load`.
+pub async fn unloaded(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Checkpoint>> {
+    Ok(newest(lake, org)
+        .await?
+        .filter(|cp| cp.status == Status::Completed && !cp.loaded))
+}
+
+/// Records that `collection_id`'s chunks are all in the warehouse. Only a run holding the
+/// organization's lock calls it, so no other writer changes the checkpoint meanwhile.
+pub async fn mark_loaded(lake: &Lake, org: &OrgName, collection_id: &str) -> anyhow::Result<()> {
+    let store = CheckpointStore::new(lake.clone(), org.clone());
+    let mut cp = store.load(collection_id).await?;
+    if !cp.loaded {
+        cp.loaded = true;
+        store.save(&cp).await?;
+    }
+    Ok(())
 }
 
 /// The newest collection of `org`, whatever its status.
@@ -434,9 +467,11 @@ async fn run(
     lake: &Lake,
     opts: &CollectOptions,
     progress: &Progress,
-    checkpoint: Checkpoint,
+    mut checkpoint: Checkpoint,
     cost_before: ApiCost,
 ) -> anyhow::Result<CollectionResult> {
+    // Chunks written from here on are not in the warehouse yet.
+    checkpoint.loaded = false;
     let collection_id = checkpoint.collection_id.clone();
     let started = checkpoint.started_at;
     let todo: Vec<RepoProgress> = checkpoint
@@ -667,7 +702,7 @@ async fn collect_repository(
             opts,
             progress,
             shared,
-            &walk,
+            &mut walk,
             &walked,
             &mut entry,
             &mut writer,
@@ -759,7 +794,7 @@ async fn sweep_comments(
     opts: &CollectOptions,
     progress: &Progress,
     shared: &Shared,
-    walk: &PullRequestWalk,
+    walk: &mut PullRequestWalk,
     walked: &std::collections::HashSet<u64>,
     entry: &mut RepoProgress,
     writer: &mut ChunkWriter,
@@ -787,6 +822,8 @@ async fn sweep_comments(
             Err(e) => return Ok(Err(e)),
         };
         let mut chunks = write_page(writer, prov, &page).await?;
+        walk.record_skipped(&page.skipped);
+        entry.walk = walk.state().clone();
         entry.pull_requests += page.pull_requests.len() as u64;
         progress.add_prs(page.pull_requests.len() as u64);
         chunks.extend(writer.flush().await?);
@@ -856,6 +893,8 @@ mod tests {
             api_cost: ApiCost::default(),
             errors: Vec::new(),
             resumes: 0,
+            loaded: false,
+            not_collectable_elsewhere: Default::default(),
         };
         // An older second, unfinished: never the newest.
         store

@@ -245,6 +245,7 @@ impl Runner {
             credentials,
             ClientOptions {
                 deadline: Some(deadline),
+                stop: Some(self.stop.clone()),
                 ca_certificates,
                 ..ClientOptions::default()
             },
@@ -410,11 +411,27 @@ impl Runner {
             if let Some(wh) = wh {
                 let loaded = load::load_collection(wh, lake, org, &result.collection_id)
                     .await
-                    .with_context(|| format!("loading collection {0} (its chunks are stored; `ghstats load --collection-id {0}` retries)", result.collection_id))?;
+                    .with_context(|| format!("loading collection {0} (its chunks are stored; the next run loads it, or `ghstats load --collection-id {0}`)", result.collection_id))?;
+                collect::mark_loaded(lake, org, &result.collection_id).await?;
                 result.load = Some(loaded);
             }
             Ok::<_, JobError>(result)
         };
+        // The load is part of the crash-safe path: a completed collection whose load was
+        // interrupted (or that ran with --no-load) is loaded before anything else.
+        if let Some(wh) = wh {
+            if let Some(cp) = collect::unloaded(lake, org).await? {
+                if cp.collection_id != id {
+                    tracing::info!(collection_id = %cp.collection_id, "Loading a completed collection that is not in the warehouse yet.");
+                    load::load_collection(wh, lake, org, &cp.collection_id)
+                        .await
+                        .with_context(|| {
+                            format!("loading collection {} left unloaded", cp.collection_id)
+                        })?;
+                    collect::mark_loaded(lake, org, &cp.collection_id).await?;
+                }
+            }
+        }
         match request {
             Request::Resume { collection_id } => {
                 let cp = self.checkpoint(lake, org, collection_id).await?;
@@ -426,8 +443,9 @@ impl Runner {
                     deadline,
                     stop,
                 );
+                let loaded = cp.loaded;
                 let result = collect::resume_from(client, lake, &opts, cp, progress).await?;
-                let result = if result.note.is_some() {
+                let result = if result.note.is_some() && loaded {
                     result
                 } else {
                     load_into(result).await?

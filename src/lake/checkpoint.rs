@@ -92,6 +92,16 @@ pub struct Checkpoint {
     /// How many times the collection was resumed.
     #[serde(default)]
     pub resumes: u32,
+    /// Whether every chunk it names is in the warehouse: set after a load succeeds, cleared
+    /// whenever the collection runs again. A completed collection that is not loaded (a load
+    /// interrupted by a crash, a `--no-load` run) is loaded by the next job that loads.
+    #[serde(default)]
+    pub loaded: bool,
+    /// Pull requests GitHub could not serve in repositories this collection did not plan (a
+    /// run over other `--repos`), by repository id, carried to the next collection that does.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub not_collectable_elsewhere:
+        std::collections::BTreeMap<String, Vec<crate::github::pulls::SkippedPullRequest>>,
 }
 
 /// Reads and writes checkpoints at `{org}/_checkpoints/{collection_id}.json`.
@@ -178,6 +188,8 @@ mod tests {
             },
             errors: vec![],
             resumes: 0,
+            loaded: false,
+            not_collectable_elsewhere: Default::default(),
         }
     }
 

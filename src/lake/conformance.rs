@@ -204,6 +204,8 @@ pub async fn checkpoints_round_trip(lake: &Lake) -> anyhow::Result<()> {
         },
         errors: vec![],
         resumes: 0,
+        loaded: false,
+        not_collectable_elsewhere: Default::default(),
     };
     store.save(&cp).await?;
     ensure!(

@@ -40,7 +40,8 @@ pub const POISON_MARKER: &str = "__sim_poison__";
 pub struct StuckPagination {
     /// Repository name.
     pub repo: String,
-    /// `pullRequests`, or a pull request's `commits`, `reviews`, `comments`, `labels`.
+    /// `pullRequests`; a pull request's `commits`, `reviews`, `comments`, `labels`; or
+    /// `reviewComments`, the comments of its reviews.
     pub connection: String,
     /// For a pull request's connection: its number (any pull request when absent).
     #[serde(default)]
@@ -943,16 +944,24 @@ impl PullRequestReview {
         after: Option<String>,
     ) -> async_graphql::Result<PullRequestReviewCommentConnection> {
         let r = self.get(ctx);
-        let (range, page) = offset_page(r.comments.len(), first, after)?;
+        let (range, mut page) = offset_page(r.comments.len(), first, after.clone())?;
+        let mut nodes: Vec<PullRequestReviewComment> = range
+            .map(|ci| PullRequestReviewComment {
+                ri: self.ri,
+                pi: self.pi,
+                vi: self.vi,
+                ci,
+            })
+            .collect();
+        let number = world(ctx).repositories[self.ri].pull_requests[self.pi].number;
+        if let (Some(mode), Some(a)) = (
+            stuck(ctx, self.ri, "reviewComments", Some(number)),
+            after.as_deref(),
+        ) {
+            stick(mode, a, &mut nodes, &mut page);
+        }
         Ok(PullRequestReviewCommentConnection {
-            nodes: range
-                .map(|ci| PullRequestReviewComment {
-                    ri: self.ri,
-                    pi: self.pi,
-                    vi: self.vi,
-                    ci,
-                })
-                .collect(),
+            nodes,
             total: r.comments.len(),
             page,
         })
