@@ -110,7 +110,7 @@ async fn nul_text_loads_everywhere_without_it_and_bots_keep_their_login() {
         .await
         .unwrap();
     let nul = |s: &str| format!("\u{0}{s}\u{0}!\u{0}");
-    let (bot_pr, repo) = sim.edit(|w| {
+    let (bot_pr, (repo_id, repo)) = sim.edit(|w| {
         let bot = Actor {
             id: w.take_id(),
             login: "dependabot".into(),
@@ -146,7 +146,7 @@ async fn nul_text_loads_everywhere_without_it_and_bots_keep_their_login() {
             .expect("a reviewed pull request");
         p.author = Some(bot.clone());
         p.reviews[0].author = Some(bot);
-        (p.number, r.id)
+        (p.number, (r.id, r.name.clone()))
     });
     let client = fast_client(&sim.url(), &["t"]);
     let lake = memory_lake();
@@ -158,7 +158,7 @@ async fn nul_text_loads_everywhere_without_it_and_bots_keep_their_login() {
             .unwrap_or_else(|e| panic!("{}: {e:#}", wh.backend()));
         let stored = warehouse_tables(wh.as_ref()).await;
         assert_tables_eq(&stored, &truth);
-        let key = format!("{repo}|{bot_pr}");
+        let key = format!("{repo_id}|{bot_pr}");
         let pr = &stored["pull_requests"][&key];
         assert_eq!(pr["author"], "dependabot[bot]", "{}", wh.backend());
         assert_eq!(pr["author_type"], "Bot");
