@@ -180,6 +180,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
+/// `GITHUB_API_URL`: an http(s) URL. Any other scheme is refused at start-up, not retried.
+pub fn parse_api_url(s: &str) -> Result<Url, String> {
+    let u = Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL ({e})"))?;
+    match u.scheme() {
+        "https" | "http" if u.host().is_some() => Ok(u),
+        "https" | "http" => Err(format!("{s:?} has no host")),
+        other => Err(format!(
+            "GITHUB_API_URL must be http(s), not {other}:// (https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise)"
+        )),
+    }
+}
+
 /// A point in time: RFC 3339 (`2026-01-31T12:00:00Z`) or a date (`2026-01-31`, midnight UTC).
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
@@ -292,7 +304,8 @@ pub struct Config {
         long,
         env = "GITHUB_API_URL",
         global = true,
-        default_value = "https://api.github.com"
+        default_value = "https://api.github.com",
+        value_parser = parse_api_url
     )]
     pub api_url: Url,
 
@@ -680,6 +693,23 @@ mod tests {
             };
             assert_eq!((a.days, a.all), (days, all), "{args:?}");
         }
+    }
+
+    #[test]
+    fn github_api_urls_must_be_http() {
+        assert!(parse_api_url("https://api.github.com").is_ok());
+        assert!(parse_api_url("http://127.0.0.1:8099").is_ok());
+        for bad in [
+            "ftp://ghe.example.com/api/v3",
+            "file:///tmp",
+            "api.github.com",
+            "https://",
+        ] {
+            assert!(parse_api_url(bad).is_err(), "{bad}");
+        }
+        assert!(parse_api_url("ftp://x/api/v3")
+            .unwrap_err()
+            .contains("must be http(s)"));
     }
 
     #[test]

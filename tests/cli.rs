@@ -185,6 +185,19 @@ fn bad_input_fails_with_one_readable_line() {
             ],
             "unknown BigQuery URL parameter",
         ),
+        // Not GitHub's API: refused at start-up, not retried for 24 s.
+        (
+            vec![
+                "--org",
+                "acme",
+                "--token",
+                TOKEN,
+                "--api-url",
+                "ftp://ghe.example.com/api/v3",
+                "collect",
+            ],
+            "must be http(s)",
+        ),
         // Durations that once panicked (overflowing a deadline) or wrapped silently.
         (
             vec!["--run-budget", "18446744073709551615", "summary"],
@@ -585,4 +598,64 @@ async fn a_completed_collection_left_unloaded_is_loaded_by_the_next_run() {
     );
     assert_eq!(stored().await, truth, "after a backfill {killed_at}");
     let _ = phase;
+}
+
+/// A GITHUB_API_URL that points at a web page, not GitHub's API: one line that says so, with
+/// the URL (no credentials) and the status, instead of an HTML dump or a JSON parse error.
+#[test]
+fn a_web_page_at_github_api_url_is_named_as_not_githubs_api() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Serves a login page to a bounded number of connections, then ends.
+    let server = std::thread::spawn(move || {
+        for _ in 0..4 {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            let mut buf = [0u8; 8192];
+            let _ = conn.read(&mut buf);
+            let page =
+                "<!doctype html>\n<html><body><h1>Sign in</h1>\n<p>to continue</p></body></html>\n";
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://someone:hunter2@127.0.0.1:{port}/api/v3");
+    let out = ghstats(dir.path())
+        .args([
+            "--org",
+            "acme",
+            "--token",
+            TOKEN,
+            "--api-url",
+            &url,
+            "--run-budget",
+            "20s",
+        ])
+        .args([
+            "--storage-url",
+            "memory://",
+            "collect",
+            "--hours",
+            "1",
+            "--no-load",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("this is not GitHub's API at http://127.0.0.1:{port}/api/graphql (got HTML, status 200); check GITHUB_API_URL")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2") && !stderr.contains("<html"),
+        "{stderr}"
+    );
+    drop(server);
 }

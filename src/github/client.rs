@@ -539,8 +539,23 @@ impl GithubClient {
                     Err(e) => warn!(error = %e, "Ignoring a malformed rate-limit header."),
                 }
                 match self.read_capped(resp).await {
-                    Ok(bytes) if status.is_success() => Ok((headers, bytes, token)),
-                    Ok(bytes) => Err(classify_status(status, &headers, &bytes)),
+                    Ok(bytes) => {
+                        if let Some(e) = not_github(url, status, &headers, &bytes) {
+                            return Err(e);
+                        }
+                        if status.is_success() {
+                            Ok((headers, bytes, token))
+                        } else {
+                            Err(match classify_status(status, &headers, &bytes) {
+                                GithubError::NotFound { message } if message.is_empty() => {
+                                    GithubError::NotFound {
+                                        message: format!("{method} {}", redacted(url)),
+                                    }
+                                }
+                                other => other,
+                            })
+                        }
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -970,6 +985,48 @@ fn untrusted_certificate(e: &reqwest::Error) -> Option<String> {
 }
 
 /// A reqwest error's text without the URL (which may carry query parameters).
+/// `url` without credentials (`user:password@`), to show in errors and logs.
+pub fn redacted(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+/// An answer that is not GitHub's API: an HTML page with a success or client-error status (a
+/// web server or proxy at the wrong URL; 501 from one that takes no POST), or a success that
+/// is not JSON. GitHub's own 5xx pages can be HTML and stay retryable. `None` when it may be
+/// GitHub.
+fn not_github(
+    url: &Url,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<GithubError> {
+    let start = body.trim_ascii_start().first().copied();
+    let html = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.to_ascii_lowercase().contains("html"))
+        || start == Some(b'<');
+    let what = if html && (status.as_u16() < 500 || status == StatusCode::NOT_IMPLEMENTED) {
+        "HTML"
+    } else if status.is_success() && !matches!(start, Some(b'{') | Some(b'[')) {
+        "a body that is not JSON"
+    } else {
+        return None;
+    };
+    Some(GithubError::Fatal {
+        status: status.as_u16(),
+        message: format!(
+            "this is not GitHub's API at {} (got {what}, status {}); check GITHUB_API_URL",
+            redacted(url),
+            status.as_u16()
+        ),
+        request_id: None,
+    })
+}
+
 fn without_url(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -979,7 +1036,7 @@ fn without_url(e: &reqwest::Error) -> String {
         source = cause.source();
     }
     if let Some(u) = e.url() {
-        s = s.replace(u.as_str(), "<url>");
+        s = s.replace(u.as_str(), &redacted(u));
     }
     s
 }
@@ -1061,6 +1118,65 @@ mod tests {
             ),
             GithubError::Fatal { status: 403, .. }
         ));
+    }
+
+    #[test]
+    fn answers_that_are_not_githubs_api_say_so_with_the_url_and_no_credentials() {
+        let url = Url::parse("https://user:secret@ghe.example.com/api/v3/graphql").unwrap();
+        let html = |ct: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                reqwest::header::CONTENT_TYPE,
+                HeaderValue::from_str(ct).unwrap(),
+            );
+            h
+        };
+        for (status, headers, body) in [
+            (
+                StatusCode::OK,
+                html("text/html"),
+                &b"<!doctype html><p>Sign in</p>"[..],
+            ),
+            (
+                StatusCode::NOT_IMPLEMENTED,
+                html("text/html"),
+                &b"<html>501</html>"[..],
+            ),
+            (
+                StatusCode::NOT_FOUND,
+                HeaderMap::new(),
+                &b"<html>404</html>"[..],
+            ),
+            (StatusCode::OK, HeaderMap::new(), &b"hello"[..]),
+        ] {
+            let e = not_github(&url, status, &headers, body).expect("not GitHub");
+            let m = e.to_string();
+            assert!(
+                m.contains("this is not GitHub's API at https://ghe.example.com/api/v3/graphql"),
+                "{m}"
+            );
+            assert!(
+                m.contains(&format!("status {}", status.as_u16())) && m.contains("GITHUB_API_URL"),
+                "{m}"
+            );
+            assert!(!m.contains("secret") && !m.contains("user@"), "{m}");
+        }
+        // GitHub's own answers: JSON, and its HTML 502/503/504 pages stay retryable.
+        assert!(not_github(&url, StatusCode::OK, &HeaderMap::new(), b"{\"data\":{}}").is_none());
+        assert!(not_github(
+            &url,
+            StatusCode::NOT_FOUND,
+            &HeaderMap::new(),
+            b"{\"message\":\"Not Found\"}"
+        )
+        .is_none());
+        assert!(not_github(
+            &url,
+            StatusCode::BAD_GATEWAY,
+            &html("text/html"),
+            b"<html>Unicorn</html>"
+        )
+        .is_none());
     }
 
     #[test]
