@@ -1,7 +1,7 @@
 //! ARCHITECTURE.md agrees with the code: it names every module `src/lib.rs` declares and every
 //! warehouse table, every repository path it quotes exists, and the README points to it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -39,7 +39,9 @@ fn declared_modules() -> Vec<String> {
         .filter_map(|l| {
             let l = l.trim();
             let l = l.strip_prefix("pub ").unwrap_or(l);
-            l.strip_prefix("mod ")?.strip_suffix(';').map(str::to_string)
+            l.strip_prefix("mod ")?
+                .strip_suffix(';')
+                .map(str::to_string)
         })
         .collect()
 }
@@ -80,14 +82,15 @@ fn every_repository_path_quoted_exists() {
     ];
     let doc = read("ARCHITECTURE.md");
     let paths: Vec<String> = code_spans(&doc)
-        .into_iter()
-        .filter_map(|s| s.split_whitespace().next().map(str::to_string))
+        .iter()
+        .filter_map(|s| s.split_whitespace().next())
         .filter(|s| TOP.iter().any(|top| s.starts_with(top)))
+        .map(str::to_string)
         .collect();
     assert!(paths.len() > 10, "too few paths found: {paths:?}");
     let missing: Vec<&String> = paths
         .iter()
-        .filter(|p| !root().join(Path::new(p.as_str())).exists())
+        .filter(|p| !root().join(p.as_str()).exists())
         .collect();
     assert!(
         missing.is_empty(),
