@@ -65,4 +65,4 @@ for who, n in db.execute("SELECT reviewer, reviews_given FROM reviewer_load WHER
 PY
 echo
 echo "chunks and checkpoint under $dir/lake/acme/; warehouse: $dir/warehouse.db"
-echo "try: sqlite3 $dir/warehouse.db < queries/sqlite/velocity_by_author.sql"
+echo "try: sqlite3 -header -column $dir/warehouse.db < queries/sqlite/velocity_by_author.sql"

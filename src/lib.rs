@@ -1,6 +1,7 @@
 //! ghstats: collects a GitHub organization's pull-request activity into NDJSON chunks with
-//! checkpoints in object storage, for loading into a warehouse. The flow of DESIGN.md, one
-//! folder per stage: `github/` (fetch), `lake/` (persist), `warehouse/` (load), `jobs/` (the runs that tie them).
+//! checkpoints in object storage, for loading into a warehouse. The flow of ARCHITECTURE.md,
+//! one folder per stage: `github/` (fetch), `lake/` (persist), `warehouse/` (load), `jobs/` (the
+//! runs that tie them).
 
 pub mod config;
 pub mod exit;

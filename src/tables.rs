@@ -1,6 +1,6 @@
-//! The one definition of the warehouse tables (DESIGN §4): columns with BigQuery's types, the
-//! key, the version columns that decide which copy of a row is newest, partitioning and
-//! clustering. Every backend's DDL and every chunk's rows follow it.
+//! The one definition of the warehouse tables (ARCHITECTURE.md, "The tables"): columns with
+//! BigQuery's types, the key, the version columns that decide which copy of a row is newest,
+//! partitioning and clustering. Every backend's DDL and every chunk's rows follow it.
 
 /// A column type, named as BigQuery names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! The jobs of DESIGN §1. The CLI (and later the HTTP handlers) parse their input, call a job,
-//! and present its result; the jobs hold the logic.
+//! The jobs of the flow in ARCHITECTURE.md. The CLI and the HTTP handlers parse their input,
+//! call a job, and present its result; the jobs hold the logic.
 
 pub mod collect;
 pub mod load;

@@ -1,4 +1,4 @@
-//! Object storage: the layout of DESIGN §3, NDJSON chunks and checkpoints, on any
+//! Object storage: the layout in ARCHITECTURE.md, NDJSON chunks and checkpoints, on any
 //! `object_store` backend.
 
 pub mod checkpoint;
