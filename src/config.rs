@@ -246,6 +246,9 @@ pub struct ServeArgs {
     pub oidc_jwks_url: Url,
 }
 
+/// The `--help` heading of the settings every command shares ([`Config`]).
+pub const SHARED_SETTINGS: &str = "Shared settings (flags or environment variables)";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable on a terminal, JSON otherwise.
@@ -254,8 +257,10 @@ pub enum LogFormat {
     Json,
 }
 
-/// Settings every command shares; each is a flag and an environment variable.
+/// Settings every command shares; each is a flag and an environment variable. `--help` lists
+/// them under their own heading, after the command's own options.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = SHARED_SETTINGS)]
 pub struct Config {
     /// GitHub organization to collect.
     #[arg(long, env = "GITHUB_ORG", global = true)]
@@ -635,6 +640,48 @@ mod tests {
             "RUN_BUDGET",
         ] {
             assert!(help.contains(env), "--help does not name {env}");
+        }
+    }
+
+    /// `ghstats COMMAND --help` shows the command's own options first, then the shared
+    /// settings under their own heading, never interleaved.
+    #[test]
+    fn help_lists_own_options_before_the_shared_settings() {
+        let mut root = Cli::command();
+        root.build();
+        for cmd in root.get_subcommands_mut() {
+            let name = cmd.get_name().to_string();
+            if name == "help" {
+                continue;
+            }
+            let own: Vec<String> = cmd
+                .get_arguments()
+                .filter(|a| !a.is_global_set() && a.get_id() != "help" && a.get_id() != "version")
+                .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+                .collect();
+            let help = cmd.render_help().to_string();
+            let heading = help
+                .find(&format!("{SHARED_SETTINGS}:"))
+                .unwrap_or_else(|| panic!("{name} --help has no shared-settings heading:\n{help}"));
+            for flag in &own {
+                let at = help
+                    .find(&format!("{flag} "))
+                    .or_else(|| help.find(&format!("{flag}\n")))
+                    .unwrap_or_else(|| panic!("{name} --help does not show {flag}"));
+                assert!(
+                    at < heading,
+                    "{name}: {flag} comes after the shared settings:\n{help}"
+                );
+            }
+            for shared in ["--org", "--token", "--storage-url", "--warehouse-url"] {
+                let at = help
+                    .find(&format!("{shared} "))
+                    .unwrap_or_else(|| panic!("{name} --help does not show {shared}"));
+                assert!(
+                    at > heading,
+                    "{name}: {shared} is not under the shared heading:\n{help}"
+                );
+            }
         }
     }
 

@@ -1,7 +1,7 @@
-//! Logging: human-readable on a terminal, JSON lines otherwise. Logs go to stderr so stdout
-//! carries only results. The JSON is what Cloud Logging reads natively: `severity`, `message`,
-//! `time`, the event's fields, and `logging.googleapis.com/trace` when the event happens inside a
-//! request span that carries a `trace` field (see [`cloud_trace`]).
+//! Logging: human-readable on a terminal (coloured there only), JSON lines otherwise. Logs go
+//! to stderr so stdout carries only results. The JSON is what Cloud Logging reads natively:
+//! `severity`, `message`, `time`, the event's fields, and `logging.googleapis.com/trace` when
+//! the event happens inside a request span that carries a `trace` field (see [`cloud_trace`]).
 
 use crate::config::LogFormat;
 use serde_json::{Map, Value};
@@ -92,8 +92,11 @@ pub fn init(format: LogFormat) -> Telemetry {
             .with_filter(filter)
             .boxed()
     } else {
+        // Colour only for a terminal: `LOG_FORMAT=text 2>run.log` must not fill the file with
+        // escape codes.
         tracing_subscriber::fmt::layer()
             .compact()
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .with_filter(filter)
             .boxed()
