@@ -485,6 +485,9 @@ pub struct CollectArgs {
     /// Only write chunks; do not load them into the warehouse.
     #[arg(long)]
     pub no_load: bool,
+    /// Print the result as JSON even on a terminal (it is JSON whenever stdout is not one).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -501,6 +504,9 @@ pub struct BackfillArgs {
     /// Only write chunks; do not load them into the warehouse.
     #[arg(long)]
     pub no_load: bool,
+    /// Print the result as JSON even on a terminal (it is JSON whenever stdout is not one).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -531,6 +537,9 @@ pub struct ResumeArgs {
     /// Only write chunks; do not load them into the warehouse.
     #[arg(long)]
     pub no_load: bool,
+    /// Print the result as JSON even on a terminal (it is JSON whenever stdout is not one).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

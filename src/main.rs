@@ -78,6 +78,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     scope: a.scope,
                 },
                 !a.no_load,
+                a.json,
             )
             .await
         }
@@ -91,6 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     scope: a.scope,
                 },
                 !a.no_load,
+                a.json,
             )
             .await
         }
@@ -111,6 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     collection_id: a.collection_id,
                 },
                 !a.no_load,
+                a.json,
             )
             .await
         }
@@ -182,7 +185,14 @@ fn job_error(e: JobError) -> anyhow::Error {
     }
 }
 
-async fn collect(config: &Config, request: Request, load: bool) -> anyhow::Result<ExitCode> {
+/// Runs a collection job and prints its result: a few lines on a terminal, JSON otherwise or
+/// with `json`.
+async fn collect(
+    config: &Config,
+    request: Request,
+    load: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let runner = runner(config);
     // SIGTERM or Ctrl-C: finish the page in hand, checkpoint, load, release the lock.
     let stop = runner.stop.clone();
@@ -202,7 +212,11 @@ async fn collect(config: &Config, request: Request, load: bool) -> anyhow::Resul
         }
         Err(e) => return Err(job_error(e)),
     };
-    print_json(&result)?;
+    if jobs::report::wants_text(std::io::stdout().is_terminal(), json) {
+        print!("{}", jobs::report::render(&result));
+    } else {
+        print_json(&result)?;
+    }
     Ok(ExitCode::from(match result.collection.status {
         Status::Completed => exit::COMPLETED,
         Status::Partial | Status::Running => exit::PARTIAL,

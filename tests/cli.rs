@@ -660,7 +660,8 @@ fn a_web_page_at_github_api_url_is_named_as_not_githubs_api() {
     drop(server);
 }
 
-/// `LOG_FORMAT=text` with stderr sent to a file: readable lines, no terminal colour codes.
+/// `LOG_FORMAT=text` with stderr sent to a file: readable lines, no terminal colour codes; the
+/// result is JSON on stdout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_logs_written_to_a_file_carry_no_colour_codes() {
     let sim = Simulator::start(&OrgSpec::new("acme", 1, 5, 3), SimOptions::default(), 0)
@@ -671,24 +672,30 @@ async fn text_logs_written_to_a_file_carry_no_colour_codes() {
     let log = std::fs::File::create(&log_path).unwrap();
     let path = dir.path().to_path_buf();
     let url = sim.url();
-    let status = tokio::task::spawn_blocking(move || {
+    let out = tokio::task::spawn_blocking(move || {
         ghstats(&path)
             .env("GITHUB_API_URL", url)
             .env("GITHUB_TOKEN", TOKEN)
             .env("GITHUB_ORG", "acme")
             .env("STORAGE_URL", "file://./lake")
             .env("LOG_FORMAT", "text")
-            .args(["backfill", "--days", "400"])
-            .stdout(std::process::Stdio::null())
+            .args(["backfill", "--days", "400", "--json"])
             .stderr(log)
-            .status()
+            .output()
     })
     .await
     .unwrap()
     .unwrap();
     let text = std::fs::read_to_string(&log_path).unwrap();
-    assert!(status.success(), "{text}");
+    assert!(out.status.success(), "{text}");
+    let result: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("--json prints the result as JSON");
+    assert_eq!(result["status"], "completed");
     assert!(text.contains("Collection started."), "{text}");
+    assert!(
+        text.contains("Loading the collection into the warehouse."),
+        "the load phase is logged: {text}"
+    );
     assert!(
         !text.contains('\u{1b}'),
         "escape codes in a log file: {text:?}"

@@ -4,6 +4,7 @@
 pub mod collect;
 pub mod load;
 pub mod progress;
+pub mod report;
 pub mod runner;
 pub mod summary;
 

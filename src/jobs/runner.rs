@@ -409,8 +409,10 @@ impl Runner {
         let load_into = |result: CollectionResult| async move {
             let mut result = result;
             if let Some(wh) = wh {
-                let loaded = load::load_collection(wh, lake, org, &result.collection_id)
-                    .await
+                progress.loading(&result.collection_id, result.chunks);
+                let loaded = load::load_collection(wh, lake, org, &result.collection_id).await;
+                progress.loaded();
+                let loaded = loaded
                     .with_context(|| format!("loading collection {0} (its chunks are stored; the next run loads it, or `ghstats load --collection-id {0}`)", result.collection_id))?;
                 collect::mark_loaded(lake, org, &result.collection_id).await?;
                 result.load = Some(loaded);
@@ -423,11 +425,12 @@ impl Runner {
             if let Some(cp) = collect::unloaded(lake, org).await? {
                 if cp.collection_id != id {
                     tracing::info!(collection_id = %cp.collection_id, "Loading a completed collection that is not in the warehouse yet.");
-                    load::load_collection(wh, lake, org, &cp.collection_id)
-                        .await
-                        .with_context(|| {
-                            format!("loading collection {} left unloaded", cp.collection_id)
-                        })?;
+                    progress.loading(&cp.collection_id, cp.chunks.len());
+                    let loaded = load::load_collection(wh, lake, org, &cp.collection_id).await;
+                    progress.loaded();
+                    loaded.with_context(|| {
+                        format!("loading collection {} left unloaded", cp.collection_id)
+                    })?;
                     collect::mark_loaded(lake, org, &cp.collection_id).await?;
                 }
             }
