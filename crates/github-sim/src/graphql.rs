@@ -207,6 +207,27 @@ pub enum RepositoryOrderField {
     Stargazers,
 }
 
+/// What `search` looks for; the simulator answers `ISSUE` (pull requests) only.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum SearchType {
+    Issue,
+    Repository,
+    User,
+    Discussion,
+}
+
+/// A search's answer: only its count (`issueCount`) is served.
+pub struct SearchResultItemConnection {
+    issue_count: u64,
+}
+
+#[Object]
+impl SearchResultItemConnection {
+    async fn issue_count(&self) -> i32 {
+        i32::try_from(self.issue_count).unwrap_or(i32::MAX)
+    }
+}
+
 #[derive(InputObject)]
 pub struct IssueOrder {
     pub field: IssueOrderField,
@@ -1181,6 +1202,29 @@ impl Query {
                 format!("Could not resolve to an Organization with the login of '{login}'."),
             ))
         }
+    }
+
+    /// GitHub's search, for counts of pull requests (see [`crate::search`]). A count-only
+    /// selection is one connection request, charged like any other.
+    async fn search(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        #[graphql(name = "type")] kind: SearchType,
+        #[graphql(name = "first")] _first: Option<i32>,
+        #[graphql(name = "after")] _after: Option<String>,
+        #[graphql(name = "last")] _last: Option<i32>,
+        #[graphql(name = "before")] _before: Option<String>,
+    ) -> async_graphql::Result<SearchResultItemConnection> {
+        if kind != SearchType::Issue {
+            return Err(async_graphql::Error::new(
+                "the simulator's search serves type: ISSUE only",
+            ));
+        }
+        let q = crate::search::parse(&query).map_err(async_graphql::Error::new)?;
+        Ok(SearchResultItemConnection {
+            issue_count: q.count(world(ctx)),
+        })
     }
 
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod graphql;
 pub mod model;
 pub mod rest;
+pub mod search;
 pub mod server;
 
 pub use app::{generate_rsa_key, AppSpec, RsaKey};

@@ -157,6 +157,11 @@ pub struct SimOptions {
     /// Node ids `node`/`nodes` answer NOT_FOUND for though their parents still list them.
     #[serde(default)]
     pub vanished_nodes: Vec<String>,
+    /// Classic tokens' OAuth scopes (`"repo, read:org"`), sent as `X-OAuth-Scopes` on REST
+    /// answers to that token. Tokens not listed get no such header, as GitHub sends none for
+    /// fine-grained and installation tokens.
+    #[serde(default)]
+    pub token_scopes: BTreeMap<String, String>,
 }
 
 impl Default for SimOptions {
@@ -170,6 +175,7 @@ impl Default for SimOptions {
             poison_pull_requests: Vec::new(),
             stuck_pagination: Vec::new(),
             vanished_nodes: Vec::new(),
+            token_scopes: BTreeMap::new(),
         }
     }
 }
@@ -578,16 +584,18 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
     let Some(token) = token_of(req.headers()) else {
         return message(StatusCode::UNAUTHORIZED, "Requires authentication");
     };
-    let (allowed, app) = state
+    let (allowed, app, scopes) = state
         .options
         .read()
         .map(|o| {
             (
                 o.tokens.is_empty() || o.tokens.contains(&token),
                 o.app.clone(),
+                o.token_scopes.get(&token).cloned(),
             )
         })
-        .unwrap_or((false, None));
+        .unwrap_or((false, None, None));
+    let scopes = scopes.and_then(|s| HeaderValue::from_str(&s).ok());
     // An installation token is checked against what was minted, expiry included, and spends
     // its installation's budget.
     let minted = app.as_ref().and_then(|a| {
@@ -691,12 +699,18 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
         });
         let mut r = Json(body).into_response();
         rate_headers(r.headers_mut(), &budget, "core");
+        if let Some(s) = scopes {
+            r.headers_mut().insert("x-oauth-scopes", s);
+        }
         return r;
     }
     let route = format!("GET {}", rest::route_name(req.uri().path()));
     state.count_route(route);
     let mut r = next.run(req).await;
     rate_headers(r.headers_mut(), &budget, "core");
+    if let Some(s) = scopes {
+        r.headers_mut().insert("x-oauth-scopes", s);
+    }
     r.headers_mut().insert(
         "x-github-request-id",
         HeaderValue::from_str(&request_id()).unwrap_or(HeaderValue::from_static("SIM")),
