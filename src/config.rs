@@ -530,6 +530,18 @@ pub struct SummaryArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// Estimate the API cost of a backfill of this many days.
+    #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u32).range(1..))]
+    pub days: u32,
+    #[command(flatten)]
+    pub scope: RepoScope,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct ResumeArgs {
     /// The collection to continue.
     #[arg(long, value_parser = parse_collection_id)]
@@ -566,6 +578,10 @@ pub struct ScheduledArgs {
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
+    /// Check the configuration without collecting anything: settings, GitHub (rate limit
+    /// left, scopes, the organization), storage (a probe object written and deleted), the
+    /// warehouse, and the API cost of a backfill of --days days. Exits 1 when a check fails.
+    Check(CheckArgs),
     /// Create the warehouse's tables and views (on BigQuery the dataset too) and bring the
     /// views up to date; safe to run again.
     Init,

@@ -18,7 +18,7 @@ pub const LOCKED: u8 = 4;
 /// The exit statuses, for `--help`.
 pub const HELP: &str = "Exit status:
   0  completed
-  1  failed (the error is on stderr)
+  1  failed (the error is on stderr; for `check`: a check failed)
   2  bad command line or setting
   3  partial: the run budget or SIGTERM stopped it with work left; `resume` or the next `collect` continues it
   4  another run holds the organization's lock; nothing was done";

@@ -46,6 +46,19 @@ fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config;
     match cli.command {
+        Command::Check(a) => {
+            let report = jobs::check::check(&runner(&config), a.days, &a.scope).await;
+            if a.json {
+                print_json(&report)?;
+            } else {
+                print!("{}", jobs::check::render(&report));
+            }
+            Ok(ExitCode::from(if report.ok {
+                exit::COMPLETED
+            } else {
+                exit::FAILED
+            }))
+        }
         Command::Init => {
             let wh = warehouse::open(&config.warehouse_url).await?;
             wh.init()

@@ -673,6 +673,17 @@ impl GithubClient {
         &self,
         path_or_url: &str,
     ) -> Result<(T, Option<Url>), GithubError> {
+        self.rest_get_with_headers(path_or_url)
+            .await
+            .map(|(value, next, _)| (value, next))
+    }
+
+    /// [`Self::rest_get`] with the answer's headers, for what GitHub says only there (a classic
+    /// token's `X-OAuth-Scopes`).
+    pub async fn rest_get_with_headers<T: DeserializeOwned>(
+        &self,
+        path_or_url: &str,
+    ) -> Result<(T, Option<Url>, HeaderMap), GithubError> {
         let span = request_span("GET", "rest");
         tracing::Instrument::instrument(self.rest_get_inner(path_or_url), span.clone())
             .await
@@ -682,7 +693,7 @@ impl GithubClient {
     async fn rest_get_inner<T: DeserializeOwned>(
         &self,
         path_or_url: &str,
-    ) -> Result<(T, Option<Url>), GithubError> {
+    ) -> Result<(T, Option<Url>, HeaderMap), GithubError> {
         let url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             Url::parse(path_or_url).map_err(|e| GithubError::Fatal {
                 status: 0,
@@ -714,7 +725,7 @@ impl GithubClient {
             message: format!("unexpected REST response: {e}"),
             request_id: None,
         })?;
-        Ok((value, next))
+        Ok((value, next, headers))
     }
 
     /// A Link URL, moved onto the configured API base: GitHub's links name its public host, and

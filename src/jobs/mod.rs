@@ -1,6 +1,7 @@
 //! The jobs of the flow in ARCHITECTURE.md. The CLI and the HTTP handlers parse their input,
 //! call a job, and present its result; the jobs hold the logic.
 
+pub mod check;
 pub mod collect;
 pub mod load;
 pub mod progress;

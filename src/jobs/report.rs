@@ -13,7 +13,7 @@ pub fn wants_text(stdout_is_terminal: bool, json_flag: bool) -> bool {
 }
 
 /// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
