@@ -229,12 +229,20 @@ fn item(name: impl Into<String>, status: CheckStatus, detail: impl Into<String>)
 /// A GitHub failure in words a person can act on.
 fn github_failure(e: &GithubError) -> String {
     match e {
-        GithubError::Fatal { status: 401, .. } => format!(
-            "GitHub refused the credentials ({e}); check GITHUB_TOKEN / GITHUB_TOKENS or the App's settings"
+        GithubError::Fatal {
+            status: 401,
+            message,
+            ..
+        } => format!(
+            "GitHub does not accept the credentials (HTTP 401: {message}); check GITHUB_TOKEN / GITHUB_TOKENS or the GitHub App's settings"
         ),
-        GithubError::Fatal { status: 403, .. } => {
-            format!("GitHub refused access ({e}); the token lacks a permission or SSO authorization")
-        }
+        GithubError::Fatal {
+            status: 403,
+            message,
+            ..
+        } => format!(
+            "GitHub refuses access (HTTP 403: {message}); the token lacks a permission, or the organization's SSO has not authorized it"
+        ),
         _ => e.to_string(),
     }
 }
@@ -631,10 +639,10 @@ async fn check_organization(
     credentials: usize,
 ) -> (CheckItem, CheckItem, Option<BackfillEstimate>) {
     let skipped = |why: &str| item("backfill estimate", CheckStatus::Skipped, why.to_string());
-    let listed =
-        match list_repositories(client, org.as_str()).await {
-            Ok(l) => l,
-            Err(GithubError::NotFound { .. }) => return (
+    let listed = match list_repositories(client, org.as_str()).await {
+        Ok(l) => l,
+        Err(GithubError::NotFound { .. }) => {
+            return (
                 item(
                     "organization",
                     CheckStatus::Failed,
@@ -644,15 +652,16 @@ async fn check_organization(
                 ),
                 skipped("needs the organization"),
                 None,
-            ),
-            Err(e) => {
-                return (
-                    item("organization", CheckStatus::Failed, github_failure(&e)),
-                    skipped("needs the organization"),
-                    None,
-                )
-            }
-        };
+            )
+        }
+        Err(e) => {
+            return (
+                item("organization", CheckStatus::Failed, github_failure(&e)),
+                skipped("needs the organization"),
+                None,
+            )
+        }
+    };
     let total = listed.len();
     let private = listed.iter().filter(|r| r.is_private).count();
     let planned = match plan_repositories(listed, scope) {
@@ -751,7 +760,7 @@ async fn check_organization(
         .map(|r| format!("{} {}", r.name, thousands(r.pull_requests)))
         .collect();
     let mut detail = format!(
-        "a backfill of {days} days (since {}): {} pull requests in {} repositories{}; about {} GraphQL points ({} pages of pull requests, {} review-comment queries, ~{} for oversized pull requests, {} for the listing)",
+        "a backfill of {days} days (since {}): {} pull requests in {} repositories{}; about {} GraphQL points ({} for {} pages of pull requests, {} for their review comments, ~{} for oversized pull requests, {} for the listing)",
         since.format("%Y-%m-%d %H:%M UTC"),
         thousands(est.pull_requests),
         est.repositories.len(),
@@ -762,6 +771,7 @@ async fn check_organization(
         },
         thousands(est.graphql_points),
         thousands(est.page_points),
+        thousands(est.pages),
         thousands(est.review_comment_points),
         thousands(est.follow_up_points),
         est.listing_points,
