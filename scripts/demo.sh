@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # The main job on the embedded default, with no GitHub account: builds ghstats and the GitHub
-# simulator, serves a synthetic organization on 127.0.0.1, backfills it into DIR/lake and loads
-# it into the SQLite warehouse DIR/warehouse.db (default DIR: ./data), prints a short velocity
-# summary, and stops the simulator. Exits 0 when all of that worked, non-zero otherwise.
+# simulator, serves a synthetic organization on 127.0.0.1, checks the setup (`ghstats check`),
+# backfills it into DIR/lake and loads it into the SQLite warehouse DIR/warehouse.db (default
+# DIR: ./data), prints a short velocity summary, and stops the simulator. Exits 0 when all of
+# that worked, non-zero otherwise.
+# The build goes where scripts/test.sh and the README's commands put it: $CARGO_TARGET_DIR,
+# by default ~/.cache/ghstats-target; the binaries land in its release/ folder.
 # GHSTATS_BIN_DIR names a directory holding ghstats and github-sim already built: no build then.
 #   scripts/demo.sh [DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${1:-./data}"
+command -v python3 >/dev/null || { echo "error: scripts/demo.sh needs python3 (it prints the summary)" >&2; exit 1; }
 if [ -n "${GHSTATS_BIN_DIR:-}" ]; then
   bin="$GHSTATS_BIN_DIR"
 else
+  command -v cargo >/dev/null || { echo "error: cargo is not on PATH: install Rust first (https://rustup.rs)" >&2; exit 1; }
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ghstats-target}"
-  cargo build --release --locked --quiet -p ghstats -p github-sim
   bin="$CARGO_TARGET_DIR/release"
+  echo "building ghstats and the GitHub simulator into $bin"
+  echo "(the first build compiles about 450 crates: 10-15 minutes on 2 cores; later builds take seconds)"
+  cargo build --release --locked -p ghstats -p github-sim
+  echo "built: $bin/ghstats and $bin/github-sim"
 fi
 mkdir -p "$dir"
 log=$(mktemp)
@@ -33,8 +41,14 @@ for _ in $(seq 1 300); do grep -q serving "$log" && break; sleep 0.1; done
 url=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1)
 [ -n "$url" ] || { echo "the simulator did not start: $(cat "$log")" >&2; exit 1; }
 echo "simulated organization 'acme' at $url"
-GITHUB_API_URL="$url" GITHUB_TOKEN=demo GITHUB_ORG=acme STORAGE_URL="file://$dir/lake" \
-  WAREHOUSE_URL="sqlite://$dir/warehouse.db" "$bin/ghstats" backfill --days 180 >"$dir/last-collection.json"
+export GITHUB_API_URL="$url" GITHUB_TOKEN=demo GITHUB_ORG=acme STORAGE_URL="file://$dir/lake" \
+  WAREHOUSE_URL="sqlite://$dir/warehouse.db"
+echo
+echo "\$ ghstats check --days 180     # what to run first against a real organization"
+"$bin/ghstats" check --days 180
+echo
+echo "\$ ghstats backfill --days 180"
+"$bin/ghstats" backfill --days 180 >"$dir/last-collection.json"
 python3 - "$dir/last-collection.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
