@@ -17,7 +17,7 @@ pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -267,7 +267,7 @@ mod tests {
                 rest: Some(4997),
                 graphql: None,
             },
-            load: loaded.then(|| LoadResult { chunks: 47, tables }),
+            load: loaded.then_some(LoadResult { chunks: 47, tables }),
             note: None,
         }
     }

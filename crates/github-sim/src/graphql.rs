@@ -1213,8 +1213,6 @@ impl Query {
         #[graphql(name = "type")] kind: SearchType,
         #[graphql(name = "first")] _first: Option<i32>,
         #[graphql(name = "after")] _after: Option<String>,
-        #[graphql(name = "last")] _last: Option<i32>,
-        #[graphql(name = "before")] _before: Option<String>,
     ) -> async_graphql::Result<SearchResultItemConnection> {
         if kind != SearchType::Issue {
             return Err(async_graphql::Error::new(
