@@ -128,7 +128,10 @@ async fn a_truncated_newest_checkpoint_is_set_aside_and_the_next_collect_complet
         format!("acme/_checkpoints/{id}.json.damaged").as_str()
     );
     assert!(stderr(&out).contains(&path), "{}", stderr(&out));
-    assert!(!file.exists(), "the damaged checkpoint is still where it was");
+    assert!(
+        !file.exists(),
+        "the damaged checkpoint is still where it was"
+    );
     assert!(d
         .join(format!("lake/acme/_checkpoints/{id}.json.damaged"))
         .exists());
@@ -178,7 +181,8 @@ async fn damaged_chunks_are_named_and_the_other_chunks_load() {
     let all_chunks = json(&out)["chunks"].as_u64().unwrap();
     let reference = warehouse_rows(d, "sqlite://./ref.db").await;
 
-    let cp: Value = serde_json::from_slice(&std::fs::read(checkpoint_file(d, &id)).unwrap()).unwrap();
+    let cp: Value =
+        serde_json::from_slice(&std::fs::read(checkpoint_file(d, &id)).unwrap()).unwrap();
     let chunk = |repo: &str, table: &str| -> (String, u64) {
         let c = cp["chunks"]
             .as_array()
@@ -224,7 +228,11 @@ async fn damaged_chunks_are_named_and_the_other_chunks_load() {
             "issue_comments" => n - misfit_rows,
             _ => n,
         };
-        assert_eq!(rows[table].as_u64(), Some(want), "{table}: {rows} vs {reference}");
+        assert_eq!(
+            rows[table].as_u64(),
+            Some(want),
+            "{table}: {rows} vs {reference}"
+        );
     }
     assert!(garbage_rows > 0 && misfit_rows > 0);
 }
@@ -265,19 +273,38 @@ async fn a_wipe_during_a_partial_collection_leaves_later_collections_loaded() {
             .all(|p| p.as_str().unwrap().starts_with("acme/repo-000/")),
         "{r}"
     );
-    let cp: Value = serde_json::from_slice(&std::fs::read(checkpoint_file(d, &id)).unwrap()).unwrap();
+    let cp: Value =
+        serde_json::from_slice(&std::fs::read(checkpoint_file(d, &id)).unwrap()).unwrap();
     assert_eq!(cp["loaded"], true);
     // Nothing is left for the next run.
     let out = run(d, &["--run-budget", "5m", "collect", "--hours", "1"]).await;
     assert_status(&out, exit::COMPLETED);
     let r = json(&out);
-    assert!(r.get("resumed").is_none() && r.get("loaded_first").is_none(), "{r}");
+    assert!(
+        r.get("resumed").is_none() && r.get("loaded_first").is_none(),
+        "{r}"
+    );
 
     // A completed collection left unloaded, then a wipe: the next run loads the rest of it.
-    let out = run(d, &["--run-budget", "5m", "backfill", "--days", "400", "--no-load"]).await;
+    let out = run(
+        d,
+        &[
+            "--run-budget",
+            "5m",
+            "backfill",
+            "--days",
+            "400",
+            "--no-load",
+        ],
+    )
+    .await;
     assert_status(&out, exit::COMPLETED);
     let id = json(&out)["collection_id"].as_str().unwrap().to_string();
-    let out = run(d, &["wipe", "--repo", "repo-001", "--confirm", "--warehouse"]).await;
+    let out = run(
+        d,
+        &["wipe", "--repo", "repo-001", "--confirm", "--warehouse"],
+    )
+    .await;
     assert_status(&out, exit::COMPLETED);
     let out = run(d, &["--run-budget", "5m", "collect", "--hours", "1"]).await;
     assert_status(&out, exit::COMPLETED);
@@ -332,9 +359,12 @@ async fn an_unreadable_lock_is_taken_over_with_compare_and_swap() {
         None,
     );
     let org: ghstats::names::OrgName = "acme".parse().unwrap();
-    lake.put(&lake.lock_path(&org), bytes::Bytes::from_static(b"\x00garbage"))
-        .await
-        .unwrap();
+    lake.put(
+        &lake.lock_path(&org),
+        bytes::Bytes::from_static(b"\x00garbage"),
+    )
+    .await
+    .unwrap();
     let hour = LeaseLock::new(lake.clone(), &org, std::time::Duration::from_secs(3600));
     match hour.acquire("20261121T090000Z-aaaaaa").await {
         Err(LockError::Held { holder, .. }) => assert!(holder.contains("unreadable"), "{holder}"),
@@ -371,7 +401,11 @@ async fn the_service_sets_a_damaged_checkpoint_aside_and_collects() {
     );
     let (status, summary) = s.get("/summary").await;
     assert_eq!(status, 200, "{summary}");
-    assert_eq!(summary["damaged"].as_array().map(Vec::len), Some(1), "{summary}");
+    assert_eq!(
+        summary["damaged"].as_array().map(Vec::len),
+        Some(1),
+        "{summary}"
+    );
     let (status, body) = s.get(&format!("/collections/{id}")).await;
     assert_eq!(status, 404, "{body}");
     assert!(body.to_string().contains("set aside"), "{body}");

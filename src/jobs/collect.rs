@@ -982,7 +982,10 @@ mod tests {
                 "acme/_checkpoints/20261121T120000Z-000002.json"
             ]
         );
-        assert!(damaged.iter().all(|d| d.reason.contains("EOF")), "{damaged:?}");
+        assert!(
+            damaged.iter().all(|d| d.reason.contains("EOF")),
+            "{damaged:?}"
+        );
         // Set aside: met once, not again.
         let (again, damaged) = unfinished(&lake, &org).await.unwrap();
         assert_eq!(again.unwrap().collection_id, "20261121T120000Z-ffffff");

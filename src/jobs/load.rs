@@ -135,15 +135,15 @@ pub async fn load_chunks(
         if !checked {
             checked = true;
             let (bad, missing) = check_chunks(lake, &chunks).await?;
-            chunks.retain(|c| {
-                !bad.iter().any(|b| b.path == c.path) && !missing.iter().any(|m| *m == c.path)
-            });
+            chunks.retain(|c| !bad.iter().any(|b| b.path == c.path) && !missing.contains(&c.path));
             bad_chunks.extend(bad);
             missing_chunks.extend(missing);
         }
         // A fault the check did not see (the backend's own), on a chunk still in the load.
         match &err {
-            WarehouseError::BadChunk { path, message } if chunks.iter().any(|c| c.path == *path) => {
+            WarehouseError::BadChunk { path, message }
+                if chunks.iter().any(|c| c.path == *path) =>
+            {
                 chunks.retain(|c| c.path != *path);
                 bad_chunks.push(Damaged {
                     path: path.clone(),

@@ -116,7 +116,9 @@ pub fn render(s: &Summary) -> String {
         out.push_str("\ndamaged\n");
         for d in &s.damaged {
             match &d.set_aside_as {
-                Some(to) => out.push_str(&format!("  {} (set aside as {to}): {}\n", d.path, d.reason)),
+                Some(to) => {
+                    out.push_str(&format!("  {} (set aside as {to}): {}\n", d.path, d.reason))
+                }
                 None => out.push_str(&format!("  {}: {}\n", d.path, d.reason)),
             }
         }

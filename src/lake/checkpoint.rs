@@ -5,10 +5,10 @@ use super::{ChunkInfo, Lake};
 use crate::github::pulls::{WalkState, Window};
 use crate::github::ApiCost;
 use crate::names::OrgName;
-use object_store::path::Path;
-use object_store::ObjectStoreExt;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -120,7 +120,9 @@ pub enum CheckpointError {
     #[error("checkpoint {path} is damaged: {reason}")]
     Damaged { path: String, reason: String },
     /// Written by a newer build, whose fields this one may not know: left alone.
-    #[error("checkpoint {path} has schema version {found}, newer than this build's {SCHEMA_VERSION}")]
+    #[error(
+        "checkpoint {path} has schema version {found}, newer than this build's {SCHEMA_VERSION}"
+    )]
     Newer { path: String, found: u32 },
     /// Storage did not answer.
     #[error("reading checkpoint {path}: {source}")]
@@ -324,9 +326,15 @@ mod tests {
         store.save(&sample(id, None, 3)).await.unwrap();
         let path = lake.checkpoint_path(&"acme".parse().unwrap(), id);
         let whole = lake.get(&path).await.unwrap();
-        lake.put(&path, whole.slice(..whole.len() / 2)).await.unwrap();
+        lake.put(&path, whole.slice(..whole.len() / 2))
+            .await
+            .unwrap();
         let err = store.load(id).await.unwrap_err();
-        let CheckpointError::Damaged { path: named, reason } = &err else {
+        let CheckpointError::Damaged {
+            path: named,
+            reason,
+        } = &err
+        else {
             panic!("{err:?}");
         };
         assert_eq!(named, "acme/_checkpoints/20261121T090000Z-abcdef.json");

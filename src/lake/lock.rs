@@ -177,7 +177,11 @@ impl LeaseLock {
     /// It is treated as held until a lease after its object was last written: a live holder
     /// renews it (each renewal rewrites the object) and keeps it, and a lock nobody renews is
     /// taken over like an expired one, with a warning naming its path and why.
-    async fn take_unreadable(&self, record: LockRecord, reason: String) -> Result<Lease, LockError> {
+    async fn take_unreadable(
+        &self,
+        record: LockRecord,
+        reason: String,
+    ) -> Result<Lease, LockError> {
         let meta = match self.lake.store().head(&self.path).await {
             Ok(m) => m,
             // Deleted since: take it the ordinary way.
