@@ -102,7 +102,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let result = runner(&config).load(&filter).await.map_err(job_error)?;
             print_json(&result)?;
-            Ok(ExitCode::SUCCESS)
+            // Missing chunks (deleted by wipe) are reported in the result, not an error.
+            Ok(ExitCode::from(damaged_status(
+                result.bad_chunks.iter(),
+                exit::COMPLETED,
+            )))
         }
         Command::Resume(a) => {
             collect(
@@ -123,7 +127,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("{}", result.message);
             }
             print_json(&result)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::from(damaged_status(
+                result.damaged.iter(),
+                exit::COMPLETED,
+            )))
         }
         Command::Scheduled(a) => scheduled(&config, a).await,
         Command::Serve(a) => {
@@ -204,10 +211,31 @@ async fn collect(config: &Config, request: Request, load: bool) -> anyhow::Resul
     };
     print_json(&result)?;
     Ok(ExitCode::from(match result.collection.status {
-        Status::Completed => exit::COMPLETED,
+        Status::Completed => damaged_status(result.damaged_files(), exit::COMPLETED),
         Status::Partial | Status::Running => exit::PARTIAL,
         Status::Failed => exit::FAILED,
     }))
+}
+
+/// Names each damaged file on stderr, one line each; `status` when there are none, otherwise
+/// [`exit::DAMAGED`].
+fn damaged_status<'a>(
+    files: impl IntoIterator<Item = &'a ghstats::lake::Damaged>,
+    status: u8,
+) -> u8 {
+    let mut any = false;
+    for d in files {
+        any = true;
+        match &d.set_aside_as {
+            Some(to) => eprintln!("damaged: {} ({}); set aside as {to}", d.path, d.reason),
+            None => eprintln!("damaged: {} ({}); left out", d.path, d.reason),
+        }
+    }
+    if any {
+        exit::DAMAGED
+    } else {
+        status
+    }
 }
 
 /// One collection per interval until SIGTERM. Each window reaches back one interval plus a tenth

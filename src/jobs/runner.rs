@@ -11,7 +11,7 @@ use crate::github::client::read_ca_bundle;
 use crate::github::{AppInstallation, ClientOptions, Credential, GithubClient, Window};
 use crate::lake::checkpoint::{CollectionKind, Status};
 use crate::lake::lock::{Lease, LeaseLock, LockError};
-use crate::lake::{new_collection_id, Checkpoint, CheckpointStore, Lake};
+use crate::lake::{new_collection_id, Checkpoint, CheckpointError, CheckpointStore, Damaged, Lake};
 use crate::names::{OrgName, RepoName};
 use crate::warehouse::{self, Warehouse};
 use anyhow::Context;
@@ -47,6 +47,38 @@ pub struct RunResult {
     /// The unfinished collection resumed first, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed: Option<Box<CollectionResult>>,
+    /// The completed collection left unloaded (a load killed with its process, a `--no-load`
+    /// run) that this run loaded first, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loaded_first: Option<LoadedFirst>,
+    /// Damaged checkpoints this run met and set aside, each with its path, why, and where it
+    /// went. Their collections cannot be resumed; their chunks load with `ghstats load`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<Damaged>,
+}
+
+/// A completed collection loaded before a run's own work: its id and what the load did.
+#[derive(Debug, Serialize)]
+pub struct LoadedFirst {
+    pub collection_id: String,
+    #[serde(flatten)]
+    pub load: LoadResult,
+}
+
+impl RunResult {
+    /// Every damaged file the run met: checkpoints set aside, and chunks left out of any of its
+    /// loads (also in that load's `bad_chunks`).
+    pub fn damaged_files(&self) -> Vec<&Damaged> {
+        let loads = [
+            self.collection.load.as_ref(),
+            self.resumed.as_ref().and_then(|r| r.load.as_ref()),
+            self.loaded_first.as_ref().map(|l| &l.load),
+        ];
+        self.damaged
+            .iter()
+            .chain(loads.into_iter().flatten().flat_map(|l| &l.bad_chunks))
+            .collect()
+    }
 }
 
 /// What `wipe` did.
@@ -57,6 +89,10 @@ pub struct WipeResult {
     pub chunks_deleted: u64,
     pub warehouse_rows_deleted: u64,
     pub message: String,
+    /// `repositories` chunks that could not be read while finding the names the repository
+    /// had: a former name recorded only there was not wiped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<Damaged>,
 }
 
 /// What a job asks for.
@@ -412,29 +448,39 @@ impl Runner {
                 let loaded = load::load_collection(wh, lake, org, &result.collection_id)
                     .await
                     .with_context(|| format!("loading collection {0} (its chunks are stored; the next run loads it, or `ghstats load --collection-id {0}`)", result.collection_id))?;
+                // Loaded is every chunk that can be: bad ones are named in the result and by
+                // every `ghstats load` that selects them.
                 collect::mark_loaded(lake, org, &result.collection_id).await?;
                 result.load = Some(loaded);
             }
             Ok::<_, JobError>(result)
         };
+        let mut damaged = Vec::new();
+        let mut loaded_first = None;
         // The load is part of the crash-safe path: a completed collection whose load was
         // interrupted (or that ran with --no-load) is loaded before anything else.
         if let Some(wh) = wh {
-            if let Some(cp) = collect::unloaded(lake, org).await? {
+            let (cp, set_aside) = collect::unloaded(lake, org).await?;
+            damaged.extend(set_aside);
+            if let Some(cp) = cp {
                 if cp.collection_id != id {
                     tracing::info!(collection_id = %cp.collection_id, "Loading a completed collection that is not in the warehouse yet.");
-                    load::load_collection(wh, lake, org, &cp.collection_id)
+                    let load = load::load_chunks(wh, lake, cp.chunks)
                         .await
                         .with_context(|| {
                             format!("loading collection {} left unloaded", cp.collection_id)
                         })?;
                     collect::mark_loaded(lake, org, &cp.collection_id).await?;
+                    loaded_first = Some(LoadedFirst {
+                        collection_id: cp.collection_id,
+                        load,
+                    });
                 }
             }
         }
-        match request {
+        let (collection, resumed) = match request {
             Request::Resume { collection_id } => {
-                let cp = self.checkpoint(lake, org, collection_id).await?;
+                let cp = self.checkpoint(lake, org, collection_id, true).await?;
                 let opts = self.options(
                     org,
                     cp.kind,
@@ -450,19 +496,18 @@ impl Runner {
                 } else {
                     load_into(result).await?
                 };
-                Ok(RunResult {
-                    collection: result,
-                    resumed: None,
-                })
+                (result, None)
             }
             Request::Collect {
                 kind,
                 window,
                 scope,
-            } => {
+            } => 'collect: {
                 let opts = self.options(org, *kind, *window, scope.clone(), deadline, stop.clone());
                 let mut resumed = None;
-                if let Some(cp) = collect::unfinished(lake, org).await? {
+                let (cp, set_aside) = collect::unfinished(lake, org).await?;
+                damaged.extend(set_aside);
+                if let Some(cp) = cp {
                     if cp.collection_id != id {
                         tracing::info!(collection_id = %cp.collection_id, "Resuming an unfinished collection before a new window.");
                         let attempt = cp.resumes + 1;
@@ -483,48 +528,62 @@ impl Runner {
                             _ => {
                                 // Out of budget again, or failed with resumes left: the new
                                 // window waits for the next run.
-                                return Ok(RunResult {
-                                    collection: r,
-                                    resumed: None,
-                                });
+                                break 'collect (r, None);
                             }
                         }
                         resumed = Some(Box::new(r));
                     }
                 }
                 let result = collect::start(client, lake, &opts, id, progress).await?;
-                let result = load_into(result).await?;
-                Ok(RunResult {
-                    collection: result,
-                    resumed,
-                })
+                (load_into(result).await?, resumed)
             }
-        }
+        };
+        Ok(RunResult {
+            collection,
+            resumed,
+            loaded_first,
+            damaged,
+        })
     }
 
+    /// A collection's checkpoint. A damaged one is an error naming its path; with `set_aside`
+    /// (the caller holds the lock) it is also set aside.
     async fn checkpoint(
         &self,
         lake: &Lake,
         org: &OrgName,
         id: &str,
+        set_aside: bool,
     ) -> Result<Checkpoint, JobError> {
         use object_store::ObjectStoreExt;
-        match lake.store().head(&lake.checkpoint_path(org, id)).await {
-            Ok(_) => {}
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(JobError::NotFound(format!("there is no collection {id}")))
+        let store = CheckpointStore::new(lake.clone(), org.clone());
+        match store.load(id).await {
+            Ok(cp) => Ok(cp),
+            Err(CheckpointError::NotFound { .. }) => {
+                let aside = store.set_aside_path(id);
+                match lake.store().head(&aside).await {
+                    Ok(_) => Err(JobError::NotFound(format!("collection {id}'s checkpoint was damaged and is set aside as {aside}: it cannot be resumed; its chunks load with `ghstats load --collection-id {id}`"))),
+                    Err(object_store::Error::NotFound { .. }) => Err(JobError::NotFound(format!("there is no collection {id}"))),
+                    Err(e) => Err(JobError::Failed(e.into())),
+                }
             }
-            Err(e) => return Err(JobError::Failed(e.into())),
+            Err(CheckpointError::Damaged { path, reason }) if set_aside => {
+                let d = store.set_aside(id, reason).await?;
+                Err(JobError::NotFound(format!(
+                    "checkpoint {path} is damaged ({}); it is set aside as {}: collection {id} cannot be resumed; its chunks load with `ghstats load --collection-id {id}`",
+                    d.reason,
+                    d.set_aside_as.unwrap_or_default()
+                )))
+            }
+            Err(e @ CheckpointError::NotAnId(_)) => Err(JobError::Invalid(e.to_string())),
+            Err(e) => Err(JobError::Failed(e.into())),
         }
-        Ok(CheckpointStore::new(lake.clone(), org.clone())
-            .load(id)
-            .await?)
     }
 
     /// A collection's checkpoint: progress, API cost, errors.
     pub async fn collection(&self, id: &str) -> Result<Checkpoint, JobError> {
         let lake = self.lake()?;
-        self.checkpoint(&lake, &self.org()?, id).await
+        self.checkpoint(&lake, &self.org()?, id, false).await
     }
 
     /// Loads stored chunks (no GitHub calls).
@@ -550,6 +609,7 @@ impl Runner {
                 chunks_deleted: 0,
                 warehouse_rows_deleted: 0,
                 message: format!("nothing deleted: wiping {repo} needs confirm"),
+                damaged: Vec::new(),
             });
         }
         let lake = self.lake()?;
@@ -569,7 +629,7 @@ impl Runner {
         let outcome = async {
             // The repository under every name it had: chunks stored under a former name would
             // bring its rows back on the next full load.
-            let names = lake
+            let (names, damaged) = lake
                 .names_of_repository(&org, repo)
                 .await
                 .map_err(JobError::Failed)?;
@@ -603,6 +663,7 @@ impl Runner {
                         String::new()
                     }
                 ),
+                damaged,
             })
         }
         .await;

@@ -37,9 +37,29 @@ pub enum WarehouseError {
     /// Reading a chunk from storage failed; nothing was loaded.
     #[error("reading chunk {path}: {message}")]
     Storage { path: String, message: String },
+    /// A chunk is not in storage (deleted by `wipe` after a checkpoint named it); nothing was
+    /// loaded.
+    #[error("chunk {path} is not in storage")]
+    MissingChunk { path: String },
     /// A statement failed; the load was rolled back.
     #[error("warehouse statement failed: {0}")]
     Query(String),
+}
+
+impl WarehouseError {
+    /// Reading the chunk at `path` failed with `e`: [`WarehouseError::MissingChunk`] when
+    /// storage does not have it, [`WarehouseError::Storage`] otherwise.
+    pub fn reading(path: &str, e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => WarehouseError::MissingChunk {
+                path: path.to_string(),
+            },
+            e => WarehouseError::Storage {
+                path: path.to_string(),
+                message: e.to_string(),
+            },
+        }
+    }
 }
 
 /// What a load did to one table.

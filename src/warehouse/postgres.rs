@@ -288,10 +288,7 @@ impl Warehouse for PostgresWarehouse {
             let bytes = lake
                 .get(&object_store::path::Path::from(chunk.path.as_str()))
                 .await
-                .map_err(|e| WarehouseError::Storage {
-                    path: chunk.path.clone(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| WarehouseError::reading(&chunk.path, e))?;
             let mut buf = Vec::with_capacity(bytes.len() * 4);
             let n = stage_chunk(t, chunk, &bytes, &mut buf)?;
             report.entry(t.name.to_string()).or_default().staged += n;

@@ -306,7 +306,7 @@ impl Warehouse for SqliteWarehouse {
                 let path = object_store::path::Path::from(chunk.path.as_str());
                 let bytes = handle
                     .block_on(lake.get(&path))
-                    .map_err(|e| WarehouseError::Storage { path: chunk.path.clone(), message: e.to_string() })?;
+                    .map_err(|e| WarehouseError::reading(&chunk.path, e))?;
                 let n = stage_chunk(&tx, t, chunk, &bytes)?;
                 report.entry(t.name.to_string()).or_default().staged += n;
             }
