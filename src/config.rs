@@ -844,6 +844,50 @@ mod tests {
     }
 
     #[test]
+    fn serve_limits_have_defaults_and_are_range_checked() {
+        let serve = |args: &[&str]| {
+            let mut all = vec!["ghstats", "serve"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all).map(|c| c.command) {
+                Ok(Command::Serve(a)) => Ok(a),
+                Ok(_) => unreachable!("serve parses as serve"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let d = serve(&[]).unwrap();
+        assert_eq!(
+            (d.header_timeout, d.idle_timeout, d.max_connections),
+            (Duration::from_secs(10), Duration::from_secs(620), 256)
+        );
+        let a = serve(&[
+            "--header-timeout",
+            "2s",
+            "--idle-timeout",
+            "1h",
+            "--max-connections",
+            "20",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.header_timeout, a.idle_timeout, a.max_connections),
+            (Duration::from_secs(2), Duration::from_secs(3600), 20)
+        );
+        for bad in [
+            &["--header-timeout", "0"][..],
+            &["--header-timeout", "61m"],
+            &["--idle-timeout", "2d"],
+            &["--idle-timeout", "soon"],
+            &["--max-connections", "0"],
+            &["--max-connections", "100001"],
+        ] {
+            assert!(serve(bad).is_err(), "{bad:?}");
+        }
+        assert!(serve(&["--idle-timeout", "2h"])
+            .unwrap_err()
+            .contains("at most 1h"));
+    }
+
+    #[test]
     fn all_tokens_merges_single_and_list() {
         let cli =
             Cli::try_parse_from(["ghstats", "--tokens", "a,b", "--token", "c", "collect"]).unwrap();

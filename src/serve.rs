@@ -879,3 +879,137 @@ pub async fn serve(
     state.jobs.ended().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lake::checkpoint::{RepoProgress, RepoState};
+
+    fn prefer(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("prefer", header::HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn respond_async_is_read_from_any_prefer_header_and_wait_decides_first() {
+        let at_once = Answer::AtOnce { preferred: true };
+        for values in [
+            &["respond-async"][..],
+            &["Respond-Async"],
+            &["return=minimal, respond-async; x=1"],
+            &["wait=10", "respond-async"],
+            &["respond-async, wait=100"],
+        ] {
+            assert_eq!(answer(&prefer(values), None), at_once, "{values:?}");
+        }
+        for values in [
+            &[][..],
+            &["return=minimal"],
+            &["wait=10"],
+            &["respond-asynchronously"],
+        ] {
+            assert_eq!(
+                answer(&prefer(values), None),
+                Answer::WhenDone,
+                "{values:?}"
+            );
+        }
+        assert_eq!(
+            answer(&prefer(&[]), Some(false)),
+            Answer::AtOnce { preferred: false }
+        );
+        assert_eq!(
+            answer(&prefer(&["respond-async"]), Some(true)),
+            Answer::WhenDone
+        );
+    }
+
+    fn checkpoint(status: Status) -> crate::lake::Checkpoint {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let repo = |name: &str, state: RepoState, prs: u64| RepoProgress {
+            id: Some(prs),
+            name: name.into(),
+            state,
+            walk: Default::default(),
+            pull_requests: prs,
+            rows: [("pull_requests".to_string(), prs)].into(),
+            next_seq: Default::default(),
+            error: (state == RepoState::Failed).then(|| "boom".to_string()),
+            repository: None,
+        };
+        crate::lake::Checkpoint {
+            schema_version: crate::lake::checkpoint::SCHEMA_VERSION,
+            collection_id: "20261121T090000Z-abcdef".into(),
+            organization: "acme".into(),
+            kind: CollectionKind::Backfill,
+            window: crate::github::Window {
+                since: t - chrono::Duration::days(1),
+                until: t,
+            },
+            started_at: t,
+            updated_at: t,
+            status,
+            repos: vec![
+                repo("a", RepoState::Done, 3),
+                repo("b", RepoState::Failed, 1),
+                repo("c", RepoState::Pending, 0),
+            ],
+            chunks: vec![],
+            api_cost: Default::default(),
+            errors: vec!["b: boom".into()],
+            resumes: 1,
+            loaded: false,
+            not_collectable_elsewhere: Default::default(),
+        }
+    }
+
+    #[test]
+    fn progress_counts_the_checkpoint_and_stays_running_while_the_job_loads() {
+        let id = "20261121T090000Z-abcdef";
+        let p = progress(id, Some(checkpoint(Status::Failed)), None).unwrap();
+        assert_eq!(
+            (
+                p.repositories.total,
+                p.repositories.done,
+                p.repositories.failed
+            ),
+            (3, 1, 1)
+        );
+        assert_eq!((p.pull_requests, p.rows["pull_requests"]), (4, 4));
+        assert_eq!(p.errors, ["b: boom"]);
+        assert_eq!((p.status, p.resumes, p.loaded), (Status::Failed, 1, false));
+        // The checkpoint says completed, but the job still loads it.
+        let running = Job::Running {
+            resumes_first: None,
+        };
+        let p = progress(id, Some(checkpoint(Status::Completed)), Some(running)).unwrap();
+        assert_eq!(p.status, Status::Running);
+        // A job that failed after its checkpoint last said running.
+        let failed = Job::Finished(Err("loading: no warehouse".into()));
+        let p = progress(id, Some(checkpoint(Status::Running)), Some(failed)).unwrap();
+        assert_eq!(p.status, Status::Failed);
+        assert_eq!(p.errors.last().unwrap(), "loading: no warehouse");
+    }
+
+    #[test]
+    fn progress_without_a_checkpoint_comes_from_the_job() {
+        let id = "20261121T090000Z-abcdef";
+        let waiting = Job::Running {
+            resumes_first: Some("20261120T090000Z-000001".into()),
+        };
+        let p = progress(id, None, Some(waiting)).unwrap();
+        assert_eq!(p.status, Status::Running);
+        assert!(p.note.unwrap().contains("20261120T090000Z-000001"));
+        let p = progress(id, None, Some(Job::Finished(Err("listing: 502".into())))).unwrap();
+        assert_eq!(
+            (p.status, p.errors.as_slice()),
+            (Status::Failed, &["listing: 502".to_string()][..])
+        );
+        assert!(progress(id, None, None).is_none());
+    }
+}
