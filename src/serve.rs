@@ -586,7 +586,12 @@ async fn collection(
         Err(JobError::NotFound(_) | JobError::Invalid(_)) if job.is_some() => None,
         Err(e) => return Err(e.into()),
     };
-    match progress(&id, stored, job) {
+    // A checkpoint that says running, with no run of this process on it: is any run alive?
+    let abandoned = match (&stored, &job) {
+        (Some(cp), None) if cp.status == Status::Running => !state.runner.lock_is_held().await?,
+        _ => false,
+    };
+    match progress(&id, stored, job, abandoned) {
         Some(p) => Ok(Json(p).into_response()),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -596,15 +601,24 @@ async fn collection(
 }
 
 /// A collection's compact progress: its checkpoint's, with what this process knows of the
-/// background job working on it.
+/// background job working on it. `abandoned`: the checkpoint says running but no run holds
+/// the organization's lock, so the run that wrote it stopped without finishing.
 fn progress(
     id: &str,
     stored: Option<crate::lake::Checkpoint>,
     job: Option<Job>,
+    abandoned: bool,
 ) -> Option<CollectionProgress> {
     Some(match (stored, job) {
         (Some(cp), job) => {
             let mut p = CollectionProgress::of(&cp);
+            if abandoned && p.status == Status::Running {
+                p.status = Status::Partial;
+                p.note = Some(
+                    "no run holds the organization's lock: the run collecting this stopped without finishing (its process ended); /resume or the next /collect continues it"
+                        .into(),
+                );
+            }
             match job {
                 // Loading, or releasing the lock: not finished for the caller yet.
                 Some(Job::Running { .. }) => p.status = Status::Running,
@@ -971,7 +985,7 @@ mod tests {
     #[test]
     fn progress_counts_the_checkpoint_and_stays_running_while_the_job_loads() {
         let id = "20261121T090000Z-abcdef";
-        let p = progress(id, Some(checkpoint(Status::Failed)), None).unwrap();
+        let p = progress(id, Some(checkpoint(Status::Failed)), None, false).unwrap();
         assert_eq!(
             (
                 p.repositories.total,
@@ -987,13 +1001,25 @@ mod tests {
         let running = Job::Running {
             resumes_first: None,
         };
-        let p = progress(id, Some(checkpoint(Status::Completed)), Some(running)).unwrap();
+        let p = progress(
+            id,
+            Some(checkpoint(Status::Completed)),
+            Some(running),
+            false,
+        )
+        .unwrap();
         assert_eq!(p.status, Status::Running);
         // A job that failed after its checkpoint last said running.
         let failed = Job::Finished(Err("loading: no warehouse".into()));
-        let p = progress(id, Some(checkpoint(Status::Running)), Some(failed)).unwrap();
+        let p = progress(id, Some(checkpoint(Status::Running)), Some(failed), false).unwrap();
         assert_eq!(p.status, Status::Failed);
         assert_eq!(p.errors.last().unwrap(), "loading: no warehouse");
+        // A running checkpoint nobody works on any more is partial: resume it.
+        let p = progress(id, Some(checkpoint(Status::Running)), None, true).unwrap();
+        assert_eq!(p.status, Status::Partial);
+        assert!(p.note.unwrap().contains("/resume"));
+        let p = progress(id, Some(checkpoint(Status::Running)), None, false).unwrap();
+        assert_eq!(p.status, Status::Running);
     }
 
     #[test]
@@ -1002,14 +1028,20 @@ mod tests {
         let waiting = Job::Running {
             resumes_first: Some("20261120T090000Z-000001".into()),
         };
-        let p = progress(id, None, Some(waiting)).unwrap();
+        let p = progress(id, None, Some(waiting), false).unwrap();
         assert_eq!(p.status, Status::Running);
         assert!(p.note.unwrap().contains("20261120T090000Z-000001"));
-        let p = progress(id, None, Some(Job::Finished(Err("listing: 502".into())))).unwrap();
+        let p = progress(
+            id,
+            None,
+            Some(Job::Finished(Err("listing: 502".into()))),
+            false,
+        )
+        .unwrap();
         assert_eq!(
             (p.status, p.errors.as_slice()),
             (Status::Failed, &["listing: 502".to_string()][..])
         );
-        assert!(progress(id, None, None).is_none());
+        assert!(progress(id, None, None, false).is_none());
     }
 }

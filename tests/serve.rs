@@ -619,3 +619,36 @@ async fn a_background_run_that_fails_reports_its_error_when_polled() {
     let (code, c) = s.post("/collect", json!({"hours": 1})).await;
     assert_eq!(code, 200, "{c}");
 }
+
+/// A checkpoint left saying `running` by a run whose process ended (no run holds the lock) is
+/// reported `partial`, so a poller stops waiting; `/resume` then completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_checkpoint_that_no_run_holds_is_reported_partial() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 10, 81), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let s = start(&sim, Auth::None, &[]).await;
+    let (code, first) = s.post("/backfill", json!({"days": 400})).await;
+    assert_eq!(code, 200, "{first}");
+    let id = first["collection_id"].as_str().unwrap().to_string();
+    // As a killed run leaves it: running, a repository not done, the lock gone.
+    let path = s.dir().join(format!("lake/acme/_checkpoints/{id}.json"));
+    let mut cp: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cp["status"] = json!("running");
+    cp["repos"][1]["state"] = json!("in_progress");
+    std::fs::write(&path, serde_json::to_vec(&cp).unwrap()).unwrap();
+    assert!(!s.dir().join("lake/acme/_locks/run.json").exists());
+
+    let (code, p) = s.get(&format!("/collections/{id}")).await;
+    assert_eq!(code, 200, "{p}");
+    assert_eq!(p["status"], "partial", "{p}");
+    assert!(p["note"].as_str().unwrap().contains("/resume"), "{p}");
+    assert_eq!(p["repositories"]["done"], 1, "{p}");
+
+    let (code, r) = s.post("/resume", json!({"collection_id": id})).await;
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["status"], "completed", "{r}");
+    let (_, p) = s.get(&format!("/collections/{id}")).await;
+    assert_eq!(p["status"], "completed", "{p}");
+    assert!(p.get("note").is_none(), "{p}");
+}

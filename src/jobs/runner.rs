@@ -747,6 +747,19 @@ impl Runner {
         self.checkpoint(&lake, &self.org()?, id).await
     }
 
+    /// Whether a run holds the organization's lock now (an unexpired lease, whoever holds it).
+    /// A checkpoint that says `running` while none does was left by a run that stopped
+    /// without finishing (a killed process).
+    pub async fn lock_is_held(&self) -> Result<bool, JobError> {
+        let lock = LeaseLock::new(self.lake()?, &self.org()?, self.config.lock_lease);
+        match lock.current().await {
+            Ok(current) => {
+                Ok(current.is_some_and(|(record, _)| record.expires_at > chrono::Utc::now()))
+            }
+            Err(e) => Err(JobError::Failed(anyhow::anyhow!("reading the lock: {e}"))),
+        }
+    }
+
     /// Loads stored chunks (no GitHub calls).
     pub async fn load(&self, filter: &LoadFilter) -> Result<LoadResult, JobError> {
         let lake = self.lake()?;
