@@ -250,8 +250,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SERVE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_serve_timeout)]
     pub header_timeout: Duration,
     /// How long a kept-alive connection may wait for its next request before it is closed.
-    /// The default outlasts the 600 s Google's front ends keep idle connections open. 1s to
-    /// 1h.
+    /// The default outlasts the 600 s keep-alive of Google's load balancers toward backends.
+    /// 1s to 1h.
     #[arg(long, env = "SERVE_IDLE_TIMEOUT", default_value = "620s", value_parser = parse_serve_timeout)]
     pub idle_timeout: Duration,
     /// The most client connections held at once. A new one beyond it closes the connection
