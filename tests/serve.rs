@@ -652,3 +652,69 @@ async fn a_running_checkpoint_that_no_run_holds_is_reported_partial() {
     assert_eq!(p["status"], "completed", "{p}");
     assert!(p.get("note").is_none(), "{p}");
 }
+
+/// On shutdown a background run stops at a page boundary like a run inside a request: the
+/// server returns only once it has written its checkpoint (`partial`) and released the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_waits_for_background_runs_to_checkpoint_and_release_the_lock() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 80, 82), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    sim.set_faults(FaultPlan::slow(100));
+    let dir = tempfile::tempdir().unwrap();
+    let cli = common::service::cli(
+        dir.path(),
+        Some(&sim.url()),
+        &["--page-size", "5", "--page-size-max", "5"],
+        &["init"],
+    );
+    let state = Arc::new(AppState::new(Runner::new(cli.config, false), Auth::None));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ghstats::serve::serve(
+        state,
+        "127.0.0.1:0".parse().unwrap(),
+        ghstats::serve::ConnectionLimits::default(),
+        Some(ready_tx),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let url = format!("http://{}", ready_rx.await.unwrap());
+    let http = reqwest::Client::new();
+    let accepted: Value = http
+        .post(format!("{url}/backfill"))
+        .json(&json!({"days": 400, "wait": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = accepted["collection_id"].as_str().unwrap().to_string();
+    // Wait until the run has written a page.
+    let checkpoint = dir.path().join(format!("lake/acme/_checkpoints/{id}.json"));
+    let lock = dir.path().join("lake/acme/_locks/run.json");
+    for _ in 0..600 {
+        let r = http.get(format!("{url}/collections/{id}")).send().await;
+        let p: Value = r.unwrap().json().await.unwrap();
+        if p["pull_requests"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(lock.exists(), "the run holds the lock");
+    drop(http);
+    stop_tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(
+        !lock.exists(),
+        "the run released the lock before the server returned"
+    );
+    let cp: Value = serde_json::from_str(&std::fs::read_to_string(&checkpoint).unwrap()).unwrap();
+    assert_eq!(
+        cp["status"], "partial",
+        "stopped at a page boundary: {}",
+        cp["status"]
+    );
+}
