@@ -244,6 +244,36 @@ pub struct ServeArgs {
     /// For AUTH_MODE=oidc: where the keys that sign ID tokens are published.
     #[arg(long, env = "OIDC_JWKS_URL", default_value = crate::oidc::GOOGLE_CERTS)]
     pub oidc_jwks_url: Url,
+    /// How long a client may take to send a request's header (from the connection's start,
+    /// or from the first byte of a later request), and again its body; a slower client is
+    /// disconnected (a late body gets 408). 1s to 1h.
+    #[arg(long, env = "SERVE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_serve_timeout)]
+    pub header_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request before it is closed.
+    /// The default outlasts the 600 s keep-alive of Google's load balancers toward backends.
+    /// 1s to 1h.
+    #[arg(long, env = "SERVE_IDLE_TIMEOUT", default_value = "620s", value_parser = parse_serve_timeout)]
+    pub idle_timeout: Duration,
+    /// The most client connections held at once. A new one beyond it closes the connection
+    /// idle longest, so health checks still get through; when every connection has a request
+    /// in progress, it is refused. Keep it well under the file-descriptor limit (ulimit -n).
+    #[arg(long, env = "SERVE_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_connections: u32,
+}
+
+/// The longest `SERVE_HEADER_TIMEOUT` or `SERVE_IDLE_TIMEOUT`: one hour. Longer ones would let
+/// slow or idle clients hold connections again.
+pub const MAX_SERVE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A [`parse_duration`] of at most [`MAX_SERVE_TIMEOUT`].
+pub fn parse_serve_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d > MAX_SERVE_TIMEOUT {
+        return Err(format!(
+            "{s:?} is too long: a connection timeout may be at most 1h (3600 seconds)"
+        ));
+    }
+    Ok(d)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -811,6 +841,50 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn serve_limits_have_defaults_and_are_range_checked() {
+        let serve = |args: &[&str]| {
+            let mut all = vec!["ghstats", "serve"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all).map(|c| c.command) {
+                Ok(Command::Serve(a)) => Ok(a),
+                Ok(_) => unreachable!("serve parses as serve"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let d = serve(&[]).unwrap();
+        assert_eq!(
+            (d.header_timeout, d.idle_timeout, d.max_connections),
+            (Duration::from_secs(10), Duration::from_secs(620), 256)
+        );
+        let a = serve(&[
+            "--header-timeout",
+            "2s",
+            "--idle-timeout",
+            "1h",
+            "--max-connections",
+            "20",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.header_timeout, a.idle_timeout, a.max_connections),
+            (Duration::from_secs(2), Duration::from_secs(3600), 20)
+        );
+        for bad in [
+            &["--header-timeout", "0"][..],
+            &["--header-timeout", "61m"],
+            &["--idle-timeout", "2d"],
+            &["--idle-timeout", "soon"],
+            &["--max-connections", "0"],
+            &["--max-connections", "100001"],
+        ] {
+            assert!(serve(bad).is_err(), "{bad:?}");
+        }
+        assert!(serve(&["--idle-timeout", "2h"])
+            .unwrap_err()
+            .contains("at most 1h"));
     }
 
     #[test]

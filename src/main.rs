@@ -134,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Scheduled(a) => scheduled(&config, a).await,
         Command::Serve(a) => {
+            let limits = ghstats::serve::ConnectionLimits::from(&a);
             let auth = match a.auth_mode {
                 ghstats::config::AuthMode::None => ghstats::serve::Auth::None,
                 ghstats::config::AuthMode::Token => ghstats::serve::Auth::Token(
@@ -148,13 +149,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map_err(anyhow::Error::msg)?,
                 )),
             };
-            let state = Arc::new(ghstats::serve::AppState {
-                runner: Runner::new(config.clone(), false),
+            let state = Arc::new(ghstats::serve::AppState::new(
+                Runner::new(config.clone(), false),
                 auth,
-            });
+            ));
             ghstats::serve::serve(
                 state,
                 std::net::SocketAddr::new(a.host, a.port),
+                limits,
                 None,
                 shutdown_signal(),
             )

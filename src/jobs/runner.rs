@@ -81,6 +81,135 @@ impl RunResult {
     }
 }
 
+/// A collection's progress in a few fields (what `GET /collections/{id}` answers by default,
+/// instead of the whole checkpoint with every chunk): its status, repositories done out of
+/// planned, rows written per table, the API cost so far, errors, and whether it is loaded.
+#[derive(Clone, Debug, Serialize)]
+pub struct CollectionProgress {
+    pub collection_id: String,
+    /// `running` until the run has ended (a caller of the service sees `running` until its
+    /// load has ended too), then `completed`, `partial` (resume it) or `failed`.
+    pub status: Status,
+    /// Absent while a new window waits for an unfinished collection resumed first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<CollectionKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub repositories: RepositoryCounts,
+    /// Pull requests collected so far.
+    pub pull_requests: u64,
+    /// Rows written so far, per table.
+    pub rows: std::collections::BTreeMap<String, u64>,
+    /// GitHub API spent on the collection so far, over all its runs.
+    pub api_cost: crate::github::ApiCost,
+    /// What went wrong: failed repositories (`name: error`) and a job's own failure.
+    pub errors: Vec<String>,
+    /// Whether every chunk of the collection is in the warehouse.
+    pub loaded: bool,
+    /// How many times the collection was resumed.
+    pub resumes: u32,
+    /// Something the caller should know, e.g. that the new window waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Repositories of a collection by state; `total` is every planned one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RepositoryCounts {
+    pub total: u64,
+    pub done: u64,
+    pub failed: u64,
+}
+
+impl CollectionProgress {
+    /// The progress a checkpoint records.
+    pub fn of(cp: &Checkpoint) -> Self {
+        use crate::lake::checkpoint::RepoState;
+        let count = |state: RepoState| cp.repos.iter().filter(|r| r.state == state).count() as u64;
+        let mut rows = std::collections::BTreeMap::new();
+        for r in &cp.repos {
+            for (table, n) in &r.rows {
+                *rows.entry(table.clone()).or_default() += n;
+            }
+        }
+        CollectionProgress {
+            collection_id: cp.collection_id.clone(),
+            status: cp.status,
+            kind: Some(cp.kind),
+            window: Some(cp.window),
+            started_at: Some(cp.started_at),
+            updated_at: Some(cp.updated_at),
+            repositories: RepositoryCounts {
+                total: cp.repos.len() as u64,
+                done: count(RepoState::Done),
+                failed: count(RepoState::Failed),
+            },
+            pull_requests: cp.repos.iter().map(|r| r.pull_requests).sum(),
+            rows,
+            api_cost: cp.api_cost,
+            errors: cp.errors.clone(),
+            loaded: cp.loaded,
+            resumes: cp.resumes,
+            note: None,
+        }
+    }
+
+    /// The progress a run's result reports (for a collection whose checkpoint is not kept:
+    /// `PERSIST_TO_GCS=false`).
+    pub fn of_result(r: &CollectionResult) -> Self {
+        use crate::lake::checkpoint::RepoState;
+        let count = |state: RepoState| r.repos.iter().filter(|x| x.state == state).count() as u64;
+        CollectionProgress {
+            collection_id: r.collection_id.clone(),
+            status: r.status,
+            kind: None,
+            window: Some(r.window),
+            started_at: None,
+            updated_at: None,
+            repositories: RepositoryCounts {
+                total: r.repos.len() as u64,
+                done: count(RepoState::Done),
+                failed: count(RepoState::Failed),
+            },
+            pull_requests: r.repos.iter().map(|x| x.pull_requests).sum(),
+            rows: r.rows.clone(),
+            api_cost: r.api_cost,
+            errors: r
+                .repos
+                .iter()
+                .filter_map(|x| x.error.as_ref().map(|e| format!("{}: {e}", x.name)))
+                .collect(),
+            loaded: r.load.is_some(),
+            resumes: 0,
+            note: r.note.clone(),
+        }
+    }
+
+    /// The progress of a collection that has no checkpoint (yet): nothing done.
+    pub fn nothing_yet(collection_id: &str, status: Status) -> Self {
+        CollectionProgress {
+            collection_id: collection_id.to_string(),
+            status,
+            kind: None,
+            window: None,
+            started_at: None,
+            updated_at: None,
+            repositories: RepositoryCounts::default(),
+            pull_requests: 0,
+            rows: Default::default(),
+            api_cost: Default::default(),
+            errors: Vec::new(),
+            loaded: false,
+            resumes: 0,
+            note: None,
+        }
+    }
+}
+
 /// What `wipe` did.
 #[derive(Debug, Serialize)]
 pub struct WipeResult {
@@ -120,7 +249,8 @@ pub struct Runner {
     app: Arc<tokio::sync::OnceCell<Option<Arc<AppInstallation>>>>,
 }
 
-/// The lease, renewed in the background while a job runs.
+/// The lease, renewed in the background while a job runs. Dropped without
+/// [`Held::release`] (a job future cancelled), it stops renewing and the lease expires.
 struct Held {
     lock: Arc<LeaseLock>,
     lease: Arc<Mutex<Option<Lease>>>,
@@ -179,6 +309,12 @@ impl Held {
                 tracing::warn!(error = %e, "Releasing the lock failed; it expires by itself.");
             }
         }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.renewer.abort();
     }
 }
 
@@ -312,8 +448,23 @@ impl Runner {
         }
     }
 
-    /// Runs a collection job under the lock; `load` loads what it collected.
+    /// Runs a collection job under the lock; `load` loads what it collected. The same as
+    /// [`Runner::start`] followed by [`StartedRun::finish`].
     pub async fn run(&self, request: Request, load: bool) -> Result<RunResult, JobError> {
+        self.start(request, load).await?.finish().await
+    }
+
+    /// Prepares a collection job and takes the organization's lock in its collection's name,
+    /// without doing any of its work: the caller learns the collection id (and whether another
+    /// run holds the lock: [`JobError::Busy`]) before the run starts. [`StartedRun::finish`]
+    /// does the work and releases the lock; a `StartedRun` dropped unfinished stops renewing
+    /// the lock, which then expires after `LOCK_LEASE`.
+    ///
+    /// Errors: [`JobError::Invalid`] for settings the job cannot run with (no organization,
+    /// no credentials, `PERSIST_TO_GCS=false` with `load` false or a resume),
+    /// [`JobError::Busy`] when the lock is held, [`JobError::Failed`] when storage, the
+    /// warehouse or the lock cannot be reached.
+    pub async fn start(&self, request: Request, load: bool) -> Result<StartedRun, JobError> {
         let org = self.org()?;
         let deadline = Instant::now() + self.config.run_budget;
         let client = self.client(deadline).await?;
@@ -348,8 +499,77 @@ impl Runner {
         // A lost lock stops this run like a shutdown stops every run.
         let lost = Arc::new(AtomicBool::new(false));
         let held = Held::take(&lake, &org, &id, self.config.lock_lease, lost.clone()).await?;
-        let stop = vec![self.stop.clone(), lost];
-        let progress = Arc::new(Progress::new(self.progress_on_terminal));
+        Ok(StartedRun {
+            runner: self.clone(),
+            request,
+            id,
+            org,
+            deadline,
+            client,
+            lake,
+            wh,
+            lost,
+            held,
+            _scratch: scratch,
+        })
+    }
+}
+
+/// A collection job holding the organization's lock, its work not started: made by
+/// [`Runner::start`], run by [`StartedRun::finish`].
+pub struct StartedRun {
+    runner: Runner,
+    request: Request,
+    id: String,
+    org: OrgName,
+    deadline: Instant,
+    client: GithubClient,
+    lake: Lake,
+    wh: Option<Arc<dyn Warehouse>>,
+    lost: Arc<AtomicBool>,
+    held: Held,
+    /// The chunks' temporary directory with `PERSIST_TO_GCS=false`, removed when the run ends.
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl StartedRun {
+    /// The id of the collection this run starts (a new window) or continues (a resume). A new
+    /// window may wait: when an unfinished collection is resumed first and does not complete,
+    /// the result is that collection's and this id gets no checkpoint.
+    pub fn collection_id(&self) -> &str {
+        &self.id
+    }
+
+    /// The unfinished collection a new window resumes first, if there is one: its id. `None`
+    /// for a resume, whose collection is [`StartedRun::collection_id`].
+    pub async fn resumes_first(&self) -> Result<Option<String>, JobError> {
+        if matches!(self.request, Request::Resume { .. }) {
+            return Ok(None);
+        }
+        Ok(collect::unfinished(&self.lake, &self.org)
+            .await?
+            .map(|cp| cp.collection_id)
+            .filter(|id| *id != self.id))
+    }
+
+    /// Does the work: loads a completed collection left unloaded, resumes an unfinished one
+    /// (for a new window), collects, loads what was collected, releases the lock.
+    pub async fn finish(self) -> Result<RunResult, JobError> {
+        let StartedRun {
+            runner,
+            request,
+            id,
+            org,
+            deadline,
+            client,
+            lake,
+            wh,
+            lost,
+            held,
+            _scratch,
+        } = self;
+        let stop = vec![runner.stop.clone(), lost];
+        let progress = Arc::new(Progress::new(runner.progress_on_terminal));
         let reporter = progress.spawn_reporter(client.clone(), Duration::from_secs(10));
         let job = match &request {
             Request::Resume { .. } => "resume",
@@ -373,7 +593,7 @@ impl Runner {
             otel.status_code = tracing::field::Empty,
         );
         let outcome = tracing::Instrument::instrument(
-            self.run_locked(
+            runner.run_locked(
                 &client,
                 &lake,
                 wh.as_deref(),
@@ -584,6 +804,19 @@ impl Runner {
     pub async fn collection(&self, id: &str) -> Result<Checkpoint, JobError> {
         let lake = self.lake()?;
         self.checkpoint(&lake, &self.org()?, id, false).await
+    }
+
+    /// Whether a run holds the organization's lock now (an unexpired lease, whoever holds it).
+    /// A checkpoint that says `running` while none does was left by a run that stopped
+    /// without finishing (a killed process).
+    pub async fn lock_is_held(&self) -> Result<bool, JobError> {
+        let lock = LeaseLock::new(self.lake()?, &self.org()?, self.config.lock_lease);
+        match lock.current().await {
+            Ok(current) => {
+                Ok(current.is_some_and(|(record, _)| record.expires_at > chrono::Utc::now()))
+            }
+            Err(e) => Err(JobError::Failed(anyhow::anyhow!("reading the lock: {e}"))),
+        }
     }
 
     /// Loads stored chunks (no GitHub calls).
