@@ -371,3 +371,90 @@ fn bad_ranges_are_refused_with_one_line() {
         );
     }
 }
+
+/// The same hours into PostgreSQL: each id once, the states recorded, a second load of an hour
+/// (with --force) changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_holds_each_event_once() {
+    let Some(db) = common::fresh_database().await else {
+        return;
+    };
+    let files: Files = Arc::default();
+    let url = serve(files.clone()).await;
+    {
+        let mut f = files.lock().unwrap();
+        f.insert(
+            "2023-06-01-9.json.gz".into(),
+            gz(&[
+                event(11, "PushEvent", "2023-06-01T09:00:00Z", json!({"size": 1, "head": "h", "ref": "refs/heads/a\tb"})),
+                event(12, "IssueCommentEvent", "2023-06-01T09:01:00Z", json!({"action": "created", "issue": {"number": 5}, "comment": {"body": "tab\there\nnewline \\ backslash \u{0}nul"}})),
+                event(12, "IssueCommentEvent", "2023-06-01T09:01:00Z", json!({"action": "created"})),
+            ]),
+        );
+        f.insert(
+            "2023-06-01-10.json.gz".into(),
+            gz(&[
+                event(11, "PushEvent", "2023-06-01T09:00:00Z", json!({"size": 1})),
+                event(13, "ForkEvent", "2023-06-01T10:00:00Z", json!({})),
+            ]),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run_pg = |args: &[&str]| {
+        let out = ghstats_bin(dir.path())
+            .env("GHARCHIVE_URL", &url)
+            .env("STORAGE_URL", "file://./lake")
+            .env("WAREHOUSE_URL", &db)
+            .arg("gharchive")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (client, conn) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let snapshot = || async {
+        client
+            .query("SELECT event_id, event_type, archive_hour::text, ref, number, payload FROM gharchive_events ORDER BY event_id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| format!("{:?}|{:?}|{:?}|{:?}|{:?}|{:?}", r.get::<_, i64>(0), r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, Option<String>>(3), r.get::<_, Option<i64>>(4), r.get::<_, Option<String>>(5)))
+            .collect::<Vec<_>>()
+    };
+    run_pg(&["--from", "2023-06-01T09", "--to", "2023-06-01T10"]);
+    let first = snapshot().await;
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert!(first[0].contains("refs/heads/a\\tb"), "{first:?}");
+    assert!(first[1].contains("Some(5)"), "{first:?}");
+    assert!(first[1].contains("backslash"), "{first:?}");
+    run_pg(&[
+        "--from",
+        "2023-06-01T09",
+        "--to",
+        "2023-06-01T10",
+        "--force",
+    ]);
+    assert_eq!(snapshot().await, first);
+    let states = client
+        .query(
+            "SELECT status, events, duplicates_dropped FROM gharchive_hours ORDER BY hour",
+            &[],
+        )
+        .await
+        .unwrap();
+    let states: Vec<(String, i64, i64)> = states
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        states,
+        vec![("ingested".into(), 2, 1), ("ingested".into(), 2, 0)]
+    );
+}
