@@ -919,17 +919,17 @@ const BOTS: [(&str, i64); 3] = [
 ];
 
 const SYLLABLES: [&str; 32] = [
-    "ka", "ro", "mi", "tes", "lu", "van", "dor", "el", "pa", "zu", "qi", "nor", "sa", "bel",
-    "tri", "on", "gar", "fi", "lo", "ne", "kor", "av", "is", "pet", "ma", "jun", "rey", "ox",
-    "wen", "da", "hu", "ty",
+    "ka", "ro", "mi", "tes", "lu", "van", "dor", "el", "pa", "zu", "qi", "nor", "sa", "bel", "tri",
+    "on", "gar", "fi", "lo", "ne", "kor", "av", "is", "pet", "ma", "jun", "rey", "ox", "wen", "da",
+    "hu", "ty",
 ];
 
 const WORDS: [&str; 48] = [
     "api", "app", "web", "core", "cli", "tools", "lib", "data", "docs", "site", "bot", "server",
-    "client", "engine", "kit", "sdk", "parser", "config", "infra", "ui", "auth", "cache",
-    "queue", "stream", "graph", "ml", "model", "agent", "scripts", "notes", "blog", "game",
-    "demo", "test", "plugin", "theme", "rust", "go", "py", "js", "vision", "chat", "sync",
-    "store", "metrics", "search", "image", "audio",
+    "client", "engine", "kit", "sdk", "parser", "config", "infra", "ui", "auth", "cache", "queue",
+    "stream", "graph", "ml", "model", "agent", "scripts", "notes", "blog", "game", "demo", "test",
+    "plugin", "theme", "rust", "go", "py", "js", "vision", "chat", "sync", "store", "metrics",
+    "search", "image", "audio",
 ];
 
 struct Actor {
@@ -1005,7 +1005,9 @@ fn org(idx: usize) -> Org {
 
 fn repo(idx: usize) -> Repo {
     let h = mix(&[0x7e, idx as u64]);
-    let org = (h % 4 == 0).then(|| org(((h >> 3) % ORGS as u64) as usize));
+    let org = h
+        .is_multiple_of(4)
+        .then(|| org(((h >> 3) % ORGS as u64) as usize));
     let owner = match &org {
         Some(o) => o.login.clone(),
         None => actor(BOTS.len() + ((h >> 3) % (ACTORS - BOTS.len()) as u64) as usize).login,
@@ -1135,7 +1137,11 @@ fn branch(rng: &mut ChaCha8Rng) -> String {
     match rng.gen_range(0..10) {
         0..=4 => "main".into(),
         5 => "master".into(),
-        6 => format!("dependabot/npm_and_yarn/{}-{}", WORDS[rng.gen_range(0..48)], rng.gen_range(1..20)),
+        6 => format!(
+            "dependabot/npm_and_yarn/{}-{}",
+            WORDS[rng.gen_range(0..48)],
+            rng.gen_range(1..20)
+        ),
         _ => format!(
             "{}/{}-{}",
             ["feature", "fix", "chore", "docs"][rng.gen_range(0..4)],
@@ -1380,7 +1386,10 @@ fn push_payload(
                 (
                     message,
                     actor.display_login.clone(),
-                    format!("{}+{}@users.noreply.github.com", actor.id, actor.display_login),
+                    format!(
+                        "{}+{}@users.noreply.github.com",
+                        actor.id, actor.display_login
+                    ),
                 )
             }
         };
@@ -1470,7 +1479,14 @@ const EXTRA: &str = r#""x_sim_extra":{"note":"a field GH Archive never had","n":
 fn render(plan: &Plan, rng: &mut ChaCha8Rng, s: &Shape) -> (String, EventTruth) {
     let actor = actor_for(rng, s.ty);
     let repo = repo(skewed(rng, REPOS));
-    let (mut p, pt) = payload(rng, s.ty, plan.format, s.id.unwrap_or(plan.id_base), &repo, &actor);
+    let (mut p, pt) = payload(
+        rng,
+        s.ty,
+        plan.format,
+        s.id.unwrap_or(plan.id_base),
+        &repo,
+        &actor,
+    );
     if s.member_as_string {
         let login = p["member"]["login"]
             .as_str()
@@ -1507,7 +1523,10 @@ fn render(plan: &Plan, rng: &mut ChaCha8Rng, s: &Shape) -> (String, EventTruth) 
     }
     if s.unknown_fields {
         if let Some(obj) = p.as_object_mut() {
-            obj.insert("x_sim_extra".into(), json!({"note": "a field GH Archive never had"}));
+            obj.insert(
+                "x_sim_extra".into(),
+                json!({"note": "a field GH Archive never had"}),
+            );
         }
     }
     truth.action = p.get("action").and_then(Value::as_str).map(str::to_string);
@@ -1548,7 +1567,12 @@ fn events_line(s: &Shape, actor: &Actor, repo: &Repo, payload: &str) -> String {
     if s.unknown_fields {
         let _ = write!(l, ",{EXTRA}");
     }
-    let _ = write!(l, "}},\"repo\":{{\"id\":{},\"name\":{}", repo.id, js(&repo.name));
+    let _ = write!(
+        l,
+        "}},\"repo\":{{\"id\":{},\"name\":{}",
+        repo.id,
+        js(&repo.name)
+    );
     if !s.missing_fields {
         let _ = write!(l, ",\"url\":\"https://api.github.com/repos/{}\"", repo.name);
     }
@@ -1650,7 +1674,7 @@ fn timeline_line(
     if s.unknown_fields {
         let _ = write!(l, ",{EXTRA}");
     }
-    l.push_str("}");
+    l.push('}');
     if s.unknown_fields {
         let _ = write!(l, ",{EXTRA}");
     }
@@ -1711,7 +1735,10 @@ mod tests {
 
     fn read(ndjson: &[u8]) -> Vec<Seen> {
         let text = std::str::from_utf8(ndjson).expect("NDJSON is UTF-8");
-        assert!(text.is_empty() || text.ends_with('\n'), "the file ends in a newline");
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "the file ends in a newline"
+        );
         text.lines()
             .map(|l| match serde_json::from_str::<Value>(l) {
                 Ok(v) if v.get("type").and_then(Value::as_str).is_some() => Seen::Event(v),
@@ -1754,7 +1781,12 @@ mod tests {
         ] {
             assert_eq!(parse_file_name(bad), None, "{bad}");
         }
-        for form in ["2024-01-01T15", "2024-01-01T15:42:07Z", "2024-01-01-15", "2024-01-01-15.json.gz"] {
+        for form in [
+            "2024-01-01T15",
+            "2024-01-01T15:42:07Z",
+            "2024-01-01-15",
+            "2024-01-01-15.json.gz",
+        ] {
             assert_eq!(parse_hour(form), Ok(at("2024-01-01T15")), "{form}");
         }
         assert!(parse_hour("2024-01-01").is_err());
@@ -1770,7 +1802,13 @@ mod tests {
         assert_eq!(a.0, b.0);
         assert_eq!(a.1, b.1);
         assert_eq!(hour(&spec, h).ndjson, hour(&spec, h).ndjson);
-        let other = gzip(&GhArchiveSpec { seed: 8, ..spec.clone() }, h);
+        let other = gzip(
+            &GhArchiveSpec {
+                seed: 8,
+                ..spec.clone()
+            },
+            h,
+        );
         assert_ne!(a.0, other.0);
     }
 
@@ -1805,8 +1843,16 @@ mod tests {
         sizes.sort_unstable();
         let mean = h.ndjson.len() / sizes.len();
         assert!((2_500..=7_000).contains(&mean), "mean {mean} bytes");
-        assert!(sizes[sizes.len() / 2] < 2_000, "median {}", sizes[sizes.len() / 2]);
-        assert!(sizes[sizes.len() - 1] > 20_000, "largest {}", sizes[sizes.len() - 1]);
+        assert!(
+            sizes[sizes.len() / 2] < 2_000,
+            "median {}",
+            sizes[sizes.len() / 2]
+        );
+        assert!(
+            sizes[sizes.len() - 1] > 20_000,
+            "largest {}",
+            sizes[sizes.len() - 1]
+        );
         assert_eq!(h.truth.counts.json_bytes, h.ndjson.len() as u64);
     }
 
@@ -1846,7 +1892,13 @@ mod tests {
         let prev = h - Duration::hours(1);
         let spec = GhArchiveSpec::new(11, 400)
             .with_hour(h, all_quirks())
-            .with_hour(prev, HourQuirks { without_id: 3, ..HourQuirks::default() });
+            .with_hour(
+                prev,
+                HourQuirks {
+                    without_id: 3,
+                    ..HourQuirks::default()
+                },
+            );
         let previous_ids: HashSet<i64> = read(&hour(&spec, prev).ndjson)
             .iter()
             .filter_map(|r| match r {
@@ -1878,10 +1930,15 @@ mod tests {
         assert_eq!(t.events, events);
         assert_eq!(t.counts.without_id, 4);
         assert_eq!(events.iter().filter(|e| e.event_id.is_none()).count(), 4);
-        assert!(t.repeated_from_previous.iter().all(|id| previous_ids.contains(id)));
+        assert!(t
+            .repeated_from_previous
+            .iter()
+            .all(|id| previous_ids.contains(id)));
         assert_eq!(t.duplicate_ids_within.len(), 7);
         assert!(t.duplicate_ids_within.iter().all(|id| seen.contains(id)));
-        assert!(events.iter().all(|e| e.created_at >= h && e.created_at < h + Duration::hours(1)));
+        assert!(events
+            .iter()
+            .all(|e| e.created_at >= h && e.created_at < h + Duration::hours(1)));
         // Ids grow line by line and stay inside the hour's range.
         let ids: Vec<i64> = events.iter().filter_map(|e| e.event_id).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
@@ -1901,7 +1958,10 @@ mod tests {
             let t = &made.truth;
             assert!(!t.missing && !t.truncated, "{when}");
             assert_eq!(
-                (t.counts.duplicates_within, t.counts.duplicates_from_previous),
+                (
+                    t.counts.duplicates_within,
+                    t.counts.duplicates_from_previous
+                ),
                 (0, 0)
             );
             assert_eq!((t.counts.rejected, t.counts.without_id), (0, 0));
@@ -1928,7 +1988,8 @@ mod tests {
         let spec = GhArchiveSpec::new(4, 300).with_hour(h, all_quirks());
         let made = hour(&spec, h);
         let text = std::str::from_utf8(&made.ndjson).expect("UTF-8");
-        let parsed: Vec<Result<Value, _>> = text.lines().map(serde_json::from_str::<Value>).collect();
+        let parsed: Vec<Result<Value, _>> =
+            text.lines().map(serde_json::from_str::<Value>).collect();
         assert_eq!(parsed.iter().filter(|p| p.is_err()).count(), 3);
         let values: Vec<&Value> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
         assert_eq!(values.iter().filter(|v| v.get("type").is_none()).count(), 2);
@@ -1965,7 +2026,14 @@ mod tests {
             .map(|v| v["id"].to_string() + &v["created_at"].to_string())
             .collect();
         assert_eq!(distinct_missing.len(), 5);
-        assert_eq!(made.truth.events.iter().filter(|e| e.public.is_none()).count(), 5);
+        assert_eq!(
+            made.truth
+                .events
+                .iter()
+                .filter(|e| e.public.is_none())
+                .count(),
+            5
+        );
     }
 
     #[test]
@@ -2020,19 +2088,38 @@ mod tests {
             };
             let p = &v["payload"];
             if v["type"] == "PushEvent" {
-                let keys: BTreeSet<&str> = p.as_object().expect("object").keys().map(String::as_str).collect();
+                let keys: BTreeSet<&str> = p
+                    .as_object()
+                    .expect("object")
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
                 assert_eq!(keys, five);
                 pushes += 1;
             }
             if let Some(pr) = p.get("pull_request") {
-                let keys: BTreeSet<&str> = pr.as_object().expect("object").keys().map(String::as_str).collect();
+                let keys: BTreeSet<&str> = pr
+                    .as_object()
+                    .expect("object")
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
                 assert_eq!(keys, ["base", "head", "id", "number", "url"].into());
                 prs += 1;
             }
         }
-        assert!(pushes > 200 && prs > 40, "{pushes} pushes, {prs} pull requests");
-        let pushes = made.truth.events.iter().filter(|e| e.event_type == "PushEvent");
-        assert!(pushes.clone().all(|e| e.push_size.is_none() && e.push_head.is_some()));
+        assert!(
+            pushes > 200 && prs > 40,
+            "{pushes} pushes, {prs} pull requests"
+        );
+        let pushes = made
+            .truth
+            .events
+            .iter()
+            .filter(|e| e.event_type == "PushEvent");
+        assert!(pushes
+            .clone()
+            .all(|e| e.push_size.is_none() && e.push_head.is_some()));
         // The hour before still has the full push payload.
         let before = hour(&GhArchiveSpec::new(6, 200), at("2025-09-30T23"));
         let full = read(&before.ndjson).into_iter().any(|r| {
@@ -2046,7 +2133,13 @@ mod tests {
     fn a_truncated_hour_does_not_decompress() {
         let h = at("2024-02-29T23");
         let whole = GhArchiveSpec::new(12, 300);
-        let cut = whole.clone().with_hour(h, HourQuirks { truncated: true, ..HourQuirks::default() });
+        let cut = whole.clone().with_hour(
+            h,
+            HourQuirks {
+                truncated: true,
+                ..HourQuirks::default()
+            },
+        );
         let (bytes, t) = gzip(&cut, h);
         assert!(t.truncated);
         let mut out = Vec::new();
@@ -2076,12 +2169,17 @@ mod tests {
         let h = at("2024-01-01T15");
         let spec = GhArchiveSpec::new(1, 10).with_hour(h, all_quirks());
         let text = serde_json::to_string(&spec).expect("JSON");
-        assert_eq!(serde_json::from_str::<GhArchiveSpec>(&text).expect("back"), spec);
+        assert_eq!(
+            serde_json::from_str::<GhArchiveSpec>(&text).expect("back"),
+            spec
+        );
         assert_eq!(spec.check(), Ok(()));
         let too_many = GhArchiveSpec::new(1, MAX_EVENTS_PER_HOUR + 1);
         assert!(too_many.check().unwrap_err().contains("events_per_hour"));
         let mut off_hour = GhArchiveSpec::new(1, 10);
-        off_hour.hours.insert(h + Duration::minutes(5), HourQuirks::default());
+        off_hour
+            .hours
+            .insert(h + Duration::minutes(5), HourQuirks::default());
         assert!(off_hour.check().unwrap_err().contains("not on the hour"));
         assert!(serde_json::from_str::<HourQuirks>(r#"{"trunkated": true}"#).is_err());
     }

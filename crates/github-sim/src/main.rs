@@ -87,7 +87,14 @@ async fn main() {
             quirks,
             out,
             truth,
-        }) => gharchive_hour(&hour, events, seed, quirks.as_deref(), &out, truth.as_deref()),
+        }) => gharchive_hour(
+            &hour,
+            events,
+            seed,
+            quirks.as_deref(),
+            &out,
+            truth.as_deref(),
+        ),
         None => serve(args.serve).await,
     };
     if let Err(e) = result {
@@ -174,4 +181,34 @@ fn gharchive_hour(
         gz_bytes
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Args::command().debug_assert();
+        let args = Args::try_parse_from([
+            "github-sim",
+            "gharchive-hour",
+            "--hour",
+            "2024-01-01T15",
+            "--out",
+            "x.json.gz",
+        ])
+        .expect("gharchive-hour parses");
+        assert!(matches!(
+            args.command,
+            Some(Command::GharchiveHour {
+                events: 150_000,
+                ..
+            })
+        ));
+        let serve = Args::try_parse_from(["github-sim", "--port", "0", "--prs", "20"])
+            .expect("serving flags parse");
+        assert!(serve.command.is_none() && serve.serve.prs == 20);
+    }
 }

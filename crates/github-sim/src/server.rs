@@ -503,7 +503,10 @@ fn router(state: Arc<SimState>) -> Router {
             get(control_ledger).delete(control_reset_ledger),
         )
         .route("/_sim/truth", get(control_truth))
-        .route("/_sim/gharchive", post(control_gharchive).get(control_gharchive_spec))
+        .route(
+            "/_sim/gharchive",
+            post(control_gharchive).get(control_gharchive_spec),
+        )
         .route("/_sim/gharchive/publish", post(control_gharchive_publish))
         .route("/_sim/gharchive/truth", get(control_gharchive_truth))
         .route("/gharchive/{file}", get(gharchive_file))
@@ -597,7 +600,8 @@ fn set_gharchive(state: &SimState, spec: GhArchiveSpec) -> Result<(), String> {
 
 fn publish_gharchive(state: &SimState, hour: DateTime<Utc>) -> bool {
     let hour = gharchive::floor_hour(hour);
-    let held_back = gharchive_spec(state).quirks_for(hour).missing && hour >= gharchive::first_hour();
+    let held_back =
+        gharchive_spec(state).quirks_for(hour).missing && hour >= gharchive::first_hour();
     held_back && lock(&state.gharchive_published).insert(hour)
 }
 
@@ -643,7 +647,10 @@ async fn gharchive_file(
         Ok(Ok(b)) => axum::body::Bytes::from(b),
         _ => return message(StatusCode::INTERNAL_SERVER_ERROR, "Server Error"),
     };
-    *lock(&state.ledger).gharchive_downloads.entry(key).or_default() += 1;
+    *lock(&state.ledger)
+        .gharchive_downloads
+        .entry(key)
+        .or_default() += 1;
     let len = bytes.len();
     let body = match quirks.slow_bytes_per_sec {
         None => Body::from(bytes),
@@ -727,7 +734,10 @@ async fn control_gharchive_truth(
     query: Result<axum::extract::Query<HourQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(axum::extract::Query(q)) = query else {
-        return message(StatusCode::BAD_REQUEST, "give the hour: ?hour=2024-01-01T15");
+        return message(
+            StatusCode::BAD_REQUEST,
+            "give the hour: ?hour=2024-01-01T15",
+        );
     };
     match gharchive::parse_hour(&q.hour) {
         Ok(hour) => {

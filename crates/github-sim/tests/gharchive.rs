@@ -18,7 +18,11 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 async fn get(url: &str) -> reqwest::Response {
-    reqwest::Client::new().get(url).send().await.expect("request")
+    reqwest::Client::new()
+        .get(url)
+        .send()
+        .await
+        .expect("request")
 }
 
 fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -43,7 +47,9 @@ async fn hours_are_served_as_gzip_with_their_length_and_match_the_truth() {
     let resp = get(&format!("{}/2024-01-01-15.json.gz", sim.gharchive_url())).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(
-        resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/gzip")
     );
     assert!(resp.headers().get("content-encoding").is_none());
@@ -56,15 +62,21 @@ async fn hours_are_served_as_gzip_with_their_length_and_match_the_truth() {
     let ndjson = gunzip(&body).expect("a whole gzip");
     let truth = sim.gharchive_truth(h);
     assert_eq!(ndjson, gharchive::hour(&sim.gharchive_spec(), h).ndjson);
-    assert_eq!(ndjson.iter().filter(|b| **b == b'\n').count() as u64, truth.counts.lines);
+    assert_eq!(
+        ndjson.iter().filter(|b| **b == b'\n').count() as u64,
+        truth.counts.lines
+    );
     assert_eq!(truth.counts.lines, 123);
     assert_eq!(truth.events.len(), 120);
     // The truth over HTTP is the same.
-    let over_http: gharchive::HourTruth = get(&format!("{}/_sim/gharchive/truth?hour=2024-01-01-15", sim.url()))
-        .await
-        .json()
-        .await
-        .expect("truth JSON");
+    let over_http: gharchive::HourTruth = get(&format!(
+        "{}/_sim/gharchive/truth?hour=2024-01-01-15",
+        sim.url()
+    ))
+    .await
+    .json()
+    .await
+    .expect("truth JSON");
     assert_eq!(over_http, truth);
     let ledger = sim.ledger();
     assert_eq!(ledger.gharchive_requests.get("2024-01-01-15"), Some(&1));
@@ -139,7 +151,12 @@ async fn names_gh_archive_lacks_answer_404() {
         let resp = get(&format!("{}/{name}", sim.gharchive_url())).await;
         assert_eq!(resp.status(), 404, "{name}");
     }
-    assert_eq!(get(&format!("{}/2011-02-12-0.json.gz", sim.gharchive_url())).await.status(), 200);
+    assert_eq!(
+        get(&format!("{}/2011-02-12-0.json.gz", sim.gharchive_url()))
+            .await
+            .status(),
+        200
+    );
     let ledger = sim.ledger();
     assert_eq!(ledger.gharchive_downloads.len(), 1);
     assert!(!ledger.gharchive_requests.contains_key("2024-01-01-05"));
@@ -204,7 +221,10 @@ async fn control_endpoints_refuse_bad_input_with_a_message() {
         .expect("request");
     assert_eq!(too_big.status(), 400);
     let body: serde_json::Value = too_big.json().await.expect("JSON");
-    assert!(body["message"].as_str().unwrap_or_default().contains("events_per_hour"));
+    assert!(body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("events_per_hour"));
     let bad_hour = client
         .post(format!("{}/_sim/gharchive/publish", sim.url()))
         .json(&serde_json::json!({ "hour": "yesterday" }))
