@@ -108,10 +108,14 @@ pub fn parse_line(line: &[u8]) -> Result<EventRow<'_>, Rejected> {
         Some(Actor::Login(login)) => (None, Some(login)),
         None => (None, raw.actor_attributes.and_then(|a| a.login.0)),
     };
+    let mut timeline_org = None;
     let (repo_id, repo_name) = match (raw.repo, raw.repository) {
         (Some(r), _) => (r.id.0, r.name.0),
         (None, Some(r)) => (
-            r.id.0,
+            {
+                timeline_org = r.organization.0;
+                r.id.0
+            },
             match (r.owner.0, r.name.0) {
                 (Some(owner), Some(name)) => Some(Cow::Owned(format!("{owner}/{name}"))),
                 (None, name) => name,
@@ -122,7 +126,8 @@ pub fn parse_line(line: &[u8]) -> Result<EventRow<'_>, Rejected> {
     };
     let (org_id, org_login) = match raw.org {
         Some(o) => (o.id.0, o.login.0),
-        None => (None, None),
+        // Timeline: the organization's login on the repository.
+        None => (None, timeline_org),
     };
     let facts = raw
         .payload
@@ -219,6 +224,9 @@ struct Repo<'a> {
     /// Timeline only: the owner's login (`name` is then the bare name).
     #[serde(default, borrow)]
     owner: LenientStr<'a>,
+    /// Timeline only: the organization's login, when the owner is one.
+    #[serde(default, borrow)]
+    organization: LenientStr<'a>,
 }
 
 #[derive(Deserialize, Default)]
