@@ -126,7 +126,7 @@ fn truth(sim: &Simulator, h: DateTime<Utc>) -> Vec<String> {
             )
         })
         .collect();
-    rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    rows.sort_by_key(|r| (r.0, r.1));
     rows.into_iter().map(|r| r.2).collect()
 }
 
@@ -192,13 +192,10 @@ async fn every_quirk_of_gh_archive_against_the_simulators_truth() {
     let (t0, t1) = (sim.gharchive_truth(h0), sim.gharchive_truth(h1));
     assert_eq!(
         r["lines_rejected"],
-        (t0.counts.rejected + t1.counts.rejected) as u64,
+        t0.counts.rejected + t1.counts.rejected,
         "{r}"
     );
-    assert_eq!(
-        r["duplicates_dropped"], t0.counts.duplicates_within as u64,
-        "{r}"
-    );
+    assert_eq!(r["duplicates_dropped"], t0.counts.duplicates_within, "{r}");
     for h in [h0, h1] {
         let (got, want) = (stored(dir.path(), h), truth(&sim, h));
         assert!(want.len() > 500, "{h}: {} events", want.len());
