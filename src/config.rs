@@ -389,6 +389,15 @@ pub struct Config {
     /// How long one run may take (e.g. 55m); it stops at a page boundary and reports partial.
     #[arg(long, env = "RUN_BUDGET", global = true, default_value = "55m", value_parser = parse_duration)]
     pub run_budget: Duration,
+    /// GH Archive's address (`gharchive` job): the files are `{URL}/YYYY-MM-DD-H.json.gz`.
+    /// Point it at a mirror or the simulator.
+    #[arg(long, env = "GHARCHIVE_URL", global = true, default_value = crate::gharchive::DEFAULT_URL, value_parser = parse_api_url)]
+    pub gharchive_url: url::Url,
+    /// What `gharchive_events.payload` keeps: `raw` (the event's payload as JSON text) or
+    /// `none` (null; about 80% less storage).
+    #[arg(long, env = "GHARCHIVE_PAYLOAD", global = true, default_value = "raw", value_parser = ["raw", "none"])]
+    pub gharchive_payload: String,
+
     /// How long the organization's lock lasts without renewal: a lock left by a dead run is
     /// taken over after this. A live run renews it every third of it.
     #[arg(long, env = "LOCK_LEASE", global = true, default_value = "5m", value_parser = parse_duration)]
@@ -529,6 +538,35 @@ pub struct BackfillArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("hours_or_range").args(["hours", "from"])))]
+pub struct GharchiveArgs {
+    /// The first hour, YYYY-MM-DDTHH in UTC (e.g. 2015-01-01T00); with --to.
+    #[arg(long, value_parser = parse_gharchive_hour, requires = "to")]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// The last hour, included.
+    #[arg(long, value_parser = parse_gharchive_hour, requires = "from")]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// The newest N published hours.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=175_680))]
+    pub hours: Option<u32>,
+    /// Ingest again hours already ingested, and ask again for hours missing for good.
+    #[arg(long)]
+    pub force: bool,
+    /// Only every N-th hour, starting at I (0-based): I/N. On Cloud Run Jobs,
+    /// CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT are the shard when this is not given.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<crate::gharchive::job::Shard>,
+}
+
+fn parse_gharchive_hour(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::gharchive::parse_hour(s)
+}
+
+fn parse_shard(s: &str) -> Result<crate::gharchive::job::Shard, String> {
+    s.parse()
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
     /// Only this repository's chunks.
     #[arg(long)]
@@ -602,6 +640,10 @@ pub enum Command {
     Scheduled(ScheduledArgs),
     /// What is stored per repository, table and date, and the warehouse's row counts.
     Summary(SummaryArgs),
+    /// Ingest GH Archive hours (every public GitHub event) into Parquet in storage and the
+    /// `gharchive_events` table. Without --from/--to or --hours: every hour since the last one
+    /// ingested, up to the newest published, and missing or failed hours again.
+    Gharchive(GharchiveArgs),
     /// Print the BigQuery tables (schema, partitioning, clustering) as JSON, from the same
     /// definition the loader uses: `terraform/bigquery_tables.json` is this output.
     BigquerySchema,

@@ -163,6 +163,53 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Gharchive(a) => {
+            use ghstats::gharchive::job::{Selection, Shard};
+            let selection = match (a.from, a.to, a.hours) {
+                (Some(from), Some(to), _) => Selection::Range { from, to },
+                (_, _, Some(n)) => Selection::Newest(n),
+                _ => Selection::SinceLast,
+            };
+            // Cloud Run Jobs: each task takes its shard of the hours.
+            let shard = match a.shard {
+                Some(s) => Some(s),
+                None => match (
+                    std::env::var("CLOUD_RUN_TASK_INDEX"),
+                    std::env::var("CLOUD_RUN_TASK_COUNT"),
+                ) {
+                    (Ok(i), Ok(n)) => Some(
+                        format!("{i}/{n}")
+                            .parse::<Shard>()
+                            .map_err(|e| anyhow::anyhow!("CLOUD_RUN_TASK_INDEX/COUNT: {e}"))?,
+                    ),
+                    _ => None,
+                },
+            };
+            let runner = runner(&config);
+            let stop = runner.stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::warn!("Stopping after the hour in hand.");
+                stop.store(true, Ordering::Relaxed);
+            });
+            let result = match runner.gharchive(selection, a.force, shard).await {
+                Ok(r) => r,
+                Err(e @ JobError::Busy { .. }) => {
+                    eprintln!(
+                        "error: {e}; nothing was done (exit status {})",
+                        exit::LOCKED
+                    );
+                    return Ok(ExitCode::from(exit::LOCKED));
+                }
+                Err(e) => return Err(job_error(e)),
+            };
+            print_json(&result)?;
+            Ok(ExitCode::from(match result.status {
+                "completed" => exit::COMPLETED,
+                "partial" => exit::PARTIAL,
+                _ => exit::FAILED,
+            }))
+        }
         Command::BigquerySchema => {
             print_json(&warehouse::bigquery::terraform_tables())?;
             Ok(ExitCode::SUCCESS)

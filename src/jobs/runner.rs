@@ -265,8 +265,25 @@ impl Held {
         lease: Duration,
         lost: Arc<AtomicBool>,
     ) -> Result<Held, JobError> {
+        Self::take_lock(
+            LeaseLock::new(lake.clone(), org, lease),
+            lease,
+            holder,
+            lost,
+        )
+        .await
+    }
+
+    /// Takes `lock` (of `lease`) for `holder` and renews it in the background; `lost` is set
+    /// when another run takes it over.
+    async fn take_lock(
+        lock: LeaseLock,
+        lease: Duration,
+        holder: &str,
+        lost: Arc<AtomicBool>,
+    ) -> Result<Held, JobError> {
         let every = lease / 3;
-        let lock = Arc::new(LeaseLock::new(lake.clone(), org, lease));
+        let lock = Arc::new(lock);
         let lease = match lock.acquire(holder).await {
             Ok(l) => l,
             Err(LockError::Held { holder, expires_at }) => {
@@ -798,6 +815,71 @@ impl Runner {
             Err(e @ CheckpointError::NotAnId(_)) => Err(JobError::Invalid(e.to_string())),
             Err(e) => Err(JobError::Failed(e.into())),
         }
+    }
+
+    /// The `gharchive` job: `selection` of hours into the lake and the warehouse, under GH
+    /// Archive's own lock (`gharchive/_locks/gharchive.json`), within the run budget.
+    pub async fn gharchive(
+        &self,
+        selection: crate::gharchive::job::Selection,
+        force: bool,
+        shard: Option<crate::gharchive::job::Shard>,
+    ) -> Result<crate::gharchive::job::GharchiveResult, JobError> {
+        let deadline = Instant::now() + self.config.run_budget;
+        let lake = self.lake()?;
+        let wh = self.warehouse().await?;
+        let ca_certificates = match &self.config.ca_bundle {
+            Some(path) => read_ca_bundle(path).map_err(JobError::Invalid)?,
+            None => Vec::new(),
+        };
+        let mut http = reqwest::Client::builder()
+            .user_agent(concat!("ghstats/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(120));
+        for ca in ca_certificates {
+            http = http.add_root_certificate(ca);
+        }
+        let http = http
+            .build()
+            .map_err(|e| JobError::Failed(anyhow::anyhow!("cannot build the HTTP client: {e}")))?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let path = lake.path_of(&["gharchive", "_locks", "gharchive.json"]);
+        let holder = format!("gharchive-{}", new_collection_id(chrono::Utc::now()));
+        let held = Held::take_lock(
+            LeaseLock::at(lake.clone(), path, self.config.lock_lease),
+            self.config.lock_lease,
+            &holder,
+            lost.clone(),
+        )
+        .await?;
+        let opts = crate::gharchive::job::Options {
+            base_url: self.config.gharchive_url.clone(),
+            keep_payload: self.config.gharchive_payload != "none",
+            force,
+            shard,
+            deadline,
+            stop: vec![self.stop.clone(), lost],
+        };
+        let span = tracing::info_span!("job", otel.name = "job gharchive", job = "gharchive");
+        let outcome = tracing::Instrument::instrument(
+            crate::gharchive::job::run(
+                &http,
+                &lake,
+                wh.as_ref(),
+                &selection,
+                &opts,
+                chrono::Utc::now(),
+            ),
+            span,
+        )
+        .await;
+        held.release().await;
+        outcome.map_err(
+            |e| match e.downcast_ref::<crate::gharchive::job::PlanError>() {
+                Some(p) => JobError::Invalid(p.to_string()),
+                None => JobError::Failed(e),
+            },
+        )
     }
 
     /// A collection's checkpoint: progress, API cost, errors.

@@ -83,6 +83,11 @@ impl LeaseLock {
         LeaseLock { lake, path, lease }
     }
 
+    /// A lock at `path` (jobs not tied to an organization, e.g. GH Archive's).
+    pub fn at(lake: Lake, path: Path, lease: Duration) -> Self {
+        LeaseLock { lake, path, lease }
+    }
+
     fn record(&self, holder: &str, acquired_at: DateTime<Utc>) -> LockRecord {
         let now = Utc::now();
         LockRecord {

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod chunk;
 pub mod conformance;
 pub mod lock;
+pub mod parquet;
 
 use crate::config::StorageUrl;
 use crate::names::{OrgName, RepoName};
@@ -150,6 +151,11 @@ impl Lake {
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    /// `parts` joined under this lake's prefix.
+    pub fn path_of(&self, parts: &[&str]) -> Path {
+        self.path(parts)
     }
 
     fn path(&self, parts: &[&str]) -> Path {

@@ -14,10 +14,13 @@
 
 pub mod bigquery;
 pub mod conformance;
+pub mod gharchive;
 pub mod pg_tls;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
+
+pub use gharchive::{HourState, HourStatus};
 
 use crate::lake::{ChunkInfo, Lake};
 use async_trait::async_trait;
@@ -117,6 +120,29 @@ pub trait Warehouse: Send + Sync {
 
     /// Runs a read-only query in the backend's dialect; rows as JSON objects.
     async fn query(&self, sql: &str) -> Result<Vec<serde_json::Value>, WarehouseError>;
+
+    /// GH Archive: every recorded hour's state (`gharchive_hours`).
+    async fn gharchive_hours(&self) -> Result<Vec<HourState>, WarehouseError> {
+        Err(gharchive::unsupported(self.backend()))
+    }
+
+    /// GH Archive: records a missing or failed hour's state.
+    async fn record_gharchive_hour(&self, _state: &HourState) -> Result<(), WarehouseError> {
+        Err(gharchive::unsupported(self.backend()))
+    }
+
+    /// GH Archive: loads one hour's Parquet object at `path` into `gharchive_events` and
+    /// records `state` (`ingested`), in one transaction. An event id already stored by another
+    /// hour keeps that row; the hour's own rows are replaced, so loading twice changes nothing.
+    /// Returns the rows read from the file.
+    async fn load_gharchive_hour(
+        &self,
+        _lake: &Lake,
+        _path: &object_store::path::Path,
+        _state: &HourState,
+    ) -> Result<u64, WarehouseError> {
+        Err(gharchive::unsupported(self.backend()))
+    }
 }
 
 /// A chunk value checked against its column: what every backend stores.
