@@ -244,6 +244,36 @@ pub struct ServeArgs {
     /// For AUTH_MODE=oidc: where the keys that sign ID tokens are published.
     #[arg(long, env = "OIDC_JWKS_URL", default_value = crate::oidc::GOOGLE_CERTS)]
     pub oidc_jwks_url: Url,
+    /// How long a client may take to send a request's header (from the connection's start,
+    /// or from the first byte of a later request), and again its body; a slower client is
+    /// disconnected (a late body gets 408). 1s to 1h.
+    #[arg(long, env = "SERVE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_serve_timeout)]
+    pub header_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request before it is closed.
+    /// The default outlasts the 600 s keep-alive of Google's load balancers toward backends.
+    /// 1s to 1h.
+    #[arg(long, env = "SERVE_IDLE_TIMEOUT", default_value = "620s", value_parser = parse_serve_timeout)]
+    pub idle_timeout: Duration,
+    /// The most client connections held at once. A new one beyond it closes the connection
+    /// idle longest, so health checks still get through; when every connection has a request
+    /// in progress, it is refused. Keep it well under the file-descriptor limit (ulimit -n).
+    #[arg(long, env = "SERVE_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_connections: u32,
+}
+
+/// The longest `SERVE_HEADER_TIMEOUT` or `SERVE_IDLE_TIMEOUT`: one hour. Longer ones would let
+/// slow or idle clients hold connections again.
+pub const MAX_SERVE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A [`parse_duration`] of at most [`MAX_SERVE_TIMEOUT`].
+pub fn parse_serve_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d > MAX_SERVE_TIMEOUT {
+        return Err(format!(
+            "{s:?} is too long: a connection timeout may be at most 1h (3600 seconds)"
+        ));
+    }
+    Ok(d)
 }
 
 /// The `--help` heading of the settings every command shares ([`Config`]).
@@ -364,6 +394,15 @@ pub struct Config {
     /// How long one run may take (e.g. 55m); it stops at a page boundary and reports partial.
     #[arg(long, env = "RUN_BUDGET", global = true, default_value = "55m", value_parser = parse_duration)]
     pub run_budget: Duration,
+    /// GH Archive's address (`gharchive` job): the files are `{URL}/YYYY-MM-DD-H.json.gz`.
+    /// Point it at a mirror or the simulator.
+    #[arg(long, env = "GHARCHIVE_URL", global = true, default_value = crate::gharchive::DEFAULT_URL, value_parser = parse_api_url)]
+    pub gharchive_url: url::Url,
+    /// What `gharchive_events.payload` keeps: `raw` (the event's payload as JSON text) or
+    /// `none` (null; about 80% less storage).
+    #[arg(long, env = "GHARCHIVE_PAYLOAD", global = true, default_value = "raw", value_parser = ["raw", "none"])]
+    pub gharchive_payload: String,
+
     /// How long the organization's lock lasts without renewal: a lock left by a dead run is
     /// taken over after this. A live run renews it every third of it.
     #[arg(long, env = "LOCK_LEASE", global = true, default_value = "5m", value_parser = parse_duration)]
@@ -510,6 +549,35 @@ pub struct BackfillArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("hours_or_range").args(["hours", "from"])))]
+pub struct GharchiveArgs {
+    /// The first hour, YYYY-MM-DDTHH in UTC (e.g. 2015-01-01T00); with --to.
+    #[arg(long, value_parser = parse_gharchive_hour, requires = "to")]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// The last hour, included.
+    #[arg(long, value_parser = parse_gharchive_hour, requires = "from")]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// The newest N published hours.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=175_680))]
+    pub hours: Option<u32>,
+    /// Ingest again hours already ingested, and ask again for hours missing for good.
+    #[arg(long)]
+    pub force: bool,
+    /// Only every N-th hour, starting at I (0-based): I/N. On Cloud Run Jobs,
+    /// CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT are the shard when this is not given.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<crate::gharchive::job::Shard>,
+}
+
+fn parse_gharchive_hour(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::gharchive::parse_hour(s)
+}
+
+fn parse_shard(s: &str) -> Result<crate::gharchive::job::Shard, String> {
+    s.parse()
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
     /// Only this repository's chunks.
     #[arg(long)]
@@ -602,6 +670,10 @@ pub enum Command {
     Scheduled(ScheduledArgs),
     /// What is stored per repository, table and date, and the warehouse's row counts.
     Summary(SummaryArgs),
+    /// Ingest GH Archive hours (every public GitHub event) into Parquet in storage and the
+    /// `gharchive_events` table. Without --from/--to or --hours: every hour since the last one
+    /// ingested, up to the newest published, and missing or failed hours again.
+    Gharchive(GharchiveArgs),
     /// Print the BigQuery tables (schema, partitioning, clustering) as JSON, from the same
     /// definition the loader uses: `terraform/bigquery_tables.json` is this output.
     BigquerySchema,
@@ -883,6 +955,50 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn serve_limits_have_defaults_and_are_range_checked() {
+        let serve = |args: &[&str]| {
+            let mut all = vec!["ghstats", "serve"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all).map(|c| c.command) {
+                Ok(Command::Serve(a)) => Ok(a),
+                Ok(_) => unreachable!("serve parses as serve"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let d = serve(&[]).unwrap();
+        assert_eq!(
+            (d.header_timeout, d.idle_timeout, d.max_connections),
+            (Duration::from_secs(10), Duration::from_secs(620), 256)
+        );
+        let a = serve(&[
+            "--header-timeout",
+            "2s",
+            "--idle-timeout",
+            "1h",
+            "--max-connections",
+            "20",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.header_timeout, a.idle_timeout, a.max_connections),
+            (Duration::from_secs(2), Duration::from_secs(3600), 20)
+        );
+        for bad in [
+            &["--header-timeout", "0"][..],
+            &["--header-timeout", "61m"],
+            &["--idle-timeout", "2d"],
+            &["--idle-timeout", "soon"],
+            &["--max-connections", "0"],
+            &["--max-connections", "100001"],
+        ] {
+            assert!(serve(bad).is_err(), "{bad:?}");
+        }
+        assert!(serve(&["--idle-timeout", "2h"])
+            .unwrap_err()
+            .contains("at most 1h"));
     }
 
     #[test]

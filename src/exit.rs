@@ -14,6 +14,10 @@ pub const USAGE: u8 = 2;
 pub const PARTIAL: u8 = 3;
 /// Another run holds the organization's lock; nothing was done.
 pub const LOCKED: u8 = 4;
+/// The job completed, but met stored files it could not read and left them out: checkpoints
+/// set aside, chunks left out of a load (the rest loaded). They are named in the result's
+/// `damaged` or `bad_chunks` and on stderr; running again does not fix them.
+pub const DAMAGED: u8 = 5;
 
 /// The exit statuses, for `--help`.
 pub const HELP: &str = "Exit status:
@@ -21,4 +25,5 @@ pub const HELP: &str = "Exit status:
   1  failed (the error is on stderr; for `check`: a check failed)
   2  bad command line or setting
   3  partial: the run budget or SIGTERM stopped it with work left; `resume` or the next `collect` continues it
-  4  another run holds the organization's lock; nothing was done";
+  4  another run holds the organization's lock; nothing was done
+  5  completed, but damaged stored files were left out (checkpoints set aside, chunks not loaded); they are named in the result and on stderr";

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod exit;
+pub mod gharchive;
 pub mod github;
 pub mod jobs;
 pub mod lake;

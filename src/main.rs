@@ -117,7 +117,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let result = runner(&config).load(&filter).await.map_err(job_error)?;
             print_json(&result)?;
-            Ok(ExitCode::SUCCESS)
+            // Missing chunks (deleted by wipe) are reported in the result, not an error.
+            Ok(ExitCode::from(damaged_status(
+                result.bad_chunks.iter(),
+                exit::COMPLETED,
+            )))
         }
         Command::Resume(a) => {
             collect(
@@ -139,10 +143,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("{}", result.message);
             }
             print_json(&result)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::from(damaged_status(
+                result.damaged.iter(),
+                exit::COMPLETED,
+            )))
         }
         Command::Scheduled(a) => scheduled(&config, a).await,
         Command::Serve(a) => {
+            let limits = ghstats::serve::ConnectionLimits::from(&a);
             let auth = match a.auth_mode {
                 ghstats::config::AuthMode::None => ghstats::serve::Auth::None,
                 ghstats::config::AuthMode::Token => ghstats::serve::Auth::Token(
@@ -157,18 +165,66 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map_err(anyhow::Error::msg)?,
                 )),
             };
-            let state = Arc::new(ghstats::serve::AppState {
-                runner: Runner::new(config.clone(), false),
+            let state = Arc::new(ghstats::serve::AppState::new(
+                Runner::new(config.clone(), false),
                 auth,
-            });
+            ));
             ghstats::serve::serve(
                 state,
                 std::net::SocketAddr::new(a.host, a.port),
+                limits,
                 None,
                 shutdown_signal(),
             )
             .await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Gharchive(a) => {
+            use ghstats::gharchive::job::{Selection, Shard};
+            let selection = match (a.from, a.to, a.hours) {
+                (Some(from), Some(to), _) => Selection::Range { from, to },
+                (_, _, Some(n)) => Selection::Newest(n),
+                _ => Selection::SinceLast,
+            };
+            // Cloud Run Jobs: each task takes its shard of the hours.
+            let shard = match a.shard {
+                Some(s) => Some(s),
+                None => match (
+                    std::env::var("CLOUD_RUN_TASK_INDEX"),
+                    std::env::var("CLOUD_RUN_TASK_COUNT"),
+                ) {
+                    (Ok(i), Ok(n)) => Some(
+                        format!("{i}/{n}")
+                            .parse::<Shard>()
+                            .map_err(|e| anyhow::anyhow!("CLOUD_RUN_TASK_INDEX/COUNT: {e}"))?,
+                    ),
+                    _ => None,
+                },
+            };
+            let runner = runner(&config);
+            let stop = runner.stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::warn!("Stopping after the hour in hand.");
+                stop.store(true, Ordering::Relaxed);
+            });
+            let result = match runner.gharchive(selection, a.force, shard).await {
+                Ok(r) => r,
+                Err(e @ JobError::Busy { .. }) => {
+                    eprintln!(
+                        "error: {e}; nothing was done (exit status {})",
+                        exit::LOCKED
+                    );
+                    return Ok(ExitCode::from(exit::LOCKED));
+                }
+                Err(e) => return Err(job_error(e)),
+            };
+            print_json(&result)?;
+            Ok(ExitCode::from(match result.status {
+                "completed" => exit::COMPLETED,
+                "partial" => exit::PARTIAL,
+                _ => exit::FAILED,
+            }))
         }
         Command::BigquerySchema => {
             print_json(&warehouse::bigquery::terraform_tables())?;
@@ -231,10 +287,31 @@ async fn collect(
         print_json(&result)?;
     }
     Ok(ExitCode::from(match result.collection.status {
-        Status::Completed => exit::COMPLETED,
+        Status::Completed => damaged_status(result.damaged_files(), exit::COMPLETED),
         Status::Partial | Status::Running => exit::PARTIAL,
         Status::Failed => exit::FAILED,
     }))
+}
+
+/// Names each damaged file on stderr, one line each; `status` when there are none, otherwise
+/// [`exit::DAMAGED`].
+fn damaged_status<'a>(
+    files: impl IntoIterator<Item = &'a ghstats::lake::Damaged>,
+    status: u8,
+) -> u8 {
+    let mut any = false;
+    for d in files {
+        any = true;
+        match &d.set_aside_as {
+            Some(to) => eprintln!("damaged: {} ({}); set aside as {to}", d.path, d.reason),
+            None => eprintln!("damaged: {} ({}); left out", d.path, d.reason),
+        }
+    }
+    if any {
+        exit::DAMAGED
+    } else {
+        status
+    }
 }
 
 /// One collection per interval until SIGTERM. Each window reaches back one interval plus a tenth

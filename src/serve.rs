@@ -2,15 +2,26 @@
 //! curl and CI pipelines. Handlers parse and check the request, then call the same job code as
 //! the CLI ([`crate::jobs::runner`]). A client's mistake is a 4xx with a JSON message that says
 //! what to fix; nothing is done for it.
+//!
+//! `/collect`, `/backfill` and `/resume` answer when the run has ended (Cloud Scheduler waits),
+//! or at once with `202 Accepted` and the collection's id when the caller asks for it
+//! (`Prefer: respond-async` or `"wait": false`); the run then goes on in the background and
+//! `GET /collections/{id}` shows its progress. Connections are watched in
+//! [`connections`]: header and idle timeouts, and a cap on how many are held.
+
+mod connections;
+pub use connections::{BodyDeadline, ConnectionLimits};
 
 use crate::config::{parse_collection_id, parse_time, RepoScope, Secret};
 use crate::jobs::collect::resolve_window;
 use crate::jobs::load::LoadFilter;
-use crate::jobs::runner::{JobError, Request, Runner};
+use crate::jobs::runner::{CollectionProgress, JobError, Request, RunResult, Runner};
 use crate::lake::checkpoint::CollectionKind;
+use crate::lake::checkpoint::Status;
 use crate::names::RepoName;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,9 +29,10 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The largest request body taken: every body is a few fields.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -36,9 +48,105 @@ pub enum Auth {
     Oidc(Arc<crate::oidc::OidcVerifier>),
 }
 
+/// What every handler shares: the runner, the authentication, and the jobs running in the
+/// background for asynchronous requests.
 pub struct AppState {
     pub runner: Runner,
     pub auth: Auth,
+    jobs: Arc<BackgroundJobs>,
+}
+
+impl AppState {
+    pub fn new(runner: Runner, auth: Auth) -> Self {
+        AppState {
+            runner,
+            auth,
+            jobs: Arc::default(),
+        }
+    }
+}
+
+/// How many finished background jobs are remembered (their outcome for `GET /collections`).
+const KEPT_JOBS: usize = 100;
+
+/// Collection jobs run in the background for asynchronous requests, by collection id.
+#[derive(Default)]
+struct BackgroundJobs {
+    jobs: Mutex<BTreeMap<String, Job>>,
+    /// Finished jobs, oldest first, so only the last [`KEPT_JOBS`] are kept.
+    finished: Mutex<VecDeque<String>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+#[derive(Clone)]
+enum Job {
+    /// Collecting or loading; a new window may first resume this unfinished collection.
+    Running { resumes_first: Option<String> },
+    /// Its outcome: the run's result, or the error it ended with.
+    Finished(Result<Arc<RunResult>, String>),
+}
+
+impl BackgroundJobs {
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, id: &str) -> Option<Job> {
+        Self::lock(&self.jobs).get(id).cloned()
+    }
+
+    /// Runs `started` in the background, recorded as running under its collection id from
+    /// before this returns.
+    fn spawn(
+        self: &Arc<Self>,
+        started: crate::jobs::runner::StartedRun,
+        resumes_first: Option<String>,
+    ) {
+        use tracing::Instrument;
+        let id = started.collection_id().to_string();
+        Self::lock(&self.jobs).insert(id.clone(), Job::Running { resumes_first });
+        let jobs = self.clone();
+        let task = tokio::spawn(
+            async move {
+                let outcome = started.finish().await.map(Arc::new).map_err(|e| {
+                    let message = match e {
+                        JobError::Failed(e) => {
+                            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+                            chain.join(": ")
+                        }
+                        other => other.to_string(),
+                    };
+                    tracing::error!(error = %message, "A background job failed.");
+                    message
+                });
+                jobs.finish(id, outcome);
+            }
+            .in_current_span(),
+        );
+        let mut tasks = Self::lock(&self.tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    fn finish(&self, id: String, outcome: Result<Arc<RunResult>, String>) {
+        Self::lock(&self.jobs).insert(id.clone(), Job::Finished(outcome));
+        let mut finished = Self::lock(&self.finished);
+        finished.push_back(id);
+        while finished.len() > KEPT_JOBS {
+            if let Some(old) = finished.pop_front() {
+                Self::lock(&self.jobs).remove(&old);
+            }
+        }
+    }
+
+    /// Waits until every background job has ended (at shutdown they stop at a page boundary,
+    /// write their checkpoint, load and release the lock).
+    async fn ended(&self) {
+        let tasks: Vec<_> = std::mem::take(&mut *Self::lock(&self.tasks));
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
 }
 
 /// An answer that is not a success: a status and a message.
@@ -114,7 +222,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
                     .to_ascii_lowercase();
                 mime == "application/json"
             });
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+        let deadline = req.extensions().get::<BodyDeadline>().map(|d| d.0);
+        let read = Bytes::from_request(req, state);
+        let read = match deadline {
+            Some(at) => tokio::time::timeout_at(at, read).await.map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the body did not arrive in time (SERVE_HEADER_TIMEOUT)",
+                )
+            })?,
+            None => read.await,
+        };
+        let bytes = read.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -151,6 +270,9 @@ pub struct CollectBody {
     /// Also collect again the pull requests outside the window whose comments were created or
     /// edited since its start (the daily sweep).
     pub sweep_comments: Option<bool>,
+    /// `false`: answer `202 Accepted` at once and run in the background (as
+    /// `Prefer: respond-async` asks).
+    pub wait: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -160,6 +282,8 @@ pub struct BackfillBody {
     /// Everything since 2008-01-01, GitHub's start (instead of `days`).
     pub all: Option<bool>,
     pub repos: Option<Vec<String>>,
+    /// `false`: answer `202 Accepted` at once and run in the background.
+    pub wait: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,6 +298,8 @@ pub struct LoadBody {
 #[serde(deny_unknown_fields)]
 pub struct ResumeBody {
     pub collection_id: Option<String>,
+    /// `false`: answer `202 Accepted` at once and run in the background.
+    pub wait: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -215,13 +341,83 @@ fn collection_id(s: &str) -> Result<String, ApiError> {
     parse_collection_id(s).map_err(ApiError::bad)
 }
 
-async fn run(state: &AppState, request: Request) -> Result<Response, ApiError> {
-    let result = state.runner.run(request, true).await?;
-    Ok((StatusCode::OK, Json(result)).into_response())
+/// How a run is answered: when it has ended, or at once with `202 Accepted`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    /// `200` with the run's result (the default: Cloud Scheduler's way).
+    WhenDone,
+    /// `202` with the collection id; `preferred` when `Prefer: respond-async` asked for it.
+    AtOnce { preferred: bool },
+}
+
+/// Whether the caller asked for the answer at once: `Prefer: respond-async` (RFC 7240; any
+/// other preference is ignored) or `"wait": false` in the body. An explicit `"wait": true`
+/// wins over the header.
+fn answer(headers: &HeaderMap, wait: Option<bool>) -> Answer {
+    let preferred = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| {
+            let token = p.split([';', '=']).next().unwrap_or("").trim();
+            token.eq_ignore_ascii_case("respond-async")
+        });
+    match wait {
+        Some(true) => Answer::WhenDone,
+        Some(false) => Answer::AtOnce { preferred },
+        None if preferred => Answer::AtOnce { preferred },
+        None => Answer::WhenDone,
+    }
+}
+
+async fn run(
+    state: &Arc<AppState>,
+    request: Request,
+    answer: Answer,
+) -> Result<Response, ApiError> {
+    let Answer::AtOnce { preferred } = answer else {
+        let result = state.runner.run(request, true).await?;
+        return Ok((StatusCode::OK, Json(result)).into_response());
+    };
+    // The lock is taken before the answer: a busy organization is a 409 as when waiting.
+    let started = state.runner.start(request, true).await?;
+    let id = started.collection_id().to_string();
+    let resumes_first = match started.resumes_first().await {
+        Ok(r) => r,
+        Err(e) => {
+            // Only the answer's hint is missing; the run finds out again and reports it.
+            tracing::warn!(error = %e, "Looking for an unfinished collection failed.");
+            None
+        }
+    };
+    state.jobs.spawn(started, resumes_first.clone());
+    let location = format!("/collections/{id}");
+    let mut body = json!({
+        "collection_id": id,
+        "status": "running",
+        "location": location,
+    });
+    if let Some(r) = resumes_first {
+        body["resumes_first"] = json!(r);
+    }
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = header::HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, v);
+    }
+    if preferred {
+        headers.insert(
+            "preference-applied",
+            header::HeaderValue::from_static("respond-async"),
+        );
+    }
+    Ok(response)
 }
 
 async fn collect(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     StrictJson(b): StrictJson<CollectBody>,
 ) -> Result<Response, ApiError> {
     let hours = match b.hours {
@@ -267,12 +463,14 @@ async fn collect(
             window,
             scope,
         },
+        answer(&headers, b.wait),
     )
     .await
 }
 
 async fn backfill(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     StrictJson(b): StrictJson<BackfillBody>,
 ) -> Result<Response, ApiError> {
     let days = match b.days {
@@ -297,12 +495,14 @@ async fn backfill(
             window,
             scope,
         },
+        answer(&headers, b.wait),
     )
     .await
 }
 
 async fn resume(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     StrictJson(b): StrictJson<ResumeBody>,
 ) -> Result<Response, ApiError> {
     let id = b
@@ -310,7 +510,12 @@ async fn resume(
         .as_deref()
         .ok_or_else(|| ApiError::bad("collection_id is required"))?;
     let collection_id = collection_id(id)?;
-    run(&state, Request::Resume { collection_id }).await
+    run(
+        &state,
+        Request::Resume { collection_id },
+        answer(&headers, b.wait),
+    )
+    .await
 }
 
 async fn load_gcs(
@@ -350,13 +555,113 @@ async fn summary(State(state): State<Arc<AppState>>) -> Result<Response, ApiErro
     Ok(Json(state.runner.summary().await?).into_response())
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionQuery {
+    /// `true`: the whole checkpoint (every repository's walk and every chunk) instead of the
+    /// compact progress.
+    pub full: Option<bool>,
+}
+
 async fn collection(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    query: Result<Query<CollectionQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = collection_id(&id)?;
-    let cp = state.runner.collection(&id).await?;
-    Ok(Json(cp).into_response())
+    let Query(query) = query.map_err(|e| {
+        ApiError::bad(format!(
+            "the query is not valid ({}): the only parameter is full=true|false",
+            e.body_text()
+        ))
+    })?;
+    if query.full == Some(true) {
+        return Ok(Json(state.runner.collection(&id).await?).into_response());
+    }
+    let job = state.jobs.get(&id);
+    let stored = match state.runner.collection(&id).await {
+        Ok(cp) => Some(cp),
+        // A background job's collection before its checkpoint exists, or one whose
+        // checkpoint is not kept (PERSIST_TO_GCS=false).
+        Err(JobError::NotFound(_) | JobError::Invalid(_)) if job.is_some() => None,
+        Err(e) => return Err(e.into()),
+    };
+    // A checkpoint that says running, with no run of this process on it: is any run alive?
+    let abandoned = match (&stored, &job) {
+        (Some(cp), None) if cp.status == Status::Running => !state.runner.lock_is_held().await?,
+        _ => false,
+    };
+    match progress(&id, stored, job, abandoned) {
+        Some(p) => Ok(Json(p).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("there is no collection {id}"),
+        )),
+    }
+}
+
+/// A collection's compact progress: its checkpoint's, with what this process knows of the
+/// background job working on it. `abandoned`: the checkpoint says running but no run holds
+/// the organization's lock, so the run that wrote it stopped without finishing.
+fn progress(
+    id: &str,
+    stored: Option<crate::lake::Checkpoint>,
+    job: Option<Job>,
+    abandoned: bool,
+) -> Option<CollectionProgress> {
+    Some(match (stored, job) {
+        (Some(cp), job) => {
+            let mut p = CollectionProgress::of(&cp);
+            if abandoned && p.status == Status::Running {
+                p.status = Status::Partial;
+                p.note = Some(
+                    "no run holds the organization's lock: the run collecting this stopped without finishing (its process ended); /resume or the next /collect continues it"
+                        .into(),
+                );
+            }
+            match job {
+                // Loading, or releasing the lock: not finished for the caller yet.
+                Some(Job::Running { .. }) => p.status = Status::Running,
+                Some(Job::Finished(Err(e))) => {
+                    if p.status == Status::Running {
+                        p.status = Status::Failed;
+                    }
+                    p.errors.push(e);
+                }
+                Some(Job::Finished(Ok(_))) | None => {}
+            }
+            p
+        }
+        (None, Some(Job::Running { resumes_first })) => {
+            let mut p = CollectionProgress::nothing_yet(id, Status::Running);
+            p.note = resumes_first.map(|r| {
+                format!("the unfinished collection {r} is resumed first; this window starts when it completes")
+            });
+            p
+        }
+        (None, Some(Job::Finished(Err(e)))) => {
+            let mut p = CollectionProgress::nothing_yet(id, Status::Failed);
+            p.errors.push(e);
+            p
+        }
+        (None, Some(Job::Finished(Ok(r)))) if r.collection.collection_id == id => {
+            CollectionProgress::of_result(&r.collection)
+        }
+        (None, Some(Job::Finished(Ok(r)))) => {
+            // The unfinished collection resumed first did not complete: the window waits.
+            let mut p = CollectionProgress::nothing_yet(id, r.collection.status);
+            p.note = Some(format!(
+                "the unfinished collection {} was resumed first and ended {}; this window did not start (the next /collect starts a new one)",
+                r.collection.collection_id,
+                serde_json::to_value(r.collection.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ));
+            p
+        }
+        (None, None) => return None,
+    })
 }
 
 async fn healthz() -> Json<Value> {
@@ -552,11 +857,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves until SIGTERM or Ctrl-C: then runs in flight stop at a page boundary, answer
-/// `partial`, and the server drains before exiting.
+/// Serves until `shutdown` resolves (SIGTERM or Ctrl-C in `main`): then runs in flight stop at
+/// a page boundary and answer `partial`, background runs stop the same way, and the server
+/// drains before returning. `limits` bound slow and idle clients ([`ConnectionLimits`]).
+///
+/// Errors: `AUTH_MODE=none` on an address that is not loopback, or an address that cannot be
+/// listened on.
 pub async fn serve(
     state: Arc<AppState>,
     addr: SocketAddr,
+    limits: ConnectionLimits,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -572,12 +882,166 @@ pub async fn serve(
         let _ = tx.send(local);
     }
     let stop = state.runner.stop.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::warn!("Shutting down: runs stop at a page boundary; draining requests.");
-            stop.store(true, Ordering::Relaxed);
-        })
-        .await?;
+    connections::serve(listener, router(state.clone()), limits, async move {
+        shutdown.await;
+        tracing::warn!("Shutting down: runs stop at a page boundary; draining requests.");
+        stop.store(true, Ordering::Relaxed);
+    })
+    .await;
+    // Background runs were told to stop with the rest: each writes its checkpoint, loads and
+    // releases the lock before the process exits.
+    state.jobs.ended().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lake::checkpoint::{RepoProgress, RepoState};
+
+    fn prefer(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("prefer", header::HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn respond_async_is_read_from_any_prefer_header_and_wait_decides_first() {
+        let at_once = Answer::AtOnce { preferred: true };
+        for values in [
+            &["respond-async"][..],
+            &["Respond-Async"],
+            &["return=minimal, respond-async; x=1"],
+            &["wait=10", "respond-async"],
+            &["respond-async, wait=100"],
+        ] {
+            assert_eq!(answer(&prefer(values), None), at_once, "{values:?}");
+        }
+        for values in [
+            &[][..],
+            &["return=minimal"],
+            &["wait=10"],
+            &["respond-asynchronously"],
+        ] {
+            assert_eq!(
+                answer(&prefer(values), None),
+                Answer::WhenDone,
+                "{values:?}"
+            );
+        }
+        assert_eq!(
+            answer(&prefer(&[]), Some(false)),
+            Answer::AtOnce { preferred: false }
+        );
+        assert_eq!(
+            answer(&prefer(&["respond-async"]), Some(true)),
+            Answer::WhenDone
+        );
+    }
+
+    fn checkpoint(status: Status) -> crate::lake::Checkpoint {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let repo = |name: &str, state: RepoState, prs: u64| RepoProgress {
+            id: Some(prs),
+            name: name.into(),
+            state,
+            walk: Default::default(),
+            pull_requests: prs,
+            rows: [("pull_requests".to_string(), prs)].into(),
+            next_seq: Default::default(),
+            error: (state == RepoState::Failed).then(|| "boom".to_string()),
+            repository: None,
+        };
+        crate::lake::Checkpoint {
+            schema_version: crate::lake::checkpoint::SCHEMA_VERSION,
+            collection_id: "20261121T090000Z-abcdef".into(),
+            organization: "acme".into(),
+            kind: CollectionKind::Backfill,
+            window: crate::github::Window {
+                since: t - chrono::Duration::days(1),
+                until: t,
+            },
+            started_at: t,
+            updated_at: t,
+            status,
+            repos: vec![
+                repo("a", RepoState::Done, 3),
+                repo("b", RepoState::Failed, 1),
+                repo("c", RepoState::Pending, 0),
+            ],
+            chunks: vec![],
+            api_cost: Default::default(),
+            errors: vec!["b: boom".into()],
+            resumes: 1,
+            loaded: false,
+            not_collectable_elsewhere: Default::default(),
+        }
+    }
+
+    #[test]
+    fn progress_counts_the_checkpoint_and_stays_running_while_the_job_loads() {
+        let id = "20261121T090000Z-abcdef";
+        let p = progress(id, Some(checkpoint(Status::Failed)), None, false).unwrap();
+        assert_eq!(
+            (
+                p.repositories.total,
+                p.repositories.done,
+                p.repositories.failed
+            ),
+            (3, 1, 1)
+        );
+        assert_eq!((p.pull_requests, p.rows["pull_requests"]), (4, 4));
+        assert_eq!(p.errors, ["b: boom"]);
+        assert_eq!((p.status, p.resumes, p.loaded), (Status::Failed, 1, false));
+        // The checkpoint says completed, but the job still loads it.
+        let running = Job::Running {
+            resumes_first: None,
+        };
+        let p = progress(
+            id,
+            Some(checkpoint(Status::Completed)),
+            Some(running),
+            false,
+        )
+        .unwrap();
+        assert_eq!(p.status, Status::Running);
+        // A job that failed after its checkpoint last said running.
+        let failed = Job::Finished(Err("loading: no warehouse".into()));
+        let p = progress(id, Some(checkpoint(Status::Running)), Some(failed), false).unwrap();
+        assert_eq!(p.status, Status::Failed);
+        assert_eq!(p.errors.last().unwrap(), "loading: no warehouse");
+        // A running checkpoint nobody works on any more is partial: resume it.
+        let p = progress(id, Some(checkpoint(Status::Running)), None, true).unwrap();
+        assert_eq!(p.status, Status::Partial);
+        assert!(p.note.unwrap().contains("/resume"));
+        let p = progress(id, Some(checkpoint(Status::Running)), None, false).unwrap();
+        assert_eq!(p.status, Status::Running);
+    }
+
+    #[test]
+    fn progress_without_a_checkpoint_comes_from_the_job() {
+        let id = "20261121T090000Z-abcdef";
+        let waiting = Job::Running {
+            resumes_first: Some("20261120T090000Z-000001".into()),
+        };
+        let p = progress(id, None, Some(waiting), false).unwrap();
+        assert_eq!(p.status, Status::Running);
+        assert!(p.note.unwrap().contains("20261120T090000Z-000001"));
+        let p = progress(
+            id,
+            None,
+            Some(Job::Finished(Err("listing: 502".into()))),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (p.status, p.errors.as_slice()),
+            (Status::Failed, &["listing: 502".to_string()][..])
+        );
+        assert!(progress(id, None, None, false).is_none());
+    }
 }

@@ -251,6 +251,65 @@ pub const ISSUE_COMMENTS: TableDef = TableDef {
     cluster: &["repository", "author"],
 };
 
+/// Every public GitHub event of GH Archive, one row per event id (ARCHITECTURE.md, "GH
+/// Archive"). Not in [`ALL`]: its rows come from an hour's Parquet file, not from chunks, and
+/// belong to no organization.
+pub const GHARCHIVE_EVENTS: TableDef = TableDef {
+    name: "gharchive_events",
+    columns: &[
+        req("event_id", Int64),
+        req("event_type", Str),
+        req("created_at", Timestamp),
+        opt("public", Bool),
+        opt("actor_id", Int64),
+        opt("actor_login", Str),
+        opt("repo_id", Int64),
+        opt("repo_name", Str),
+        opt("org_id", Int64),
+        opt("org_login", Str),
+        opt("action", Str),
+        opt("number", Int64),
+        opt("ref", Str),
+        opt("push_head", Str),
+        opt("push_size", Int64),
+        opt("payload", Str),
+        req("archive_hour", Timestamp),
+    ],
+    key: &["event_id"],
+    // An id seen in two hours keeps the row of the hour loaded first; reloading an hour
+    // replaces only its own rows.
+    version: &[],
+    partition: Some("created_at"),
+    cluster: &["event_type", "repo_name"],
+};
+
+/// The state of each GH Archive hour: `ingested`, `missing` (a 404, retried for
+/// `gharchive::MISSING_RETRY_DAYS`, then `missing` for good with `final_at` set) or `failed`
+/// (retried every run).
+pub const GHARCHIVE_HOURS: TableDef = TableDef {
+    name: "gharchive_hours",
+    columns: &[
+        req("hour", Timestamp),
+        req("status", Str),
+        opt("events", Int64),
+        opt("bytes", Int64),
+        opt("duplicates_dropped", Int64),
+        opt("lines_rejected", Int64),
+        opt("ingested_at", Timestamp),
+        opt("first_missing_at", Timestamp),
+        opt("final_at", Timestamp),
+        opt("error", Str),
+        req("updated_at", Timestamp),
+    ],
+    key: &["hour"],
+    version: &["updated_at"],
+    partition: None,
+    cluster: &[],
+};
+
+/// The GH Archive tables.
+pub const GHARCHIVE: &[TableDef] = &[GHARCHIVE_EVENTS, GHARCHIVE_HOURS];
+
 /// The column a chunk may lack: chunks written before rows carried the repository's id. A load
 /// fills it from the `repositories` row of the same collection and name (or the stored one of
 /// that name); see `warehouse::sql::fill_repository_id_sql`.

@@ -31,7 +31,11 @@ resource "google_cloud_run_v2_service" "ghstats" {
           cpu    = "1"
           memory = "512Mi"
         }
-        cpu_idle          = true
+        # CPU stays allocated after a response: a run started with `Prefer: respond-async`
+        # (or "wait": false) goes on in the background after its 202, and with the CPU
+        # throttled between requests it would crawl. This bills the instance for its whole
+        # lifetime (see DEPLOYMENT.md, "What it costs").
+        cpu_idle          = false
         startup_cpu_boost = true
       }
 

@@ -184,14 +184,63 @@ async fn the_router_and_the_openapi_description_agree() {
     assert_eq!(run["status"], "completed");
     assert!(run["load"].is_object(), "the run was loaded: {run}");
     let id = run["collection_id"].as_str().unwrap();
-    let (status, cp) = send("GET", &format!("/collections/{id}"), None, true).await;
-    assert_eq!(status, 200);
-    conforms(
-        &spec,
-        &schema("/collections/{id}", "get", "200"),
-        &cp,
-        "checkpoint",
+    // The 200 is one of two forms: the compact progress, or with full=true the checkpoint.
+    let component = |name: &str| json!({ "$ref": format!("#/components/schemas/{name}") });
+    let forms: Vec<Value> = schema("/collections/{id}", "get", "200")["oneOf"]
+        .as_array()
+        .expect("GET /collections/{id} 200 is oneOf")
+        .clone();
+    assert_eq!(
+        forms,
+        [component("CollectionProgress"), component("Checkpoint")]
     );
+    let (status, progress) = send("GET", &format!("/collections/{id}"), None, true).await;
+    assert_eq!(status, 200);
+    conforms(&spec, &forms[0], &progress, "progress");
+    assert_eq!(progress["status"], "completed");
+    assert_eq!(progress["loaded"], true);
+    let (status, cp) = send("GET", &format!("/collections/{id}?full=true"), None, true).await;
+    assert_eq!(status, 200);
+    conforms(&spec, &forms[1], &cp, "checkpoint");
+    assert!(cp["chunks"].is_array(), "{cp}");
+
+    // Asynchronous: 202 with the documented body and headers.
+    let accepted = http
+        .post(format!("{url}/collect"))
+        .bearer_auth(TOKEN)
+        .header("prefer", "respond-async")
+        .json(&json!({"hours": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status().as_u16(), 202);
+    let documented = &spec["paths"]["/collect"]["post"]["responses"]["202"];
+    for h in ["location", "preference-applied"] {
+        assert!(accepted.headers().get(h).is_some(), "the 202 lacks {h}");
+        assert!(
+            documented["headers"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case(h)),
+            "the 202 does not document {h}"
+        );
+    }
+    let body: Value = accepted.json().await.unwrap();
+    conforms(&spec, &schema("/collect", "post", "202"), &body, "accepted");
+    let async_id = body["collection_id"].as_str().unwrap().to_string();
+    let mut finished = false;
+    for _ in 0..600 {
+        let (_, p) = send("GET", &format!("/collections/{async_id}"), None, true).await;
+        conforms(&spec, &forms[0], &p, "progress of a background run");
+        if p["status"] != "running" {
+            assert_eq!(p["status"], "completed", "{p}");
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(finished, "the background run never finished");
     let (status, summary) = send("GET", "/summary", None, true).await;
     assert_eq!(status, 200);
     conforms(

@@ -323,13 +323,16 @@ async fn no_auth_is_refused_off_loopback() {
         .unwrap();
     let api = sim.url();
     let cli = ghstats::config::Cli::try_parse_from(["ghstats", "--api-url", &api, "init"]).unwrap();
-    let state = Arc::new(AppState {
-        runner: Runner::new(cli.config, false),
-        auth: Auth::None,
-    });
-    let err = ghstats::serve::serve(state, "0.0.0.0:0".parse().unwrap(), None, async {})
-        .await
-        .unwrap_err();
+    let state = Arc::new(AppState::new(Runner::new(cli.config, false), Auth::None));
+    let err = ghstats::serve::serve(
+        state,
+        "0.0.0.0:0".parse().unwrap(),
+        ghstats::serve::ConnectionLimits::default(),
+        None,
+        async {},
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("loopback"), "{err}");
 }
 
@@ -371,7 +374,7 @@ async fn a_tiny_budget_backfill_completes_over_many_resume_calls() {
         let (code, r) = s.post("/resume", json!({"collection_id": id})).await;
         assert_eq!(code, 200, "{r}");
         assert_eq!(r["collection_id"], id.as_str());
-        let (_, cp) = s.get(&format!("/collections/{id}")).await;
+        let (_, cp) = s.get(&format!("/collections/{id}?full=true")).await;
         progress.push(cp["chunks"].as_array().map_or(0, |c| c.len()));
         if r["status"] == "completed" {
             break;
@@ -442,4 +445,276 @@ async fn a_collection_that_keeps_failing_stops_blocking_new_windows() {
     let (_, next) = s.post("/collect", json!({"hours": 2})).await;
     assert!(next.get("resumed").is_none(), "{next}");
     assert_eq!(next["status"], "completed");
+}
+
+/// Polls `GET /collections/{id}` until its status is not `running`; every answer is the compact
+/// form. Returns the last answer and whether any poll saw the run in progress.
+async fn poll_until_finished(s: &common::service::Service, id: &str) -> (Value, bool) {
+    let mut saw_running = false;
+    for _ in 0..1200 {
+        let (code, p) = s.get(&format!("/collections/{id}")).await;
+        assert_eq!(code, 200, "{p}");
+        assert_eq!(p["collection_id"], id, "{p}");
+        assert!(
+            p.get("chunks").is_none() && p.get("repos").is_none(),
+            "the compact form, not the checkpoint: {p}"
+        );
+        if p["status"] != "running" {
+            return (p, saw_running);
+        }
+        saw_running = true;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("collection {id} never finished");
+}
+
+/// `Prefer: respond-async` answers 202 at once with the collection id and where to poll; a
+/// second run meanwhile gets 409 naming it (the lock is taken before the answer); polling
+/// reaches `completed` and `loaded`, with repositories, rows, API cost and errors, and
+/// `?full=true` still gives the whole checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prefer_respond_async_answers_202_and_the_run_is_polled_to_completion() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 80, 78), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    sim.set_faults(FaultPlan::slow(100));
+    let s = start(
+        &sim,
+        Auth::None,
+        &["--page-size", "5", "--page-size-max", "5"],
+    )
+    .await;
+    let r = s
+        .http
+        .post(format!("{}/backfill", s.url))
+        .header("prefer", "respond-async, wait=100")
+        .json(&json!({"days": 400}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(r.headers()["preference-applied"], "respond-async");
+    let accepted: Value = r.json().await.unwrap();
+    let id = accepted["collection_id"].as_str().unwrap().to_string();
+    assert_eq!(location, format!("/collections/{id}"));
+    assert_eq!(accepted["location"], location.as_str());
+    assert_eq!(accepted["status"], "running");
+
+    // The run holds the lock: another one, waiting or not, is refused with its id.
+    let (code, busy) = s.post("/collect", json!({"hours": 1})).await;
+    assert_eq!(code, 409, "{busy}");
+    assert_eq!(busy["running_collection_id"], id.as_str());
+    let (code, busy) = s.post("/collect", json!({"hours": 1, "wait": false})).await;
+    assert_eq!(code, 409, "{busy}");
+
+    let (done, saw_running) = poll_until_finished(&s, &id).await;
+    assert!(saw_running, "the answer came before the run ended");
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["loaded"], true, "{done}");
+    assert_eq!(done["kind"], "backfill", "{done}");
+    assert_eq!(
+        done["repositories"],
+        json!({"total": 2, "done": 2, "failed": 0})
+    );
+    let prs = done["pull_requests"].as_u64().unwrap();
+    assert!(prs > 60, "{done}");
+    assert_eq!(done["rows"]["pull_requests"], prs, "{done}");
+    assert!(done["api_cost"]["graphql_queries"].as_u64().unwrap() > 0);
+    assert_eq!(done["errors"], json!([]));
+    // Loaded means in the warehouse.
+    let (_, sum) = s.get("/summary").await;
+    assert_eq!(sum["warehouse"]["pull_requests"], prs, "{sum}");
+
+    let (code, full) = s.get(&format!("/collections/{id}?full=true")).await;
+    assert_eq!(code, 200, "{full}");
+    assert!(!full["chunks"].as_array().unwrap().is_empty(), "{full}");
+    assert_eq!(full["repos"].as_array().unwrap().len(), 2);
+    assert!(
+        full.to_string().len() > 3 * done.to_string().len(),
+        "the compact form is smaller"
+    );
+    let (code, e) = s.get(&format!("/collections/{id}?full=maybe")).await;
+    assert_eq!(code, 400, "{e}");
+    let (code, e) = s.get(&format!("/collections/{id}?fields=all")).await;
+    assert_eq!(code, 400, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("full"), "{e}");
+}
+
+/// `"wait": false` in the body does the same for `/collect` and `/resume`; `"wait": true` wins
+/// over the header and answers when done, as without either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wait_false_answers_202_and_wait_true_answers_when_done() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 20, 79), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let s = start(&sim, Auth::None, &[]).await;
+    let (code, accepted) = s.post("/collect", json!({"hours": 2, "wait": false})).await;
+    assert_eq!(code, 202, "{accepted}");
+    let id = accepted["collection_id"].as_str().unwrap().to_string();
+    let (done, _) = poll_until_finished(&s, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["loaded"], true, "{done}");
+
+    let (code, accepted) = s
+        .post("/resume", json!({"collection_id": id, "wait": false}))
+        .await;
+    assert_eq!(code, 202, "{accepted}");
+    assert_eq!(accepted["collection_id"], id.as_str());
+    let (done, _) = poll_until_finished(&s, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+
+    let r = s
+        .http
+        .post(format!("{}/backfill", s.url))
+        .header("prefer", "respond-async")
+        .json(&json!({"days": 400, "wait": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("preference-applied").is_none());
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["status"], "completed", "{b}");
+    assert!(b["load"].is_object(), "{b}");
+    // Other preferences are not asynchronous requests.
+    let r = s
+        .http
+        .post(format!("{}/collect", s.url))
+        .header("prefer", "return=minimal")
+        .json(&json!({"hours": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+/// A background run that fails before its collection has a checkpoint still reports the
+/// failure and its cause to whoever polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_run_that_fails_reports_its_error_when_polled() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 1, 5, 80), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let s = start(&sim, Auth::None, &[]).await;
+    let (code, accepted) = s
+        .post(
+            "/collect",
+            json!({"repos": ["no-such-repo"], "wait": false}),
+        )
+        .await;
+    assert_eq!(code, 202, "{accepted}");
+    let id = accepted["collection_id"].as_str().unwrap().to_string();
+    let (done, _) = poll_until_finished(&s, &id).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(
+        done["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("no-such-repo is not in the organization"),
+        "{done}"
+    );
+    assert_eq!(done["loaded"], false);
+    // The lock was released: the next run goes.
+    let (code, c) = s.post("/collect", json!({"hours": 1})).await;
+    assert_eq!(code, 200, "{c}");
+}
+
+/// A checkpoint left saying `running` by a run whose process ended (no run holds the lock) is
+/// reported `partial`, so a poller stops waiting; `/resume` then completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_checkpoint_that_no_run_holds_is_reported_partial() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 10, 81), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let s = start(&sim, Auth::None, &[]).await;
+    let (code, first) = s.post("/backfill", json!({"days": 400})).await;
+    assert_eq!(code, 200, "{first}");
+    let id = first["collection_id"].as_str().unwrap().to_string();
+    // As a killed run leaves it: running, a repository not done, the lock gone.
+    let path = s.dir().join(format!("lake/acme/_checkpoints/{id}.json"));
+    let mut cp: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cp["status"] = json!("running");
+    cp["repos"][1]["state"] = json!("in_progress");
+    std::fs::write(&path, serde_json::to_vec(&cp).unwrap()).unwrap();
+    assert!(!s.dir().join("lake/acme/_locks/run.json").exists());
+
+    let (code, p) = s.get(&format!("/collections/{id}")).await;
+    assert_eq!(code, 200, "{p}");
+    assert_eq!(p["status"], "partial", "{p}");
+    assert!(p["note"].as_str().unwrap().contains("/resume"), "{p}");
+    assert_eq!(p["repositories"]["done"], 1, "{p}");
+
+    let (code, r) = s.post("/resume", json!({"collection_id": id})).await;
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["status"], "completed", "{r}");
+    let (_, p) = s.get(&format!("/collections/{id}")).await;
+    assert_eq!(p["status"], "completed", "{p}");
+    assert!(p.get("note").is_none(), "{p}");
+}
+
+/// On shutdown a background run stops at a page boundary like a run inside a request: the
+/// server returns only once it has written its checkpoint (`partial`) and released the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_waits_for_background_runs_to_checkpoint_and_release_the_lock() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 80, 82), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    sim.set_faults(FaultPlan::slow(100));
+    let dir = tempfile::tempdir().unwrap();
+    let cli = common::service::cli(
+        dir.path(),
+        Some(&sim.url()),
+        &["--page-size", "5", "--page-size-max", "5"],
+        &["init"],
+    );
+    let state = Arc::new(AppState::new(Runner::new(cli.config, false), Auth::None));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ghstats::serve::serve(
+        state,
+        "127.0.0.1:0".parse().unwrap(),
+        ghstats::serve::ConnectionLimits::default(),
+        Some(ready_tx),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let url = format!("http://{}", ready_rx.await.unwrap());
+    let http = reqwest::Client::new();
+    let accepted: Value = http
+        .post(format!("{url}/backfill"))
+        .json(&json!({"days": 400, "wait": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = accepted["collection_id"].as_str().unwrap().to_string();
+    // Wait until the run has written a page.
+    let checkpoint = dir.path().join(format!("lake/acme/_checkpoints/{id}.json"));
+    let lock = dir.path().join("lake/acme/_locks/run.json");
+    for _ in 0..600 {
+        let r = http.get(format!("{url}/collections/{id}")).send().await;
+        let p: Value = r.unwrap().json().await.unwrap();
+        if p["pull_requests"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(lock.exists(), "the run holds the lock");
+    drop(http);
+    stop_tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(
+        !lock.exists(),
+        "the run released the lock before the server returned"
+    );
+    let cp: Value = serde_json::from_str(&std::fs::read_to_string(&checkpoint).unwrap()).unwrap();
+    assert_eq!(
+        cp["status"], "partial",
+        "stopped at a page boundary: {}",
+        cp["status"]
+    );
 }

@@ -127,3 +127,18 @@ fn terraform_sets_only_settings_ghstats_reads() {
         );
     }
 }
+
+/// Asynchronous runs (`Prefer: respond-async`) go on after their 202: the Cloud Run service
+/// must keep its CPU allocated between requests, or they crawl.
+#[test]
+fn the_service_keeps_its_cpu_for_runs_that_outlive_their_request() {
+    let run = std::fs::read_to_string(root().join("terraform/run.tf")).unwrap();
+    let settings: Vec<&str> = run
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("cpu_idle"))
+        .collect();
+    assert_eq!(settings.len(), 1, "one cpu_idle setting: {settings:?}");
+    let value = settings[0].split('=').nth(1).map(str::trim);
+    assert_eq!(value, Some("false"), "{}", settings[0]);
+}

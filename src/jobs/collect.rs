@@ -13,7 +13,10 @@ use crate::github::pulls::{
 use crate::github::types::RepositoryNode;
 use crate::github::{ApiCost, GithubClient, GithubError, PageSizer, PullRequestWalk, Window};
 use crate::lake::checkpoint::{CollectionKind, RepoProgress, RepoState, Status};
-use crate::lake::{new_collection_id, Checkpoint, CheckpointStore, ChunkInfo, ChunkWriter, Lake};
+use crate::lake::{
+    new_collection_id, Checkpoint, CheckpointError, CheckpointStore, ChunkInfo, ChunkWriter,
+    Damaged, Lake,
+};
 use crate::names::{OrgName, RepoName};
 use crate::rows::{self, Provenance};
 use crate::tables;
@@ -259,7 +262,8 @@ pub async fn start(
         Some(id) => id.to_string(),
         None => format!("name:{name}"),
     };
-    if let Some(prev) = newest(lake, &opts.org).await? {
+    // Damaged checkpoints met here are set aside and logged; the job runner meets them first.
+    if let (Some(prev), _) = newest(lake, &opts.org).await? {
         for r in prev.repos {
             let items: Vec<SkippedPullRequest> =
                 r.walk.skipped.into_iter().chain(r.walk.retry).collect();
@@ -362,20 +366,29 @@ pub async fn resume_from(
 }
 
 /// The newest collection of `org`, when it did not complete (running when its process died,
-/// partial, or failed). Only the newest is read: a new collection starts only once the one
-/// before it completed, or failed again after every resume the job runner gives it.
-pub async fn unfinished(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Checkpoint>> {
-    Ok(newest(lake, org)
-        .await?
-        .filter(|cp| cp.status != Status::Completed))
+/// partial, or failed), and the damaged checkpoints set aside on the way (see [`newest`]). Only
+/// the newest is read: a new collection starts only once the one before it completed, or failed
+/// again after every resume the job runner gives it.
+pub async fn unfinished(
+    lake: &Lake,
+    org: &OrgName,
+) -> anyhow::Result<(Option<Checkpoint>, Vec<Damaged>)> {
+    let (cp, damaged) = newest(lake, org).await?;
+    Ok((cp.filter(|cp| cp.status != Status::Completed), damaged))
 }
 
-/// The newest collection of `org` when it completed but is not (known to be) in the warehouse:
-/// its load was interrupted, or it ran with `--no-load`.
-pub async fn unloaded(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Checkpoint>> {
-    Ok(newest(lake, org)
-        .await?
-        .filter(|cp| cp.status == Status::Completed && !cp.loaded))
+/// The newest collection of `org` when it completed but is not (known to be) in the warehouse
+/// (its load was interrupted, or it ran with `--no-load`), and the damaged checkpoints set aside
+/// on the way (see [`newest`]).
+pub async fn unloaded(
+    lake: &Lake,
+    org: &OrgName,
+) -> anyhow::Result<(Option<Checkpoint>, Vec<Damaged>)> {
+    let (cp, damaged) = newest(lake, org).await?;
+    Ok((
+        cp.filter(|cp| cp.status == Status::Completed && !cp.loaded),
+        damaged,
+    ))
 }
 
 /// Records that `collection_id`'s chunks are all in the warehouse. Only a run holding the
@@ -390,10 +403,17 @@ pub async fn mark_loaded(lake: &Lake, org: &OrgName, collection_id: &str) -> any
     Ok(())
 }
 
-/// The newest collection of `org`, whatever its status.
-async fn newest(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Checkpoint>> {
+/// The newest readable collection of `org`, whatever its status, and the damaged checkpoints
+/// met on the way. A damaged checkpoint (truncated, corrupted) is set aside
+/// ([`CheckpointStore::set_aside`]) and the one before it is read instead, so a damaged file
+/// never blocks later collections. Setting aside writes storage: callers hold the
+/// organization's lock.
+pub async fn newest(
+    lake: &Lake,
+    org: &OrgName,
+) -> anyhow::Result<(Option<Checkpoint>, Vec<Damaged>)> {
     let store = CheckpointStore::new(lake.clone(), org.clone());
-    let ids: Vec<String> = lake
+    let mut ids: Vec<String> = lake
         .list(&lake.checkpoints_dir(org))
         .await?
         .into_iter()
@@ -404,22 +424,35 @@ async fn newest(lake: &Lake, org: &OrgName) -> anyhow::Result<Option<Checkpoint>
                 .map(str::to_string)
         })
         .collect();
-    // Collection ids start with their UTC start time, to the second: the newest is among
-    // those of the greatest second, and their checkpoints' start times decide between them.
-    let Some(second) = ids.iter().map(|id| &id[..16]).max() else {
-        return Ok(None);
-    };
-    let mut newest: Option<Checkpoint> = None;
-    for id in ids.iter().filter(|id| id.starts_with(second)) {
-        let cp = store.load(id).await?;
-        if newest
-            .as_ref()
-            .is_none_or(|n| (cp.started_at, &cp.collection_id) > (n.started_at, &n.collection_id))
-        {
-            newest = Some(cp);
+    let mut damaged = Vec::new();
+    loop {
+        // Collection ids start with their UTC start time, to the second: the newest is among
+        // those of the greatest second, and their checkpoints' start times decide between them.
+        let Some(second) = ids.iter().map(|id| id[..16].to_string()).max() else {
+            return Ok((None, damaged));
+        };
+        let mut newest: Option<Checkpoint> = None;
+        for id in ids.iter().filter(|id| id.starts_with(&second)) {
+            let cp = match store.load(id).await {
+                Ok(cp) => cp,
+                Err(CheckpointError::Damaged { reason, .. }) => {
+                    damaged.push(store.set_aside(id, reason).await?);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if newest.as_ref().is_none_or(|n| {
+                (cp.started_at, &cp.collection_id) > (n.started_at, &n.collection_id)
+            }) {
+                newest = Some(cp);
+            }
         }
+        if newest.is_some() {
+            return Ok((newest, damaged));
+        }
+        // Every checkpoint of that second was damaged: the second before it.
+        ids.retain(|id| !id.starts_with(&second));
     }
-    Ok(newest)
 }
 
 fn result_of(cp: &Checkpoint, client: &GithubClient) -> CollectionResult {
@@ -921,7 +954,7 @@ mod tests {
             ))
             .await
             .unwrap();
-        assert!(unfinished(&lake, &org).await.unwrap().is_none());
+        assert!(unfinished(&lake, &org).await.unwrap().0.is_none());
         store
             .save(&cp(
                 "20261121T120000Z-000002",
@@ -930,8 +963,49 @@ mod tests {
             ))
             .await
             .unwrap();
-        let found = unfinished(&lake, &org).await.unwrap().unwrap();
+        let found = unfinished(&lake, &org).await.unwrap().0.unwrap();
         assert_eq!(found.collection_id, "20261121T120000Z-000002");
+        // The newest two, damaged: set aside, and the newest readable one is the newest.
+        for id in ["20261121T120000Z-000002", "20261121T120000Z-000001"] {
+            let path = lake.checkpoint_path(&org, id);
+            lake.put(&path, bytes::Bytes::from_static(b"{\"schema_version\": 1,"))
+                .await
+                .unwrap();
+        }
+        let (found, damaged) = unfinished(&lake, &org).await.unwrap();
+        assert_eq!(found.unwrap().collection_id, "20261121T120000Z-ffffff");
+        let paths: Vec<&str> = damaged.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "acme/_checkpoints/20261121T120000Z-000001.json",
+                "acme/_checkpoints/20261121T120000Z-000002.json"
+            ]
+        );
+        assert!(
+            damaged.iter().all(|d| d.reason.contains("EOF")),
+            "{damaged:?}"
+        );
+        // Set aside: met once, not again.
+        let (again, damaged) = unfinished(&lake, &org).await.unwrap();
+        assert_eq!(again.unwrap().collection_id, "20261121T120000Z-ffffff");
+        assert!(damaged.is_empty());
+        // Every checkpoint damaged: no newest collection, nothing blocked.
+        lake.put(
+            &lake.checkpoint_path(&org, "20261121T120000Z-ffffff"),
+            bytes::Bytes::from_static(b"garbage"),
+        )
+        .await
+        .unwrap();
+        lake.put(
+            &lake.checkpoint_path(&org, "20261121T115959Z-ffffff"),
+            bytes::Bytes::from_static(b""),
+        )
+        .await
+        .unwrap();
+        let (none, damaged) = unfinished(&lake, &org).await.unwrap();
+        assert!(none.is_none());
+        assert_eq!(damaged.len(), 2);
     }
 
     #[test]

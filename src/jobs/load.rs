@@ -1,10 +1,13 @@
 //! The load job: chunks already in storage into the warehouse, with no GitHub calls. The
-//! filters (repository, collection date, collection id) combine.
+//! filters (repository, collection date, collection id) combine. A chunk that cannot be read or
+//! does not fit its table is left out and named, a chunk no longer in storage (deleted by
+//! `wipe`) is skipped and named, and the rest are loaded.
 
-use crate::lake::{CheckpointStore, ChunkInfo, Lake};
+use crate::lake::{CheckpointStore, ChunkInfo, Damaged, Lake};
 use crate::names::{OrgName, RepoName};
-use crate::warehouse::{LoadReport, Warehouse};
+use crate::warehouse::{LoadReport, Warehouse, WarehouseError};
 use chrono::NaiveDate;
+use object_store::path::Path;
 use serde::Serialize;
 
 /// Which stored chunks to load; empty filters select everything of the organization.
@@ -15,10 +18,20 @@ pub struct LoadFilter {
     pub collection_id: Option<String>,
 }
 
+/// What a load did.
 #[derive(Clone, Debug, Serialize)]
 pub struct LoadResult {
+    /// Chunks loaded.
     pub chunks: usize,
+    /// What the load did to each table.
     pub tables: LoadReport,
+    /// Chunks left out because they cannot be read (not gzip NDJSON) or hold a row that does
+    /// not fit their table, each with its path and why. They stay in storage; every load that
+    /// selects them names them again. The CLI exits with status 5 when there are any.
+    pub bad_chunks: Vec<Damaged>,
+    /// Paths of chunks a checkpoint names that storage no longer has (deleted by `wipe`),
+    /// skipped. Not an error: the exit status stays 0.
+    pub missing_chunks: Vec<String>,
 }
 
 /// The chunks the filter selects, in storage order.
@@ -56,7 +69,8 @@ pub async fn select_chunks(
     Ok(out)
 }
 
-/// Loads the selected chunks in one warehouse transaction.
+/// Loads the selected chunks in one warehouse transaction, leaving out bad and missing ones
+/// (named in the result).
 pub async fn load(
     wh: &dyn Warehouse,
     lake: &Lake,
@@ -64,15 +78,13 @@ pub async fn load(
     filter: &LoadFilter,
 ) -> anyhow::Result<LoadResult> {
     let chunks = select_chunks(lake, org, filter).await?;
-    let tables = wh.load(lake, &chunks).await?;
-    tracing::info!(chunks = chunks.len(), "Chunks loaded.");
-    Ok(LoadResult {
-        chunks: chunks.len(),
-        tables,
-    })
+    let result = load_chunks(wh, lake, chunks).await?;
+    tracing::info!(chunks = result.chunks, "Chunks loaded.");
+    Ok(result)
 }
 
-/// Loads the chunks a collection's checkpoint names.
+/// Loads the chunks a collection's checkpoint names, leaving out bad and missing ones (named
+/// in the result).
 pub async fn load_collection(
     wh: &dyn Warehouse,
     lake: &Lake,
@@ -82,9 +94,113 @@ pub async fn load_collection(
     let cp = CheckpointStore::new(lake.clone(), org.clone())
         .load(collection_id)
         .await?;
-    let tables = wh.load(lake, &cp.chunks).await?;
-    Ok(LoadResult {
-        chunks: cp.chunks.len(),
-        tables,
-    })
+    load_chunks(wh, lake, cp.chunks).await
+}
+
+/// Loads `chunks` in one warehouse transaction. When the load fails, every chunk is read and
+/// checked against its table as a load would; the bad and missing ones are left out and the
+/// load runs again with the rest. A chunk only the backend finds fault with is left out the
+/// same way, one per attempt. A failure no chunk explains (the warehouse, storage down) fails
+/// the load.
+pub async fn load_chunks(
+    wh: &dyn Warehouse,
+    lake: &Lake,
+    mut chunks: Vec<ChunkInfo>,
+) -> anyhow::Result<LoadResult> {
+    let mut bad_chunks: Vec<Damaged> = Vec::new();
+    let mut missing_chunks: Vec<String> = Vec::new();
+    let mut checked = false;
+    loop {
+        let err = match wh.load(lake, &chunks).await {
+            Ok(tables) => {
+                for d in &bad_chunks {
+                    tracing::error!(path = %d.path, reason = %d.reason, "A damaged chunk was left out of the load; the other chunks were loaded.");
+                }
+                for p in &missing_chunks {
+                    tracing::warn!(path = %p, "A chunk the checkpoint names is no longer in storage (deleted by wipe?); skipped.");
+                }
+                return Ok(LoadResult {
+                    chunks: chunks.len(),
+                    tables,
+                    bad_chunks,
+                    missing_chunks,
+                });
+            }
+            Err(e) => e,
+        };
+        if matches!(err, WarehouseError::Unavailable(_)) {
+            return Err(err.into());
+        }
+        let left_out = bad_chunks.len() + missing_chunks.len();
+        if !checked {
+            checked = true;
+            let (bad, missing) = check_chunks(lake, &chunks).await?;
+            chunks.retain(|c| !bad.iter().any(|b| b.path == c.path) && !missing.contains(&c.path));
+            bad_chunks.extend(bad);
+            missing_chunks.extend(missing);
+        }
+        // A fault the check did not see (the backend's own), on a chunk still in the load.
+        match &err {
+            WarehouseError::BadChunk { path, message }
+                if chunks.iter().any(|c| c.path == *path) =>
+            {
+                chunks.retain(|c| c.path != *path);
+                bad_chunks.push(Damaged {
+                    path: path.clone(),
+                    reason: message.clone(),
+                    set_aside_as: None,
+                });
+            }
+            WarehouseError::MissingChunk { path } if chunks.iter().any(|c| c.path == *path) => {
+                chunks.retain(|c| c.path != *path);
+                missing_chunks.push(path.clone());
+            }
+            _ => {}
+        }
+        if bad_chunks.len() + missing_chunks.len() == left_out {
+            return Err(err.into());
+        }
+    }
+}
+
+/// Reads each chunk and checks every row against its table, as the backends do: returns the
+/// bad chunks (with why) and the paths of those storage does not have. Any other storage
+/// error fails: that is storage trouble, not a damaged chunk.
+async fn check_chunks(
+    lake: &Lake,
+    chunks: &[ChunkInfo],
+) -> anyhow::Result<(Vec<Damaged>, Vec<String>)> {
+    let mut bad = Vec::new();
+    let mut missing = Vec::new();
+    for chunk in chunks {
+        let Some(t) = crate::tables::by_name(&chunk.table) else {
+            bad.push(Damaged {
+                path: chunk.path.clone(),
+                reason: format!("unknown table {}", chunk.table),
+                set_aside_as: None,
+            });
+            continue;
+        };
+        let bytes = match lake.get(&Path::from(chunk.path.as_str())).await {
+            Ok(b) => b,
+            Err(object_store::Error::NotFound { .. }) => {
+                missing.push(chunk.path.clone());
+                continue;
+            }
+            Err(e) => anyhow::bail!("reading chunk {}: {e}", chunk.path),
+        };
+        let checked = crate::warehouse::read_rows(chunk, &bytes, |_, obj| {
+            crate::warehouse::check_row(t, obj)
+        });
+        match checked {
+            Ok(_) => {}
+            Err(WarehouseError::BadChunk { message, .. }) => bad.push(Damaged {
+                path: chunk.path.clone(),
+                reason: message,
+                set_aside_as: None,
+            }),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((bad, missing))
 }

@@ -101,6 +101,20 @@ fn render_collection(out: &mut String, c: &CollectionResult) {
                 thousands(updated),
                 thousands(deleted)
             );
+            if !l.bad_chunks.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  damaged    {} chunks left out of the load (named on stderr; they stay in storage)",
+                    l.bad_chunks.len()
+                );
+            }
+            if !l.missing_chunks.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  missing    {} chunks the checkpoint names are no longer in storage (wiped); skipped",
+                    l.missing_chunks.len()
+                );
+            }
         }
         None => {
             let _ = writeln!(
@@ -153,12 +167,31 @@ fn render_collection(out: &mut String, c: &CollectionResult) {
     }
 }
 
-/// A run's result as a few lines for a person: per collection (the one resumed first, then
-/// the new one) its status, window, what was collected, the API cost and budget left, what the
+/// A run's result as a few lines for a person: a collection loaded first and damaged
+/// checkpoints set aside, when there were any; then per collection (the one resumed first,
+/// then the new one) its status, window, what was collected, the API cost and budget left, what the
 /// load did, failed repositories and pull requests GitHub could not serve (the first few of
 /// each), and what to do next when the run did not complete.
 pub fn render(r: &RunResult) -> String {
     let mut out = String::new();
+    if let Some(first) = &r.loaded_first {
+        let _ = writeln!(
+            out,
+            "loaded first: collection {}, left unloaded by an earlier run: {} chunks",
+            first.collection_id,
+            thousands(first.load.chunks as u64)
+        );
+    }
+    if !r.damaged.is_empty() {
+        let _ = writeln!(
+            out,
+            "set aside {} damaged checkpoints (named on stderr); their chunks load with `ghstats load`",
+            r.damaged.len()
+        );
+    }
+    if r.loaded_first.is_some() || !r.damaged.is_empty() {
+        out.push('\n');
+    }
     if let Some(resumed) = &r.resumed {
         out.push_str("resumed first:\n");
         render_collection(&mut out, resumed);
@@ -267,7 +300,12 @@ mod tests {
                 rest: Some(4997),
                 graphql: None,
             },
-            load: loaded.then_some(LoadResult { chunks: 47, tables }),
+            load: loaded.then_some(LoadResult {
+                chunks: 47,
+                tables,
+                bad_chunks: Vec::new(),
+                missing_chunks: Vec::new(),
+            }),
             note: None,
         }
     }
@@ -285,6 +323,8 @@ mod tests {
         let text = render(&RunResult {
             collection: result(Status::Completed, true),
             resumed: None,
+            loaded_first: None,
+            damaged: Vec::new(),
         });
         let want = "\
 collection 20261121T091600Z-3fa9c2: completed
@@ -303,6 +343,8 @@ collection 20261121T091600Z-3fa9c2: completed
         let text = render(&RunResult {
             collection: result(Status::Partial, false),
             resumed: Some(Box::new(result(Status::Completed, true))),
+            loaded_first: None,
+            damaged: Vec::new(),
         });
         assert!(text.starts_with("resumed first:\ncollection "), "{text}");
         assert!(

@@ -11,7 +11,7 @@ use crate::github::client::read_ca_bundle;
 use crate::github::{AppInstallation, ClientOptions, Credential, GithubClient, Window};
 use crate::lake::checkpoint::{CollectionKind, Status};
 use crate::lake::lock::{Lease, LeaseLock, LockError};
-use crate::lake::{new_collection_id, Checkpoint, CheckpointStore, Lake};
+use crate::lake::{new_collection_id, Checkpoint, CheckpointError, CheckpointStore, Damaged, Lake};
 use crate::names::{OrgName, RepoName};
 use crate::warehouse::{self, Warehouse};
 use anyhow::Context;
@@ -47,6 +47,167 @@ pub struct RunResult {
     /// The unfinished collection resumed first, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed: Option<Box<CollectionResult>>,
+    /// The completed collection left unloaded (a load killed with its process, a `--no-load`
+    /// run) that this run loaded first, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loaded_first: Option<LoadedFirst>,
+    /// Damaged checkpoints this run met and set aside, each with its path, why, and where it
+    /// went. Their collections cannot be resumed; their chunks load with `ghstats load`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<Damaged>,
+}
+
+/// A completed collection loaded before a run's own work: its id and what the load did.
+#[derive(Debug, Serialize)]
+pub struct LoadedFirst {
+    pub collection_id: String,
+    #[serde(flatten)]
+    pub load: LoadResult,
+}
+
+impl RunResult {
+    /// Every damaged file the run met: checkpoints set aside, and chunks left out of any of its
+    /// loads (also in that load's `bad_chunks`).
+    pub fn damaged_files(&self) -> Vec<&Damaged> {
+        let loads = [
+            self.collection.load.as_ref(),
+            self.resumed.as_ref().and_then(|r| r.load.as_ref()),
+            self.loaded_first.as_ref().map(|l| &l.load),
+        ];
+        self.damaged
+            .iter()
+            .chain(loads.into_iter().flatten().flat_map(|l| &l.bad_chunks))
+            .collect()
+    }
+}
+
+/// A collection's progress in a few fields (what `GET /collections/{id}` answers by default,
+/// instead of the whole checkpoint with every chunk): its status, repositories done out of
+/// planned, rows written per table, the API cost so far, errors, and whether it is loaded.
+#[derive(Clone, Debug, Serialize)]
+pub struct CollectionProgress {
+    pub collection_id: String,
+    /// `running` until the run has ended (a caller of the service sees `running` until its
+    /// load has ended too), then `completed`, `partial` (resume it) or `failed`.
+    pub status: Status,
+    /// Absent while a new window waits for an unfinished collection resumed first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<CollectionKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub repositories: RepositoryCounts,
+    /// Pull requests collected so far.
+    pub pull_requests: u64,
+    /// Rows written so far, per table.
+    pub rows: std::collections::BTreeMap<String, u64>,
+    /// GitHub API spent on the collection so far, over all its runs.
+    pub api_cost: crate::github::ApiCost,
+    /// What went wrong: failed repositories (`name: error`) and a job's own failure.
+    pub errors: Vec<String>,
+    /// Whether every chunk of the collection is in the warehouse.
+    pub loaded: bool,
+    /// How many times the collection was resumed.
+    pub resumes: u32,
+    /// Something the caller should know, e.g. that the new window waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Repositories of a collection by state; `total` is every planned one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RepositoryCounts {
+    pub total: u64,
+    pub done: u64,
+    pub failed: u64,
+}
+
+impl CollectionProgress {
+    /// The progress a checkpoint records.
+    pub fn of(cp: &Checkpoint) -> Self {
+        use crate::lake::checkpoint::RepoState;
+        let count = |state: RepoState| cp.repos.iter().filter(|r| r.state == state).count() as u64;
+        let mut rows = std::collections::BTreeMap::new();
+        for r in &cp.repos {
+            for (table, n) in &r.rows {
+                *rows.entry(table.clone()).or_default() += n;
+            }
+        }
+        CollectionProgress {
+            collection_id: cp.collection_id.clone(),
+            status: cp.status,
+            kind: Some(cp.kind),
+            window: Some(cp.window),
+            started_at: Some(cp.started_at),
+            updated_at: Some(cp.updated_at),
+            repositories: RepositoryCounts {
+                total: cp.repos.len() as u64,
+                done: count(RepoState::Done),
+                failed: count(RepoState::Failed),
+            },
+            pull_requests: cp.repos.iter().map(|r| r.pull_requests).sum(),
+            rows,
+            api_cost: cp.api_cost,
+            errors: cp.errors.clone(),
+            loaded: cp.loaded,
+            resumes: cp.resumes,
+            note: None,
+        }
+    }
+
+    /// The progress a run's result reports (for a collection whose checkpoint is not kept:
+    /// `PERSIST_TO_GCS=false`).
+    pub fn of_result(r: &CollectionResult) -> Self {
+        use crate::lake::checkpoint::RepoState;
+        let count = |state: RepoState| r.repos.iter().filter(|x| x.state == state).count() as u64;
+        CollectionProgress {
+            collection_id: r.collection_id.clone(),
+            status: r.status,
+            kind: None,
+            window: Some(r.window),
+            started_at: None,
+            updated_at: None,
+            repositories: RepositoryCounts {
+                total: r.repos.len() as u64,
+                done: count(RepoState::Done),
+                failed: count(RepoState::Failed),
+            },
+            pull_requests: r.repos.iter().map(|x| x.pull_requests).sum(),
+            rows: r.rows.clone(),
+            api_cost: r.api_cost,
+            errors: r
+                .repos
+                .iter()
+                .filter_map(|x| x.error.as_ref().map(|e| format!("{}: {e}", x.name)))
+                .collect(),
+            loaded: r.load.is_some(),
+            resumes: 0,
+            note: r.note.clone(),
+        }
+    }
+
+    /// The progress of a collection that has no checkpoint (yet): nothing done.
+    pub fn nothing_yet(collection_id: &str, status: Status) -> Self {
+        CollectionProgress {
+            collection_id: collection_id.to_string(),
+            status,
+            kind: None,
+            window: None,
+            started_at: None,
+            updated_at: None,
+            repositories: RepositoryCounts::default(),
+            pull_requests: 0,
+            rows: Default::default(),
+            api_cost: Default::default(),
+            errors: Vec::new(),
+            loaded: false,
+            resumes: 0,
+            note: None,
+        }
+    }
 }
 
 /// What `wipe` did.
@@ -57,6 +218,10 @@ pub struct WipeResult {
     pub chunks_deleted: u64,
     pub warehouse_rows_deleted: u64,
     pub message: String,
+    /// `repositories` chunks that could not be read while finding the names the repository
+    /// had: a former name recorded only there was not wiped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<Damaged>,
 }
 
 /// What a job asks for.
@@ -84,7 +249,8 @@ pub struct Runner {
     app: Arc<tokio::sync::OnceCell<Option<Arc<AppInstallation>>>>,
 }
 
-/// The lease, renewed in the background while a job runs.
+/// The lease, renewed in the background while a job runs. Dropped without
+/// [`Held::release`] (a job future cancelled), it stops renewing and the lease expires.
 struct Held {
     lock: Arc<LeaseLock>,
     lease: Arc<Mutex<Option<Lease>>>,
@@ -99,8 +265,25 @@ impl Held {
         lease: Duration,
         lost: Arc<AtomicBool>,
     ) -> Result<Held, JobError> {
+        Self::take_lock(
+            LeaseLock::new(lake.clone(), org, lease),
+            lease,
+            holder,
+            lost,
+        )
+        .await
+    }
+
+    /// Takes `lock` (of `lease`) for `holder` and renews it in the background; `lost` is set
+    /// when another run takes it over.
+    async fn take_lock(
+        lock: LeaseLock,
+        lease: Duration,
+        holder: &str,
+        lost: Arc<AtomicBool>,
+    ) -> Result<Held, JobError> {
         let every = lease / 3;
-        let lock = Arc::new(LeaseLock::new(lake.clone(), org, lease));
+        let lock = Arc::new(lock);
         let lease = match lock.acquire(holder).await {
             Ok(l) => l,
             Err(LockError::Held { holder, expires_at }) => {
@@ -143,6 +326,12 @@ impl Held {
                 tracing::warn!(error = %e, "Releasing the lock failed; it expires by itself.");
             }
         }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.renewer.abort();
     }
 }
 
@@ -276,8 +465,23 @@ impl Runner {
         }
     }
 
-    /// Runs a collection job under the lock; `load` loads what it collected.
+    /// Runs a collection job under the lock; `load` loads what it collected. The same as
+    /// [`Runner::start`] followed by [`StartedRun::finish`].
     pub async fn run(&self, request: Request, load: bool) -> Result<RunResult, JobError> {
+        self.start(request, load).await?.finish().await
+    }
+
+    /// Prepares a collection job and takes the organization's lock in its collection's name,
+    /// without doing any of its work: the caller learns the collection id (and whether another
+    /// run holds the lock: [`JobError::Busy`]) before the run starts. [`StartedRun::finish`]
+    /// does the work and releases the lock; a `StartedRun` dropped unfinished stops renewing
+    /// the lock, which then expires after `LOCK_LEASE`.
+    ///
+    /// Errors: [`JobError::Invalid`] for settings the job cannot run with (no organization,
+    /// no credentials, `PERSIST_TO_GCS=false` with `load` false or a resume),
+    /// [`JobError::Busy`] when the lock is held, [`JobError::Failed`] when storage, the
+    /// warehouse or the lock cannot be reached.
+    pub async fn start(&self, request: Request, load: bool) -> Result<StartedRun, JobError> {
         let org = self.org()?;
         let deadline = Instant::now() + self.config.run_budget;
         let client = self.client(deadline).await?;
@@ -312,8 +516,77 @@ impl Runner {
         // A lost lock stops this run like a shutdown stops every run.
         let lost = Arc::new(AtomicBool::new(false));
         let held = Held::take(&lake, &org, &id, self.config.lock_lease, lost.clone()).await?;
-        let stop = vec![self.stop.clone(), lost];
-        let progress = Arc::new(Progress::new(self.progress_on_terminal));
+        Ok(StartedRun {
+            runner: self.clone(),
+            request,
+            id,
+            org,
+            deadline,
+            client,
+            lake,
+            wh,
+            lost,
+            held,
+            _scratch: scratch,
+        })
+    }
+}
+
+/// A collection job holding the organization's lock, its work not started: made by
+/// [`Runner::start`], run by [`StartedRun::finish`].
+pub struct StartedRun {
+    runner: Runner,
+    request: Request,
+    id: String,
+    org: OrgName,
+    deadline: Instant,
+    client: GithubClient,
+    lake: Lake,
+    wh: Option<Arc<dyn Warehouse>>,
+    lost: Arc<AtomicBool>,
+    held: Held,
+    /// The chunks' temporary directory with `PERSIST_TO_GCS=false`, removed when the run ends.
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl StartedRun {
+    /// The id of the collection this run starts (a new window) or continues (a resume). A new
+    /// window may wait: when an unfinished collection is resumed first and does not complete,
+    /// the result is that collection's and this id gets no checkpoint.
+    pub fn collection_id(&self) -> &str {
+        &self.id
+    }
+
+    /// The unfinished collection a new window resumes first, if there is one: its id. `None`
+    /// for a resume, whose collection is [`StartedRun::collection_id`].
+    pub async fn resumes_first(&self) -> Result<Option<String>, JobError> {
+        if matches!(self.request, Request::Resume { .. }) {
+            return Ok(None);
+        }
+        Ok(collect::unfinished(&self.lake, &self.org)
+            .await?
+            .map(|cp| cp.collection_id)
+            .filter(|id| *id != self.id))
+    }
+
+    /// Does the work: loads a completed collection left unloaded, resumes an unfinished one
+    /// (for a new window), collects, loads what was collected, releases the lock.
+    pub async fn finish(self) -> Result<RunResult, JobError> {
+        let StartedRun {
+            runner,
+            request,
+            id,
+            org,
+            deadline,
+            client,
+            lake,
+            wh,
+            lost,
+            held,
+            _scratch,
+        } = self;
+        let stop = vec![runner.stop.clone(), lost];
+        let progress = Arc::new(Progress::new(runner.progress_on_terminal));
         let reporter = progress.spawn_reporter(client.clone(), Duration::from_secs(10));
         let job = match &request {
             Request::Resume { .. } => "resume",
@@ -337,7 +610,7 @@ impl Runner {
             otel.status_code = tracing::field::Empty,
         );
         let outcome = tracing::Instrument::instrument(
-            self.run_locked(
+            runner.run_locked(
                 &client,
                 &lake,
                 wh.as_deref(),
@@ -414,30 +687,40 @@ impl Runner {
                 progress.loaded();
                 let loaded = loaded
                     .with_context(|| format!("loading collection {0} (its chunks are stored; the next run loads it, or `ghstats load --collection-id {0}`)", result.collection_id))?;
+                // Loaded is every chunk that can be: bad ones are named in the result and by
+                // every `ghstats load` that selects them.
                 collect::mark_loaded(lake, org, &result.collection_id).await?;
                 result.load = Some(loaded);
             }
             Ok::<_, JobError>(result)
         };
+        let mut damaged = Vec::new();
+        let mut loaded_first = None;
         // The load is part of the crash-safe path: a completed collection whose load was
         // interrupted (or that ran with --no-load) is loaded before anything else.
         if let Some(wh) = wh {
-            if let Some(cp) = collect::unloaded(lake, org).await? {
+            let (cp, set_aside) = collect::unloaded(lake, org).await?;
+            damaged.extend(set_aside);
+            if let Some(cp) = cp {
                 if cp.collection_id != id {
                     tracing::info!(collection_id = %cp.collection_id, "Loading a completed collection that is not in the warehouse yet.");
                     progress.loading(&cp.collection_id, cp.chunks.len());
-                    let loaded = load::load_collection(wh, lake, org, &cp.collection_id).await;
+                    let load = load::load_chunks(wh, lake, cp.chunks).await;
                     progress.loaded();
-                    loaded.with_context(|| {
+                    let load = load.with_context(|| {
                         format!("loading collection {} left unloaded", cp.collection_id)
                     })?;
                     collect::mark_loaded(lake, org, &cp.collection_id).await?;
+                    loaded_first = Some(LoadedFirst {
+                        collection_id: cp.collection_id,
+                        load,
+                    });
                 }
             }
         }
-        match request {
+        let (collection, resumed) = match request {
             Request::Resume { collection_id } => {
-                let cp = self.checkpoint(lake, org, collection_id).await?;
+                let cp = self.checkpoint(lake, org, collection_id, true).await?;
                 let opts = self.options(
                     org,
                     cp.kind,
@@ -453,19 +736,18 @@ impl Runner {
                 } else {
                     load_into(result).await?
                 };
-                Ok(RunResult {
-                    collection: result,
-                    resumed: None,
-                })
+                (result, None)
             }
             Request::Collect {
                 kind,
                 window,
                 scope,
-            } => {
+            } => 'collect: {
                 let opts = self.options(org, *kind, *window, scope.clone(), deadline, stop.clone());
                 let mut resumed = None;
-                if let Some(cp) = collect::unfinished(lake, org).await? {
+                let (cp, set_aside) = collect::unfinished(lake, org).await?;
+                damaged.extend(set_aside);
+                if let Some(cp) = cp {
                     if cp.collection_id != id {
                         tracing::info!(collection_id = %cp.collection_id, "Resuming an unfinished collection before a new window.");
                         let attempt = cp.resumes + 1;
@@ -486,48 +768,140 @@ impl Runner {
                             _ => {
                                 // Out of budget again, or failed with resumes left: the new
                                 // window waits for the next run.
-                                return Ok(RunResult {
-                                    collection: r,
-                                    resumed: None,
-                                });
+                                break 'collect (r, None);
                             }
                         }
                         resumed = Some(Box::new(r));
                     }
                 }
                 let result = collect::start(client, lake, &opts, id, progress).await?;
-                let result = load_into(result).await?;
-                Ok(RunResult {
-                    collection: result,
-                    resumed,
-                })
+                (load_into(result).await?, resumed)
             }
-        }
+        };
+        Ok(RunResult {
+            collection,
+            resumed,
+            loaded_first,
+            damaged,
+        })
     }
 
+    /// A collection's checkpoint. A damaged one is an error naming its path; with `set_aside`
+    /// (the caller holds the lock) it is also set aside.
     async fn checkpoint(
         &self,
         lake: &Lake,
         org: &OrgName,
         id: &str,
+        set_aside: bool,
     ) -> Result<Checkpoint, JobError> {
         use object_store::ObjectStoreExt;
-        match lake.store().head(&lake.checkpoint_path(org, id)).await {
-            Ok(_) => {}
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(JobError::NotFound(format!("there is no collection {id}")))
+        let store = CheckpointStore::new(lake.clone(), org.clone());
+        match store.load(id).await {
+            Ok(cp) => Ok(cp),
+            Err(CheckpointError::NotFound { .. }) => {
+                let aside = store.set_aside_path(id);
+                match lake.store().head(&aside).await {
+                    Ok(_) => Err(JobError::NotFound(format!("collection {id}'s checkpoint was damaged and is set aside as {aside}: it cannot be resumed; its chunks load with `ghstats load --collection-id {id}`"))),
+                    Err(object_store::Error::NotFound { .. }) => Err(JobError::NotFound(format!("there is no collection {id}"))),
+                    Err(e) => Err(JobError::Failed(e.into())),
+                }
             }
-            Err(e) => return Err(JobError::Failed(e.into())),
+            Err(CheckpointError::Damaged { path, reason }) if set_aside => {
+                let d = store.set_aside(id, reason).await?;
+                Err(JobError::NotFound(format!(
+                    "checkpoint {path} is damaged ({}); it is set aside as {}: collection {id} cannot be resumed; its chunks load with `ghstats load --collection-id {id}`",
+                    d.reason,
+                    d.set_aside_as.unwrap_or_default()
+                )))
+            }
+            Err(e @ CheckpointError::NotAnId(_)) => Err(JobError::Invalid(e.to_string())),
+            Err(e) => Err(JobError::Failed(e.into())),
         }
-        Ok(CheckpointStore::new(lake.clone(), org.clone())
-            .load(id)
-            .await?)
+    }
+
+    /// The `gharchive` job: `selection` of hours into the lake and the warehouse, under GH
+    /// Archive's own lock (`gharchive/_locks/gharchive.json`), within the run budget.
+    pub async fn gharchive(
+        &self,
+        selection: crate::gharchive::job::Selection,
+        force: bool,
+        shard: Option<crate::gharchive::job::Shard>,
+    ) -> Result<crate::gharchive::job::GharchiveResult, JobError> {
+        let deadline = Instant::now() + self.config.run_budget;
+        let lake = self.lake()?;
+        let wh = self.warehouse().await?;
+        let ca_certificates = match &self.config.ca_bundle {
+            Some(path) => read_ca_bundle(path).map_err(JobError::Invalid)?,
+            None => Vec::new(),
+        };
+        let mut http = reqwest::Client::builder()
+            .user_agent(concat!("ghstats/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(120));
+        for ca in ca_certificates {
+            http = http.add_root_certificate(ca);
+        }
+        let http = http
+            .build()
+            .map_err(|e| JobError::Failed(anyhow::anyhow!("cannot build the HTTP client: {e}")))?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let path = lake.path_of(&["gharchive", "_locks", "gharchive.json"]);
+        let holder = format!("gharchive-{}", new_collection_id(chrono::Utc::now()));
+        let held = Held::take_lock(
+            LeaseLock::at(lake.clone(), path, self.config.lock_lease),
+            self.config.lock_lease,
+            &holder,
+            lost.clone(),
+        )
+        .await?;
+        let opts = crate::gharchive::job::Options {
+            base_url: self.config.gharchive_url.clone(),
+            keep_payload: self.config.gharchive_payload != "none",
+            force,
+            shard,
+            deadline,
+            stop: vec![self.stop.clone(), lost],
+        };
+        let span = tracing::info_span!("job", otel.name = "job gharchive", job = "gharchive");
+        let outcome = tracing::Instrument::instrument(
+            crate::gharchive::job::run(
+                &http,
+                &lake,
+                wh.as_ref(),
+                &selection,
+                &opts,
+                chrono::Utc::now(),
+            ),
+            span,
+        )
+        .await;
+        held.release().await;
+        outcome.map_err(
+            |e| match e.downcast_ref::<crate::gharchive::job::PlanError>() {
+                Some(p) => JobError::Invalid(p.to_string()),
+                None => JobError::Failed(e),
+            },
+        )
     }
 
     /// A collection's checkpoint: progress, API cost, errors.
     pub async fn collection(&self, id: &str) -> Result<Checkpoint, JobError> {
         let lake = self.lake()?;
-        self.checkpoint(&lake, &self.org()?, id).await
+        self.checkpoint(&lake, &self.org()?, id, false).await
+    }
+
+    /// Whether a run holds the organization's lock now (an unexpired lease, whoever holds it).
+    /// A checkpoint that says `running` while none does was left by a run that stopped
+    /// without finishing (a killed process).
+    pub async fn lock_is_held(&self) -> Result<bool, JobError> {
+        let lock = LeaseLock::new(self.lake()?, &self.org()?, self.config.lock_lease);
+        match lock.current().await {
+            Ok(current) => {
+                Ok(current.is_some_and(|(record, _)| record.expires_at > chrono::Utc::now()))
+            }
+            Err(e) => Err(JobError::Failed(anyhow::anyhow!("reading the lock: {e}"))),
+        }
     }
 
     /// Loads stored chunks (no GitHub calls).
@@ -553,6 +927,7 @@ impl Runner {
                 chunks_deleted: 0,
                 warehouse_rows_deleted: 0,
                 message: format!("nothing deleted: wiping {repo} needs confirm"),
+                damaged: Vec::new(),
             });
         }
         let lake = self.lake()?;
@@ -572,7 +947,7 @@ impl Runner {
         let outcome = async {
             // The repository under every name it had: chunks stored under a former name would
             // bring its rows back on the next full load.
-            let names = lake
+            let (names, damaged) = lake
                 .names_of_repository(&org, repo)
                 .await
                 .map_err(JobError::Failed)?;
@@ -606,6 +981,7 @@ impl Runner {
                         String::new()
                     }
                 ),
+                damaged,
             })
         }
         .await;

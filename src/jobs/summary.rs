@@ -1,7 +1,8 @@
 //! The summary job: what is stored per repository, table and collection date (files, rows,
 //! bytes), and the warehouse's row counts beside it.
 
-use crate::lake::{chunk::decode_chunk, Checkpoint, Lake};
+use crate::lake::checkpoint::{self, DAMAGED_SUFFIX};
+use crate::lake::{chunk::decode_chunk, Damaged, Lake};
 use crate::names::OrgName;
 use crate::warehouse::Warehouse;
 use serde::Serialize;
@@ -23,19 +24,31 @@ pub struct Summary {
     pub stored: Vec<Stored>,
     pub collections: usize,
     pub warehouse: BTreeMap<String, u64>,
+    /// Stored files that cannot be read: checkpoints set aside (`set_aside_as`) or not yet,
+    /// and chunks no checkpoint counts that do not decode, each with its path and why.
+    pub damaged: Vec<Damaged>,
 }
 
 pub async fn summary(lake: &Lake, org: &OrgName, wh: &dyn Warehouse) -> anyhow::Result<Summary> {
     // Row counts come from the checkpoints; a chunk no checkpoint names is counted by reading it.
     let mut rows_of: HashMap<String, u64> = HashMap::new();
     let mut collections = 0;
+    let mut damaged = Vec::new();
     for (path, _) in lake.list(&lake.checkpoints_dir(org)).await? {
         let Ok(bytes) = lake.get(&path).await else {
             continue;
         };
-        if let Ok(cp) = serde_json::from_slice::<Checkpoint>(&bytes) {
-            collections += 1;
-            rows_of.extend(cp.chunks.into_iter().map(|c| (c.path, c.rows)));
+        let aside = path.as_ref().strip_suffix(DAMAGED_SUFFIX);
+        match (checkpoint::parse(&bytes), aside) {
+            (Ok(cp), None) => {
+                collections += 1;
+                rows_of.extend(cp.chunks.into_iter().map(|c| (c.path, c.rows)));
+            }
+            (parsed, _) => damaged.push(Damaged {
+                path: aside.unwrap_or(path.as_ref()).to_string(),
+                reason: parsed.err().unwrap_or_else(|| "set aside".into()),
+                set_aside_as: aside.map(|_| path.to_string()),
+            }),
         }
     }
     let mut groups: BTreeMap<(String, String, String), Stored> = BTreeMap::new();
@@ -45,7 +58,17 @@ pub async fn summary(lake: &Lake, org: &OrgName, wh: &dyn Warehouse) -> anyhow::
         };
         let rows = match rows_of.get(path.as_ref()) {
             Some(n) => *n,
-            None => decode_chunk(&lake.get(&path).await?)?.len() as u64,
+            None => match decode_chunk(&lake.get(&path).await?) {
+                Ok(rows) => rows.len() as u64,
+                Err(e) => {
+                    damaged.push(Damaged {
+                        path: path.to_string(),
+                        reason: e.to_string(),
+                        set_aside_as: None,
+                    });
+                    0
+                }
+            },
         };
         let date = loc.date.to_string();
         let g = groups
@@ -65,6 +88,7 @@ pub async fn summary(lake: &Lake, org: &OrgName, wh: &dyn Warehouse) -> anyhow::
         stored: groups.into_values().collect(),
         collections,
         warehouse: wh.row_counts().await?,
+        damaged,
     })
 }
 
@@ -87,6 +111,17 @@ pub fn render(s: &Summary) -> String {
     out.push_str("\nwarehouse rows\n");
     for (t, n) in &s.warehouse {
         out.push_str(&format!("  {t:<16} {n:>10}\n"));
+    }
+    if !s.damaged.is_empty() {
+        out.push_str("\ndamaged\n");
+        for d in &s.damaged {
+            match &d.set_aside_as {
+                Some(to) => {
+                    out.push_str(&format!("  {} (set aside as {to}): {}\n", d.path, d.reason))
+                }
+                None => out.push_str(&format!("  {}: {}\n", d.path, d.reason)),
+            }
+        }
     }
     out
 }

@@ -7,6 +7,8 @@ use crate::github::ApiCost;
 use crate::names::OrgName;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -104,6 +106,41 @@ pub struct Checkpoint {
         std::collections::BTreeMap<String, Vec<crate::github::pulls::SkippedPullRequest>>,
 }
 
+/// Why a checkpoint could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The id does not have the shape of a collection id; nothing was read.
+    #[error("{0:?} is not a collection id")]
+    NotAnId(String),
+    /// There is no checkpoint at `path`.
+    #[error("there is no checkpoint {path}")]
+    NotFound { path: String },
+    /// The object at `path` is not a checkpoint (truncated, corrupted): the caller holding the
+    /// organization's lock sets it aside with [`CheckpointStore::set_aside`].
+    #[error("checkpoint {path} is damaged: {reason}")]
+    Damaged { path: String, reason: String },
+    /// Written by a newer build, whose fields this one may not know: left alone.
+    #[error(
+        "checkpoint {path} has schema version {found}, newer than this build's {SCHEMA_VERSION}"
+    )]
+    Newer { path: String, found: u32 },
+    /// Storage did not answer.
+    #[error("reading checkpoint {path}: {source}")]
+    Storage {
+        path: String,
+        source: object_store::Error,
+    },
+}
+
+/// Parses a checkpoint object; the error is the parser's, e.g. `EOF while parsing a value at
+/// line 9663 column 14`.
+pub fn parse(bytes: &[u8]) -> Result<Checkpoint, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// The suffix a damaged checkpoint's object gets when it is set aside.
+pub const DAMAGED_SUFFIX: &str = ".damaged";
+
 /// Reads and writes checkpoints at `{org}/_checkpoints/{collection_id}.json`.
 #[derive(Clone)]
 pub struct CheckpointStore {
@@ -125,21 +162,85 @@ impl CheckpointStore {
             .map_err(|e| anyhow::anyhow!("writing checkpoint {path}: {e}"))
     }
 
-    pub async fn load(&self, collection_id: &str) -> anyhow::Result<Checkpoint> {
+    /// Reads a collection's checkpoint. A damaged one is [`CheckpointError::Damaged`], with
+    /// its path and the parse error.
+    pub async fn load(&self, collection_id: &str) -> Result<Checkpoint, CheckpointError> {
         if !super::is_collection_id(collection_id) {
-            anyhow::bail!("{collection_id:?} is not a collection id");
+            return Err(CheckpointError::NotAnId(collection_id.to_string()));
         }
         let path = self.lake.checkpoint_path(&self.org, collection_id);
-        let bytes = self
-            .lake
-            .get(&path)
-            .await
-            .map_err(|e| anyhow::anyhow!("reading checkpoint {path}: {e}"))?;
-        let c: Checkpoint = serde_json::from_slice(&bytes)?;
+        let bytes = match self.lake.get(&path).await {
+            Ok(b) => b,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(CheckpointError::NotFound {
+                    path: path.to_string(),
+                })
+            }
+            Err(source) => {
+                return Err(CheckpointError::Storage {
+                    path: path.to_string(),
+                    source,
+                })
+            }
+        };
+        let c = parse(&bytes).map_err(|reason| CheckpointError::Damaged {
+            path: path.to_string(),
+            reason,
+        })?;
         if c.schema_version > SCHEMA_VERSION {
-            anyhow::bail!("checkpoint {collection_id} has schema version {}, newer than this build's {SCHEMA_VERSION}", c.schema_version);
+            return Err(CheckpointError::Newer {
+                path: path.to_string(),
+                found: c.schema_version,
+            });
         }
         Ok(c)
+    }
+
+    /// Where a collection's checkpoint goes when it is set aside:
+    /// `{org}/_checkpoints/{collection_id}.json.damaged`. No job reads it as a checkpoint again.
+    pub fn set_aside_path(&self, collection_id: &str) -> Path {
+        let path = self.lake.checkpoint_path(&self.org, collection_id);
+        Path::from(format!("{path}{DAMAGED_SUFFIX}"))
+    }
+
+    /// Sets a damaged checkpoint aside: its object moves to [`Self::set_aside_path`], so it is
+    /// no longer anyone's newest collection, and an ERROR log line names both paths and
+    /// `reason`. Its collection cannot be resumed; its chunks stay where they are and load with
+    /// `ghstats load`. Only a run holding the organization's lock calls it.
+    pub async fn set_aside(
+        &self,
+        collection_id: &str,
+        reason: String,
+    ) -> anyhow::Result<super::Damaged> {
+        let path = self.lake.checkpoint_path(&self.org, collection_id);
+        let to = self.set_aside_path(collection_id);
+        // Copied by hand rather than renamed: every store takes a put and a delete.
+        match self.lake.get(&path).await {
+            Ok(bytes) => self
+                .lake
+                .put(&to, bytes)
+                .await
+                .map_err(|e| anyhow::anyhow!("setting checkpoint {path} aside as {to}: {e}"))?,
+            // Set aside meanwhile: the copy is there.
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => anyhow::bail!("setting checkpoint {path} aside: {e}"),
+        }
+        match self.lake.store().delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => anyhow::bail!("setting checkpoint {path} aside: deleting it: {e}"),
+        }
+        tracing::error!(
+            path = %path,
+            set_aside_as = %to,
+            reason = %reason,
+            collection_id,
+            "A damaged checkpoint was set aside: its collection cannot be resumed; its chunks load with `ghstats load --collection-id`."
+        );
+        Ok(super::Damaged {
+            path: path.to_string(),
+            reason,
+            set_aside_as: Some(to.to_string()),
+        })
     }
 }
 
@@ -213,5 +314,45 @@ mod tests {
         let lake = Lake::new(Arc::new(object_store::memory::InMemory::new()), None);
         let store = CheckpointStore::new(lake, "acme".parse().unwrap());
         assert!(store.load("../../secrets").await.is_err());
+    }
+
+    /// A truncated checkpoint is reported with its path and the parse error, and setting it
+    /// aside moves it to `….json.damaged`, where no job reads it as a checkpoint.
+    #[tokio::test]
+    async fn a_truncated_checkpoint_is_named_and_set_aside() {
+        let lake = Lake::new(Arc::new(object_store::memory::InMemory::new()), None);
+        let store = CheckpointStore::new(lake.clone(), "acme".parse().unwrap());
+        let id = "20261121T090000Z-abcdef";
+        store.save(&sample(id, None, 3)).await.unwrap();
+        let path = lake.checkpoint_path(&"acme".parse().unwrap(), id);
+        let whole = lake.get(&path).await.unwrap();
+        lake.put(&path, whole.slice(..whole.len() / 2))
+            .await
+            .unwrap();
+        let err = store.load(id).await.unwrap_err();
+        let CheckpointError::Damaged {
+            path: named,
+            reason,
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(named, "acme/_checkpoints/20261121T090000Z-abcdef.json");
+        assert!(reason.contains("EOF while parsing"), "{reason}");
+        assert!(err.to_string().contains(named.as_str()), "{err}");
+        let d = store.set_aside(id, reason.clone()).await.unwrap();
+        assert_eq!(
+            d.set_aside_as.as_deref(),
+            Some("acme/_checkpoints/20261121T090000Z-abcdef.json.damaged")
+        );
+        assert!(matches!(
+            store.load(id).await,
+            Err(CheckpointError::NotFound { .. })
+        ));
+        let kept = lake
+            .get(&object_store::path::Path::from(d.set_aside_as.unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(kept, whole.slice(..whole.len() / 2), "the bytes are kept");
     }
 }

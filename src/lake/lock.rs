@@ -1,6 +1,7 @@
 //! The lease lock that keeps one run per organization at a time: `{org}/_locks/run.json`,
 //! created with create-if-not-exists and carrying an expiry. A live run renews it; a lock left
-//! by a dead run expires and is taken over.
+//! by a dead run expires and is taken over. A lock object that cannot be read (truncated,
+//! corrupted) is held until a lease after it was last written, then taken over the same way.
 //!
 //! Taking over and renewing use compare-and-swap (`PutMode::Update` with the version read) on
 //! stores that have it: GCS (generations), S3 (ETag `If-Match`), memory. The local filesystem
@@ -82,6 +83,11 @@ impl LeaseLock {
         LeaseLock { lake, path, lease }
     }
 
+    /// A lock at `path` (jobs not tied to an organization, e.g. GH Archive's).
+    pub fn at(lake: Lake, path: Path, lease: Duration) -> Self {
+        LeaseLock { lake, path, lease }
+    }
+
     fn record(&self, holder: &str, acquired_at: DateTime<Utc>) -> LockRecord {
         let now = Utc::now();
         LockRecord {
@@ -138,9 +144,12 @@ impl LeaseLock {
             Err(object_store::Error::AlreadyExists { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        let Some((current, version)) = self.current().await? else {
+        let (current, version) = match self.current().await {
+            Ok(Some(c)) => c,
             // Released between our create and our read: try once more.
-            return Box::pin(self.acquire(holder)).await;
+            Ok(None) => return Box::pin(self.acquire(holder)).await,
+            Err(LockError::Corrupt(reason)) => return self.take_unreadable(record, reason).await,
+            Err(e) => return Err(e),
         };
         if current.expires_at > Utc::now() {
             return Err(LockError::Held {
@@ -155,6 +164,56 @@ impl LeaseLock {
             | Err(object_store::Error::AlreadyExists { .. }) => Err(self.held().await),
             Err(object_store::Error::NotImplemented { .. }) => {
                 // No compare-and-swap (local filesystem): delete the expired lock, then create.
+                match self.lake.store().delete(&self.path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                match self.write(&record, PutMode::Create).await {
+                    Ok(r) => Ok(Lease::new(record, r)),
+                    Err(object_store::Error::AlreadyExists { .. }) => Err(self.held().await),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A lock whose object cannot be read (truncated, corrupted) names no holder and no expiry.
+    /// It is treated as held until a lease after its object was last written: a live holder
+    /// renews it (each renewal rewrites the object) and keeps it, and a lock nobody renews is
+    /// taken over like an expired one, with a warning naming its path and why.
+    async fn take_unreadable(
+        &self,
+        record: LockRecord,
+        reason: String,
+    ) -> Result<Lease, LockError> {
+        let meta = match self.lake.store().head(&self.path).await {
+            Ok(m) => m,
+            // Deleted since: take it the ordinary way.
+            Err(object_store::Error::NotFound { .. }) => {
+                return Box::pin(self.acquire(&record.holder)).await
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let until = meta.last_modified
+            + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::hours(1));
+        if until > Utc::now() {
+            return Err(LockError::Held {
+                holder: format!("unknown: the lock {} is unreadable ({reason})", self.path),
+                expires_at: until,
+            });
+        }
+        tracing::warn!(path = %self.path, reason, written = %meta.last_modified, "Taking over an unreadable run lock not rewritten for a lease.");
+        let version = UpdateVersion {
+            e_tag: meta.e_tag,
+            version: meta.version,
+        };
+        match self.write(&record, PutMode::Update(version)).await {
+            Ok(r) => Ok(Lease::new(record, r)),
+            Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::AlreadyExists { .. }) => Err(self.held().await),
+            Err(object_store::Error::NotImplemented { .. }) => {
+                // No compare-and-swap (local filesystem): as for an expired lock.
                 match self.lake.store().delete(&self.path).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(e.into()),

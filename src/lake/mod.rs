@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod chunk;
 pub mod conformance;
 pub mod lock;
+pub mod parquet;
 
 use crate::config::StorageUrl;
 use crate::names::{OrgName, RepoName};
@@ -14,8 +15,22 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::sync::Arc;
 
-pub use checkpoint::{Checkpoint, CheckpointStore};
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
 pub use chunk::{ChunkInfo, ChunkWriter};
+
+/// A stored file ghstats could not read back (truncated, corrupted, or not of this build's
+/// shape), and what was done so it blocks nothing: a checkpoint is set aside under
+/// `set_aside_as`; a chunk stays where it is and is left out of the load that met it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Damaged {
+    /// The object's path where it was found.
+    pub path: String,
+    /// Why it could not be read, e.g. `EOF while parsing a value at line 9663 column 14`.
+    pub reason: String,
+    /// Where it was moved (`….json.damaged`); absent when it was left in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_aside_as: Option<String>,
+}
 
 /// A collection id: `YYYYMMDDTHHMMSSZ-xxxxxx` (UTC start time and six random hex digits).
 pub fn new_collection_id(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -138,6 +153,11 @@ impl Lake {
         &self.store
     }
 
+    /// `parts` joined under this lake's prefix.
+    pub fn path_of(&self, parts: &[&str]) -> Path {
+        self.path(parts)
+    }
+
     fn path(&self, parts: &[&str]) -> Path {
         let base = self.prefix.clone().unwrap_or_default();
         parts.iter().fold(base, |p, part| p.join(*part))
@@ -212,14 +232,16 @@ impl Lake {
     /// Every name under which this lake stores the repository called `repo`: `repo` itself and
     /// the names it had before or after a rename, found by its id (`repo_id`) in the
     /// `repositories` chunks of each name's directory. Just `repo` when the lake holds no
-    /// `repositories` row of it.
+    /// `repositories` row of it. A `repositories` chunk that cannot be read is left out and
+    /// returned beside the names, with its path and why.
     pub async fn names_of_repository(
         &self,
         org: &OrgName,
         repo: &RepoName,
-    ) -> anyhow::Result<Vec<RepoName>> {
+    ) -> anyhow::Result<(Vec<RepoName>, Vec<Damaged>)> {
         use std::collections::BTreeSet;
         let mut by_name: std::collections::BTreeMap<RepoName, BTreeSet<u64>> = Default::default();
+        let mut damaged = Vec::new();
         for (path, _) in self.list(&self.org_dir(org)).await? {
             let Some(loc) = self.parse_chunk_path(&path) else {
                 continue;
@@ -228,8 +250,18 @@ impl Lake {
                 continue;
             }
             let bytes = self.get(&path).await?;
-            let rows =
-                chunk::decode_chunk(&bytes).map_err(|e| anyhow::anyhow!("reading {path}: {e}"))?;
+            let rows = match chunk::decode_chunk(&bytes) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!(path = %path, reason = %e, "A damaged repositories chunk was left out of the search for a repository's names.");
+                    damaged.push(Damaged {
+                        path: path.to_string(),
+                        reason: e.to_string(),
+                        set_aside_as: None,
+                    });
+                    continue;
+                }
+            };
             by_name
                 .entry(loc.repo)
                 .or_default()
@@ -242,7 +274,7 @@ impl Lake {
             .map(|(name, _)| name)
             .collect();
         names.insert(repo.clone());
-        Ok(names.into_iter().collect())
+        Ok((names.into_iter().collect(), damaged))
     }
 
     pub fn repo_dir(&self, org: &OrgName, repo: &RepoName) -> Path {

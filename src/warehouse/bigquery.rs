@@ -736,10 +736,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             let bytes = lake
                 .get(&object_store::path::Path::from(chunk.path.as_str()))
                 .await
-                .map_err(|e| WarehouseError::Storage {
-                    path: chunk.path.clone(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| WarehouseError::reading(&chunk.path, e))?;
             rows += check_chunk(t, chunk, &bytes, &mut buf)?;
             if buf.len() >= UPLOAD_BYTES {
                 self.upload(load(Vec::new()), std::mem::take(&mut buf))

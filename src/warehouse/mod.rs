@@ -14,10 +14,13 @@
 
 pub mod bigquery;
 pub mod conformance;
+pub mod gharchive;
 pub mod pg_tls;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
+
+pub use gharchive::{HourState, HourStatus};
 
 use crate::lake::{ChunkInfo, Lake};
 use async_trait::async_trait;
@@ -37,9 +40,29 @@ pub enum WarehouseError {
     /// Reading a chunk from storage failed; nothing was loaded.
     #[error("reading chunk {path}: {message}")]
     Storage { path: String, message: String },
+    /// A chunk is not in storage (deleted by `wipe` after a checkpoint named it); nothing was
+    /// loaded.
+    #[error("chunk {path} is not in storage")]
+    MissingChunk { path: String },
     /// A statement failed; the load was rolled back.
     #[error("warehouse statement failed: {0}")]
     Query(String),
+}
+
+impl WarehouseError {
+    /// Reading the chunk at `path` failed with `e`: [`WarehouseError::MissingChunk`] when
+    /// storage does not have it, [`WarehouseError::Storage`] otherwise.
+    pub fn reading(path: &str, e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => WarehouseError::MissingChunk {
+                path: path.to_string(),
+            },
+            e => WarehouseError::Storage {
+                path: path.to_string(),
+                message: e.to_string(),
+            },
+        }
+    }
 }
 
 /// What a load did to one table.
@@ -97,6 +120,29 @@ pub trait Warehouse: Send + Sync {
 
     /// Runs a read-only query in the backend's dialect; rows as JSON objects.
     async fn query(&self, sql: &str) -> Result<Vec<serde_json::Value>, WarehouseError>;
+
+    /// GH Archive: every recorded hour's state (`gharchive_hours`).
+    async fn gharchive_hours(&self) -> Result<Vec<HourState>, WarehouseError> {
+        Err(gharchive::unsupported(self.backend()))
+    }
+
+    /// GH Archive: records a missing or failed hour's state.
+    async fn record_gharchive_hour(&self, _state: &HourState) -> Result<(), WarehouseError> {
+        Err(gharchive::unsupported(self.backend()))
+    }
+
+    /// GH Archive: loads one hour's Parquet object at `path` into `gharchive_events` and
+    /// records `state` (`ingested`), in one transaction. An event id already stored by another
+    /// hour keeps that row; the hour's own rows are replaced, so loading twice changes nothing.
+    /// Returns the rows read from the file.
+    async fn load_gharchive_hour(
+        &self,
+        _lake: &Lake,
+        _path: &object_store::path::Path,
+        _state: &HourState,
+    ) -> Result<u64, WarehouseError> {
+        Err(gharchive::unsupported(self.backend()))
+    }
 }
 
 /// A chunk value checked against its column: what every backend stores.

@@ -5,7 +5,7 @@
 //! one transaction.
 
 use super::sql::{self, column_list, indexes_sql, MergeSql};
-use super::{LoadReport, TableLoad, Warehouse, WarehouseError};
+use super::{LoadReport, TableLoad, Typed, Warehouse, WarehouseError};
 use crate::lake::{ChunkInfo, Lake};
 use crate::tables::{self, Column, ColumnType, Mode, TableDef};
 use async_trait::async_trait;
@@ -205,6 +205,85 @@ impl PostgresWarehouse {
     }
 }
 
+/// One cell in `COPY … (FORMAT text)`: `\N` for NULL, text escaped, timestamps in RFC 3339.
+fn copy_cell(v: Typed, out: &mut Vec<u8>) {
+    match v {
+        Typed::Null => out.extend_from_slice(b"\\N"),
+        Typed::Text(s) => copy_escape(&s, out),
+        Typed::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Typed::Bool(b) => out.push(if b { b't' } else { b'f' }),
+        Typed::Timestamp(t) => out.extend_from_slice(
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                .as_bytes(),
+        ),
+        Typed::Labels(l) => copy_escape(&serde_json::Value::from(l).to_string(), out),
+    }
+}
+
+/// A stored cell of `c` as a backend-neutral value.
+fn pg_cell(r: &tokio_postgres::Row, i: usize, c: &Column) -> Result<Typed, WarehouseError> {
+    Ok(match c.ty {
+        ColumnType::String => r
+            .try_get::<_, Option<String>>(i)
+            .map_err(q)?
+            .map(Typed::Text),
+        ColumnType::Int64 => r.try_get::<_, Option<i64>>(i).map_err(q)?.map(Typed::Int),
+        ColumnType::Bool => r.try_get::<_, Option<bool>>(i).map_err(q)?.map(Typed::Bool),
+        ColumnType::Timestamp => r
+            .try_get::<_, Option<chrono::DateTime<chrono::Utc>>>(i)
+            .map_err(q)?
+            .map(Typed::Timestamp),
+    }
+    .unwrap_or(Typed::Null))
+}
+
+/// `INSERT … ON CONFLICT (hour) DO UPDATE` of an hour's state.
+async fn upsert_hour(
+    client: &impl tokio_postgres::GenericClient,
+    state: &super::HourState,
+) -> Result<(), WarehouseError> {
+    let t = &tables::GHARCHIVE_HOURS;
+    let mut buf = Vec::new();
+    let cells = state.cells();
+    let params: Vec<Option<String>> = cells
+        .into_iter()
+        .map(|c| match c {
+            Typed::Null => None,
+            other => {
+                buf.clear();
+                copy_cell(other, &mut buf);
+                Some(String::from_utf8_lossy(&buf).into_owned())
+            }
+        })
+        .collect();
+    let placeholders: Vec<String> = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("${}::text::{}", i + 1, pg_type(c)))
+        .collect();
+    let set: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| !t.key.contains(&c.name))
+        .map(|c| format!("{0} = excluded.{0}", c.name))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+        t.name,
+        sql::column_list(t),
+        placeholders.join(", "),
+        t.key.join(", "),
+        set.join(", ")
+    );
+    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+        .iter()
+        .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    client.execute(&sql, &refs).await.map_err(q)?;
+    Ok(())
+}
+
 /// Checks each row of a chunk and appends it to the COPY buffer as `table<TAB>json`.
 fn stage_chunk(
     t: &TableDef,
@@ -235,7 +314,7 @@ impl Warehouse for PostgresWarehouse {
         tx.execute("SELECT pg_advisory_xact_lock(7391842)", &[])
             .await
             .map_err(q)?;
-        for t in tables::ALL {
+        for t in tables::ALL.iter().chain(tables::GHARCHIVE) {
             tx.batch_execute(&create_table_sql(t)).await.map_err(q)?;
             let have: Vec<String> = tx
                 .query(
@@ -288,10 +367,7 @@ impl Warehouse for PostgresWarehouse {
             let bytes = lake
                 .get(&object_store::path::Path::from(chunk.path.as_str()))
                 .await
-                .map_err(|e| WarehouseError::Storage {
-                    path: chunk.path.clone(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| WarehouseError::reading(&chunk.path, e))?;
             let mut buf = Vec::with_capacity(bytes.len() * 4);
             let n = stage_chunk(t, chunk, &bytes, &mut buf)?;
             report.entry(t.name.to_string()).or_default().staged += n;
@@ -355,6 +431,110 @@ impl Warehouse for PostgresWarehouse {
         tx.commit().await.map_err(q)?;
         report.retain(|_, l| *l != TableLoad::default());
         Ok(report)
+    }
+
+    async fn gharchive_hours(&self) -> Result<Vec<super::HourState>, WarehouseError> {
+        let t = &tables::GHARCHIVE_HOURS;
+        let client = self.reader.lock().await;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {} FROM {} ORDER BY hour",
+                    sql::column_list(t),
+                    t.name
+                ),
+                &[],
+            )
+            .await
+            .map_err(q)?;
+        rows.iter()
+            .map(|r| {
+                let cells: Vec<Typed> = t
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| pg_cell(r, i, c))
+                    .collect::<Result<_, _>>()?;
+                super::HourState::from_cells(&cells)
+            })
+            .collect()
+    }
+
+    async fn record_gharchive_hour(&self, state: &super::HourState) -> Result<(), WarehouseError> {
+        let client = self.writer.lock().await;
+        upsert_hour(&*client, state).await
+    }
+
+    async fn load_gharchive_hour(
+        &self,
+        lake: &Lake,
+        path: &object_store::path::Path,
+        state: &super::HourState,
+    ) -> Result<u64, WarehouseError> {
+        use futures::StreamExt;
+        let t = &tables::GHARCHIVE_EVENTS;
+        let mut batches = super::gharchive::read_batches(lake, path).await?;
+        let mut client = self.writer.lock().await;
+        let tx = client.transaction().await.map_err(q)?;
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE stage_{0} ON COMMIT DROP AS SELECT * FROM {0} WHERE false",
+            t.name
+        ))
+        .await
+        .map_err(q)?;
+        let sink = tx
+            .copy_in(&format!(
+                "COPY stage_{} ({}) FROM STDIN (FORMAT text)",
+                t.name,
+                sql::column_list(t)
+            ))
+            .await
+            .map_err(q)?;
+        futures::pin_mut!(sink);
+        let mut rows = 0u64;
+        // One record batch in memory at a time.
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(|e| WarehouseError::Storage {
+                path: path.to_string(),
+                message: e.to_string(),
+            })?;
+            let mut buf = Vec::with_capacity(1 << 20);
+            for i in 0..batch.num_rows() {
+                for (j, cell) in super::gharchive::event_cells(&batch, i)?
+                    .into_iter()
+                    .enumerate()
+                {
+                    if j > 0 {
+                        buf.push(b'\t');
+                    }
+                    copy_cell(cell, &mut buf);
+                }
+                buf.push(b'\n');
+                rows += 1;
+            }
+            sink.send(Bytes::from(buf)).await.map_err(q)?;
+        }
+        sink.finish().await.map_err(q)?;
+        // The hour's own rows are replaced; an id another hour holds keeps that row.
+        tx.execute(
+            "DELETE FROM gharchive_events WHERE archive_hour = $1",
+            &[&state.hour],
+        )
+        .await
+        .map_err(q)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {0} ({1}) SELECT {1} FROM stage_{0} ON CONFLICT (event_id) DO NOTHING",
+                t.name,
+                sql::column_list(t)
+            ),
+            &[],
+        )
+        .await
+        .map_err(q)?;
+        upsert_hour(&tx, state).await?;
+        tx.commit().await.map_err(q)?;
+        Ok(rows)
     }
 
     async fn delete_repository(

@@ -252,7 +252,7 @@ impl Warehouse for SqliteWarehouse {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(q)?;
-            for t in tables::ALL {
+            for t in tables::ALL.iter().chain(tables::GHARCHIVE) {
                 tx.execute_batch(&create_table_sql(t)).map_err(q)?;
                 let have: Vec<String> = tx
                     .prepare("SELECT name FROM pragma_table_info(?1)")
@@ -306,7 +306,7 @@ impl Warehouse for SqliteWarehouse {
                 let path = object_store::path::Path::from(chunk.path.as_str());
                 let bytes = handle
                     .block_on(lake.get(&path))
-                    .map_err(|e| WarehouseError::Storage { path: chunk.path.clone(), message: e.to_string() })?;
+                    .map_err(|e| WarehouseError::reading(&chunk.path, e))?;
                 let n = stage_chunk(&tx, t, chunk, &bytes)?;
                 report.entry(t.name.to_string()).or_default().staged += n;
             }
@@ -443,6 +443,153 @@ impl Warehouse for SqliteWarehouse {
             rows.collect::<Result<Vec<_>, _>>().map_err(q)
         })
         .await
+    }
+
+    async fn gharchive_hours(&self) -> Result<Vec<super::HourState>, WarehouseError> {
+        let t = &tables::GHARCHIVE_HOURS;
+        let sql = format!("SELECT {} FROM {} ORDER BY hour", column_list(t), t.name);
+        Self::with(&self.reader, move |conn| {
+            let mut stmt = conn.prepare(&sql).map_err(q)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..t.columns.len())
+                        .map(|i| r.get::<_, SqlValue>(i))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(q)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(q)?;
+            rows.into_iter()
+                .map(|row| {
+                    let cells: Vec<Typed> = t
+                        .columns
+                        .iter()
+                        .zip(row)
+                        .map(|(c, v)| from_sql(c, v))
+                        .collect();
+                    super::HourState::from_cells(&cells)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn record_gharchive_hour(&self, state: &super::HourState) -> Result<(), WarehouseError> {
+        let cells = state.cells();
+        Self::with(&self.writer, move |conn| {
+            conn.execute(
+                &upsert_sql(&tables::GHARCHIVE_HOURS),
+                params_from_iter(cells.into_iter().map(typed_sql)),
+            )
+            .map_err(q)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_gharchive_hour(
+        &self,
+        lake: &Lake,
+        path: &object_store::path::Path,
+        state: &super::HourState,
+    ) -> Result<u64, WarehouseError> {
+        use futures::StreamExt;
+        let mut batches = super::gharchive::read_batches(lake, path).await?;
+        let handle = tokio::runtime::Handle::current();
+        let state_cells = state.cells();
+        let hour = stored_ts(state.hour);
+        let shown = path.to_string();
+        Self::with(&self.writer, move |conn| {
+            let t = &tables::GHARCHIVE_EVENTS;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(q)?;
+            // The hour's own rows are replaced; an id another hour holds keeps that row.
+            tx.execute(
+                "DELETE FROM gharchive_events WHERE archive_hour = ?1",
+                [&hour],
+            )
+            .map_err(q)?;
+            let mut rows = 0u64;
+            {
+                let placeholders: Vec<String> =
+                    (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
+                let mut stmt = tx
+                    .prepare(&format!(
+                        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (event_id) DO NOTHING",
+                        t.name,
+                        column_list(t),
+                        placeholders.join(", ")
+                    ))
+                    .map_err(q)?;
+                while let Some(batch) = handle.block_on(batches.next()) {
+                    let batch = batch.map_err(|e| WarehouseError::Storage {
+                        path: shown.clone(),
+                        message: e.to_string(),
+                    })?;
+                    for i in 0..batch.num_rows() {
+                        let cells = super::gharchive::event_cells(&batch, i)?;
+                        stmt.execute(params_from_iter(cells.into_iter().map(typed_sql)))
+                            .map_err(q)?;
+                        rows += 1;
+                    }
+                }
+            }
+            tx.execute(
+                &upsert_sql(&tables::GHARCHIVE_HOURS),
+                params_from_iter(state_cells.into_iter().map(typed_sql)),
+            )
+            .map_err(q)?;
+            tx.commit().map_err(q)?;
+            Ok(rows)
+        })
+        .await
+    }
+}
+
+/// `INSERT … ON CONFLICT (key) DO UPDATE` of every column of `t`.
+fn upsert_sql(t: &TableDef) -> String {
+    let placeholders: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
+    let set: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| !t.key.contains(&c.name))
+        .map(|c| format!("{0} = excluded.{0}", c.name))
+        .collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+        t.name,
+        column_list(t),
+        placeholders.join(", "),
+        t.key.join(", "),
+        set.join(", ")
+    )
+}
+
+/// A backend-neutral value as SQLite stores it.
+fn typed_sql(v: Typed) -> SqlValue {
+    match v {
+        Typed::Null => SqlValue::Null,
+        Typed::Text(s) => SqlValue::Text(s),
+        Typed::Int(i) => SqlValue::Integer(i),
+        Typed::Bool(b) => SqlValue::Integer(b as i64),
+        Typed::Timestamp(t) => SqlValue::Text(stored_ts(t)),
+        Typed::Labels(l) => SqlValue::Text(serde_json::Value::from(l).to_string()),
+    }
+}
+
+/// A stored value back as a backend-neutral one.
+fn from_sql(c: &Column, v: SqlValue) -> Typed {
+    match (c.ty, v) {
+        (_, SqlValue::Null) => Typed::Null,
+        (ColumnType::Timestamp, SqlValue::Text(s)) => {
+            parse_ts(&s).map(Typed::Timestamp).unwrap_or(Typed::Null)
+        }
+        (ColumnType::Bool, SqlValue::Integer(i)) => Typed::Bool(i != 0),
+        (_, SqlValue::Integer(i)) => Typed::Int(i),
+        (_, SqlValue::Text(s)) => Typed::Text(s),
+        (_, SqlValue::Real(f)) => Typed::Int(f as i64),
+        (_, SqlValue::Blob(b)) => Typed::Text(String::from_utf8_lossy(&b).into_owned()),
     }
 }
 

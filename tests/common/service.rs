@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use ghstats::jobs::runner::Runner;
-use ghstats::serve::{AppState, Auth};
+use ghstats::serve::{AppState, Auth, ConnectionLimits};
 use github_sim::Simulator;
 use serde_json::Value;
 use std::sync::Arc;
@@ -12,6 +12,8 @@ pub const GITHUB_TOKEN: &str = "ghp_serveSECRETtoken77";
 
 pub struct Service {
     pub url: String,
+    /// The address it listens on, for raw TCP clients.
+    pub addr: std::net::SocketAddr,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -54,18 +56,45 @@ pub async fn start(sim: &Simulator, auth: Auth, extra: &[&str]) -> Service {
     serve(cli.config, auth, dir).await
 }
 
+/// `ghstats serve` as [`start`] does, with `serve_flags` (e.g. `["--idle-timeout", "1s"]`)
+/// setting its connection limits.
+pub async fn start_with(
+    sim: &Simulator,
+    auth: Auth,
+    extra: &[&str],
+    serve_flags: &[&str],
+) -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = vec!["serve"];
+    command.extend_from_slice(serve_flags);
+    let cli = cli(dir.path(), Some(&sim.url()), extra, &command);
+    let ghstats::config::Command::Serve(args) = &cli.command else {
+        unreachable!("the command is serve");
+    };
+    let limits = ConnectionLimits::from(args);
+    serve_limited(cli.config, auth, dir, limits).await
+}
+
 /// Serves `config` with `auth` on 127.0.0.1:0 until the returned service is dropped; `dir`
 /// lives as long as it.
 pub async fn serve(config: ghstats::config::Config, auth: Auth, dir: tempfile::TempDir) -> Service {
-    let state = Arc::new(AppState {
-        runner: Runner::new(config, false),
-        auth,
-    });
+    serve_limited(config, auth, dir, ConnectionLimits::default()).await
+}
+
+/// [`serve`] with these connection limits.
+pub async fn serve_limited(
+    config: ghstats::config::Config,
+    auth: Auth,
+    dir: tempfile::TempDir,
+    limits: ConnectionLimits,
+) -> Service {
+    let state = Arc::new(AppState::new(Runner::new(config, false), auth));
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(ghstats::serve::serve(
         state,
         "127.0.0.1:0".parse().unwrap(),
+        limits,
         Some(ready_tx),
         async move {
             let _ = stop_rx.await;
@@ -74,6 +103,7 @@ pub async fn serve(config: ghstats::config::Config, auth: Auth, dir: tempfile::T
     let addr = ready_rx.await.unwrap();
     Service {
         url: format!("http://{addr}"),
+        addr,
         http: reqwest::Client::new(),
         _dir: dir,
         _shutdown: stop_tx,

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cost;
 pub mod generate;
+pub mod gharchive;
 pub mod graphql;
 pub mod model;
 pub mod rest;
@@ -14,5 +15,6 @@ pub mod server;
 
 pub use app::{generate_rsa_key, AppSpec, RsaKey};
 pub use generate::{ChangeReport, OrgSpec};
+pub use gharchive::{EventTruth, GhArchiveSpec, HourCounts, HourFormat, HourQuirks, HourTruth};
 pub use model::World;
 pub use server::{Fault, FaultPlan, Ledger, RateLimitForm, SimOptions, Simulator};

@@ -1,12 +1,26 @@
-//! `github-sim`: serves a synthetic organization like api.github.com, for demos and benchmarks.
+//! `github-sim`: serves a synthetic organization like api.github.com (and GH Archive hours
+//! under `/gharchive/`), for demos and benchmarks; `github-sim gharchive-hour` writes one GH
+//! Archive hour to a file.
 
-use clap::Parser;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use github_sim::gharchive::{self, GhArchiveSpec, HourQuirks};
 use github_sim::{OrgSpec, SimOptions, Simulator};
+use std::io::Write;
 
-/// Serve a seeded synthetic GitHub organization over GitHub's REST and GraphQL APIs.
+/// Serve a seeded synthetic GitHub organization over GitHub's REST and GraphQL APIs, and
+/// seeded GH Archive hours at /gharchive/YYYY-MM-DD-H.json.gz.
 #[derive(Parser, Debug)]
-#[command(name = "github-sim", version)]
+#[command(name = "github-sim", version, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     port: u16,
@@ -31,11 +45,65 @@ struct Args {
     /// REST requests per hour per token.
     #[arg(long, default_value_t = 5000)]
     rest_limit: u64,
+    /// Events in each GH Archive hour served at /gharchive/ (seeded by --seed).
+    #[arg(long, default_value_t = 100)]
+    gharchive_events: usize,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write one GH Archive hour (gzip NDJSON, as GH Archive serves it) to a file, streaming
+    /// in bounded memory, and print its counts.
+    GharchiveHour {
+        /// The hour: 2024-01-01T15, 2024-01-01T15:00:00Z or 2024-01-01-15.
+        #[arg(long)]
+        hour: String,
+        /// Events in the hour.
+        #[arg(long, default_value_t = 150_000)]
+        events: usize,
+        /// Seed of the generator: the same seed gives the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The hour's quirks as JSON, e.g. '{"duplicates_within": 10, "not_json": 1}'.
+        #[arg(long)]
+        quirks: Option<String>,
+        /// Where to write the .json.gz file.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Also write each distinct event's truth here, one JSON object a line.
+        #[arg(long)]
+        truth: Option<std::path::PathBuf>,
+    },
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     let args = Args::parse();
+    let result = match args.command {
+        Some(Command::GharchiveHour {
+            hour,
+            events,
+            seed,
+            quirks,
+            out,
+            truth,
+        }) => gharchive_hour(
+            &hour,
+            events,
+            seed,
+            quirks.as_deref(),
+            &out,
+            truth.as_deref(),
+        ),
+        None => serve(args.serve).await,
+    };
+    if let Err(e) = result {
+        eprintln!("github-sim: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut spec = OrgSpec::new(&args.org, args.repos, args.prs, args.seed);
     spec.days = args.days;
     let options = SimOptions {
@@ -45,6 +113,8 @@ async fn main() -> anyhow::Result<()> {
         ..SimOptions::default()
     };
     let sim = Simulator::start(&spec, options, args.port).await?;
+    sim.set_gharchive(GhArchiveSpec::new(args.seed, args.gharchive_events))
+        .map_err(anyhow::Error::msg)?;
     let world = sim.world();
     println!(
         "github-sim serving org {} ({} repositories, {} pull requests) at {}",
@@ -56,4 +126,89 @@ async fn main() -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await?;
     sim.stop().await;
     Ok(())
+}
+
+fn gharchive_hour(
+    hour: &str,
+    events: usize,
+    seed: u64,
+    quirks: Option<&str>,
+    out: &std::path::Path,
+    truth: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let hour = gharchive::parse_hour(hour).map_err(anyhow::Error::msg)?;
+    let mut spec = GhArchiveSpec::new(seed, events);
+    if let Some(q) = quirks {
+        spec.quirks = serde_json::from_str::<HourQuirks>(q).context("reading --quirks")?;
+    }
+    spec.check().map_err(anyhow::Error::msg)?;
+    let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut truth_out = match truth {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => None,
+    };
+    let mut truth_err = None;
+    let counts = gharchive::write_gzip(&spec, hour, file, |e| {
+        if let Some(w) = truth_out.as_mut() {
+            let written = serde_json::to_writer(&mut *w, e)
+                .map_err(std::io::Error::from)
+                .and_then(|()| w.write_all(b"\n"));
+            if let Err(err) = written {
+                truth_err.get_or_insert(err);
+            }
+        }
+    })
+    .with_context(|| format!("writing {}", out.display()))?;
+    if let Some(err) = truth_err {
+        return Err(err).context("writing the truth file");
+    }
+    if let Some(mut w) = truth_out {
+        w.flush().context("writing the truth file")?;
+    }
+    let gz_bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "{} {}: lines={} events={} duplicates_within={} duplicates_from_previous={} rejected={} json_bytes={} gzip_bytes={}",
+        out.display(),
+        gharchive::file_name(hour),
+        counts.lines,
+        counts.events,
+        counts.duplicates_within,
+        counts.duplicates_from_previous,
+        counts.rejected,
+        counts.json_bytes,
+        gz_bytes
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Args::command().debug_assert();
+        let args = Args::try_parse_from([
+            "github-sim",
+            "gharchive-hour",
+            "--hour",
+            "2024-01-01T15",
+            "--out",
+            "x.json.gz",
+        ])
+        .expect("gharchive-hour parses");
+        assert!(matches!(
+            args.command,
+            Some(Command::GharchiveHour {
+                events: 150_000,
+                ..
+            })
+        ));
+        let serve = Args::try_parse_from(["github-sim", "--port", "0", "--prs", "20"])
+            .expect("serving flags parse");
+        assert!(serve.command.is_none() && serve.serve.prs == 20);
+    }
 }

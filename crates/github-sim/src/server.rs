@@ -1,10 +1,11 @@
 //! The simulator's HTTP face: GraphQL at `/graphql`, GitHub's REST list endpoints, per-token
-//! rate limits with GitHub's headers, fault injection, a ledger of what was served, and a
-//! control API under `/_sim/`.
+//! rate limits with GitHub's headers, fault injection, a ledger of what was served, GH Archive
+//! hours at `/gharchive/YYYY-MM-DD-H.json.gz`, and a control API under `/_sim/`.
 
 use crate::app::{token_body, verify_app_jwt, AppSpec};
 use crate::cost::query_cost;
 use crate::generate::{self, ChangeReport, OrgSpec};
+use crate::gharchive::{self, GhArchiveSpec, HourTruth};
 use crate::graphql::{self, GithubSchema, RateLimitInfo};
 use crate::model::World;
 use crate::rest;
@@ -19,7 +20,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -128,6 +129,13 @@ pub struct Ledger {
     /// simulator serves these requests; a client that honours `retry-after` sends none.
     #[serde(default)]
     pub requests_during_secondary_limit: Vec<u64>,
+    /// GH Archive requests per hour (`2024-01-01-15`), whatever the answer (404 included);
+    /// names that are no hour are not counted.
+    #[serde(default)]
+    pub gharchive_requests: BTreeMap<String, u64>,
+    /// GH Archive files served (HTTP 200) per hour (`2024-01-01-15`).
+    #[serde(default)]
+    pub gharchive_downloads: BTreeMap<String, u64>,
 }
 
 /// How the simulator answers, beside the organization itself.
@@ -225,6 +233,10 @@ pub(crate) struct SimState {
     secondary_limits: Mutex<HashMap<String, (std::time::Instant, Duration)>>,
     /// How GraphQL answers say a budget is spent (set by [`Fault::GraphqlRateLimit`]).
     rate_limit_form: Mutex<RateLimitForm>,
+    /// What `/gharchive/` serves.
+    gharchive: RwLock<GhArchiveSpec>,
+    /// Hours the spec holds back (`missing`) that have been published since.
+    gharchive_published: Mutex<BTreeSet<DateTime<Utc>>>,
 }
 
 impl SimState {
@@ -319,6 +331,8 @@ impl Simulator {
             installation_tokens: Mutex::new(HashMap::new()),
             secondary_limits: Mutex::new(HashMap::new()),
             rate_limit_form: Mutex::new(RateLimitForm::default()),
+            gharchive: RwLock::new(GhArchiveSpec::default()),
+            gharchive_published: Mutex::new(BTreeSet::new()),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
@@ -400,6 +414,46 @@ impl Simulator {
         *lock(&self.state.accounts) = Accounts::default();
     }
 
+    /// Replaces what `/gharchive/` serves (by default [`GhArchiveSpec::default`]: seed 1, 100
+    /// events an hour, no quirks) and forgets which hours were published. `Err` says why the
+    /// spec is invalid (see [`GhArchiveSpec::check`]).
+    pub fn set_gharchive(&self, spec: GhArchiveSpec) -> Result<(), String> {
+        set_gharchive(&self.state, spec)
+    }
+
+    /// What `/gharchive/` serves.
+    pub fn gharchive_spec(&self) -> GhArchiveSpec {
+        gharchive_spec(&self.state)
+    }
+
+    /// The ground truth of one GH Archive hour (`hour` floored to the hour), as generated
+    /// from the current spec; `missing` says whether the spec holds it back, whether or not it
+    /// has been published since (see [`Simulator::gharchive_published`]).
+    pub fn gharchive_truth(&self, hour: DateTime<Utc>) -> HourTruth {
+        gharchive::truth(&gharchive_spec(&self.state), hour)
+    }
+
+    /// Publishes an hour the spec holds back: `/gharchive/` serves it from now on, as GH
+    /// Archive does with an hour uploaded late. `true` when the hour was held back and is
+    /// now published, `false` when it was not held back or already published.
+    pub fn gharchive_publish(&self, hour: DateTime<Utc>) -> bool {
+        publish_gharchive(&self.state, hour)
+    }
+
+    /// The held-back hours published so far.
+    pub fn gharchive_published(&self) -> Vec<DateTime<Utc>> {
+        lock(&self.state.gharchive_published)
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// The base URL of the GH Archive files: `{url}/gharchive`, so that an hour is at
+    /// `{gharchive_url}/2024-01-01-15.json.gz`.
+    pub fn gharchive_url(&self) -> String {
+        format!("{}/gharchive", self.url())
+    }
+
     /// Stops serving and waits for the server task.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -455,6 +509,13 @@ fn router(state: Arc<SimState>) -> Router {
             get(control_ledger).delete(control_reset_ledger),
         )
         .route("/_sim/truth", get(control_truth))
+        .route(
+            "/_sim/gharchive",
+            post(control_gharchive).get(control_gharchive_spec),
+        )
+        .route("/_sim/gharchive/publish", post(control_gharchive_publish))
+        .route("/_sim/gharchive/truth", get(control_gharchive_truth))
+        .route("/gharchive/{file}", get(gharchive_file))
         .route(
             "/app/installations/{id}/access_tokens",
             post(app_access_token),
@@ -526,6 +587,174 @@ async fn control_reset_ledger(State(state): State<Arc<SimState>>) -> StatusCode 
 async fn control_truth(State(state): State<Arc<SimState>>) -> Response {
     let w = state.snapshot();
     Json(&*w).into_response()
+}
+
+fn gharchive_spec(state: &SimState) -> GhArchiveSpec {
+    state
+        .gharchive
+        .read()
+        .map(|s| s.clone())
+        .unwrap_or_else(|e| e.into_inner().clone())
+}
+
+fn set_gharchive(state: &SimState, spec: GhArchiveSpec) -> Result<(), String> {
+    spec.check()?;
+    *state.gharchive.write().unwrap_or_else(|e| e.into_inner()) = spec;
+    lock(&state.gharchive_published).clear();
+    Ok(())
+}
+
+fn publish_gharchive(state: &SimState, hour: DateTime<Utc>) -> bool {
+    let hour = gharchive::floor_hour(hour);
+    let held_back =
+        gharchive_spec(state).quirks_for(hour).missing && hour >= gharchive::first_hour();
+    held_back && lock(&state.gharchive_published).insert(hour)
+}
+
+/// What GH Archive's storage answers for a file it does not have.
+fn no_such_key() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [("content-type", "application/xml; charset=UTF-8")],
+        "<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>",
+    )
+        .into_response()
+}
+
+/// `GET /gharchive/{YYYY-MM-DD-H}.json.gz`: the hour's gzip NDJSON (`application/gzip`, with
+/// its length), or 404 as GH Archive's storage answers: for a name that is no hour (a
+/// zero-padded hour included), an hour before 2011-02-12, an hour that has not ended yet, and
+/// an hour the spec holds back until it is published. Served slowly or truncated when the
+/// hour's quirks say so.
+async fn gharchive_file(
+    State(state): State<Arc<SimState>>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let Some(hour) = gharchive::parse_file_name(&file) else {
+        return no_such_key();
+    };
+    let key = file.trim_end_matches(".json.gz").to_string();
+    *lock(&state.ledger)
+        .gharchive_requests
+        .entry(key.clone())
+        .or_default() += 1;
+    let spec = gharchive_spec(&state);
+    let quirks = spec.quirks_for(hour);
+    let held_back = quirks.missing && !lock(&state.gharchive_published).contains(&hour);
+    if hour < gharchive::first_hour() || hour + ChronoDuration::hours(1) > Utc::now() || held_back {
+        return no_such_key();
+    }
+    let made = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        gharchive::write_gzip(&spec, hour, &mut out, |_| {}).map(|_| out)
+    })
+    .await;
+    let bytes = match made {
+        Ok(Ok(b)) => axum::body::Bytes::from(b),
+        _ => return message(StatusCode::INTERNAL_SERVER_ERROR, "Server Error"),
+    };
+    *lock(&state.ledger)
+        .gharchive_downloads
+        .entry(key)
+        .or_default() += 1;
+    let len = bytes.len();
+    let body = match quirks.slow_bytes_per_sec {
+        None => Body::from(bytes),
+        Some(rate) => {
+            // A tenth of the rate every 100 ms.
+            let piece = usize::try_from(rate / 10).unwrap_or(usize::MAX).max(1);
+            let chunks = futures::stream::unfold((bytes, 0usize), move |(bytes, at)| async move {
+                if at >= bytes.len() {
+                    return None;
+                }
+                if at > 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let end = at.saturating_add(piece).min(bytes.len());
+                let chunk = bytes.slice(at..end);
+                Some((Ok::<_, std::convert::Infallible>(chunk), (bytes, end)))
+            });
+            Body::from_stream(chunks)
+        }
+    };
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/gzip"));
+    if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+        r.headers_mut().insert("content-length", v);
+    }
+    r
+}
+
+/// `POST /_sim/gharchive` with a [`GhArchiveSpec`]: what `/gharchive/` serves from now on;
+/// 204, or 400 with a message when the spec is invalid.
+async fn control_gharchive(
+    State(state): State<Arc<SimState>>,
+    Json(spec): Json<GhArchiveSpec>,
+) -> Response {
+    match set_gharchive(&state, spec) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(why) => message(StatusCode::BAD_REQUEST, &why),
+    }
+}
+
+/// `GET /_sim/gharchive`: the current [`GhArchiveSpec`].
+async fn control_gharchive_spec(State(state): State<Arc<SimState>>) -> Json<GhArchiveSpec> {
+    Json(gharchive_spec(&state))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HourBody {
+    hour: String,
+}
+
+/// `POST /_sim/gharchive/publish {"hour": "2024-01-01T15"}`: serves a held-back hour from
+/// now on; `{"hour": …, "file": …, "published": bool}` (`false` when it was not held back or
+/// already published), or 400 for a malformed hour.
+async fn control_gharchive_publish(
+    State(state): State<Arc<SimState>>,
+    Json(body): Json<HourBody>,
+) -> Response {
+    match gharchive::parse_hour(&body.hour) {
+        Ok(hour) => Json(serde_json::json!({
+            "hour": hour,
+            "file": gharchive::file_name(hour),
+            "published": publish_gharchive(&state, hour),
+        }))
+        .into_response(),
+        Err(why) => message(StatusCode::BAD_REQUEST, &why),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HourQuery {
+    hour: String,
+}
+
+/// `GET /_sim/gharchive/truth?hour=2024-01-01T15`: the hour's [`HourTruth`], or 400 for a
+/// malformed hour.
+async fn control_gharchive_truth(
+    State(state): State<Arc<SimState>>,
+    query: Result<axum::extract::Query<HourQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(axum::extract::Query(q)) = query else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "give the hour: ?hour=2024-01-01T15",
+        );
+    };
+    match gharchive::parse_hour(&q.hour) {
+        Ok(hour) => {
+            let spec = gharchive_spec(&state);
+            match tokio::task::spawn_blocking(move || gharchive::truth(&spec, hour)).await {
+                Ok(t) => Json(t).into_response(),
+                Err(_) => message(StatusCode::INTERNAL_SERVER_ERROR, "Server Error"),
+            }
+        }
+        Err(why) => message(StatusCode::BAD_REQUEST, &why),
+    }
 }
 
 /// The token a request carries, from `Authorization: Bearer X` or `token X`.

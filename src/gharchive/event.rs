@@ -1,0 +1,577 @@
+//! One GH Archive line into one `gharchive_events` row, leniently.
+//!
+//! GH Archive (<https://www.gharchive.org>) publishes what GitHub's Events API returned, as it
+//! returned it, and that has changed over the years:
+//! - From 2015 on: `{"id": "2489651045", "type": "PushEvent", "actor": {"id", "login", …},
+//!   "repo": {"id", "name", …}, "org": {…} (only sometimes), "payload": {…}, "public",
+//!   "created_at"}`; the id is a decimal string.
+//! - Before 2015, the Timeline format: `actor` is the login as a string (with
+//!   `actor_attributes`), the repository is `repository: {id, name, owner, …}`, the time carries
+//!   an offset (`2012-03-10T14:12:23-08:00`), and some lines have no `id`.
+//! - Since October 2025 GitHub trims payloads: a PushEvent keeps only `repository_id, push_id,
+//!   ref, head, before` (no `size`, no `commits`); a PullRequestEvent lost the body and most
+//!   fields of `pull_request`.
+//! - `payload.member` is sometimes a login string, sometimes an object.
+//!
+//! So every field is optional and of whatever type it turns out to be: a field of an unexpected
+//! type reads as null, unknown fields are ignored. Only a line that is not JSON, or has no
+//! `type` or no readable `created_at`, is rejected ([`Rejected`]).
+//!
+//! The payload is kept as the raw JSON text of the line ([`serde_json::value::RawValue`]), never
+//! parsed into a tree; the few facts the row lifts out of it (`action`, `number`, `ref`,
+//! `push_head`, `push_size`) are read in a second pass over that slice that skips the rest.
+
+use chrono::{DateTime, Utc};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+
+/// One row of `gharchive_events`, borrowing from its line where it can.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRow<'a> {
+    /// GitHub's event id; for a Timeline line without one, a synthetic negative id derived from
+    /// the line's bytes (see [`synthetic_id`]), so the same line always gets the same id.
+    pub event_id: i64,
+    pub event_type: Cow<'a, str>,
+    pub created_at: DateTime<Utc>,
+    pub public: Option<bool>,
+    pub actor_id: Option<i64>,
+    pub actor_login: Option<Cow<'a, str>>,
+    pub repo_id: Option<i64>,
+    /// `owner/name`.
+    pub repo_name: Option<Cow<'a, str>>,
+    pub org_id: Option<i64>,
+    pub org_login: Option<Cow<'a, str>>,
+    /// `payload.action`, where the event has one (`opened`, `started`, `created`…).
+    pub action: Option<Cow<'a, str>>,
+    /// The issue's or pull request's number: `payload.number`, `payload.issue.number` or
+    /// `payload.pull_request.number`.
+    pub number: Option<i64>,
+    /// `payload.ref` (PushEvent: `refs/heads/main`; CreateEvent/DeleteEvent: the bare name).
+    pub r#ref: Option<Cow<'a, str>>,
+    /// PushEvent's `payload.head`.
+    pub push_head: Option<Cow<'a, str>>,
+    /// PushEvent's `payload.size` (commits pushed); null in trimmed payloads (October 2025 on).
+    pub push_size: Option<i64>,
+    /// The payload as the line had it (JSON text).
+    pub payload: Option<&'a str>,
+}
+
+/// Why a line was not made into a row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// Not a JSON object (the parser's message).
+    NotJson(String),
+    /// No `type`.
+    NoType,
+    /// No `created_at`, or one that is not a time.
+    NoTime,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejected::NotJson(e) => write!(f, "not a JSON event: {e}"),
+            Rejected::NoType => f.write_str("an event without a type"),
+            Rejected::NoTime => f.write_str("an event without a readable created_at"),
+        }
+    }
+}
+
+/// Parses one line (without its newline) into a row.
+pub fn parse_line(line: &[u8]) -> Result<EventRow<'_>, Rejected> {
+    // serde reads a struct from an array too; an event is an object.
+    if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Rejected::NotJson("not a JSON object".into()));
+    }
+    let raw: RawEvent<'_> =
+        serde_json::from_slice(line).map_err(|e| Rejected::NotJson(e.to_string()))?;
+    let event_type = raw.event_type.0.ok_or(Rejected::NoType)?;
+    if event_type.is_empty() {
+        return Err(Rejected::NoType);
+    }
+    let created_at = raw
+        .created_at
+        .0
+        .as_deref()
+        .and_then(parse_time)
+        .ok_or(Rejected::NoTime)?;
+    let event_id = match raw.id.0 {
+        Some(id) => id,
+        None => synthetic_id(line),
+    };
+    // 2015 on: `actor` and `repo` objects. Timeline: `actor` a login, `repository` an object.
+    let (actor_id, actor_login) = match raw.actor {
+        Some(Actor::Object { id, login }) => (id.0, login.0),
+        Some(Actor::Login(login)) => (None, Some(login)),
+        None => (None, raw.actor_attributes.and_then(|a| a.login.0)),
+    };
+    let mut timeline_org = None;
+    let (repo_id, repo_name) = match (raw.repo, raw.repository) {
+        (Some(r), _) => (r.id.0, r.name.0),
+        (None, Some(r)) => (
+            {
+                timeline_org = r.organization.0;
+                r.id.0
+            },
+            match (r.owner.0, r.name.0) {
+                (Some(owner), Some(name)) => Some(Cow::Owned(format!("{owner}/{name}"))),
+                (None, name) => name,
+                (Some(_), None) => None,
+            },
+        ),
+        (None, None) => (None, None),
+    };
+    let (org_id, org_login) = match raw.org {
+        Some(o) => (o.id.0, o.login.0),
+        // Timeline: the organization's login on the repository.
+        None => (None, timeline_org),
+    };
+    let facts = raw
+        .payload
+        .and_then(|p| serde_json::from_str::<Facts<'_>>(p.get()).ok())
+        .unwrap_or_default();
+    let number = facts
+        .number
+        .0
+        .or(facts.issue.and_then(|i| i.number.0))
+        .or(facts.pull_request.and_then(|p| p.number.0));
+    let is_push = event_type == "PushEvent";
+    Ok(EventRow {
+        event_id,
+        event_type,
+        created_at,
+        public: raw.public.0,
+        actor_id,
+        actor_login,
+        repo_id,
+        repo_name,
+        org_id,
+        org_login,
+        action: facts.action.0,
+        number,
+        r#ref: facts.r#ref.0,
+        push_head: if is_push { facts.head.0 } else { None },
+        push_size: if is_push { facts.size.0 } else { None },
+        payload: raw.payload.map(RawValue::get),
+    })
+}
+
+/// The id of a line that has none (some Timeline lines before 2015): minus the low 63 bits of
+/// the line's XXH64, so it is stable across runs and never collides with GitHub's positive ids.
+pub fn synthetic_id(line: &[u8]) -> i64 {
+    let h = twox_hash::XxHash64::oneshot(0, line);
+    -((h >> 1) as i64) - 1
+}
+
+/// RFC 3339 (`2015-01-01T15:00:00Z`, `2012-03-10T14:12:23-08:00`), or the `2011/05/01
+/// 12:34:56 -0700` form of the oldest Timeline lines.
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y/%m/%d %H:%M:%S %z"))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    #[serde(default)]
+    id: LenientI64,
+    #[serde(default, rename = "type", borrow)]
+    event_type: LenientStr<'a>,
+    #[serde(default, borrow, deserialize_with = "actor")]
+    actor: Option<Actor<'a>>,
+    #[serde(default, borrow, deserialize_with = "object")]
+    actor_attributes: Option<Login<'a>>,
+    #[serde(default, borrow, deserialize_with = "object")]
+    repo: Option<Repo<'a>>,
+    #[serde(default, borrow, deserialize_with = "object")]
+    repository: Option<Repo<'a>>,
+    #[serde(default, borrow, deserialize_with = "object")]
+    org: Option<Login<'a>>,
+    #[serde(default)]
+    public: LenientBool,
+    #[serde(default, borrow)]
+    created_at: LenientStr<'a>,
+    #[serde(default, borrow)]
+    payload: Option<&'a RawValue>,
+}
+
+enum Actor<'a> {
+    Object {
+        id: LenientI64,
+        login: LenientStr<'a>,
+    },
+    Login(Cow<'a, str>),
+}
+
+#[derive(Deserialize)]
+struct Login<'a> {
+    #[serde(default)]
+    id: LenientI64,
+    #[serde(default, borrow)]
+    login: LenientStr<'a>,
+}
+
+#[derive(Deserialize)]
+struct Repo<'a> {
+    #[serde(default)]
+    id: LenientI64,
+    #[serde(default, borrow)]
+    name: LenientStr<'a>,
+    /// Timeline only: the owner's login (`name` is then the bare name).
+    #[serde(default, borrow)]
+    owner: LenientStr<'a>,
+    /// Timeline only: the organization's login, when the owner is one.
+    #[serde(default, borrow)]
+    organization: LenientStr<'a>,
+}
+
+#[derive(Deserialize, Default)]
+struct Facts<'a> {
+    #[serde(default, borrow)]
+    action: LenientStr<'a>,
+    #[serde(default)]
+    number: LenientI64,
+    #[serde(default, deserialize_with = "object")]
+    issue: Option<Numbered>,
+    #[serde(default, deserialize_with = "object")]
+    pull_request: Option<Numbered>,
+    #[serde(default, rename = "ref", borrow)]
+    r#ref: LenientStr<'a>,
+    #[serde(default, borrow)]
+    head: LenientStr<'a>,
+    #[serde(default)]
+    size: LenientI64,
+}
+
+#[derive(Deserialize)]
+struct Numbered {
+    #[serde(default)]
+    number: LenientI64,
+}
+
+/// `actor`: an object (2015 on) or a login string (Timeline); anything else is none.
+fn actor<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Actor<'a>>, D::Error> {
+    struct V<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+        type Value = Option<Actor<'a>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an actor")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Actor::Login(Cow::Borrowed(v))))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Actor::Login(Cow::Owned(v.to_string()))))
+        }
+        fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+            let l = Login::deserialize(de::value::MapAccessDeserializer::new(map))?;
+            Ok(Some(Actor::Object {
+                id: l.id,
+                login: l.login,
+            }))
+        }
+        fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<Self::Value, S::Error> {
+            IgnoredAny.visit_seq(seq).map(|_| None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V(std::marker::PhantomData))
+}
+
+/// An object read as `T`; any other JSON value is none.
+fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+        fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<Self::Value, S::Error> {
+            IgnoredAny.visit_seq(seq).map(|_| None)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V(std::marker::PhantomData))
+}
+
+/// A string, or none for any other JSON value.
+#[derive(Default, Debug)]
+struct LenientStr<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for LenientStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = LenientStr<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(LenientStr(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LenientStr(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+                IgnoredAny.visit_map(map).map(|_| LenientStr(None))
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<Self::Value, S::Error> {
+                IgnoredAny.visit_seq(seq).map(|_| LenientStr(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LenientStr(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LenientStr(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(LenientStr(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(LenientStr(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(LenientStr(None))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// An integer, or a string of one (GH Archive's ids), or none for anything else.
+#[derive(Default, Debug)]
+struct LenientI64(Option<i64>);
+
+impl<'de> Deserialize<'de> for LenientI64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LenientI64;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(LenientI64(Some(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(LenientI64(i64::try_from(v).ok()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(LenientI64(None))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LenientI64(v.trim().parse().ok()))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+                IgnoredAny.visit_map(map).map(|_| LenientI64(None))
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<Self::Value, S::Error> {
+                IgnoredAny.visit_seq(seq).map(|_| LenientI64(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LenientI64(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LenientI64(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A boolean, or none for anything else.
+#[derive(Default, Debug)]
+struct LenientBool(Option<bool>);
+
+impl<'de> Deserialize<'de> for LenientBool {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LenientBool;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(LenientBool(Some(v)))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(LenientBool(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(LenientBool(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(LenientBool(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(LenientBool(None))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+                IgnoredAny.visit_map(map).map(|_| LenientBool(None))
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<Self::Value, S::Error> {
+                IgnoredAny.visit_seq(seq).map(|_| LenientBool(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LenientBool(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(line: &str) -> EventRow<'_> {
+        parse_line(line.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_2015_push_event() {
+        // The first line of GH Archive's 2015-01-01-15 hour, as its README shows it.
+        let line = r#"{"id":"2489651045","type":"CreateEvent","actor":{"id":665991,"login":"petroav","gravatar_id":"","url":"https://api.github.com/users/petroav","avatar_url":"https://avatars.githubusercontent.com/u/665991?"},"repo":{"id":28688495,"name":"petroav/6.828","url":"https://api.github.com/repos/petroav/6.828"},"payload":{"ref":"master","ref_type":"branch","master_branch":"master","description":"Solution to homework and assignments from MIT's 6.828 (Operating Systems Engineering). Done in my spare time.","pusher_type":"user"},"public":true,"created_at":"2015-01-01T15:00:00Z"}"#;
+        let r = row(line);
+        assert_eq!(r.event_id, 2489651045);
+        assert_eq!(r.event_type, "CreateEvent");
+        assert_eq!(r.created_at.to_rfc3339(), "2015-01-01T15:00:00+00:00");
+        assert_eq!(r.actor_id, Some(665991));
+        assert_eq!(r.actor_login.as_deref(), Some("petroav"));
+        assert_eq!(r.repo_id, Some(28688495));
+        assert_eq!(r.repo_name.as_deref(), Some("petroav/6.828"));
+        assert_eq!(r.r#ref.as_deref(), Some("master"));
+        assert_eq!((r.org_id, r.push_size, r.number), (None, None, None));
+        assert_eq!(r.public, Some(true));
+        assert!(r.payload.unwrap().starts_with(r#"{"ref":"master""#));
+    }
+
+    #[test]
+    fn a_trimmed_push_event_is_a_row_with_no_size() {
+        let line = r#"{"id":"52000000001","type":"PushEvent","actor":{"id":1,"login":"a"},"repo":{"id":2,"name":"a/b"},"payload":{"repository_id":2,"push_id":99,"ref":"refs/heads/main","head":"abc","before":"def"},"public":true,"created_at":"2025-10-20T10:00:01Z","org":{"id":7,"login":"o"}}"#;
+        let r = row(line);
+        assert_eq!(r.push_head.as_deref(), Some("abc"));
+        assert_eq!(r.r#ref.as_deref(), Some("refs/heads/main"));
+        assert_eq!(r.push_size, None);
+        assert_eq!((r.org_id, r.org_login.as_deref()), (Some(7), Some("o")));
+    }
+
+    #[test]
+    fn numbers_come_from_the_issue_or_the_pull_request() {
+        let issue = r#"{"id":"1","type":"IssueCommentEvent","created_at":"2020-01-01T00:00:00Z","payload":{"action":"created","issue":{"number":42,"title":"x"}}}"#;
+        assert_eq!(row(issue).number, Some(42));
+        assert_eq!(row(issue).action.as_deref(), Some("created"));
+        let review = r#"{"id":"2","type":"PullRequestReviewEvent","created_at":"2020-01-01T00:00:00Z","payload":{"action":"created","pull_request":{"number":7}}}"#;
+        assert_eq!(row(review).number, Some(7));
+        let pr = r#"{"id":"3","type":"PullRequestEvent","created_at":"2020-01-01T00:00:00Z","payload":{"action":"opened","number":"9","pull_request":{"number":9}}}"#;
+        assert_eq!(row(pr).number, Some(9));
+    }
+
+    #[test]
+    fn member_as_a_string_or_an_object_and_odd_types_are_not_errors() {
+        for payload in [
+            r#"{"member":"octocat","action":"added"}"#,
+            r#"{"member":{"login":"octocat","id":1},"action":"added"}"#,
+            r#"{"action":["odd"],"number":{"x":1},"ref":null,"size":"many"}"#,
+            r#"[1,2]"#,
+            r#""text""#,
+        ] {
+            let line = format!(
+                r#"{{"id":"5","type":"MemberEvent","actor":{{"id":"x","login":5}},"created_at":"2014-06-01T00:00:00Z","payload":{payload},"extra":{{"new":true}}}}"#
+            );
+            let r = parse_line(line.as_bytes()).unwrap();
+            assert_eq!(r.payload, Some(payload));
+            assert_eq!((r.actor_id, r.actor_login.clone()), (None, None));
+        }
+    }
+
+    #[test]
+    fn a_timeline_line_maps_to_the_same_columns() {
+        let line = r#"{"created_at":"2012-03-10T14:12:23-08:00","payload":{"head":"6b4e","ref":"refs/heads/master","size":1,"shas":[["6b4e","a@b.c","msg","Ann"]]},"public":true,"type":"PushEvent","url":"https://github.com/o/r/compare/1...6b4e","actor":"ann","actor_attributes":{"login":"ann","type":"User","name":"Ann","email":"a@b.c"},"repository":{"id":123,"name":"r","url":"https://github.com/o/r","owner":"o","private":false,"stargazers":3,"organization":"o"}}"#;
+        let r = row(line);
+        assert_eq!(r.created_at.to_rfc3339(), "2012-03-10T22:12:23+00:00");
+        assert_eq!(r.actor_login.as_deref(), Some("ann"));
+        assert_eq!(r.actor_id, None);
+        assert_eq!(
+            (r.repo_id, r.repo_name.as_deref()),
+            (Some(123), Some("o/r"))
+        );
+        assert_eq!(
+            (r.push_size, r.push_head.as_deref()),
+            (Some(1), Some("6b4e"))
+        );
+        // No id: a synthetic one, negative, the same for the same line.
+        assert!(r.event_id < 0);
+        assert_eq!(r.event_id, row(line).event_id);
+        assert_ne!(r.event_id, row(&line.replace("ann", "bob")).event_id);
+    }
+
+    #[test]
+    fn escaped_strings_are_unescaped() {
+        let line = r#"{"id":"8","type":"WatchEvent","actor":{"id":3,"login":"a\u00e9"},"repo":{"id":4,"name":"x\/y"},"created_at":"2016-01-01T00:00:00Z","payload":{"action":"started"}}"#;
+        let r = row(line);
+        assert_eq!(r.actor_login.as_deref(), Some("aé"));
+        assert_eq!(r.repo_name.as_deref(), Some("x/y"));
+        assert_eq!(r.action.as_deref(), Some("started"));
+    }
+
+    #[test]
+    fn rejected_lines_say_why() {
+        assert!(matches!(parse_line(b"not json"), Err(Rejected::NotJson(_))));
+        assert!(matches!(
+            parse_line(b"{\"id\":\"1\""),
+            Err(Rejected::NotJson(_))
+        ));
+        assert!(matches!(parse_line(b"[1]"), Err(Rejected::NotJson(_))));
+        assert_eq!(
+            parse_line(br#"{"id":"1","created_at":"2015-01-01T00:00:00Z"}"#),
+            Err(Rejected::NoType)
+        );
+        assert_eq!(
+            parse_line(br#"{"id":"1","type":"","created_at":"2015-01-01T00:00:00Z"}"#),
+            Err(Rejected::NoType)
+        );
+        assert_eq!(
+            parse_line(br#"{"id":"1","type":"PushEvent","created_at":"yesterday"}"#),
+            Err(Rejected::NoTime)
+        );
+    }
+}

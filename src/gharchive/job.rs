@@ -1,0 +1,528 @@
+//! The `gharchive` job: which hours to ingest, and each one's way through the lake into the
+//! warehouse, with its state in `gharchive_hours`.
+//!
+//! An hour is done when the warehouse's state says `ingested`; its Parquet object is written
+//! first, whole, so a run killed anywhere leaves either no object (the hour is downloaded
+//! again) or a complete one (it is loaded without a download). Loads are idempotent, so an
+//! hour loaded twice changes nothing.
+
+use super::ingest::{ingest_hour, HourError};
+use super::{file_name, floor_hour, newest_published, object_parts, HourStats, MISSING_RETRY_DAYS};
+use crate::lake::Lake;
+use crate::warehouse::{HourState, HourStatus, Warehouse};
+use chrono::{DateTime, Duration, Utc};
+use object_store::path::Path;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// At most this many hours in one request (20 years).
+pub const MAX_HOURS: i64 = 24 * 366 * 20;
+
+/// Which hours a run covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// `from` to `to`, both included.
+    Range {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+    /// The newest `n` published hours.
+    Newest(u32),
+    /// Every hour after the newest ingested one, up to the newest published, and the missing
+    /// (for [`MISSING_RETRY_DAYS`]) and failed hours recorded before.
+    SinceLast,
+}
+
+/// A shard of the hours: every `count`-th hour, starting at `index` (0-based), counted from
+/// the Unix epoch so every shard of every run agrees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    /// `I/N`, with `0 <= I < N`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a shard: give I/N with 0 <= I < N, e.g. 0/8");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    pub fn takes(&self, hour: DateTime<Utc>) -> bool {
+        (hour.timestamp() / 3600).rem_euclid(i64::from(self.count)) == i64::from(self.index)
+    }
+}
+
+/// What a run is told.
+pub struct Options {
+    /// GH Archive's base URL (`GHARCHIVE_URL`).
+    pub base_url: url::Url,
+    /// Keep `payload` (`GHARCHIVE_PAYLOAD=raw`, the default) or leave it null (`none`).
+    pub keep_payload: bool,
+    /// Ingest again hours already ingested (and ask again hours missing for good).
+    pub force: bool,
+    pub shard: Option<Shard>,
+    /// Stop between hours once this passes (the run budget).
+    pub deadline: Instant,
+    /// Any of these set: stop between hours (SIGTERM, a lost lock).
+    pub stop: Vec<Arc<AtomicBool>>,
+}
+
+/// One hour's outcome in a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct HourOutcome {
+    /// `2015-01-01T15:00:00Z`.
+    pub hour: DateTime<Utc>,
+    /// `ingested`, `loaded` (its object was already in the lake), `missing`,
+    /// `missing_for_good`, `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<HourStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The run's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct GharchiveResult {
+    /// `completed`, `partial` (stopped by the budget or a signal; the rest waits for the next
+    /// run) or `failed` (some hour failed; it is retried next run).
+    pub status: &'static str,
+    /// Hours the selection named.
+    pub hours_selected: usize,
+    /// Already ingested: left alone.
+    pub hours_skipped: usize,
+    pub hours_ingested: usize,
+    pub hours_missing: usize,
+    /// Missing for more than [`MISSING_RETRY_DAYS`] days: not asked again.
+    pub hours_missing_for_good: usize,
+    pub hours_failed: usize,
+    /// Hours not reached before the budget or a stop.
+    pub hours_left: usize,
+    pub events: u64,
+    pub duplicates_dropped: u64,
+    pub lines_rejected: u64,
+    pub bytes_downloaded: u64,
+    pub hours: Vec<HourOutcome>,
+}
+
+/// A selection that names no valid hours (a client's mistake: HTTP 400, CLI usage error).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+/// The hours `selection` names, oldest first, as of `now`.
+pub fn plan(
+    selection: &Selection,
+    states: &BTreeMap<DateTime<Utc>, HourState>,
+    now: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, String> {
+    let newest = newest_published(now);
+    let range = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        let n = (to - from).num_hours() + 1;
+        (0..n.max(0)).map(move |i| from + Duration::hours(i))
+    };
+    Ok(match selection {
+        Selection::Range { from, to } => {
+            let (from, to) = (floor_hour(*from), floor_hour(*to));
+            if to < from {
+                return Err(format!("--to {to} is before --from {from}"));
+            }
+            if to > newest {
+                return Err(format!(
+                    "--to {} is not published yet: the newest hour GH Archive can have is {}",
+                    to.format("%Y-%m-%dT%H"),
+                    newest.format("%Y-%m-%dT%H")
+                ));
+            }
+            if (to - from).num_hours() >= MAX_HOURS {
+                return Err(format!(
+                    "{} hours is more than one request takes ({MAX_HOURS}); split the range",
+                    (to - from).num_hours() + 1
+                ));
+            }
+            range(from, to).collect()
+        }
+        Selection::Newest(n) => {
+            if *n == 0 || i64::from(*n) > MAX_HOURS {
+                return Err(format!("--hours must be 1 to {MAX_HOURS}, not {n}"));
+            }
+            range(newest - Duration::hours(i64::from(*n) - 1), newest).collect()
+        }
+        Selection::SinceLast => {
+            let last = states
+                .values()
+                .filter(|s| s.status == HourStatus::Ingested)
+                .map(|s| s.hour)
+                .max();
+            let from = match last {
+                Some(h) => h + Duration::hours(1),
+                None => newest,
+            };
+            let mut hours: Vec<DateTime<Utc>> = states
+                .values()
+                .filter(|s| match s.status {
+                    HourStatus::Failed => true,
+                    HourStatus::Missing => s.final_at.is_none(),
+                    HourStatus::Ingested => false,
+                })
+                .map(|s| s.hour)
+                .filter(|h| *h < from)
+                .collect();
+            hours.extend(range(from, newest));
+            hours
+        }
+    })
+}
+
+/// Runs `selection` against `lake` and `wh`.
+pub async fn run(
+    http: &reqwest::Client,
+    lake: &Lake,
+    wh: &dyn Warehouse,
+    selection: &Selection,
+    opts: &Options,
+    now: DateTime<Utc>,
+) -> anyhow::Result<GharchiveResult> {
+    let states: BTreeMap<DateTime<Utc>, HourState> = wh
+        .gharchive_hours()
+        .await?
+        .into_iter()
+        .map(|s| (s.hour, s))
+        .collect();
+    let selected = plan(selection, &states, now).map_err(PlanError)?;
+    let mut result = GharchiveResult {
+        status: "completed",
+        hours_selected: selected.len(),
+        hours_skipped: 0,
+        hours_ingested: 0,
+        hours_missing: 0,
+        hours_missing_for_good: 0,
+        hours_failed: 0,
+        hours_left: 0,
+        events: 0,
+        duplicates_dropped: 0,
+        lines_rejected: 0,
+        bytes_downloaded: 0,
+        hours: Vec::new(),
+    };
+    let mut todo = Vec::new();
+    for hour in selected {
+        if opts.shard.is_some_and(|s| !s.takes(hour)) {
+            continue;
+        }
+        match states.get(&hour) {
+            Some(s) if s.status == HourStatus::Ingested && !opts.force => {
+                result.hours_skipped += 1;
+            }
+            Some(s) if s.status == HourStatus::Missing && s.final_at.is_some() && !opts.force => {
+                result.hours_missing_for_good += 1;
+                result.hours.push(HourOutcome {
+                    hour,
+                    status: "missing_for_good",
+                    stats: None,
+                    error: None,
+                });
+            }
+            _ => todo.push(hour),
+        }
+    }
+    let stopped =
+        || Instant::now() >= opts.deadline || opts.stop.iter().any(|s| s.load(Ordering::Relaxed));
+    for (i, hour) in todo.iter().copied().enumerate() {
+        if stopped() {
+            result.hours_left = todo.len() - i;
+            result.status = "partial";
+            break;
+        }
+        let outcome = one_hour(http, lake, wh, hour, states.get(&hour), opts).await?;
+        match outcome.status {
+            "ingested" | "loaded" => {
+                result.hours_ingested += 1;
+                if let Some(s) = &outcome.stats {
+                    result.events += s.events;
+                    result.duplicates_dropped += s.duplicates_dropped;
+                    result.lines_rejected += s.lines_rejected;
+                    if outcome.status == "ingested" {
+                        result.bytes_downloaded += s.bytes;
+                    }
+                }
+            }
+            "missing" => result.hours_missing += 1,
+            "missing_for_good" => result.hours_missing_for_good += 1,
+            _ => result.hours_failed += 1,
+        }
+        result.hours.push(outcome);
+    }
+    if result.status == "completed" && result.hours_failed > 0 {
+        result.status = "failed";
+    }
+    Ok(result)
+}
+
+/// One hour: its object if the lake has it whole, else a download; then the load and the
+/// state, or the state of a missing or failed hour. Errors of the warehouse end the run;
+/// an hour's own trouble is its outcome.
+async fn one_hour(
+    http: &reqwest::Client,
+    lake: &Lake,
+    wh: &dyn Warehouse,
+    hour: DateTime<Utc>,
+    before: Option<&HourState>,
+    opts: &Options,
+) -> anyhow::Result<HourOutcome> {
+    let parts = object_parts(hour);
+    let path = lake.path_of(&parts.iter().map(String::as_str).collect::<Vec<_>>());
+    let now = Utc::now();
+    let stored = if opts.force {
+        None
+    } else {
+        stored_stats(lake, &path).await
+    };
+    let (stats, status) = match stored {
+        Some(s) => (s, "loaded"),
+        None => {
+            let url = hour_url(&opts.base_url, hour)?;
+            match ingest_hour(
+                http,
+                &url,
+                lake.store().clone(),
+                &path,
+                hour,
+                opts.keep_payload,
+            )
+            .await
+            {
+                Ok(s) => (s, "ingested"),
+                Err(HourError::Missing(url)) => {
+                    let first = before.and_then(|b| b.first_missing_at).unwrap_or(now);
+                    let final_at =
+                        (now - first >= Duration::days(MISSING_RETRY_DAYS)).then_some(now);
+                    wh.record_gharchive_hour(&HourState {
+                        hour,
+                        status: HourStatus::Missing,
+                        stats: None,
+                        ingested_at: None,
+                        first_missing_at: Some(first),
+                        final_at,
+                        error: Some(format!("not published: 404 at {url}")),
+                        updated_at: now,
+                    })
+                    .await?;
+                    tracing::warn!(hour = %file_name(hour), for_good = final_at.is_some(), "A GH Archive hour is missing.");
+                    return Ok(HourOutcome {
+                        hour,
+                        status: if final_at.is_some() {
+                            "missing_for_good"
+                        } else {
+                            "missing"
+                        },
+                        stats: None,
+                        error: None,
+                    });
+                }
+                Err(HourError::Failed(e)) => {
+                    wh.record_gharchive_hour(&HourState {
+                        hour,
+                        status: HourStatus::Failed,
+                        stats: None,
+                        ingested_at: None,
+                        first_missing_at: None,
+                        final_at: None,
+                        error: Some(e.clone()),
+                        updated_at: now,
+                    })
+                    .await?;
+                    tracing::error!(hour = %file_name(hour), error = %e, "A GH Archive hour failed; the next run tries it again.");
+                    return Ok(HourOutcome {
+                        hour,
+                        status: "failed",
+                        stats: None,
+                        error: Some(e),
+                    });
+                }
+            }
+        }
+    };
+    let state = HourState {
+        hour,
+        status: HourStatus::Ingested,
+        stats: Some(stats),
+        ingested_at: Some(Utc::now()),
+        first_missing_at: None,
+        final_at: None,
+        error: None,
+        updated_at: Utc::now(),
+    };
+    wh.load_gharchive_hour(lake, &path, &state).await?;
+    tracing::info!(hour = %file_name(hour), events = stats.events, "A GH Archive hour is in the warehouse.");
+    Ok(HourOutcome {
+        hour,
+        status,
+        stats: Some(stats),
+        error: None,
+    })
+}
+
+/// `{base}/YYYY-MM-DD-H.json.gz`.
+pub fn hour_url(base: &url::Url, hour: DateTime<Utc>) -> anyhow::Result<url::Url> {
+    let mut base = base.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    Ok(base.join(&file_name(hour))?)
+}
+
+/// The figures of an hour's object when the lake has it whole; `None` when it has none. A
+/// damaged object (not Parquet, or not ours) is named and set aside, and the hour downloaded
+/// again.
+async fn stored_stats(lake: &Lake, path: &Path) -> Option<HourStats> {
+    use object_store::ObjectStoreExt;
+    use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+    match lake.store().head(path).await {
+        Ok(_) => {}
+        Err(_) => return None,
+    }
+    let reader = crate::lake::parquet::ObjectReader::new(lake.store().clone(), path.clone());
+    let why = match ParquetRecordBatchStreamBuilder::new(reader).await {
+        Ok(b) => {
+            let kv: Vec<(String, Option<String>)> = b
+                .metadata()
+                .file_metadata()
+                .key_value_metadata()
+                .map(|kv| {
+                    kv.iter()
+                        .map(|k| (k.key.clone(), k.value.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            match HourStats::from_metadata(&kv) {
+                Some(s) => return Some(s),
+                None => "it carries no ghstats figures".to_string(),
+            }
+        }
+        Err(e) => e.to_string(),
+    };
+    let aside = Path::from(format!("{path}.damaged"));
+    tracing::error!(path = %path, reason = %why, set_aside = %aside, "A GH Archive Parquet object is damaged; it is set aside and the hour downloaded again.");
+    if let Err(e) = lake.store().rename(path, &aside).await {
+        tracing::warn!(path = %path, error = %e, "Setting the damaged object aside failed; it is overwritten.");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(s: &str) -> DateTime<Utc> {
+        super::super::parse_hour(s).unwrap()
+    }
+
+    fn state(hour: &str, status: HourStatus, final_at: bool) -> (DateTime<Utc>, HourState) {
+        (
+            h(hour),
+            HourState {
+                hour: h(hour),
+                status,
+                stats: None,
+                ingested_at: None,
+                first_missing_at: None,
+                final_at: final_at.then(Utc::now),
+                error: None,
+                updated_at: Utc::now(),
+            },
+        )
+    }
+
+    #[test]
+    fn plans() {
+        let now: DateTime<Utc> = "2024-05-01T10:20:00Z".parse().unwrap();
+        let none = BTreeMap::new();
+        let r = plan(
+            &Selection::Range {
+                from: h("2024-04-30T22"),
+                to: h("2024-05-01T01"),
+            },
+            &none,
+            now,
+        )
+        .unwrap();
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[0], h("2024-04-30T22"));
+        let n = plan(&Selection::Newest(3), &none, now).unwrap();
+        assert_eq!(
+            n,
+            vec![h("2024-05-01T07"), h("2024-05-01T08"), h("2024-05-01T09")]
+        );
+        // Nothing ingested yet: the newest hour.
+        assert_eq!(
+            plan(&Selection::SinceLast, &none, now).unwrap(),
+            vec![h("2024-05-01T09")]
+        );
+        let states: BTreeMap<_, _> = [
+            state("2024-05-01T06", HourStatus::Ingested, false),
+            state("2024-05-01T03", HourStatus::Missing, false),
+            state("2024-05-01T02", HourStatus::Missing, true),
+            state("2024-05-01T04", HourStatus::Failed, false),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            plan(&Selection::SinceLast, &states, now).unwrap(),
+            vec![
+                h("2024-05-01T03"),
+                h("2024-05-01T04"),
+                h("2024-05-01T07"),
+                h("2024-05-01T08"),
+                h("2024-05-01T09")
+            ]
+        );
+        assert!(plan(&Selection::Newest(0), &none, now).is_err());
+        assert!(plan(
+            &Selection::Range {
+                from: h("2024-05-01T09"),
+                to: h("2024-05-01T10")
+            },
+            &none,
+            now
+        )
+        .unwrap_err()
+        .contains("not published yet"));
+        assert!(plan(
+            &Selection::Range {
+                from: h("2024-05-01T09"),
+                to: h("2024-05-01T08")
+            },
+            &none,
+            now
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn shards_split_the_hours_without_overlap() {
+        let hours: Vec<_> = (0..100)
+            .map(|i| h("2020-01-01T00") + Duration::hours(i))
+            .collect();
+        let shards: Vec<Shard> = (0..7).map(|i| format!("{i}/7").parse().unwrap()).collect();
+        for hour in &hours {
+            assert_eq!(shards.iter().filter(|s| s.takes(*hour)).count(), 1);
+        }
+        for bad in ["7/7", "1", "a/b", "0/0", "-1/3"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+}
