@@ -563,8 +563,10 @@ impl StartedRun {
         if matches!(self.request, Request::Resume { .. }) {
             return Ok(None);
         }
+        // Damaged checkpoints met here are set aside; the run reports them.
         Ok(collect::unfinished(&self.lake, &self.org)
             .await?
+            .0
             .map(|cp| cp.collection_id)
             .filter(|id| *id != self.id))
     }
