@@ -78,6 +78,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     scope: a.scope,
                 },
                 !a.no_load,
+                a.force,
             )
             .await
         }
@@ -91,6 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     scope: a.scope,
                 },
                 !a.no_load,
+                a.force,
             )
             .await
         }
@@ -115,6 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     collection_id: a.collection_id,
                 },
                 !a.no_load,
+                a.force,
             )
             .await
         }
@@ -189,8 +192,15 @@ fn job_error(e: JobError) -> anyhow::Error {
     }
 }
 
-async fn collect(config: &Config, request: Request, load: bool) -> anyhow::Result<ExitCode> {
-    let runner = runner(config);
+/// Runs a collection job and prints its result; `force` takes the lock even while held.
+async fn collect(
+    config: &Config,
+    request: Request,
+    load: bool,
+    force: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut runner = runner(config);
+    runner.force_lock = force;
     // SIGTERM or Ctrl-C: finish the page in hand, checkpoint, load, release the lock.
     let stop = runner.stop.clone();
     tokio::spawn(async move {
@@ -200,9 +210,13 @@ async fn collect(config: &Config, request: Request, load: bool) -> anyhow::Resul
     });
     let result = match runner.run(request, load).await {
         Ok(r) => r,
-        Err(e @ JobError::Busy { .. }) => {
+        Err(JobError::Busy(by)) => {
+            let advice = match by.process {
+                ghstats::lake::lock::HolderProcess::Gone => "rerun with --force to take the lock over now",
+                _ => "if that run is gone, rerun with --force to take the lock over now, or wait for the lease to end",
+            };
             eprintln!(
-                "error: {e}; nothing was done (exit status {})",
+                "error: {by}; nothing was done; {advice} (exit status {})",
                 exit::LOCKED
             );
             return Ok(ExitCode::from(exit::LOCKED));
