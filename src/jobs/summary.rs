@@ -484,7 +484,7 @@ pub fn render(s: &Summary) -> String {
     out.push_str(&format!("\ncollections: {}\n", s.collections.len()));
     if !s.collections.is_empty() {
         out.push_str(&format!(
-            "{:<24} {:<8} {:<35} {:<10} {:>10} {:>7}\n",
+            "{:<24} {:<8} {:<36} {:<11} {:>10} {:>7}\n",
             "collection", "kind", "window (UTC)", "status", "rows", "resumes"
         ));
     }
@@ -501,7 +501,7 @@ pub fn render(s: &Summary) -> String {
             c.status.name().to_string()
         };
         out.push_str(&format!(
-            "{:<24} {:<8} {:<35} {:<10} {:>10} {:>7}\n",
+            "{:<24} {:<8} {:<36} {:<11} {:>10} {:>7}\n",
             c.collection_id,
             kind,
             format!("{} .. {}", when(c.window.since), when(c.window.until)),
@@ -546,7 +546,7 @@ pub fn render(s: &Summary) -> String {
     }
 
     out.push_str(&format!(
-        "\n{:<16} {:>15} {:>10}\n",
+        "\n{:<18} {:>15} {:>10}\n",
         "rows", "lake (distinct)", "warehouse"
     ));
     let mut differ = false;
@@ -554,7 +554,7 @@ pub fn render(s: &Summary) -> String {
         let lake = s.lake.get(t.name).copied().unwrap_or(0);
         let wh = s.warehouse.get(t.name).copied().unwrap_or(0);
         differ |= lake != wh;
-        out.push_str(&format!("  {:<14} {lake:>15} {wh:>10}\n", t.name));
+        out.push_str(&format!("  {:<16} {lake:>15} {wh:>10}\n", t.name));
     }
     if differ {
         out.push_str("the warehouse and the lake differ: `ghstats load` loads every stored chunk (a warehouse shared with other lakes, or a wipe without --warehouse, differs too)\n");
