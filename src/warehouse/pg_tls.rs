@@ -284,9 +284,9 @@ mod tests {
         );
         // Other parameters still reach tokio-postgres, spaces included.
         assert_eq!(t.config.get_application_name(), Some("x"));
+        assert_eq!(t.config.get_ports(), &[5433]);
         let t = p("postgres://u@h/db?sslmode=disable&options=-c%20lock_timeout%3D5000");
         assert_eq!(t.config.get_options(), Some("-c lock_timeout=5000"));
-        assert_eq!(t.config.get_ports(), &[5433]);
         // A root certificate makes `require` check the chain, as in libpq.
         assert_eq!(
             p("postgres://u@h/db?sslmode=require&sslrootcert=/ca.pem").ssl_mode,

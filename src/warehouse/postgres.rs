@@ -165,19 +165,20 @@ fn network_cause(e: &tokio_postgres::Error, at: &str) -> Option<String> {
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            // TLS failures come as I/O errors too: they keep tokio-postgres's text and hints.
             let text = io.to_string();
-            return Some(match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => format!(
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => Some(format!(
                     "nothing listens at {at} (connection refused): start PostgreSQL there, or check the host and port in WAREHOUSE_URL"
-                ),
-                std::io::ErrorKind::TimedOut => format!(
+                )),
+                std::io::ErrorKind::TimedOut => Some(format!(
                     "no answer from {at} (timed out): check the host and port in WAREHOUSE_URL, and the firewall"
-                ),
-                _ if text.contains("lookup address") || text.contains("not known") => format!(
+                )),
+                _ if text.contains("lookup address") || text.contains("not known") => Some(format!(
                     "the host of {at} is not found ({text}): check the host in WAREHOUSE_URL"
-                ),
-                _ => format!("cannot reach {at}: {text}"),
-            });
+                )),
+                _ => None,
+            };
         }
         cause = c.source();
     }
