@@ -1,7 +1,8 @@
 //! The lease lock that keeps one run per organization at a time: `{org}/_locks/run.json`,
 //! created with create-if-not-exists and carrying an expiry. A live run renews it; a lock left
 //! by a dead run expires and is taken over. A lock object that cannot be read (truncated,
-//! corrupted) is held until a lease after it was last written, then taken over the same way.
+//! corrupted) is held until a lease after it was last written, then taken over the same way
+//! (at once with [`LeaseLock::force`]).
 //!
 //! Taking over and renewing use compare-and-swap (`PutMode::Update` with the version read) on
 //! stores that have it: GCS (generations), S3 (ETag `If-Match`), memory. The local filesystem
