@@ -123,6 +123,36 @@ impl fmt::Display for StorageUrl {
     }
 }
 
+/// Parses `WAREHOUSE_URL`. Unlike clap's own error, its error does not repeat the value: a
+/// PostgreSQL URL may hold a password.
+#[derive(Clone, Copy, Debug)]
+pub struct WarehouseUrlParser;
+
+impl clap::builder::TypedValueParser for WarehouseUrlParser {
+    type Value = crate::warehouse::WarehouseUrl;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let refuse = |why: String| {
+            let arg = arg.map_or_else(|| "WAREHOUSE_URL".to_string(), |a| a.to_string());
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '{arg}': {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        value
+            .to_str()
+            .ok_or_else(|| refuse("WAREHOUSE_URL is not UTF-8".into()))?
+            .parse()
+            .map_err(refuse)
+    }
+}
+
 /// The longest duration any setting takes: 366 days. Longer ones are a typo (or an attempt to
 /// overflow a deadline), refused with a readable error rather than wrapped or panicking.
 pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -375,7 +405,8 @@ pub struct Config {
         long,
         env = "WAREHOUSE_URL",
         global = true,
-        default_value = "sqlite://./data/warehouse.db"
+        default_value = "sqlite://./data/warehouse.db",
+        value_parser = WarehouseUrlParser
     )]
     pub warehouse_url: crate::warehouse::WarehouseUrl,
 
@@ -527,6 +558,11 @@ pub struct CollectArgs {
     /// Print the result as JSON even on a terminal (it is JSON whenever stdout is not one).
     #[arg(long)]
     pub json: bool,
+    /// Take the organization's lock even while another run holds it, for when you know that
+    /// run is gone (its process killed, its machine lost) and do not want to wait for its lease
+    /// to run out. A run that is still alive loses the lock at its next renewal and stops.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -546,6 +582,11 @@ pub struct BackfillArgs {
     /// Print the result as JSON even on a terminal (it is JSON whenever stdout is not one).
     #[arg(long)]
     pub json: bool,
+    /// Take the organization's lock even while another run holds it, for when you know that
+    /// run is gone (its process killed, its machine lost) and do not want to wait for its lease
+    /// to run out. A run that is still alive loses the lock at its next renewal and stops.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -620,6 +661,11 @@ pub struct ResumeArgs {
     /// Print the result as JSON even on a terminal (it is JSON whenever stdout is not one).
     #[arg(long)]
     pub json: bool,
+    /// Take the organization's lock even while another run holds it, for when you know that
+    /// run is gone (its process killed, its machine lost) and do not want to wait for its lease
+    /// to run out. A run that is still alive loses the lock at its next renewal and stops.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -668,7 +714,9 @@ pub enum Command {
     /// Collect forever, one window per interval, for hosts without a scheduler (systemd, a
     /// container); stops on SIGTERM.
     Scheduled(ScheduledArgs),
-    /// What is stored per repository, table and date, and the warehouse's row counts.
+    /// What is stored (collections and their status, the lock, chunks per repository, table
+    /// and date, distinct rows per table) beside the warehouse's row counts. Reads only: a
+    /// warehouse that does not exist is reported, not created.
     Summary(SummaryArgs),
     /// Ingest GH Archive hours (every public GitHub event) into Parquet in storage and the
     /// `gharchive_events` table. Without --from/--to or --hours: every hour since the last one
@@ -999,6 +1047,21 @@ mod tests {
         assert!(serve(&["--idle-timeout", "2h"])
             .unwrap_err()
             .contains("at most 1h"));
+    }
+
+    #[test]
+    fn a_malformed_warehouse_url_is_refused_without_its_password() {
+        for url in [
+            "postgres://u:s3cret@127.0.0.1:abc/db",
+            "postgres://u:s3cret@[::1/db",
+            "postgres:///db",
+        ] {
+            let e = Cli::try_parse_from(["ghstats", "--warehouse-url", url, "summary"])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("WAREHOUSE_URL is malformed"), "{url}: {e}");
+            assert!(!e.contains("s3cret"), "{url}: {e}");
+        }
     }
 
     #[test]

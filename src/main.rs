@@ -92,6 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 !a.no_load,
                 a.json,
+                a.force,
             )
             .await
         }
@@ -106,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 !a.no_load,
                 a.json,
+                a.force,
             )
             .await
         }
@@ -131,6 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 !a.no_load,
                 a.json,
+                a.force,
             )
             .await
         }
@@ -255,14 +258,16 @@ fn job_error(e: JobError) -> anyhow::Error {
 }
 
 /// Runs a collection job and prints its result: a few lines on a terminal, JSON otherwise or
-/// with `json`.
+/// with `json`; `force` takes the lock even while held.
 async fn collect(
     config: &Config,
     request: Request,
     load: bool,
     json: bool,
+    force: bool,
 ) -> anyhow::Result<ExitCode> {
-    let runner = runner(config);
+    let mut runner = runner(config);
+    runner.force_lock = force;
     // SIGTERM or Ctrl-C: finish the page in hand, checkpoint, load, release the lock.
     let stop = runner.stop.clone();
     tokio::spawn(async move {
@@ -272,9 +277,13 @@ async fn collect(
     });
     let result = match runner.run(request, load).await {
         Ok(r) => r,
-        Err(e @ JobError::Busy { .. }) => {
+        Err(JobError::Busy(by)) => {
+            let advice = match by.process {
+                ghstats::lake::lock::HolderProcess::Gone => "rerun with --force to take the lock over now",
+                _ => "if that run is gone, rerun with --force to take the lock over now, or wait for the lease to end",
+            };
             eprintln!(
-                "error: {e}; nothing was done (exit status {})",
+                "error: {by}; nothing was done; {advice} (exit status {})",
                 exit::LOCKED
             );
             return Ok(ExitCode::from(exit::LOCKED));

@@ -183,13 +183,12 @@ impl IntoResponse for ApiError {
 impl From<JobError> for ApiError {
     fn from(e: JobError) -> Self {
         match e {
-            JobError::Busy { holder, expires_at } => ApiError {
+            JobError::Busy(by) => ApiError {
                 status: StatusCode::CONFLICT,
-                message: format!(
-                    "another run ({holder}) holds the organization's lock until {expires_at}"
-                ),
-                extra: Some(("running_collection_id", json!(holder))),
+                message: by.to_string(),
+                extra: Some(("running_collection_id", json!(by.record.holder))),
             },
+            JobError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
             JobError::Invalid(m) => ApiError::bad(m),
             JobError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
             JobError::Failed(e) => {
@@ -678,7 +677,8 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             .map_err(|e| e.to_string()),
         (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
     };
-    let warehouse = match state.runner.warehouse().await {
+    // Read-only: readiness creates no warehouse and waits for no load.
+    let warehouse = match state.runner.warehouse_for_reading().await {
         Ok(wh) => wh.row_counts().await.map(|_| ()).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };

@@ -84,7 +84,11 @@ async fn backfill_reads_dotenv_and_writes_chunks_without_leaking_the_token() {
         .sum();
     assert_eq!(stored_prs, 60);
     assert_eq!(summary["warehouse"]["pull_requests"], 60);
-    assert_eq!(summary["collections"], 1);
+    assert_eq!(summary["lake"]["pull_requests"], 60);
+    assert_eq!(summary["collections"].as_array().map(Vec::len), Some(1));
+    assert_eq!(summary["collections"][0]["collection_id"], id);
+    assert_eq!(summary["collections"][0]["status"], "loaded");
+    assert_eq!(summary["lock"], serde_json::Value::Null, "released");
     let text = ghstats(&path).arg("summary").output().unwrap();
     assert!(String::from_utf8_lossy(&text.stdout).contains("repo-000"));
 
@@ -395,13 +399,20 @@ async fn resume_continues_a_partial_backfill_and_wipe_needs_confirm() {
     )
     .unwrap();
     let out = run(vec!["collect".into(), "--hours".into(), "1".into()]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
         Some(i32::from(ghstats::exit::LOCKED)),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{stderr}"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("holds the lock"));
+    // A lock of an earlier build names no process: the refusal says what it can.
+    assert!(
+        stderr.contains("organization acme is locked by collection 20990101T000000Z-aaaaaa since")
+            && stderr.contains("the lease ends in 4m")
+            && stderr.contains("if that run is gone, rerun with --force")
+            && !stderr.contains("dead"),
+        "{stderr}"
+    );
     std::fs::remove_file(&lock).unwrap();
 
     let out = run(vec!["wipe".into(), "--repo".into(), "repo-000".into()]).await;
@@ -700,4 +711,343 @@ async fn text_logs_written_to_a_file_carry_no_colour_codes() {
         !text.contains('\u{1b}'),
         "escape codes in a log file: {text:?}"
     );
+}
+
+/// A PostgreSQL URL that does not parse and one that names a port nothing listens on fail with
+/// different messages, each saying what to check, and neither shows the password.
+#[test]
+fn a_malformed_postgres_url_and_a_closed_port_say_different_things() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (url, status, expect) in [
+        (
+            "postgres://ghstats:s3cretPW@127.0.0.1:54x2/ghstats".to_string(),
+            ghstats::exit::USAGE,
+            "WAREHOUSE_URL is malformed: invalid port number".to_string(),
+        ),
+        (
+            format!("postgres://ghstats:s3cretPW@127.0.0.1:{closed}/ghstats"),
+            ghstats::exit::FAILED,
+            format!("nothing listens at 127.0.0.1:{closed} (connection refused)"),
+        ),
+    ] {
+        for via_env in [false, true] {
+            let mut cmd = ghstats(dir.path());
+            cmd.args(["--org", "acme"]);
+            if via_env {
+                cmd.env("WAREHOUSE_URL", &url);
+            } else {
+                cmd.args(["--warehouse-url", &url]);
+            }
+            let out = cmd.arg("summary").output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(i32::from(status)),
+                "{url}: {stderr}"
+            );
+            assert!(stderr.contains(&expect), "{url}: {stderr}");
+            assert!(
+                !stderr.contains("s3cretPW"),
+                "the password leaked: {stderr}"
+            );
+        }
+    }
+}
+
+/// `summary` only reads the warehouse: a URL naming no file fails with what to do and creates
+/// nothing, and a load holding the write lock does not hold it up.
+#[test]
+fn summary_creates_no_warehouse_and_waits_for_no_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = |url: &str| {
+        ghstats(dir.path())
+            .args(["--org", "acme", "--storage-url", "file://./lake"])
+            .args(["--warehouse-url", url, "summary", "--json"])
+            .output()
+            .unwrap()
+    };
+    let out = summary("sqlite://./typo/warehouse.db");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("there is no SQLite file at ./typo/warehouse.db (nothing was created); run `ghstats init` to create the warehouse there, or check WAREHOUSE_URL"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        !dir.path().join("typo").exists(),
+        "a read created the directory"
+    );
+
+    let init = ghstats(dir.path())
+        .args(["--warehouse-url", "sqlite://./wh.db", "init"])
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    // A writer holds the write lock (as a load does for its whole transaction). Before reads
+    // stopped ensuring tables, `summary` waited the 30 s busy timeout and failed here.
+    let writer = rusqlite::Connection::open(dir.path().join("wh.db")).unwrap();
+    writer
+        .execute_batch("BEGIN IMMEDIATE; DELETE FROM pull_requests;")
+        .unwrap();
+    let out = summary("sqlite://./wh.db");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["warehouse"]["pull_requests"], 0, "{s}");
+    writer.execute_batch("ROLLBACK").unwrap();
+}
+
+/// A run killed with SIGKILL leaves its lock for the lease's length (5 minutes). Resuming its
+/// collection meanwhile is refused with exit status 4 and a message naming the dead run's pid,
+/// host and the time left, and suggesting `--force`; `summary` shows the same. `--force` takes
+/// the lock over (with a warning) and completes the collection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_left_by_a_killed_run_is_named_and_taken_over_with_force() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 120, 25), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    sim.set_faults(github_sim::FaultPlan::slow(100));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("GITHUB_ORG=acme\nGITHUB_TOKEN={TOKEN}\nGITHUB_API_URL={}\nSTORAGE_URL=file://./lake\nWAREHOUSE_URL=sqlite://./wh.db\nPAGE_SIZE=5\nPAGE_SIZE_MAX=5\nLOG_FORMAT=json\n", sim.url()),
+    )
+    .unwrap();
+    let run = |args: Vec<String>| {
+        let path = dir.path().to_path_buf();
+        async move {
+            tokio::task::spawn_blocking(move || ghstats(&path).args(&args).output())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let lock = dir.path().join("lake/acme/_locks/run.json");
+    let checkpoints = dir.path().join("lake/acme/_checkpoints");
+    let mut child = ghstats(dir.path())
+        .args(["backfill", "--days", "400"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let id = loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backfill ended before it could be killed"
+        );
+        let id = std::fs::read_dir(&checkpoints)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .and_then(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".json")
+                    .map(str::to_string)
+            });
+        if let (Some(id), true) = (id, lock.exists()) {
+            break id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = run(vec!["resume".into(), "--collection-id".into(), id.clone()]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(ghstats::exit::LOCKED)),
+        "{stderr}"
+    );
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    for part in [
+        format!("organization acme is locked by collection {id} (pid {pid} on host {host}) since "),
+        "; the lease ends in 4m".to_string(),
+        format!("no process {pid} runs on this host any more: that run is dead"),
+        "rerun with --force".to_string(),
+    ] {
+        assert!(stderr.contains(&part), "{part:?} not in {stderr}");
+    }
+    let out = run(vec!["summary".into(), "--json".into()]).await;
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["lock"]["holder"], id.as_str(), "{s}");
+    assert_eq!(s["lock"]["pid"], pid, "{s}");
+    assert_eq!(s["lock"]["process"], "gone", "{s}");
+    assert_eq!(s["collections"][0]["collection_id"], id.as_str(), "{s}");
+    assert_eq!(s["collections"][0]["status"], "running", "{s}");
+    assert_eq!(s["collections"][0]["holds_lock"], true, "{s}");
+
+    sim.set_faults(github_sim::FaultPlan::default());
+    let out = run(vec![
+        "resume".into(),
+        "--collection-id".into(),
+        id.clone(),
+        "--force".into(),
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Taking over a run lock that has not expired (--force)"),
+        "the takeover is not announced: {stderr}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["status"], "completed", "{r}");
+    let out = run(vec!["summary".into(), "--json".into()]).await;
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["lock"], serde_json::Value::Null, "{s}");
+    assert_eq!(s["collections"][0]["status"], "loaded", "{s}");
+    assert_eq!(s["warehouse"]["pull_requests"], 120, "{s}");
+    assert_eq!(s["lake"]["pull_requests"], 120, "{s}");
+}
+
+/// `summary` lists every collection with its status (loaded, completed but not loaded,
+/// partial), and the lake's rows deduplicated by key: after two overlapping backfills with
+/// changes between them (edits, deleted comments, force-pushes), they equal the warehouse's
+/// counts table by table, while the chunks hold every pull request twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_shows_each_collection_and_lake_rows_equal_to_the_warehouse() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 2, 120, 26), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("GITHUB_ORG=acme\nGITHUB_TOKEN={TOKEN}\nGITHUB_API_URL={}\nSTORAGE_URL=file://./lake\nWAREHOUSE_URL=sqlite://./wh.db\nLOG_FORMAT=json\n", sim.url()),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let path = dir.path().to_path_buf();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        async move {
+            tokio::task::spawn_blocking(move || ghstats(&path).args(&args).output())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let id_of = |out: &std::process::Output, status: u8| {
+        assert_eq!(
+            out.status.code(),
+            Some(i32::from(status)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        r["collection_id"].as_str().unwrap().to_string()
+    };
+    let summary = || async {
+        let out = run(&["summary", "--json"]).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+
+    let first = id_of(
+        &run(&["backfill", "--days", "400"]).await,
+        ghstats::exit::COMPLETED,
+    );
+    let report = sim.change(40, 7, None);
+    assert!(
+        report.deleted_comments + report.force_pushes > 0,
+        "{report:?}"
+    );
+    // The changes are stamped with the current second; a window ends at a whole second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = id_of(
+        &run(&["backfill", "--days", "400"]).await,
+        ghstats::exit::COMPLETED,
+    );
+    let s = summary().await;
+    for t in ghstats::tables::ALL {
+        assert_eq!(s["lake"][t.name], s["warehouse"][t.name], "{}: {s}", t.name);
+    }
+    let prs = 120 + report.new_prs as u64;
+    assert_eq!(s["warehouse"]["pull_requests"], prs, "{s}");
+    let stored_prs: u64 = s["stored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["table"] == "pull_requests")
+        .map(|r| r["rows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        stored_prs,
+        120 + prs,
+        "both backfills stored every pull request"
+    );
+
+    let unloaded = id_of(
+        &run(&["collect", "--hours", "2", "--no-load"]).await,
+        ghstats::exit::COMPLETED,
+    );
+    sim.set_faults(github_sim::FaultPlan::slow(150));
+    let partial = id_of(
+        &run(&[
+            "--run-budget",
+            "1s",
+            "--page-size",
+            "5",
+            "--page-size-max",
+            "5",
+            "backfill",
+            "--days",
+            "400",
+            "--no-load",
+        ])
+        .await,
+        ghstats::exit::PARTIAL,
+    );
+    let s = summary().await;
+    let listed: Vec<(String, String, bool)> = s["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["collection_id"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+                c["loaded"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (partial, "partial".to_string(), false),
+            (unloaded, "completed".to_string(), false),
+            (second, "loaded".to_string(), true),
+            (first, "loaded".to_string(), true),
+        ],
+        "newest first"
+    );
+    let text = run(&["summary"]).await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    for want in [
+        "lock: free",
+        "collections: 4",
+        "partial",
+        "completed",
+        "loaded",
+        "lake (distinct)",
+    ] {
+        assert!(text.contains(want), "{want:?} not in\n{text}");
+    }
 }

@@ -367,7 +367,9 @@ async fn an_unreadable_lock_is_taken_over_with_compare_and_swap() {
     .unwrap();
     let hour = LeaseLock::new(lake.clone(), &org, std::time::Duration::from_secs(3600));
     match hour.acquire("20261121T090000Z-aaaaaa").await {
-        Err(LockError::Held { holder, .. }) => assert!(holder.contains("unreadable"), "{holder}"),
+        Err(LockError::Held(by)) => {
+            assert!(by.record.holder.contains("unreadable"), "{by}")
+        }
         other => panic!("expected held, got {other:?}"),
     }
     let none = LeaseLock::new(lake.clone(), &org, std::time::Duration::ZERO);

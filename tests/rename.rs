@@ -171,6 +171,9 @@ async fn wiping_a_renamed_repository_removes_it_under_every_name() {
     sim.rename(old, "repo-new").unwrap();
     run(&["backfill", "--days", "400"]);
     assert_eq!(pull_requests(&run), 60);
+    // The lake holds the renamed repository's chunks under both names; by id they count once.
+    let summary = run(&["summary", "--json"]);
+    assert_eq!(summary["lake"]["pull_requests"], 60, "{summary}");
     let theirs = sim.world().repository(old).unwrap().1.pull_requests.len() as u64;
     // By the old name: both names' chunks and every row go.
     let wiped = run(&["wipe", "--repo", old, "--confirm", "--warehouse"]);

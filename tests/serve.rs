@@ -135,7 +135,59 @@ async fn a_second_collection_while_one_runs_gets_409_with_the_running_id() {
         busy["running_collection_id"], done["collection_id"],
         "{busy}"
     );
-    assert!(busy["error"].as_str().unwrap().contains("holds"));
+    // The refusal names the holder's process (this one: the service runs in-process) and the
+    // time its lease has left.
+    let error = busy["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "is locked by collection {} (pid {} on host ",
+            done["collection_id"].as_str().unwrap(),
+            std::process::id()
+        )) && error.contains("the lease ends in"),
+        "{error}"
+    );
+}
+
+/// `/readyz` and `/summary` only read: without a warehouse at WAREHOUSE_URL they answer 503
+/// saying so and create nothing; once `ghstats init` made it, both answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_and_summary_create_no_warehouse() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 1, 5, 78), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cli = common::service::cli(dir.path(), Some(&sim.url()), &[], &["init"]);
+    let url = cli.config.warehouse_url.clone();
+    let db = dir.path().join("wh.db");
+    let s = common::service::serve(cli.config, Auth::None, dir).await;
+    let (code, ready) = s.get("/readyz").await;
+    assert_eq!(code, 503, "{ready}");
+    assert_eq!(ready["storage"], "ok", "{ready}");
+    let why = ready["warehouse"].as_str().unwrap();
+    assert!(
+        why.contains(&format!("there is no SQLite file at {}", db.display()))
+            && why.contains("ghstats init"),
+        "{why}"
+    );
+    let (code, sum) = s.get("/summary").await;
+    assert_eq!(code, 503, "{sum}");
+    assert!(
+        sum["error"].as_str().unwrap().contains("ghstats init"),
+        "{sum}"
+    );
+    assert!(!db.exists(), "a read created the warehouse");
+
+    ghstats::warehouse::open(&url)
+        .await
+        .unwrap()
+        .init()
+        .await
+        .unwrap();
+    let (code, ready) = s.get("/readyz").await;
+    assert_eq!(code, 200, "{ready}");
+    let (code, sum) = s.get("/summary").await;
+    assert_eq!(code, 200, "{sum}");
+    assert_eq!(sum["warehouse"]["pull_requests"], 0, "{sum}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -113,6 +113,13 @@ async fn google_id_tokens_are_checked() {
         args.oidc_jwks_url,
     )
     .unwrap();
+    // The warehouse exists, as `ghstats init` makes it: `/summary` only reads.
+    ghstats::warehouse::open(&cli.config.warehouse_url)
+        .await
+        .unwrap()
+        .init()
+        .await
+        .unwrap();
     let svc = common::service::serve(cli.config, Auth::Oidc(Arc::new(verifier)), dir).await;
     let url = svc.url.clone();
     let http = reqwest::Client::new();

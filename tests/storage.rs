@@ -121,10 +121,36 @@ async fn gcs_storage_on_fake_gcs_server_reads_lists_and_deletes() {
         let rows = ghstats::lake::chunk::decode_chunk(&bytes).unwrap();
         assert!(!rows.is_empty());
     }
+    // A lock another process wrote reads back with its holder's host and process.
+    let record = serde_json::json!({
+        "holder": "20260501T000000Z-0a0b0c", "acquired_at": "2026-05-01T00:00:00Z",
+        "expires_at": "2999-01-01T00:00:00Z", "host": "worker-7", "pid": 4242, "boot_id": "b"
+    });
+    common::seed_gcs_object(
+        &endpoint,
+        &bucket,
+        &format!("{prefix}/acme/_locks/run.json"),
+        record.to_string().into_bytes(),
+    )
+    .await;
+    let lock = ghstats::lake::lock::LeaseLock::new(
+        lake.clone(),
+        &org,
+        std::time::Duration::from_secs(300),
+    );
+    let (read, _) = lock.current().await.unwrap().expect("the lock is there");
+    assert_eq!(
+        (read.holder.as_str(), read.host.as_deref(), read.pid),
+        ("20260501T000000Z-0a0b0c", Some("worker-7"), Some(4242))
+    );
     let deleted = lake
         .delete_prefix(&lake.repo_dir(&org, &"web".parse().unwrap()))
         .await
         .unwrap();
     assert_eq!(deleted, 2);
-    assert!(lake.list(&lake.org_dir(&org)).await.unwrap().is_empty());
+    assert_eq!(
+        lake.list(&lake.org_dir(&org)).await.unwrap().len(),
+        1,
+        "only the lock is left"
+    );
 }

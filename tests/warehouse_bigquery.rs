@@ -66,3 +66,31 @@ async fn init_creates_the_dataset_partitioned_clustered_tables_and_views() {
         );
     }
 }
+
+/// Reading (`summary`, `/readyz`) a dataset that does not exist says to run `ghstats init` and
+/// creates nothing; after `init` the same read answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_a_missing_dataset_creates_nothing() {
+    let Some(target) = fresh_bigquery() else {
+        return;
+    };
+    let url = ghstats::warehouse::WarehouseUrl::BigQuery(target.clone());
+    let e = match ghstats::warehouse::open_existing(&url).await {
+        Ok(_) => panic!("a missing dataset opened"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("holds no ghstats tables; run `ghstats init`"),
+        "{e}"
+    );
+    let status = reqwest::get(dataset_url(&target)).await.unwrap().status();
+    assert_eq!(status.as_u16(), 404, "a read created the dataset");
+    BigQueryWarehouse::connect(&target)
+        .await
+        .unwrap()
+        .init()
+        .await
+        .unwrap();
+    let wh = ghstats::warehouse::open_existing(&url).await.unwrap();
+    assert_eq!(wh.row_counts().await.unwrap()["pull_requests"], 0);
+}

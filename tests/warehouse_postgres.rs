@@ -91,3 +91,76 @@ async fn s3_and_postgres_equal_the_ground_truth_before_and_after_changes() {
         );
     }
 }
+
+/// `summary` only reads: against a database without ghstats' tables it says to run `ghstats
+/// init` and creates nothing; once the tables exist it answers while another session holds the
+/// lock `ensure_tables` takes (a job starting, or `init`), through read-only sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_creates_nothing_and_waits_for_no_write_lock() {
+    use clap::Parser;
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    // A lock wait fails after 5 s instead of hanging: before reads stopped ensuring tables,
+    // `summary` failed here with a lock timeout.
+    let url = format!("{db}?options=-c%20lock_timeout%3D5000");
+    let runner = ghstats::jobs::runner::Runner::new(
+        ghstats::config::Cli::try_parse_from([
+            "ghstats",
+            "--org",
+            "acme",
+            "--storage-url",
+            "memory://",
+            "--warehouse-url",
+            &url,
+            "summary",
+        ])
+        .unwrap()
+        .config,
+        false,
+    );
+    let e = runner.summary().await.unwrap_err().to_string();
+    assert!(
+        e.contains("holds no ghstats tables; run `ghstats init`"),
+        "{e}"
+    );
+    let (admin, conn) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let tables: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "a read created tables");
+
+    PostgresWarehouse::connect(&db)
+        .await
+        .unwrap()
+        .ensure_tables()
+        .await
+        .unwrap();
+    admin
+        .execute("SELECT pg_advisory_lock(7391842)", &[])
+        .await
+        .unwrap();
+    let s = runner.summary().await.unwrap();
+    assert_eq!(s.warehouse["pull_requests"], 0);
+    let wh = ghstats::warehouse::open_existing(&url.parse().unwrap())
+        .await
+        .unwrap();
+    let e = wh
+        .delete_repository("acme", "web")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("read-only transaction"), "{e}");
+    admin
+        .execute("SELECT pg_advisory_unlock(7391842)", &[])
+        .await
+        .unwrap();
+}

@@ -10,7 +10,7 @@ use crate::config::{Config, RepoScope, StorageUrl};
 use crate::github::client::read_ca_bundle;
 use crate::github::{AppInstallation, ClientOptions, Credential, GithubClient, Window};
 use crate::lake::checkpoint::{CollectionKind, Status};
-use crate::lake::lock::{Lease, LeaseLock, LockError};
+use crate::lake::lock::{HeldBy, Lease, LeaseLock, LockError};
 use crate::lake::{new_collection_id, Checkpoint, CheckpointError, CheckpointStore, Damaged, Lake};
 use crate::names::{OrgName, RepoName};
 use crate::warehouse::{self, Warehouse};
@@ -23,12 +23,14 @@ use tokio::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// Another run holds the organization's lock.
-    #[error("another run ({holder}) holds the lock until {expires_at}")]
-    Busy {
-        holder: String,
-        expires_at: chrono::DateTime<chrono::Utc>,
-    },
+    /// Another run holds the organization's lock: who, since when, the time its lease has
+    /// left, and whether it is known to be dead. Nothing was done.
+    #[error("{0}")]
+    Busy(Box<HeldBy>),
+    /// What the job reads is not there or does not answer (no warehouse at WAREHOUSE_URL, a
+    /// server that does not listen); the message says what to check. Nothing was done.
+    #[error("{0}")]
+    Unavailable(String),
     /// The request cannot be served as asked; nothing was done.
     #[error("{0}")]
     Invalid(String),
@@ -244,7 +246,15 @@ pub struct Runner {
     pub config: Config,
     pub stop: Arc<AtomicBool>,
     pub progress_on_terminal: bool,
+    /// Take the organization's lock even while another run holds it (`--force`): for an
+    /// operator who knows that run is gone. The takeover is logged as a warning. The service
+    /// never sets it: a caller over HTTP cannot know whether the holder is alive.
+    pub force_lock: bool,
     warehouse: Arc<tokio::sync::OnceCell<Arc<dyn Warehouse>>>,
+    /// The warehouse opened for reading only, when no job has opened it for writing.
+    reader: Arc<tokio::sync::OnceCell<Arc<dyn Warehouse>>>,
+    /// What `summary` learned from each chunk, kept so a repeated summary reads only new ones.
+    lake_rows: Arc<crate::jobs::summary::ChunkFactsCache>,
     /// The GitHub App installation, kept across runs so its token is reused until due.
     app: Arc<tokio::sync::OnceCell<Option<Arc<AppInstallation>>>>,
 }
@@ -258,37 +268,44 @@ struct Held {
 }
 
 impl Held {
+    /// Takes the lock for `holder` (by force with `force`) and starts renewing it.
     async fn take(
         lake: &Lake,
         org: &OrgName,
         holder: &str,
         lease: Duration,
         lost: Arc<AtomicBool>,
+        force: bool,
     ) -> Result<Held, JobError> {
         Self::take_lock(
             LeaseLock::new(lake.clone(), org, lease),
             lease,
             holder,
             lost,
+            force,
         )
         .await
     }
 
-    /// Takes `lock` (of `lease`) for `holder` and renews it in the background; `lost` is set
-    /// when another run takes it over.
+    /// Takes `lock` (of `lease`) for `holder` (by force with `force`) and renews it in the
+    /// background; `lost` is set when another run takes it over.
     async fn take_lock(
         lock: LeaseLock,
         lease: Duration,
         holder: &str,
         lost: Arc<AtomicBool>,
+        force: bool,
     ) -> Result<Held, JobError> {
         let every = lease / 3;
         let lock = Arc::new(lock);
-        let lease = match lock.acquire(holder).await {
+        let taken = if force {
+            lock.force(holder).await
+        } else {
+            lock.acquire(holder).await
+        };
+        let lease = match taken {
             Ok(l) => l,
-            Err(LockError::Held { holder, expires_at }) => {
-                return Err(JobError::Busy { holder, expires_at })
-            }
+            Err(LockError::Held(by)) => return Err(JobError::Busy(by)),
             Err(e) => return Err(JobError::Failed(anyhow::anyhow!("taking the lock: {e}"))),
         };
         let lease = Arc::new(Mutex::new(Some(lease)));
@@ -341,7 +358,10 @@ impl Runner {
             config,
             stop: Arc::new(AtomicBool::new(false)),
             progress_on_terminal,
+            force_lock: false,
             warehouse: Arc::default(),
+            reader: Arc::default(),
+            lake_rows: Arc::default(),
             app: Arc::default(),
         }
     }
@@ -385,11 +405,46 @@ impl Runner {
         Ok(wh.clone())
     }
 
-    /// What is stored, and the warehouse's row counts.
+    /// The warehouse for reading (`summary`, `/readyz`): the one a job of this runner opened,
+    /// or else the warehouse opened as it is ([`warehouse::open_existing`]): nothing created,
+    /// no write lock taken. `Unavailable` when there is none at WAREHOUSE_URL or it lacks
+    /// tables, saying what to do. A failed open is tried again next time.
+    pub async fn warehouse_for_reading(&self) -> Result<Arc<dyn Warehouse>, JobError> {
+        if let Some(wh) = self.warehouse.get() {
+            return Ok(wh.clone());
+        }
+        let url = &self.config.warehouse_url;
+        let wh = self
+            .reader
+            .get_or_try_init(|| async {
+                warehouse::open_existing(url)
+                    .await
+                    .map(Arc::from)
+                    .map_err(|e| match e {
+                        e @ warehouse::WarehouseError::Unavailable(_) => {
+                            JobError::Unavailable(e.to_string())
+                        }
+                        other => JobError::Failed(other.into()),
+                    })
+            })
+            .await?;
+        Ok(wh.clone())
+    }
+
+    /// What is stored (collections, the lock, chunks, distinct rows) and the warehouse's row
+    /// counts. Reads only: the warehouse is opened with [`Runner::warehouse_for_reading`].
     pub async fn summary(&self) -> Result<crate::jobs::summary::Summary, JobError> {
         let lake = self.lake()?;
-        let wh = self.warehouse().await?;
-        Ok(crate::jobs::summary::summary(&lake, &self.org()?, wh.as_ref()).await?)
+        let org = self.org()?;
+        let wh = self.warehouse_for_reading().await?;
+        Ok(crate::jobs::summary::summary(
+            &lake,
+            &org,
+            wh.as_ref(),
+            self.config.lock_lease,
+            &self.lake_rows,
+        )
+        .await?)
     }
 
     /// The GitHub App installation, when one is configured.
@@ -515,7 +570,15 @@ impl Runner {
         };
         // A lost lock stops this run like a shutdown stops every run.
         let lost = Arc::new(AtomicBool::new(false));
-        let held = Held::take(&lake, &org, &id, self.config.lock_lease, lost.clone()).await?;
+        let held = Held::take(
+            &lake,
+            &org,
+            &id,
+            self.config.lock_lease,
+            lost.clone(),
+            self.force_lock,
+        )
+        .await?;
         Ok(StartedRun {
             runner: self.clone(),
             request,
@@ -851,10 +914,11 @@ impl Runner {
         let path = lake.path_of(&["gharchive", "_locks", "gharchive.json"]);
         let holder = format!("gharchive-{}", new_collection_id(chrono::Utc::now()));
         let held = Held::take_lock(
-            LeaseLock::at(lake.clone(), path, self.config.lock_lease),
+            LeaseLock::at(lake.clone(), "gharchive", path, self.config.lock_lease),
             self.config.lock_lease,
             &holder,
             lost.clone(),
+            false,
         )
         .await?;
         let opts = crate::gharchive::job::Options {
@@ -944,6 +1008,7 @@ impl Runner {
             &format!("wipe-{repo}"),
             self.config.lock_lease,
             Arc::new(AtomicBool::new(false)),
+            false,
         )
         .await?;
         let outcome = async {

@@ -41,6 +41,9 @@ pub async fn run_all(lake: &Lake) -> anyhow::Result<()> {
     the_lock_is_acquired_refused_and_taken_over_after_expiry(lake)
         .await
         .context("the_lock_is_acquired_refused_and_taken_over_after_expiry")?;
+    a_held_lock_is_taken_over_with_force(lake)
+        .await
+        .context("a_held_lock_is_taken_over_with_force")?;
     Ok(())
 }
 
@@ -228,9 +231,11 @@ pub async fn the_lock_is_acquired_refused_and_taken_over_after_expiry(
     let lock = LeaseLock::new(lake.clone(), &org, Duration::from_secs(2));
     let mut a = lock.acquire("20260501T000000Z-00000a").await?;
     match lock.acquire("20260501T000000Z-00000b").await {
-        Err(LockError::Held { holder, .. }) => {
-            ensure!(holder == "20260501T000000Z-00000a", "held by {holder}")
-        }
+        Err(LockError::Held(by)) => ensure!(
+            by.record.holder == "20260501T000000Z-00000a",
+            "held by {}",
+            by.record.holder
+        ),
         other => anyhow::bail!("a second run got the lock: {other:?}"),
     }
     lock.renew(&mut a).await?;
@@ -256,5 +261,52 @@ pub async fn the_lock_is_acquired_refused_and_taken_over_after_expiry(
         lock.acquire("20260501T000000Z-00000c").await.is_ok(),
         "a released lock cannot be taken"
     );
+    Ok(())
+}
+
+/// `--force`: a lock another run holds (a long lease, far from expiry) is refused with its
+/// holder's process, then taken over by force; the old holder loses it at its next renewal
+/// and its release leaves the new holder's lock alone, even when both hold the same collection
+/// (a `resume --force` of a collection whose run is gone).
+pub async fn a_held_lock_is_taken_over_with_force(lake: &Lake) -> anyhow::Result<()> {
+    let org = org();
+    let lock = LeaseLock::new(lake.clone(), &org, Duration::from_secs(3600));
+    let id = "20260501T000000Z-00000a";
+    let mut first = lock.acquire(id).await?;
+    ensure!(
+        first.record.pid == Some(std::process::id()),
+        "the lock does not name this process: {:?}",
+        first.record
+    );
+    match lock.acquire(id).await {
+        Err(LockError::Held(by)) => {
+            let text = by.to_string();
+            ensure!(
+                by.record.pid == Some(std::process::id())
+                    && text.contains(&format!("pid {}", std::process::id()))
+                    && text.contains("the lease ends in 59m"),
+                "the refusal does not name the holder's process and time left: {text}"
+            );
+        }
+        other => anyhow::bail!("a second run got a held lock: {other:?}"),
+    }
+    // Another taking (a later `acquired_at`), as another process would make it.
+    let second = lock.force(id).await?;
+    ensure!(
+        !second.record.same_owner(&first.record),
+        "the forced lease is the old one"
+    );
+    match lock.renew(&mut first).await {
+        Err(LockError::Lost(_)) => {}
+        other => anyhow::bail!("the old holder renewed a lock taken by force: {other:?}"),
+    }
+    lock.release(first).await?;
+    let now = lock.current().await?.map(|(r, _)| r);
+    ensure!(
+        now.as_ref().is_some_and(|r| r.same_owner(&second.record)),
+        "the old holder's release removed the forced lock: {now:?}"
+    );
+    lock.release(second).await?;
+    ensure!(lock.current().await?.is_none(), "release left the lock");
     Ok(())
 }

@@ -1293,6 +1293,17 @@ impl Warehouse for BigQueryWarehouse {
         Ok(out)
     }
 
+    async fn missing_tables(&self) -> Result<Vec<&'static str>, WarehouseError> {
+        // A dataset that does not exist answers 404 for each of its tables.
+        let mut missing = Vec::new();
+        for t in tables::ALL {
+            if self.get_table(t.name).await?.is_none() {
+                missing.push(t.name);
+            }
+        }
+        Ok(missing)
+    }
+
     async fn fetch_rows(
         &self,
         table: &str,

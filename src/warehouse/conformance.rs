@@ -210,6 +210,12 @@ pub async fn ensure_tables_is_repeatable(wh: &dyn Warehouse) -> anyhow::Result<(
         f.rows(wh, "pull_requests").await?.len() == 1,
         "ensure_tables lost rows"
     );
+    // What `open_existing` checks before a read-only job: nothing is missing now.
+    let missing = wh.missing_tables().await?;
+    ensure!(
+        missing.is_empty(),
+        "tables missing after ensure_tables: {missing:?}"
+    );
     Ok(())
 }
 

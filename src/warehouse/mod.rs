@@ -109,6 +109,10 @@ pub trait Warehouse: Send + Sync {
     /// Rows per table.
     async fn row_counts(&self) -> Result<BTreeMap<String, u64>, WarehouseError>;
 
+    /// The tables of [`crate::tables::ALL`] the warehouse lacks, in that order; read without
+    /// creating or locking anything (a warehouse opened only for reading answers it).
+    async fn missing_tables(&self) -> Result<Vec<&'static str>, WarehouseError>;
+
     /// One organization's rows of a table, in a backend-neutral form: columns as in the table
     /// definition, timestamps as RFC 3339 UTC with `Z` (fraction only when non-zero), labels as
     /// a JSON array, booleans as JSON booleans. For tests and exports.
@@ -377,7 +381,8 @@ impl fmt::Display for WarehouseUrl {
     }
 }
 
-/// Opens the warehouse a URL names.
+/// Opens the warehouse a URL names, for jobs that write: a SQLite file (and its directory) is
+/// created when missing; the caller runs [`Warehouse::ensure_tables`].
 pub async fn open(url: &WarehouseUrl) -> Result<Box<dyn Warehouse>, WarehouseError> {
     match url {
         WarehouseUrl::Sqlite(path) => Ok(Box::new(sqlite::SqliteWarehouse::open(path).await?)),
@@ -386,6 +391,33 @@ pub async fn open(url: &WarehouseUrl) -> Result<Box<dyn Warehouse>, WarehouseErr
         }
         WarehouseUrl::BigQuery(t) => Ok(Box::new(bigquery::BigQueryWarehouse::connect(t).await?)),
     }
+}
+
+/// Opens the warehouse a URL names for reading only (`summary`, `/readyz`): nothing is created
+/// and no write lock is taken. A SQLite file is opened read-only, a PostgreSQL session is read
+/// only, BigQuery is only read. `Unavailable` when there is no warehouse at the URL (a typo, or
+/// `ghstats init` not run yet) or it lacks tables, saying which and what to do.
+pub async fn open_existing(url: &WarehouseUrl) -> Result<Box<dyn Warehouse>, WarehouseError> {
+    let wh: Box<dyn Warehouse> = match url {
+        WarehouseUrl::Sqlite(path) => Box::new(sqlite::SqliteWarehouse::open_existing(path).await?),
+        WarehouseUrl::Postgres(u) => {
+            Box::new(postgres::PostgresWarehouse::connect_read_only(u).await?)
+        }
+        WarehouseUrl::BigQuery(t) => Box::new(bigquery::BigQueryWarehouse::connect(t).await?),
+    };
+    let missing = wh.missing_tables().await?;
+    if missing.len() == crate::tables::ALL.len() {
+        return Err(WarehouseError::Unavailable(format!(
+            "{url} holds no ghstats tables; run `ghstats init` to create them, or check WAREHOUSE_URL"
+        )));
+    }
+    if !missing.is_empty() {
+        return Err(WarehouseError::Unavailable(format!(
+            "{url} lacks the tables {}; run `ghstats init` to create them",
+            missing.join(", ")
+        )));
+    }
+    Ok(wh)
 }
 
 #[cfg(test)]

@@ -37,11 +37,24 @@ pub struct PgTarget {
 /// Parses `postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=…&sslrootcert=…`. The error never
 /// repeats the URL (it may hold a password).
 pub fn parse(url: &str) -> Result<PgTarget, String> {
-    let mut parsed =
-        url::Url::parse(url).map_err(|e| format!("WAREHOUSE_URL is not a PostgreSQL URL: {e}"))?;
+    let malformed = |e: &dyn std::fmt::Display| {
+        format!("WAREHOUSE_URL is malformed: {e}; the form is postgres://USER:PASSWORD@HOST:PORT/DATABASE (nothing was connected to)")
+    };
+    let mut parsed = url::Url::parse(url).map_err(|e| malformed(&e))?;
     let mut ssl_mode = SslMode::Prefer;
     let mut root_cert = None;
-    let mut rest: Vec<(String, String)> = Vec::new();
+    // Other parameters go to tokio-postgres as written: re-encoding them would turn a space
+    // into `+`, which it does not decode (`options=-c%20search_path%3Dx`).
+    let rest: Vec<String> = parsed
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|segment| {
+            let key = segment.split('=').next().unwrap_or_default();
+            !segment.is_empty() && key != "sslmode" && key != "sslrootcert"
+        })
+        .map(str::to_string)
+        .collect();
     for (k, v) in parsed.query_pairs() {
         match k.as_ref() {
             "sslmode" => {
@@ -60,22 +73,18 @@ pub fn parse(url: &str) -> Result<PgTarget, String> {
             }
             "sslrootcert" if v == "system" => root_cert = None,
             "sslrootcert" => root_cert = Some(PathBuf::from(v.as_ref())),
-            _ => rest.push((k.into_owned(), v.into_owned())),
+            _ => {}
         }
     }
-    if rest.is_empty() {
-        parsed.set_query(None);
-    } else {
-        parsed.query_pairs_mut().clear().extend_pairs(rest);
-    }
+    parsed.set_query((!rest.is_empty()).then(|| rest.join("&")).as_deref());
     // A root certificate asks for verification even under `require` (libpq does the same).
     if ssl_mode == SslMode::Require && root_cert.is_some() {
         ssl_mode = SslMode::VerifyCa;
     }
-    let mut config: tokio_postgres::Config = parsed
-        .as_str()
-        .parse()
-        .map_err(|e| format!("WAREHOUSE_URL is not a PostgreSQL URL: {e}"))?;
+    let mut config: tokio_postgres::Config = parsed.as_str().parse().map_err(|e| malformed(&e))?;
+    if config.get_hosts().is_empty() {
+        return Err(malformed(&"it names no host"));
+    }
     config.ssl_mode(match ssl_mode {
         SslMode::Disable => tokio_postgres::config::SslMode::Disable,
         SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
@@ -273,9 +282,11 @@ mod tests {
             t.root_cert.as_deref(),
             Some(std::path::Path::new("/etc/ca.pem"))
         );
-        // Other parameters still reach tokio-postgres.
+        // Other parameters still reach tokio-postgres, spaces included.
         assert_eq!(t.config.get_application_name(), Some("x"));
         assert_eq!(t.config.get_ports(), &[5433]);
+        let t = p("postgres://u@h/db?sslmode=disable&options=-c%20lock_timeout%3D5000");
+        assert_eq!(t.config.get_options(), Some("-c lock_timeout=5000"));
         // A root certificate makes `require` check the chain, as in libpq.
         assert_eq!(
             p("postgres://u@h/db?sslmode=require&sslrootcert=/ca.pem").ssl_mode,

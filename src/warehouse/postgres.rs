@@ -128,10 +128,71 @@ fn copy_escape(s: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// `host:port` of every host a target names, for messages (never the user or password).
+fn addresses(target: &super::pg_tls::PgTarget) -> String {
+    let ports = target.config.get_ports();
+    target
+        .config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            // libpq's rule: one port for every host, or one for all; 5432 when none is given.
+            let port = ports
+                .get(i)
+                .or_else(|| ports.first().filter(|_| ports.len() == 1))
+                .copied()
+                .unwrap_or(5432);
+            match h {
+                tokio_postgres::config::Host::Tcp(name) if name.contains(':') => {
+                    format!("[{name}]:{port}")
+                }
+                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(dir) => {
+                    format!("{}/.s.PGSQL.{port}", dir.display())
+                }
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a failed connection means for the operator, when the cause is the network: nothing
+/// listening at the address, a host name that does not resolve, no answer. `None` for the
+/// rest (the server's own refusal says enough).
+fn network_cause(e: &tokio_postgres::Error, at: &str) -> Option<String> {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            // TLS failures come as I/O errors too: they keep tokio-postgres's text and hints.
+            let text = io.to_string();
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => Some(format!(
+                    "nothing listens at {at} (connection refused): start PostgreSQL there, or check the host and port in WAREHOUSE_URL"
+                )),
+                std::io::ErrorKind::TimedOut => Some(format!(
+                    "no answer from {at} (timed out): check the host and port in WAREHOUSE_URL, and the firewall"
+                )),
+                _ if text.contains("lookup address") || text.contains("not known") => Some(format!(
+                    "the host of {at} is not found ({text}): check the host in WAREHOUSE_URL"
+                )),
+                _ => None,
+            };
+        }
+        cause = c.source();
+    }
+    None
+}
+
 async fn connect(url: &str) -> Result<Client, WarehouseError> {
     let target = super::pg_tls::parse(url).map_err(WarehouseError::Unavailable)?;
     let tls = super::pg_tls::client_config(&target).map_err(WarehouseError::Unavailable)?;
+    let at = addresses(&target);
     let unavailable = |e: tokio_postgres::Error| {
+        if let Some(network) = network_cause(&e, &at) {
+            return WarehouseError::Unavailable(redact(&network, url));
+        }
         // tokio-postgres's own text stops at "error performing TLS handshake": the causes
         // say why.
         let mut full = e.to_string();
@@ -201,6 +262,23 @@ impl PostgresWarehouse {
         Ok(PostgresWarehouse {
             writer: Mutex::new(connect(url).await?),
             reader: Mutex::new(connect(url).await?),
+        })
+    }
+
+    /// Connects to `url` for reading only: both sessions are read-only
+    /// (`default_transaction_read_only`), so nothing can be created or written, and no lock of
+    /// `ensure_tables` is taken.
+    pub async fn connect_read_only(url: &str) -> Result<Self, WarehouseError> {
+        let session = || async {
+            let c = connect(url).await?;
+            c.batch_execute("SET default_transaction_read_only = on")
+                .await
+                .map_err(q)?;
+            Ok::<_, WarehouseError>(c)
+        };
+        Ok(PostgresWarehouse {
+            writer: Mutex::new(session().await?),
+            reader: Mutex::new(session().await?),
         })
     }
 }
@@ -575,6 +653,27 @@ impl Warehouse for PostgresWarehouse {
             out.insert(t.name.to_string(), n as u64);
         }
         Ok(out)
+    }
+
+    async fn missing_tables(&self) -> Result<Vec<&'static str>, WarehouseError> {
+        let names: Vec<&str> = tables::ALL.iter().map(|t| t.name).collect();
+        let have: Vec<String> = self
+            .reader
+            .lock()
+            .await
+            .query(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1)",
+                &[&names],
+            )
+            .await
+            .map_err(q)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        Ok(names
+            .into_iter()
+            .filter(|n| !have.iter().any(|h| h == n))
+            .collect())
     }
 
     async fn fetch_rows(

@@ -196,6 +196,42 @@ impl SqliteWarehouse {
         })
     }
 
+    /// Opens the SQLite file at `path` for reading only: neither the file nor its directory is
+    /// created, and no write lock is ever taken (both connections are read-only, so a write
+    /// through them fails). `Unavailable` when there is no file at `path`.
+    pub async fn open_existing(path: &Path) -> Result<Self, WarehouseError> {
+        if !path.is_file() {
+            return Err(WarehouseError::Unavailable(format!(
+                "there is no SQLite file at {} (nothing was created); run `ghstats init` to create the warehouse there, or check WAREHOUSE_URL",
+                path.display()
+            )));
+        }
+        let path = path.to_path_buf();
+        let p = path.clone();
+        let (writer, reader) = tokio::task::spawn_blocking(move || -> Result<_, WarehouseError> {
+            let unavailable =
+                |e: rusqlite::Error| WarehouseError::Unavailable(format!("{}: {e}", p.display()));
+            let open = || -> Result<Connection, WarehouseError> {
+                let c = Connection::open_with_flags(
+                    &p,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(unavailable)?;
+                c.execute_batch("PRAGMA busy_timeout = 30000;")
+                    .map_err(unavailable)?;
+                Ok(c)
+            };
+            Ok((open()?, open()?))
+        })
+        .await
+        .map_err(|e| WarehouseError::Unavailable(e.to_string()))??;
+        Ok(SqliteWarehouse {
+            path,
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -387,6 +423,21 @@ impl Warehouse for SqliteWarehouse {
                 out.insert(t.name.to_string(), n);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn missing_tables(&self) -> Result<Vec<&'static str>, WarehouseError> {
+        Self::with(&self.reader, |conn| {
+            let have: Vec<String> = conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                .map_err(q)?;
+            Ok(tables::ALL
+                .iter()
+                .map(|t| t.name)
+                .filter(|n| !have.iter().any(|h| h == n))
+                .collect())
         })
         .await
     }

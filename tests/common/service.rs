@@ -49,10 +49,18 @@ pub fn cli(
 }
 
 /// `ghstats serve` in this process on 127.0.0.1:0 against `sim`, with a local lake and SQLite
-/// in a temporary directory; `extra` flags come before the command.
+/// in a temporary directory; `extra` flags come before the command. The warehouse is made
+/// first, as `ghstats init` makes it before a deployment serves (`/readyz` and `/summary` only
+/// read it).
 pub async fn start(sim: &Simulator, auth: Auth, extra: &[&str]) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let cli = cli(dir.path(), Some(&sim.url()), extra, &["init"]);
+    ghstats::warehouse::open(&cli.config.warehouse_url)
+        .await
+        .unwrap()
+        .init()
+        .await
+        .unwrap();
     serve(cli.config, auth, dir).await
 }
 
