@@ -569,7 +569,7 @@ pub struct CollectArgs {
 #[command(group(clap::ArgGroup::new("span").required(true).args(["days", "all"])))]
 pub struct BackfillArgs {
     /// Collect pull requests updated in the last N days (back to 2008-01-01, GitHub's start).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = parse_backfill_days)]
     pub days: Option<u32>,
     /// Collect every pull request since 2008-01-01, GitHub's start.
     #[arg(long)]
@@ -608,6 +608,18 @@ pub struct GharchiveArgs {
     /// CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT are the shard when this is not given.
     #[arg(long, value_parser = parse_shard)]
     pub shard: Option<crate::gharchive::job::Shard>,
+}
+
+/// Days of a backfill: 1 up to the days since 2008-01-01 (GitHub's start), checked when the
+/// command line is read, so a bad value is a usage error (exit status 2).
+fn parse_backfill_days(s: &str) -> Result<u32, String> {
+    let d: u32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of days"))?;
+    crate::jobs::collect::backfill_window(chrono::Utc::now(), Some(d), false)
+        .map(|_| d)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_gharchive_hour(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {

@@ -1051,3 +1051,36 @@ async fn summary_shows_each_collection_and_lake_rows_equal_to_the_warehouse() {
         assert!(text.contains(want), "{want:?} not in\n{text}");
     }
 }
+
+/// A backfill reaching back before GitHub's start is a usage error (exit status 2), refused in
+/// one line that says how far back today's limit is, like every other bad setting.
+#[test]
+fn a_backfill_before_githubs_start_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for days in ["30000", "0", "many"] {
+        let out = ghstats(dir.path())
+            .args(["--org", "acme", "--token", TOKEN, "backfill", "--days", days])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(i32::from(ghstats::exit::USAGE)),
+            "{days}: {stderr}"
+        );
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("error")).count(),
+            1,
+            "{stderr}"
+        );
+    }
+    let out = ghstats(dir.path())
+        .args(["--org", "acme", "backfill", "--days", "30000"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reaches back before 2008-01-01"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -78,15 +78,22 @@ fn render_collection(out: &mut String, c: &CollectionResult) {
         children.join(", ")
     );
     let a = &c.api_cost;
-    let left = |v: Option<u64>| v.map(thousands).unwrap_or_else(|| "?".into());
+    // A budget GitHub did not report (no request of that kind was made) is left out.
+    let left: Vec<String> = [("GraphQL", c.budget_left.graphql), ("REST", c.budget_left.rest)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k} {}", thousands(v))))
+        .collect();
     let _ = writeln!(
         out,
-        "  API cost   {} GraphQL points ({} queries), {} REST requests; left: GraphQL {}, REST {}",
+        "  API cost   {} GraphQL points ({} queries), {} REST requests{}",
         thousands(a.graphql_points),
         thousands(a.graphql_queries),
         thousands(a.rest_requests),
-        left(c.budget_left.graphql),
-        left(c.budget_left.rest)
+        if left.is_empty() {
+            String::new()
+        } else {
+            format!("; left: {}", left.join(", "))
+        }
     );
     match &c.load {
         Some(l) => {
@@ -330,7 +337,7 @@ mod tests {
 collection 20261121T091600Z-3fa9c2: completed
   window     2026-05-25 09:16 UTC .. 2026-11-21 09:16 UTC
   collected  1,500 pull requests from 1 of 2 repositories: 2,873 commits, 418 reviews, 454 review comments, 868 issue comments
-  API cost   1,112 GraphQL points (112 queries), 3 REST requests; left: GraphQL ?, REST 4,997
+  API cost   1,112 GraphQL points (112 queries), 3 REST requests; left: REST 4,997
   loaded     47 chunks into the warehouse: 1,810 rows new, 100 updated, 3 deleted
   failed     web: GitHub's pagination of pullRequests does not advance
   skipped    api#42, GitHub cannot serve it: HTTP 502
