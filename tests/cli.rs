@@ -1059,7 +1059,9 @@ fn a_backfill_before_githubs_start_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     for days in ["30000", "0", "many"] {
         let out = ghstats(dir.path())
-            .args(["--org", "acme", "--token", TOKEN, "backfill", "--days", days])
+            .args([
+                "--org", "acme", "--token", TOKEN, "backfill", "--days", days,
+            ])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -79,10 +79,13 @@ fn render_collection(out: &mut String, c: &CollectionResult) {
     );
     let a = &c.api_cost;
     // A budget GitHub did not report (no request of that kind was made) is left out.
-    let left: Vec<String> = [("GraphQL", c.budget_left.graphql), ("REST", c.budget_left.rest)]
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| format!("{k} {}", thousands(v))))
-        .collect();
+    let left: Vec<String> = [
+        ("GraphQL", c.budget_left.graphql),
+        ("REST", c.budget_left.rest),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| format!("{k} {}", thousands(v))))
+    .collect();
     let _ = writeln!(
         out,
         "  API cost   {} GraphQL points ({} queries), {} REST requests{}",
