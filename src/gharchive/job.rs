@@ -92,6 +92,13 @@ pub struct HourOutcome {
     pub stats: Option<HourStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Seconds from the request to the whole Parquet object (download, gunzip, parse, encode,
+    /// write), for an hour downloaded in this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest_seconds: Option<f64>,
+    /// Seconds the warehouse took to load the hour and record its state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_seconds: Option<f64>,
 }
 
 /// The run's result.
@@ -234,6 +241,8 @@ pub async fn run(
                     status: "missing_for_good",
                     stats: None,
                     error: None,
+                    ingest_seconds: None,
+                    load_seconds: None,
                 });
             }
             _ => todo.push(hour),
@@ -291,6 +300,7 @@ async fn one_hour(
     } else {
         stored_stats(lake, &path).await
     };
+    let started = Instant::now();
     let (stats, status) = match stored {
         Some(s) => (s, "loaded"),
         None => {
@@ -331,6 +341,8 @@ async fn one_hour(
                         },
                         stats: None,
                         error: None,
+                        ingest_seconds: None,
+                        load_seconds: None,
                     });
                 }
                 Err(HourError::Failed(e)) => {
@@ -351,11 +363,15 @@ async fn one_hour(
                         status: "failed",
                         stats: None,
                         error: Some(e),
+                        ingest_seconds: None,
+                        load_seconds: None,
                     });
                 }
             }
         }
     };
+    let ingest_seconds = (status == "ingested").then(|| started.elapsed().as_secs_f64());
+    let loading = Instant::now();
     let state = HourState {
         hour,
         status: HourStatus::Ingested,
@@ -373,6 +389,8 @@ async fn one_hour(
         status,
         stats: Some(stats),
         error: None,
+        ingest_seconds,
+        load_seconds: Some(loading.elapsed().as_secs_f64()),
     })
 }
 
