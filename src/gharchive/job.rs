@@ -408,29 +408,15 @@ pub fn hour_url(base: &url::Url, hour: DateTime<Utc>) -> anyhow::Result<url::Url
 /// again.
 async fn stored_stats(lake: &Lake, path: &Path) -> Option<HourStats> {
     use object_store::ObjectStoreExt;
-    use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
     match lake.store().head(path).await {
         Ok(_) => {}
         Err(_) => return None,
     }
-    let reader = crate::lake::parquet::ObjectReader::new(lake.store().clone(), path.clone());
-    let why = match ParquetRecordBatchStreamBuilder::new(reader).await {
-        Ok(b) => {
-            let kv: Vec<(String, Option<String>)> = b
-                .metadata()
-                .file_metadata()
-                .key_value_metadata()
-                .map(|kv| {
-                    kv.iter()
-                        .map(|k| (k.key.clone(), k.value.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            match HourStats::from_metadata(&kv) {
-                Some(s) => return Some(s),
-                None => "it carries no ghstats figures".to_string(),
-            }
-        }
+    let why = match crate::lake::parquet::open(lake.store().clone(), path).await {
+        Ok(b) => match HourStats::from_metadata(&crate::lake::parquet::key_value_metadata(&b)) {
+            Some(s) => return Some(s),
+            None => "it carries no ghstats figures".to_string(),
+        },
         Err(e) => e.to_string(),
     };
     let aside = Path::from(format!("{path}.damaged"));
