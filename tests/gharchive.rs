@@ -344,7 +344,7 @@ fn bad_ranges_are_refused_with_one_line() {
     for (args, want) in [
         (
             vec!["--from", "2024-01-02T00", "--to", "2024-01-01T00"],
-            "before --from",
+            "is before from",
         ),
         (
             vec!["--from", "2024-01-01T25", "--to", "2024-01-02T00"],
@@ -358,7 +358,8 @@ fn bad_ranges_are_refused_with_one_line() {
         (vec!["--shard", "3/3"], "shard"),
     ] {
         let (code, _, stderr) = run(dir.path(), "http://127.0.0.1:9", &args);
-        assert_ne!(code, 0, "{args:?}");
+        // A usage error, found before any lock is taken or any hour asked for.
+        assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains(want), "{args:?}: {stderr}");
         assert_eq!(
             stderr
