@@ -927,50 +927,6 @@ async fn gharchive_bodies_that_name_no_valid_hours_get_400_saying_what_to_fix() 
     assert!(!s.dir().join("lake/gharchive").exists());
 }
 
-/// Serves GH Archive hour files; the gated one waits, after saying it was asked for, until
-/// the test lets it go.
-async fn gated_archive(
-    files: std::collections::HashMap<String, Vec<u8>>,
-    gated: String,
-) -> (
-    String,
-    tokio::sync::mpsc::UnboundedReceiver<()>,
-    Arc<tokio::sync::Semaphore>,
-) {
-    use axum::extract::{Path, State};
-    let (asked_tx, asked) = tokio::sync::mpsc::unbounded_channel();
-    let release = Arc::new(tokio::sync::Semaphore::new(0));
-    type Gate = (
-        Arc<std::collections::HashMap<String, Vec<u8>>>,
-        String,
-        tokio::sync::mpsc::UnboundedSender<()>,
-        Arc<tokio::sync::Semaphore>,
-    );
-    let state: Gate = (Arc::new(files), gated, asked_tx, release.clone());
-    let app = axum::Router::new()
-        .route(
-            "/{file}",
-            axum::routing::get(
-                |State((files, gated, asked, release)): State<Gate>,
-                 Path(file): Path<String>| async move {
-                    if file == gated {
-                        let _ = asked.send(());
-                        release.acquire().await.unwrap().forget();
-                    }
-                    files
-                        .get(&file)
-                        .cloned()
-                        .ok_or(axum::http::StatusCode::NOT_FOUND)
-                },
-            ),
-        )
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), asked, release)
-}
-
 /// While a `/gharchive` run holds GH Archive's lock, a second gets 409 naming the holder (a bad
 /// body still gets 400: it is checked first). On shutdown (SIGTERM) the run finishes the hour
 /// in hand, answers `partial` with the hours left, and releases the lock before the server
@@ -981,18 +937,12 @@ async fn gharchive_gets_409_while_a_run_holds_its_lock_and_answers_partial_on_sh
     let hours: Vec<chrono::DateTime<chrono::Utc>> = (4..7)
         .map(|h| ghstats::gharchive::parse_hour(&format!("2024-03-10T{h:02}")).unwrap())
         .collect();
-    let files = hours
-        .iter()
-        .map(|h| {
-            (
-                github_sim::gharchive::file_name(*h),
-                github_sim::gharchive::gzip(&spec, *h).0,
-            )
-        })
-        .collect();
     let first_events = github_sim::gharchive::truth(&spec, hours[0]).events.len();
-    let (archive, mut asked, release) =
-        gated_archive(files, github_sim::gharchive::file_name(hours[0])).await;
+    let (archive, mut asked, release) = common::archive::gated(
+        common::archive::hour_files(&spec, &hours),
+        github_sim::gharchive::file_name(hours[0]),
+    )
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     let cli = common::service::cli(dir.path(), None, &["--gharchive-url", &archive], &["init"]);

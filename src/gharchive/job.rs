@@ -65,6 +65,17 @@ impl Shard {
     }
 }
 
+/// The name of the lock a run takes under `gharchive/_locks/`: `gharchive.json`, or for a
+/// shard of more than one, `gharchive-shard-I-of-N.json`. Shards of one split never share an
+/// hour, so the tasks of a Cloud Run Job run side by side; a second run of the same shard (or
+/// a second unsharded run) is refused. Shard `0/1` takes every hour: it is the unsharded lock.
+pub fn lock_file(shard: Option<Shard>) -> String {
+    match shard {
+        Some(s) if s.count > 1 => format!("gharchive-shard-{}-of-{}.json", s.index, s.count),
+        _ => "gharchive.json".to_string(),
+    }
+}
+
 /// What a run is told.
 pub struct Options {
     /// GH Archive's base URL (`GHARCHIVE_URL`).
@@ -585,6 +596,12 @@ mod tests {
         for hour in &hours {
             assert_eq!(shards.iter().filter(|s| s.takes(*hour)).count(), 1);
         }
+        assert_eq!(lock_file(None), "gharchive.json");
+        assert_eq!(lock_file(Some("0/1".parse().unwrap())), "gharchive.json");
+        assert_eq!(
+            lock_file(Some(shards[3])),
+            "gharchive-shard-3-of-7.json"
+        );
         for bad in ["7/7", "1", "a/b", "0/0", "-1/3"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
