@@ -826,7 +826,11 @@ async fn gharchive_over_http_ingests_a_range_then_every_hour_since_the_last() {
     let (code, forced) = s.post("/gharchive", forced).await;
     assert_eq!(code, 200, "{forced}");
     assert_eq!(forced["hours_ingested"], 3, "{forced}");
-    assert_eq!(gharchive_rows(s.dir()), events as i64, "force changes nothing");
+    assert_eq!(
+        gharchive_rows(s.dir()),
+        events as i64,
+        "force changes nothing"
+    );
 
     // No body: the hours after the last one ingested. A clock that passes an hour meanwhile
     // adds the newest one; none before h(2) is taken again.
@@ -902,8 +906,14 @@ async fn gharchive_bodies_that_name_no_valid_hours_get_400_saying_what_to_fix() 
         (json!({"hours": -3}), "hours must be positive, not -3"),
         (json!({"hours": 1.5}), "invalid type"),
         (json!({"hours": "6"}), "invalid type"),
-        (json!({"hours": 10_000_000_000_i64}), "hours must be 1 to 175680"),
-        (json!({"hours": 200_000}), "hours must be 1 to 175680, not 200000"),
+        (
+            json!({"hours": 10_000_000_000_i64}),
+            "hours must be 1 to 175680",
+        ),
+        (
+            json!({"hours": 200_000}),
+            "hours must be 1 to 175680, not 200000",
+        ),
         (
             json!({"hours": (published + 1).min(175_680)}),
             "reaches back before GH Archive's first hour",
@@ -985,7 +995,10 @@ async fn gharchive_gets_409_while_a_run_holds_its_lock_and_answers_partial_on_sh
         "{busy}"
     );
     assert!(
-        busy["error"].as_str().unwrap().contains("the lease ends in"),
+        busy["error"]
+            .as_str()
+            .unwrap()
+            .contains("the lease ends in"),
         "{busy}"
     );
     let (code, bad) = post(json!({"hours": 0})).await;

@@ -242,7 +242,10 @@ fn gh_archive_is_scheduled_hourly_at_minute_20_with_oidc() {
     );
     assert_eq!(default_of("gharchive_enabled"), "true");
     // The one scheduler resource calls each entry's path, with OIDC.
-    let job = block(&scheduler, r#"resource "google_cloud_scheduler_job" "jobs""#);
+    let job = block(
+        &scheduler,
+        r#"resource "google_cloud_scheduler_job" "jobs""#,
+    );
     assert_eq!(setting(job, "for_each"), Some("local.scheduled"));
     assert_eq!(
         setting(job, "uri"),
@@ -265,15 +268,18 @@ fn gh_archive_is_scheduled_hourly_at_minute_20_with_oidc() {
 #[test]
 fn the_gh_archive_backfill_job_runs_ghstats_gharchive_in_sharded_tasks() {
     let tf = terraform_file("gharchive.tf");
-    let job = block(&tf, r#"resource "google_cloud_run_v2_job" "gharchive_backfill""#);
+    let job = block(
+        &tf,
+        r#"resource "google_cloud_run_v2_job" "gharchive_backfill""#,
+    );
     assert_eq!(setting(job, "name"), Some("var.gharchive_job_name"));
     assert_eq!(default_of("gharchive_job_name"), "\"gharchive-backfill\"");
-    assert_eq!(
-        setting(job, "count"),
-        Some("var.gharchive_enabled ? 1 : 0")
-    );
+    assert_eq!(setting(job, "count"), Some("var.gharchive_enabled ? 1 : 0"));
     assert_eq!(setting(job, "task_count"), Some("var.gharchive_task_count"));
-    assert_eq!(setting(job, "parallelism"), Some("var.gharchive_parallelism"));
+    assert_eq!(
+        setting(job, "parallelism"),
+        Some("var.gharchive_parallelism")
+    );
     assert!(default_of("gharchive_task_count").parse::<u32>().unwrap() > 1);
     assert_eq!(
         setting(job, "timeout"),
@@ -320,7 +326,10 @@ fn the_gh_archive_backfill_job_runs_ghstats_gharchive_in_sharded_tasks() {
     // The shard comes from Cloud Run, never from the job's settings.
     let main = terraform_file("main.tf");
     for settings in [job, block(&main, "runtime_env = merge({")] {
-        for line in settings.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        for line in settings
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+        {
             assert!(!line.contains("CLOUD_RUN_TASK_"), "{line}");
         }
     }

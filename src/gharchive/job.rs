@@ -581,8 +581,9 @@ mod tests {
         let published = (h("2024-05-01T09") - h("2011-02-12T00")).num_hours() + 1;
         let n = u32::try_from(published).unwrap();
         assert!(Selection::Newest(n).check(now).is_ok());
-        assert!(refused(Selection::Newest(n + 1))
-            .contains(&format!("before GH Archive's first hour, 2011-02-12T00: at most {published} hours")));
+        assert!(refused(Selection::Newest(n + 1)).contains(&format!(
+            "before GH Archive's first hour, 2011-02-12T00: at most {published} hours"
+        )));
         assert!(range("2011-02-12T00", "2024-05-01T09").check(now).is_ok());
         assert!(Selection::SinceLast.check(now).is_ok());
     }
@@ -598,10 +599,7 @@ mod tests {
         }
         assert_eq!(lock_file(None), "gharchive.json");
         assert_eq!(lock_file(Some("0/1".parse().unwrap())), "gharchive.json");
-        assert_eq!(
-            lock_file(Some(shards[3])),
-            "gharchive-shard-3-of-7.json"
-        );
+        assert_eq!(lock_file(Some(shards[3])), "gharchive-shard-3-of-7.json");
         for bad in ["7/7", "1", "a/b", "0/0", "-1/3"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }

@@ -40,24 +40,25 @@ pub async fn gated(
         Arc<tokio::sync::Semaphore>,
     );
     let state: Gate = (Arc::new(files), gated, asked_tx, release.clone());
-    let app = axum::Router::new()
-        .route(
-            "/{file}",
-            axum::routing::get(
-                |State((files, gated, asked, release)): State<Gate>,
-                 Path(file): Path<String>| async move {
-                    if file == gated {
-                        let _ = asked.send(());
-                        release.acquire().await.unwrap().forget();
-                    }
-                    files
-                        .get(&file)
-                        .cloned()
-                        .ok_or(axum::http::StatusCode::NOT_FOUND)
-                },
-            ),
-        )
-        .with_state(state);
+    let app =
+        axum::Router::new()
+            .route(
+                "/{file}",
+                axum::routing::get(
+                    |State((files, gated, asked, release)): State<Gate>,
+                     Path(file): Path<String>| async move {
+                        if file == gated {
+                            let _ = asked.send(());
+                            release.acquire().await.unwrap().forget();
+                        }
+                        files
+                            .get(&file)
+                            .cloned()
+                            .ok_or(axum::http::StatusCode::NOT_FOUND)
+                    },
+                ),
+            )
+            .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
