@@ -189,6 +189,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (_, _, Some(n)) => Selection::Newest(n),
                 _ => Selection::SinceLast,
             };
+            // A range GH Archive cannot have is a usage error, found before any lock is taken.
+            if let Err(e) = selection.check(chrono::Utc::now()) {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(exit::USAGE));
+            }
             // Cloud Run Jobs: each task takes its shard of the hours.
             let shard = match a.shard {
                 Some(s) => Some(s),

@@ -6,13 +6,15 @@
 //! `/collect`, `/backfill` and `/resume` answer when the run has ended (Cloud Scheduler waits),
 //! or at once with `202 Accepted` and the collection's id when the caller asks for it
 //! (`Prefer: respond-async` or `"wait": false`); the run then goes on in the background and
-//! `GET /collections/{id}` shows its progress. Connections are watched in
+//! `GET /collections/{id}` shows its progress. `/gharchive` always answers when its run has
+//! ended: it has no collection to poll. Connections are watched in
 //! [`connections`]: header and idle timeouts, and a cap on how many are held.
 
 mod connections;
 pub use connections::{BodyDeadline, ConnectionLimits};
 
 use crate::config::{parse_collection_id, parse_time, RepoScope, Secret};
+use crate::gharchive::job::Selection;
 use crate::jobs::collect::resolve_window;
 use crate::jobs::load::LoadFilter;
 use crate::jobs::runner::{CollectionProgress, JobError, Request, RunResult, Runner};
@@ -285,6 +287,54 @@ pub struct BackfillBody {
     pub wait: Option<bool>,
 }
 
+/// `POST /gharchive`: `from` and `to` (both included, in the CLI's hour formats:
+/// `2015-01-01T15`, `2015-01-01T5` or GH Archive's `2015-01-01-15`, UTC), or the newest
+/// `hours`, or neither: every hour since the last one ingested, up to the newest published.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GharchiveBody {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub hours: Option<i64>,
+    /// Ingest again hours already ingested, and ask again for hours missing for good.
+    #[serde(default)]
+    pub force: bool,
+}
+
+impl GharchiveBody {
+    /// The hours this body names, checked at `now` as the CLI checks its own
+    /// ([`Selection::check`]). Errors: a 400 saying what to fix.
+    fn selection(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Selection, ApiError> {
+        let hour = |v: &str, name: &str| {
+            crate::gharchive::parse_hour(v).map_err(|e| ApiError::bad(format!("{name}: {e}")))
+        };
+        let selection = match (&self.from, &self.to, self.hours) {
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                return Err(ApiError::bad("give either hours or from/to, not both"))
+            }
+            (Some(from), Some(to), None) => Selection::Range {
+                from: hour(from, "from")?,
+                to: hour(to, "to")?,
+            },
+            (Some(_), None, None) | (None, Some(_), None) => {
+                return Err(ApiError::bad(
+                    "give both from and to (the first and the last hour, both included), e.g. {\"from\": \"2015-01-01T00\", \"to\": \"2015-01-01T23\"}",
+                ))
+            }
+            (None, None, Some(h)) if h <= 0 => {
+                return Err(ApiError::bad(format!("hours must be positive, not {h}")))
+            }
+            // Beyond u32 is beyond any limit: the check says what the limit is.
+            (None, None, Some(h)) => Selection::Newest(u32::try_from(h).unwrap_or(u32::MAX)),
+            (None, None, None) => Selection::SinceLast,
+        };
+        selection
+            .check(now)
+            .map_err(|e| ApiError::bad(e.to_string()))?;
+        Ok(selection)
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadBody {
@@ -515,6 +565,20 @@ async fn resume(
         answer(&headers, b.wait),
     )
     .await
+}
+
+/// GH Archive hours into the lake and the warehouse, under GH Archive's own lock (409 while
+/// another run holds it). Answers when the run ends with its result, `200` whether it
+/// `completed`, stopped `partial` (budget or SIGTERM; the next call takes the rest) or
+/// `failed` an hour (retried next call), as `/collect` answers. `Prefer: respond-async` is not
+/// applied: there is no collection to poll, so the answer is always the run's result.
+async fn gharchive(
+    State(state): State<Arc<AppState>>,
+    StrictJson(b): StrictJson<GharchiveBody>,
+) -> Result<Response, ApiError> {
+    let selection = b.selection(chrono::Utc::now())?;
+    let result = state.runner.gharchive(selection, b.force, None).await?;
+    Ok(Json(result).into_response())
 }
 
 async fn load_gcs(
@@ -810,6 +874,7 @@ fn route_table() -> Vec<Route> {
     vec![
         ("/collect", Method::POST, true, post(collect)),
         ("/backfill", Method::POST, true, post(backfill)),
+        ("/gharchive", Method::POST, true, post(gharchive)),
         ("/load-gcs", Method::POST, true, post(load_gcs)),
         ("/resume", Method::POST, true, post(resume)),
         ("/wipe", Method::POST, true, post(wipe)),

@@ -56,6 +56,16 @@ resource "google_cloud_run_v2_service_iam_member" "build_deploys" {
   member   = "serviceAccount:${var.cloudbuild_service_account}"
 }
 
+# ... and point the GH Archive job at each new image.
+resource "google_cloud_run_v2_job_iam_member" "build_updates_gharchive_job" {
+  count    = var.cloudbuild_service_account != null && var.gharchive_enabled ? 1 : 0
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_job.gharchive_backfill[0].name
+  role     = "roles/run.developer"
+  member   = "serviceAccount:${var.cloudbuild_service_account}"
+}
+
 resource "google_service_account_iam_member" "build_acts_as_runtime" {
   count              = var.cloudbuild_service_account == null ? 0 : 1
   service_account_id = google_service_account.runtime.name

@@ -1,5 +1,6 @@
 # ghstats on Google Cloud: the Cloud Run service, its bucket, dataset and tables, the GitHub
-# token's secret, two Cloud Scheduler jobs, and the service accounts with least privilege.
+# token's secret, the Cloud Scheduler jobs, the GH Archive backfill's Cloud Run Job
+# (gharchive.tf), and the service accounts with least privilege.
 
 data "google_project" "this" {
   project_id = var.project_id
@@ -38,6 +39,17 @@ locals {
     { GITHUB_APP_ID = var.github_app_id },
     var.github_app_installation_id == null ? {} : { GITHUB_APP_INSTALLATION_ID = tostring(var.github_app_installation_id) },
   ) : {}
+  # The settings the service and the GH Archive job share: the job runs the same image as the
+  # same account, against the same bucket and dataset.
+  runtime_env = merge({
+    GITHUB_ORG           = var.github_org
+    GITHUB_API_URL       = var.github_api_url
+    STORAGE_URL          = "gs://${google_storage_bucket.lake.name}"
+    WAREHOUSE_URL        = "bigquery://${var.project_id}/${google_bigquery_dataset.ghstats.dataset_id}?location=${var.dataset_location}"
+    GHARCHIVE_PAYLOAD    = var.gharchive_payload
+    LOG_FORMAT           = "json"
+    GOOGLE_CLOUD_PROJECT = var.project_id
+  }, local.app_env)
   invokers = concat(
     [google_service_account.invoker.email],
     var.extra_invokers,

@@ -37,3 +37,8 @@ output "github_token_secret" {
   description = "The Secret Manager secret to put the GitHub token (or, with github_app_id, the App's private key PEM) in."
   value       = google_secret_manager_secret.github_token.secret_id
 }
+
+output "gharchive_backfill_job" {
+  description = "The Cloud Run Job that backfills GH Archive hours (gcloud run jobs execute NAME --region=REGION --args=--from,…,--to,… --tasks=N); null when gharchive_enabled is false."
+  value       = var.gharchive_enabled ? google_cloud_run_v2_job.gharchive_backfill[0].name : null
+}

@@ -43,21 +43,13 @@ resource "google_cloud_run_v2_service" "ghstats" {
         name  = "HOST"
         value = "0.0.0.0"
       }
-      env {
-        name  = "GITHUB_ORG"
-        value = var.github_org
-      }
-      env {
-        name  = "GITHUB_API_URL"
-        value = var.github_api_url
-      }
-      env {
-        name  = "STORAGE_URL"
-        value = "gs://${google_storage_bucket.lake.name}"
-      }
-      env {
-        name  = "WAREHOUSE_URL"
-        value = "bigquery://${var.project_id}/${google_bigquery_dataset.ghstats.dataset_id}?location=${var.dataset_location}"
+      # GITHUB_ORG, STORAGE_URL, WAREHOUSE_URL and the rest the GH Archive job shares.
+      dynamic "env" {
+        for_each = local.runtime_env
+        content {
+          name  = env.key
+          value = env.value
+        }
       }
       env {
         name  = "RUN_BUDGET"
@@ -78,21 +70,6 @@ resource "google_cloud_run_v2_service" "ghstats" {
       env {
         name  = "OIDC_ALLOWED_EMAILS"
         value = join(",", local.invokers)
-      }
-      env {
-        name  = "LOG_FORMAT"
-        value = "json"
-      }
-      env {
-        name  = "GOOGLE_CLOUD_PROJECT"
-        value = var.project_id
-      }
-      dynamic "env" {
-        for_each = local.app_env
-        content {
-          name  = env.key
-          value = env.value
-        }
       }
       env {
         name = local.github_secret.name

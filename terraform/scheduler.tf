@@ -1,20 +1,37 @@
 locals {
-  scheduled = {
+  # Every scheduled call: the path, and the body as JSON (one type for every entry).
+  scheduled_all = {
     # The hourly window, overlapping the last one.
     collect = {
+      path        = "/collect"
       schedule    = var.collect_schedule
       description = "ghstats: collect the last ${var.collect_hours} hours (resuming an unfinished collection first)"
-      body        = { hours = var.collect_hours }
+      body        = jsonencode({ hours = var.collect_hours })
     }
     # The daily sweep: /collect resumes any unfinished collection before its own window, and
     # its wider window catches what hourly runs missed. sweep_comments also collects again the
     # pull requests outside the window whose comments were edited in it (GitHub does not bump
     # a pull request's updatedAt for an edit): two REST listings per repository.
     sweep = {
+      path        = "/collect"
       schedule    = var.sweep_schedule
       description = "ghstats: daily sweep, resume anything unfinished, collect the last ${var.sweep_hours} hours and PRs with comments edited in them"
-      body        = { hours = var.sweep_hours, sweep_comments = true }
+      body        = jsonencode({ hours = var.sweep_hours, sweep_comments = true })
     }
+    # GH Archive writes an hour's file some minutes after the hour ends, hence minute 20. An
+    # empty body takes every hour since the last one ingested (hours a failed run left are
+    # caught up) and asks again for missing hours for 7 days. It runs under its own lock,
+    # beside /collect.
+    gharchive = {
+      path        = "/gharchive"
+      schedule    = var.gharchive_schedule
+      description = "ghstats: GH Archive, every hour since the last one ingested up to the newest published"
+      body        = jsonencode({})
+    }
+  }
+  scheduled = {
+    for name, job in local.scheduled_all : name => job
+    if name != "gharchive" || var.gharchive_enabled
   }
 }
 
@@ -31,7 +48,7 @@ resource "google_cloud_scheduler_job" "jobs" {
 
   retry_config {
     # A retry while the first attempt still runs gets 409 and changes nothing; one after a
-    # failure resumes the collection.
+    # failure resumes the collection (or, for /gharchive, takes the hours not yet ingested).
     retry_count          = 2
     min_backoff_duration = "60s"
     max_backoff_duration = "600s"
@@ -41,8 +58,8 @@ resource "google_cloud_scheduler_job" "jobs" {
 
   http_target {
     http_method = "POST"
-    uri         = "${google_cloud_run_v2_service.ghstats.uri}/collect"
-    body        = base64encode(jsonencode(each.value.body))
+    uri         = "${google_cloud_run_v2_service.ghstats.uri}${each.value.path}"
+    body        = base64encode(each.value.body)
     headers = {
       "Content-Type" = "application/json"
     }

@@ -142,3 +142,69 @@ variable "github_app_installation_id" {
   type        = number
   default     = null
 }
+
+variable "gharchive_enabled" {
+  description = "GH Archive (every public GitHub event): the hourly Scheduler job calling POST /gharchive and the Cloud Run Job gharchive-backfill. A year of it is hundreds of GB in the bucket and the dataset (DEPLOYMENT.md, \"GH Archive\")."
+  type        = bool
+  default     = true
+}
+
+variable "gharchive_schedule" {
+  description = "Cron schedule of the hourly POST /gharchive (every hour since the last one ingested). GH Archive writes an hour's file some minutes after the hour ends, so not before minute 15."
+  type        = string
+  default     = "20 * * * *"
+}
+
+variable "gharchive_payload" {
+  description = "What gharchive_events.payload keeps (GHARCHIVE_PAYLOAD): raw (each event's payload as JSON text, most of the bytes) or none (null)."
+  type        = string
+  default     = "raw"
+  validation {
+    condition     = contains(["raw", "none"], var.gharchive_payload)
+    error_message = "gharchive_payload must be raw or none."
+  }
+}
+
+variable "gharchive_job_name" {
+  description = "Name of the Cloud Run Job that backfills GH Archive hours (gcloud run jobs execute NAME)."
+  type        = string
+  default     = "gharchive-backfill"
+}
+
+variable "gharchive_backfill_args" {
+  description = "Arguments after `ghstats gharchive` for the job, e.g. [\"--from\", \"2025-01-01T00\", \"--to\", \"2025-12-31T23\"]; empty: every hour since the last one ingested. `gcloud run jobs execute --args=…` overrides them for one execution."
+  type        = list(string)
+  default     = []
+}
+
+variable "gharchive_task_count" {
+  description = "Tasks of one execution of the job: task I of N takes every N-th hour (CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT, which Cloud Run sets). `gcloud run jobs execute --tasks=N` overrides it."
+  type        = number
+  default     = 50
+  validation {
+    condition     = var.gharchive_task_count >= 1 && var.gharchive_task_count <= 10000
+    error_message = "gharchive_task_count must be 1 to 10000 (Cloud Run's limit)."
+  }
+}
+
+variable "gharchive_parallelism" {
+  description = "Tasks of the job that run at once (each 1 vCPU, 1 GiB); 0 lets Cloud Run run as many as it can."
+  type        = number
+  default     = 10
+}
+
+variable "gharchive_task_timeout_minutes" {
+  description = "How long one task of the job may run. It stops between hours 10 minutes before (RUN_BUDGET), answers partial, and is retried to continue. At most 24 hours (longer task timeouts are a Cloud Run preview)."
+  type        = number
+  default     = 360
+  validation {
+    condition     = var.gharchive_task_timeout_minutes >= 20 && var.gharchive_task_timeout_minutes <= 1440
+    error_message = "gharchive_task_timeout_minutes must be 20 to 1440 (24 hours)."
+  }
+}
+
+variable "gharchive_task_max_retries" {
+  description = "Times a task that exits non-zero (partial at its budget, or an hour failed) is run again; each retry skips the hours already ingested."
+  type        = number
+  default     = 3
+}

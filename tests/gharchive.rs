@@ -326,7 +326,7 @@ fn bad_ranges_are_refused_with_one_line() {
     for (args, want) in [
         (
             vec!["--from", "2024-01-02T00", "--to", "2024-01-01T00"],
-            "before --from",
+            "is before from",
         ),
         (
             vec!["--from", "2024-01-01T25", "--to", "2024-01-02T00"],
@@ -340,7 +340,8 @@ fn bad_ranges_are_refused_with_one_line() {
         (vec!["--shard", "3/3"], "shard"),
     ] {
         let (code, _, stderr) = gharchive_run(dir.path(), "http://127.0.0.1:9", &args);
-        assert_ne!(code, 0, "{args:?}");
+        // A usage error, found before any lock is taken or any hour asked for.
+        assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains(want), "{args:?}: {stderr}");
         assert_eq!(
             stderr
@@ -352,6 +353,70 @@ fn bad_ranges_are_refused_with_one_line() {
             "{stderr}"
         );
     }
+}
+
+/// The tasks of a Cloud Run Job (`--shard I/N`, or CLOUD_RUN_TASK_INDEX/COUNT) run side by
+/// side: each shard takes a lock of its own. A second run of the same shard is refused (exit
+/// status 4), and together the shards ingest every hour once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_of_one_split_run_side_by_side_and_each_shard_once() {
+    let spec = github_sim::GhArchiveSpec::new(11, 40);
+    let hours: Vec<chrono::DateTime<chrono::Utc>> = (0..4)
+        .map(|h| ghstats::gharchive::parse_hour(&format!("2024-01-01T{h:02}")).unwrap())
+        .collect();
+    // 2024-01-01T00 is an even hour since the epoch: shard 0/2's, held back.
+    let (url, mut asked, release) = common::archive::gated(
+        common::archive::hour_files(&spec, &hours),
+        github_sim::gharchive::file_name(hours[0]),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let range = ["--from", "2024-01-01T00", "--to", "2024-01-01T03"];
+    let shard0 = common::gharchive_command(dir.path(), &url, &range)
+        .env("CLOUD_RUN_TASK_INDEX", "0")
+        .env("CLOUD_RUN_TASK_COUNT", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    asked.recv().await.unwrap();
+    let cli = |args: Vec<&'static str>| {
+        let (dir, url) = (dir.path().to_path_buf(), url.clone());
+        tokio::task::spawn_blocking(move || gharchive_run(&dir, &url, &args))
+    };
+    let mut args = range.to_vec();
+    args.extend(["--shard", "1/2"]);
+    let (code, r, stderr) = cli(args.clone()).await.unwrap();
+    assert_eq!(code, 0, "shard 1/2 runs beside 0/2: {r} {stderr}");
+    assert_eq!(
+        (&r["hours_selected"], &r["hours_ingested"]),
+        (&json!(4), &json!(2)),
+        "{r}"
+    );
+    args[5] = "0/2";
+    let (code, _, stderr) = cli(args).await.unwrap();
+    assert_eq!(code, 4, "shard 0/2 runs already: {stderr}");
+    assert!(stderr.contains("is locked by gharchive-"), "{stderr}");
+
+    release.add_permits(1);
+    let out = tokio::task::spawn_blocking(move || shard0.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{r} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(r["hours_ingested"], 2, "{r}");
+    let want: usize = hours
+        .iter()
+        .map(|h| github_sim::gharchive::truth(&spec, *h).events.len())
+        .sum();
+    let n = query(dir.path(), "SELECT COUNT(*) FROM gharchive_events");
+    assert_eq!(n[0][0], rusqlite::types::Value::Integer(want as i64));
 }
 
 /// The same hours into PostgreSQL: each id once, the states recorded, a second load of an hour

@@ -110,7 +110,13 @@ async fn the_router_and_the_openapi_description_agree() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let cli = common::service::cli(dir.path(), Some(&sim.url()), &[], &["init"]);
+    let gharchive = sim.gharchive_url();
+    let cli = common::service::cli(
+        dir.path(),
+        Some(&sim.url()),
+        &["--gharchive-url", &gharchive],
+        &["init"],
+    );
     let svc = common::service::serve(
         cli.config,
         Auth::Token(ghstats::config::Secret::new(TOKEN)),
@@ -256,6 +262,23 @@ async fn the_router_and_the_openapi_description_agree() {
     let (status, served) = send("GET", "/openapi.json", None, true).await;
     assert_eq!(status, 200);
     assert_eq!(served, spec, "the served description is the shipped one");
+    // GH Archive: the documented example's hours, already ingested by the loop above, are
+    // skipped the second time.
+    let example = &spec["paths"]["/gharchive"]["post"]["requestBody"]["content"]
+        ["application/json"]["example"];
+    let (status, hours) = send("POST", "/gharchive", Some(example), true).await;
+    assert_eq!(status, 200, "{hours}");
+    conforms(
+        &spec,
+        &schema("/gharchive", "post", "200"),
+        &hours,
+        "gharchive",
+    );
+    assert_eq!(
+        (&hours["status"], &hours["hours_skipped"]),
+        (&json!("completed"), &json!(3)),
+        "{hours}"
+    );
     let (status, resumed) =
         send("POST", "/resume", Some(&json!({"collection_id": id})), true).await;
     assert_eq!(status, 200);

@@ -770,3 +770,265 @@ async fn shutdown_waits_for_background_runs_to_checkpoint_and_release_the_lock()
         cp["status"]
     );
 }
+
+/// Rows of `gharchive_events` in the service's SQLite warehouse.
+fn gharchive_rows(dir: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(dir.join("wh.db"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM gharchive_events", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// `2024-03-10T04`, as bodies give hours.
+fn hour_arg(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H").to_string()
+}
+
+/// `POST /gharchive` with a range, again (skipped), with `force` (nothing changes), and with
+/// no body, as the hourly Scheduler job sends it: every hour after the last one ingested, up
+/// to the newest published. `Prefer: respond-async` is not applied: the answer is the result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gharchive_over_http_ingests_a_range_then_every_hour_since_the_last() {
+    use ghstats::gharchive::newest_published;
+    let sim = Simulator::start(&OrgSpec::new("acme", 1, 1, 90), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    sim.set_gharchive(github_sim::GhArchiveSpec::new(5, 120))
+        .unwrap();
+    let archive = sim.gharchive_url();
+    let s = start(&sim, Auth::None, &["--gharchive-url", &archive]).await;
+    let newest = newest_published(chrono::Utc::now());
+    let h = |back: i64| newest - chrono::Duration::hours(back);
+    let range = json!({"from": hour_arg(h(5)), "to": hour_arg(h(3))});
+    let events: usize = (3..=5)
+        .map(|b| sim.gharchive_truth(h(b)).events.len())
+        .sum();
+
+    let (code, r) = s.post("/gharchive", range.clone()).await;
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(
+        (&r["status"], &r["hours_selected"], &r["hours_ingested"]),
+        (&json!("completed"), &json!(3), &json!(3)),
+        "{r}"
+    );
+    assert_eq!(r["events"], events, "{r}");
+    assert_eq!(gharchive_rows(s.dir()), events as i64);
+
+    let (code, again) = s.post("/gharchive", range.clone()).await;
+    assert_eq!(code, 200, "{again}");
+    assert_eq!(
+        (&again["hours_skipped"], &again["hours_ingested"]),
+        (&json!(3), &json!(0)),
+        "{again}"
+    );
+    let mut forced = range.clone();
+    forced["force"] = json!(true);
+    let (code, forced) = s.post("/gharchive", forced).await;
+    assert_eq!(code, 200, "{forced}");
+    assert_eq!(forced["hours_ingested"], 3, "{forced}");
+    assert_eq!(
+        gharchive_rows(s.dir()),
+        events as i64,
+        "force changes nothing"
+    );
+
+    // No body: the hours after the last one ingested. A clock that passes an hour meanwhile
+    // adds the newest one; none before h(2) is taken again.
+    let r = s
+        .http
+        .post(format!("{}/gharchive", s.url))
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("preference-applied").is_none());
+    let since: Value = r.json().await.unwrap();
+    assert_eq!(
+        (&since["status"], &since["hours_skipped"]),
+        (&json!("completed"), &json!(0)),
+        "{since}"
+    );
+    let took: Vec<chrono::DateTime<chrono::Utc>> = since["hours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["hour"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(took[..3], [h(2), h(1), h(0)], "{since}");
+    assert!(took.len() <= 4, "{since}");
+    let total: usize = took
+        .iter()
+        .map(|t| sim.gharchive_truth(*t).events.len())
+        .sum::<usize>()
+        + events;
+    assert_eq!(gharchive_rows(s.dir()), total as i64);
+}
+
+/// Bodies that name no hours GH Archive can have get 400 saying what to fix, before any lock
+/// is taken or any hour asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gharchive_bodies_that_name_no_valid_hours_get_400_saying_what_to_fix() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 1, 1, 91), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let archive = sim.gharchive_url();
+    let s = start(&sim, Auth::None, &["--gharchive-url", &archive]).await;
+    // One hour more than GH Archive has published (within the 20-year cap until 2031).
+    let published = (ghstats::gharchive::newest_published(chrono::Utc::now())
+        - ghstats::gharchive::first_hour())
+    .num_hours()
+        + 1;
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"from": "2024-01-02T00", "to": "2024-01-01T00"}),
+            "to 2024-01-01T00 is before from 2024-01-02T00",
+        ),
+        (
+            json!({"from": "2024-01-01T25", "to": "2024-01-02T00"}),
+            "from: \"2024-01-01T25\": the hour must be 0 to 23",
+        ),
+        (
+            json!({"from": "2024-01-01T00", "to": "tomorrow"}),
+            "to: \"tomorrow\" is not an hour: give YYYY-MM-DDTHH",
+        ),
+        (
+            json!({"from": "2010-01-01T00", "to": "2011-03-01T00"}),
+            "before GH Archive's first hour, 2011-02-12T00",
+        ),
+        (
+            json!({"from": "2099-01-01T00", "to": "2099-01-01T01"}),
+            "to 2099-01-01T01 is not published yet",
+        ),
+        (json!({"from": "2024-01-01T00"}), "give both from and to"),
+        (json!({"to": "2024-01-01T00"}), "give both from and to"),
+        (json!({"hours": 0}), "hours must be positive, not 0"),
+        (json!({"hours": -3}), "hours must be positive, not -3"),
+        (json!({"hours": 1.5}), "invalid type"),
+        (json!({"hours": "6"}), "invalid type"),
+        (
+            json!({"hours": 10_000_000_000_i64}),
+            "hours must be 1 to 175680",
+        ),
+        (
+            json!({"hours": 200_000}),
+            "hours must be 1 to 175680, not 200000",
+        ),
+        (
+            json!({"hours": (published + 1).min(175_680)}),
+            "reaches back before GH Archive's first hour",
+        ),
+        (
+            json!({"hours": 2, "from": "2024-01-01T00", "to": "2024-01-01T01"}),
+            "either hours or from/to, not both",
+        ),
+        (json!({"force": "yes"}), "invalid type"),
+        (json!({"wait": false}), "unknown field `wait`"),
+        (json!({"shard": "0/2"}), "unknown field `shard`"),
+        (json!([1, 2]), "the body is not valid"),
+    ];
+    for (body, want) in &cases {
+        let (code, b) = s.post("/gharchive", body.clone()).await;
+        assert_eq!(code, 400, "{body}: {b}");
+        let error = b["error"].as_str().unwrap_or_default();
+        assert!(error.contains(want), "{body}: {error:?} lacks {want:?}");
+    }
+    // Nothing was done for any of them: no lock, no object.
+    assert!(!s.dir().join("lake/gharchive").exists());
+}
+
+/// While a `/gharchive` run holds GH Archive's lock, a second gets 409 naming the holder (a bad
+/// body still gets 400: it is checked first). On shutdown (SIGTERM) the run finishes the hour
+/// in hand, answers `partial` with the hours left, and releases the lock before the server
+/// returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gharchive_gets_409_while_a_run_holds_its_lock_and_answers_partial_on_shutdown() {
+    let spec = github_sim::GhArchiveSpec::new(3, 50);
+    let hours: Vec<chrono::DateTime<chrono::Utc>> = (4..7)
+        .map(|h| ghstats::gharchive::parse_hour(&format!("2024-03-10T{h:02}")).unwrap())
+        .collect();
+    let first_events = github_sim::gharchive::truth(&spec, hours[0]).events.len();
+    let (archive, mut asked, release) = common::archive::gated(
+        common::archive::hour_files(&spec, &hours),
+        github_sim::gharchive::file_name(hours[0]),
+    )
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let cli = common::service::cli(dir.path(), None, &["--gharchive-url", &archive], &["init"]);
+    let state = Arc::new(AppState::new(Runner::new(cli.config, false), Auth::None));
+    let stopping = state.runner.stop.clone();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ghstats::serve::serve(
+        state,
+        "127.0.0.1:0".parse().unwrap(),
+        ghstats::serve::ConnectionLimits::default(),
+        Some(ready_tx),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let url = format!("http://{}", ready_rx.await.unwrap());
+    let http = reqwest::Client::new();
+    let post = |body: Value| {
+        let r = http.post(format!("{url}/gharchive")).json(&body).send();
+        async move {
+            let r = r.await.unwrap();
+            let code = r.status().as_u16();
+            (code, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let run = tokio::spawn(post(
+        json!({"from": hour_arg(hours[0]), "to": hour_arg(hours[2])}),
+    ));
+    // The run holds the lock while it downloads its first hour.
+    asked.recv().await.unwrap();
+    let lock = dir.path().join("lake/gharchive/_locks/gharchive.json");
+    assert!(lock.exists());
+    let (code, busy) = post(json!({})).await;
+    assert_eq!(code, 409, "{busy}");
+    assert!(
+        busy["running_collection_id"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("gharchive-")),
+        "{busy}"
+    );
+    assert!(
+        busy["error"]
+            .as_str()
+            .unwrap()
+            .contains("the lease ends in"),
+        "{busy}"
+    );
+    let (code, bad) = post(json!({"hours": 0})).await;
+    assert_eq!(code, 400, "{bad}");
+
+    // Shutdown, then the first hour arrives: it is finished, the other two are left.
+    stop_tx.send(()).unwrap();
+    while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::task::yield_now().await;
+    }
+    release.add_permits(1);
+    let (code, r) = run.await.unwrap();
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(
+        (
+            &r["status"],
+            &r["hours_ingested"],
+            &r["hours_left"],
+            &r["events"]
+        ),
+        (
+            &json!("partial"),
+            &json!(1),
+            &json!(2),
+            &json!(first_events)
+        ),
+        "{r}"
+    );
+    drop(http);
+    server.await.unwrap().unwrap();
+    assert!(!lock.exists(), "the run released the lock");
+    assert_eq!(gharchive_rows(dir.path()), first_events as i64);
+}

@@ -65,6 +65,17 @@ impl Shard {
     }
 }
 
+/// The name of the lock a run takes under `gharchive/_locks/`: `gharchive.json`, or for a
+/// shard of more than one, `gharchive-shard-I-of-N.json`. Shards of one split never share an
+/// hour, so the tasks of a Cloud Run Job run side by side; a second run of the same shard (or
+/// a second unsharded run) is refused. Shard `0/1` takes every hour: it is the unsharded lock.
+pub fn lock_file(shard: Option<Shard>) -> String {
+    match shard {
+        Some(s) if s.count > 1 => format!("gharchive-shard-{}-of-{}.json", s.index, s.count),
+        _ => "gharchive.json".to_string(),
+    }
+}
+
 /// What a run is told.
 pub struct Options {
     /// GH Archive's base URL (`GHARCHIVE_URL`).
@@ -130,42 +141,78 @@ pub struct GharchiveResult {
 #[error("{0}")]
 pub struct PlanError(pub String);
 
+impl Selection {
+    /// Checks that the selection names hours GH Archive can have at `now`, before any lock is
+    /// taken or any hour asked for. The CLI (exit status 2) and `POST /gharchive` (400) both
+    /// call it, and [`plan`] again.
+    ///
+    /// Errors, each saying what to fix: `to` before `from`; `to` not published yet (after
+    /// [`newest_published`]); a range of more than [`MAX_HOURS`]; `hours` outside 1 to
+    /// [`MAX_HOURS`] or reaching back before GH Archive's first hour ([`super::FIRST_HOUR`]).
+    pub fn check(&self, now: DateTime<Utc>) -> Result<(), PlanError> {
+        let newest = newest_published(now);
+        let hour = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H").to_string();
+        match self {
+            Selection::Range { from, to } => {
+                let (from, to) = (floor_hour(*from), floor_hour(*to));
+                if to < from {
+                    return Err(PlanError(format!(
+                        "to {} is before from {}: give the first hour in from and the last in to",
+                        hour(to),
+                        hour(from)
+                    )));
+                }
+                if to > newest {
+                    return Err(PlanError(format!(
+                        "to {} is not published yet: the newest hour GH Archive can have is {}",
+                        hour(to),
+                        hour(newest)
+                    )));
+                }
+                if (to - from).num_hours() >= MAX_HOURS {
+                    return Err(PlanError(format!(
+                        "{} hours is more than one run takes ({MAX_HOURS}); split the range",
+                        (to - from).num_hours() + 1
+                    )));
+                }
+            }
+            Selection::Newest(n) => {
+                if *n == 0 || i64::from(*n) > MAX_HOURS {
+                    return Err(PlanError(format!(
+                        "hours must be 1 to {MAX_HOURS}, not {n}"
+                    )));
+                }
+                let reach = (newest - super::first_hour()).num_hours() + 1;
+                if i64::from(*n) > reach {
+                    return Err(PlanError(format!(
+                        "hours {n} reaches back before GH Archive's first hour, {}: at most {reach} hours are published now",
+                        super::FIRST_HOUR
+                    )));
+                }
+            }
+            Selection::SinceLast => {}
+        }
+        Ok(())
+    }
+}
+
 /// The hours `selection` names, oldest first, as of `now`.
+///
+/// Errors: what [`Selection::check`] refuses.
 pub fn plan(
     selection: &Selection,
     states: &BTreeMap<DateTime<Utc>, HourState>,
     now: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, String> {
+    selection.check(now).map_err(|e| e.0)?;
     let newest = newest_published(now);
     let range = |from: DateTime<Utc>, to: DateTime<Utc>| {
         let n = (to - from).num_hours() + 1;
         (0..n.max(0)).map(move |i| from + Duration::hours(i))
     };
     Ok(match selection {
-        Selection::Range { from, to } => {
-            let (from, to) = (floor_hour(*from), floor_hour(*to));
-            if to < from {
-                return Err(format!("--to {to} is before --from {from}"));
-            }
-            if to > newest {
-                return Err(format!(
-                    "--to {} is not published yet: the newest hour GH Archive can have is {}",
-                    to.format("%Y-%m-%dT%H"),
-                    newest.format("%Y-%m-%dT%H")
-                ));
-            }
-            if (to - from).num_hours() >= MAX_HOURS {
-                return Err(format!(
-                    "{} hours is more than one request takes ({MAX_HOURS}); split the range",
-                    (to - from).num_hours() + 1
-                ));
-            }
-            range(from, to).collect()
-        }
+        Selection::Range { from, to } => range(floor_hour(*from), floor_hour(*to)).collect(),
         Selection::Newest(n) => {
-            if *n == 0 || i64::from(*n) > MAX_HOURS {
-                return Err(format!("--hours must be 1 to {MAX_HOURS}, not {n}"));
-            }
             range(newest - Duration::hours(i64::from(*n) - 1), newest).collect()
         }
         Selection::SinceLast => {
@@ -517,6 +564,35 @@ mod tests {
     }
 
     #[test]
+    fn a_selection_gh_archive_cannot_have_is_refused_saying_what_to_fix() {
+        let now: DateTime<Utc> = "2024-05-01T10:20:00Z".parse().unwrap();
+        let range = |from: &str, to: &str| Selection::Range {
+            from: h(from),
+            to: h(to),
+        };
+        let refused = |s: Selection| s.check(now).unwrap_err().0;
+        assert_eq!(
+            refused(range("2024-05-01T02", "2024-05-01T01")),
+            "to 2024-05-01T01 is before from 2024-05-01T02: give the first hour in from and the last in to"
+        );
+        assert_eq!(
+            refused(range("2024-05-01T09", "2024-05-01T10")),
+            "to 2024-05-01T10 is not published yet: the newest hour GH Archive can have is 2024-05-01T09"
+        );
+        assert!(refused(Selection::Newest(0)).contains("hours must be 1 to"));
+        assert!(refused(Selection::Newest(u32::MAX)).contains("not 4294967295"));
+        // From 2011-02-12T00 to 2024-05-01T09, both included.
+        let published = (h("2024-05-01T09") - h("2011-02-12T00")).num_hours() + 1;
+        let n = u32::try_from(published).unwrap();
+        assert!(Selection::Newest(n).check(now).is_ok());
+        assert!(refused(Selection::Newest(n + 1)).contains(&format!(
+            "before GH Archive's first hour, 2011-02-12T00: at most {published} hours"
+        )));
+        assert!(range("2011-02-12T00", "2024-05-01T09").check(now).is_ok());
+        assert!(Selection::SinceLast.check(now).is_ok());
+    }
+
+    #[test]
     fn shards_split_the_hours_without_overlap() {
         let hours: Vec<_> = (0..100)
             .map(|i| h("2020-01-01T00") + Duration::hours(i))
@@ -525,6 +601,9 @@ mod tests {
         for hour in &hours {
             assert_eq!(shards.iter().filter(|s| s.takes(*hour)).count(), 1);
         }
+        assert_eq!(lock_file(None), "gharchive.json");
+        assert_eq!(lock_file(Some("0/1".parse().unwrap())), "gharchive.json");
+        assert_eq!(lock_file(Some(shards[3])), "gharchive-shard-3-of-7.json");
         for bad in ["7/7", "1", "a/b", "0/0", "-1/3"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }

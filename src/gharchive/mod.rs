@@ -128,7 +128,7 @@ pub fn parse_hour(s: &str) -> Result<DateTime<Utc>, String> {
     }
     let t = date.and_hms_opt(h, 0, 0).ok_or_else(bad)?;
     let t = Utc.from_utc_datetime(&t);
-    let first = parse_first();
+    let first = first_hour();
     if t < first {
         return Err(format!(
             "{s:?} is before GH Archive's first hour, {FIRST_HOUR}"
@@ -137,7 +137,8 @@ pub fn parse_hour(s: &str) -> Result<DateTime<Utc>, String> {
     Ok(t)
 }
 
-fn parse_first() -> DateTime<Utc> {
+/// GH Archive's first hour, [`FIRST_HOUR`], as a time.
+pub fn first_hour() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2011, 2, 12, 0, 0, 0)
         .single()
         .unwrap_or(DateTime::<Utc>::MIN_UTC)

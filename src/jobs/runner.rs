@@ -891,7 +891,8 @@ impl Runner {
     }
 
     /// The `gharchive` job: `selection` of hours into the lake and the warehouse, under GH
-    /// Archive's own lock (`gharchive/_locks/gharchive.json`), within the run budget.
+    /// Archive's own lock (`gharchive/_locks/gharchive.json`, or the shard's:
+    /// [`crate::gharchive::job::lock_file`]), within the run budget.
     pub async fn gharchive(
         &self,
         selection: crate::gharchive::job::Selection,
@@ -913,7 +914,9 @@ impl Runner {
             .build()
             .map_err(|e| JobError::Failed(anyhow::anyhow!("cannot build the HTTP client: {e}")))?;
         let lost = Arc::new(AtomicBool::new(false));
-        let path = lake.path_of(&["gharchive", "_locks", "gharchive.json"]);
+        // Each shard has a lock of its own, so a Cloud Run Job's tasks run side by side.
+        let file = crate::gharchive::job::lock_file(shard);
+        let path = lake.path_of(&["gharchive", "_locks", &file]);
         let holder = format!("gharchive-{}", new_collection_id(chrono::Utc::now()));
         let held = Held::take_lock(
             LeaseLock::at(lake.clone(), "gharchive", path, self.config.lock_lease),

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod archive;
 pub mod service;
 
 /// The `ghstats` binary run in `dir`, with none of its settings inherited from the environment.
