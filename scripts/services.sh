@@ -11,7 +11,6 @@ state="${GHSTATS_SERVICES_DIR:-$HOME/.cache/ghstats-services}"
 run="$state/run"
 venv="$state/venv"
 bq_venv="$state/bq-venv"
-shared_tools="$(pwd)/../shared/tools/emulators"
 log() { echo "services: $*" >&2; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -77,14 +76,15 @@ start() {
   echo $! >>"$run/pids"
 
   # bqemulator reads gs://BUCKET/OBJECT in load jobs from BQEMU_GCS_LOCAL_ROOT/BUCKET/OBJECT:
-  # fake-gcs-server's filesystem root, so both see the same objects. It fetches a DuckDB
-  # extension at start unless launched through ../shared's launcher, which makes that optional.
+  # fake-gcs-server's filesystem root, so both see the same objects. scripts/bqemulator-launcher.py
+  # starts it without the DuckDB extension it would download, and with Parquet loads that read
+  # the file's columns only, as BigQuery's do (see there).
   local bq_port bq_grpc
   bq_port=$(free_port)
   bq_grpc=$(free_port)
   mkdir -p "$run/bq-tmp"
   TMPDIR="$run/bq-tmp" BQEMU_ENABLE_FORMAT_EXTENSIONS=false BQEMU_GCS_LOCAL_ROOT="$run/gcs" \
-    "$bq_venv/bin/python" "$shared_tools/bqemulator-launcher.py" start --rest-host 127.0.0.1 --rest-port "$bq_port" \
+    "$bq_venv/bin/python" scripts/bqemulator-launcher.py start --rest-host 127.0.0.1 --rest-port "$bq_port" \
     --grpc-host 127.0.0.1 --grpc-port "$bq_grpc" --project test-proj --log-level warning >"$run/bq.log" 2>&1 &
   echo $! >>"$run/pids"
 

@@ -27,41 +27,12 @@ async fn local_filesystem_storage_conforms() {
         .unwrap();
 }
 
-/// The endpoint of a test server from the environment, or a note that the test is skipped.
-fn server(var: &str) -> Option<url::Url> {
-    match std::env::var(var).ok().and_then(|v| v.parse().ok()) {
-        Some(u) => Some(u),
-        None => {
-            eprintln!(
-                "skipped: {var} is not set (scripts/services.sh start sets it; .ci/run runs it)"
-            );
-            None
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_storage_on_moto_conforms() {
-    let Some(endpoint) = server("GHSTATS_TEST_S3_ENDPOINT") else {
+    let Some(lake) = common::fresh_s3_lake("some/prefix").await else {
         return;
     };
-    let bucket = format!("ghstats-{:08x}", rand::random::<u32>());
-    let created = reqwest::Client::new()
-        .put(format!("{}{bucket}", endpoint))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        created.status().is_success(),
-        "creating the bucket: {}",
-        created.status()
-    );
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    let url: StorageUrl = format!("s3://{bucket}/some/prefix").parse().unwrap();
-    conformance::run_all(&Lake::open(&url, Some(&endpoint)).unwrap())
-        .await
-        .unwrap();
+    conformance::run_all(&lake).await.unwrap();
 }
 
 /// fake-gcs-server 1.54 lacks the XML upload API that object_store writes with, so this test
@@ -72,7 +43,7 @@ async fn s3_storage_on_moto_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gcs_storage_on_fake_gcs_server_reads_lists_and_deletes() {
     use ghstats::lake::ChunkWriter;
-    let Some(endpoint) = server("GHSTATS_TEST_GCS_ENDPOINT") else {
+    let Some(endpoint) = common::test_server("GHSTATS_TEST_GCS_ENDPOINT") else {
         return;
     };
     let bucket = std::env::var("GHSTATS_TEST_GCS_BUCKET").unwrap_or_else(|_| "ghstats-test".into());

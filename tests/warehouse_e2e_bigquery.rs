@@ -46,13 +46,8 @@ async fn gs_and_bigquery_equal_the_ground_truth_before_and_after_changes() {
     let Some(target) = fresh_bigquery() else {
         return;
     };
-    let (Some(endpoint), Ok(bucket)) = (
-        std::env::var("GHSTATS_TEST_GCS_ENDPOINT")
-            .ok()
-            .and_then(|u| u.parse::<url::Url>().ok()),
-        std::env::var("GHSTATS_TEST_GCS_BUCKET"),
-    ) else {
-        eprintln!("skipped: GHSTATS_TEST_GCS_ENDPOINT is not set");
+    let Some(common::gcs::GcsBucket { endpoint, bucket }) = common::gcs::GcsBucket::from_env()
+    else {
         return;
     };
     let prefix = format!("e2e-{:08x}", rand::random::<u32>());

@@ -13,12 +13,19 @@
 //!    pull requests just loaded. A failing statement rolls the whole transaction back.
 //! 4. The staging tables are dropped, whatever happened.
 //!
+//! A GH Archive hour (`load_gharchive_hour`): a load job reads the hour's Parquet object into
+//! a staging table as it is (from its `gs://` URI, or as media streamed from other storage),
+//! then one transaction deletes the hour's rows, inserts the staged events whose id is not
+//! stored yet (a MERGE that only inserts) and records the hour in `gharchive_hours`. Both
+//! statements filter `created_at` to the days around the hour, so only those partitions of
+//! the day-partitioned table are read.
+//!
 //! Every statement runs as a job; a job's outcome is its `status.errorResult`, read after
 //! polling `jobs.get` with backoff. (The emulator also answers failed queries with HTTP 200; the
 //! code never relies on the HTTP status of a query.)
 
 use super::sql::{self, ViewDialect};
-use super::{LoadReport, TableLoad, Warehouse, WarehouseError};
+use super::{HourState, LoadReport, TableLoad, Typed, Warehouse, WarehouseError};
 use crate::lake::{ChunkInfo, Lake};
 use crate::tables::{self, Mode, TableDef};
 use async_trait::async_trait;
@@ -194,10 +201,12 @@ pub fn schema_json(t: &TableDef) -> Value {
 }
 
 /// Every table as Terraform creates it (`terraform/bigquery_tables.json`): its schema, its DAY
-/// partitioning column (or null) and its clustering columns, keyed by table name.
+/// partitioning column (or null) and its clustering columns, keyed by table name. The GH
+/// Archive tables are there too, so Terraform's deletion protection covers them.
 pub fn terraform_tables() -> Value {
     let tables: serde_json::Map<String, Value> = crate::tables::ALL
         .iter()
+        .chain(crate::tables::GHARCHIVE)
         .map(|t| {
             (
                 t.name.to_string(),
@@ -239,6 +248,37 @@ fn ts_lit(t: DateTime<Utc>) -> String {
     )
 }
 
+/// A cell as a GoogleSQL literal of its column's type.
+fn cell_lit(c: &tables::Column, v: &Typed) -> String {
+    match v {
+        Typed::Null => format!("CAST(NULL AS {})", c.ty.bigquery()),
+        Typed::Text(s) => lit(s),
+        Typed::Int(i) => i.to_string(),
+        Typed::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        Typed::Timestamp(t) => ts_lit(*t),
+        Typed::Labels(l) => format!(
+            "[{}]",
+            l.iter().map(|s| lit(s)).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// The `created_at` range a GH Archive hour's load reads and writes in `gharchive_events`:
+/// the hour and its staged events' range, widened by a day each way. Constants, so BigQuery
+/// prunes the table's day partitions to three or four instead of scanning every one (a year
+/// is billions of rows). This holds as long as an event appears in an hour's file within a day
+/// of its `created_at`, and a copy of it in another hour carries the same `created_at`, which
+/// is how GH Archive's duplicates come (the same event recorded twice).
+fn gharchive_window(hour: DateTime<Utc>, staged: &Staged) -> (DateTime<Utc>, DateTime<Utc>) {
+    let end = hour + chrono::Duration::hours(1);
+    let lo = staged.low.map_or(hour, |l| l.min(hour));
+    let hi = staged.high.map_or(end, |h| h.max(end));
+    (
+        lo - chrono::Duration::days(1),
+        hi + chrono::Duration::days(1),
+    )
+}
+
 /// `(S.a > T.a OR (S.a = T.a AND (S.b > T.b)))`: the version of `s` is greater than that of `t`.
 fn newer(t: &TableDef, s: &str, target: &str) -> String {
     fn go(vs: &[&str], s: &str, t: &str) -> String {
@@ -269,6 +309,52 @@ struct Staged {
     rows: u64,
     low: Option<DateTime<Utc>>,
     high: Option<DateTime<Utc>>,
+}
+
+/// What a media upload carries.
+enum Media<'a> {
+    /// Rows made in memory (checked NDJSON).
+    Rows(bytes::Bytes),
+    /// An object of the lake (an hour's Parquet file), streamed from storage.
+    Object {
+        lake: &'a Lake,
+        path: &'a object_store::path::Path,
+    },
+}
+
+impl Media<'_> {
+    /// The multipart body `head`, media, `tail`, and its length in bytes.
+    async fn body(
+        &self,
+        head: bytes::Bytes,
+        tail: bytes::Bytes,
+    ) -> Result<(reqwest::Body, u64), WarehouseError> {
+        use futures::StreamExt;
+        use object_store::ObjectStoreExt;
+        let framing = (head.len() + tail.len()) as u64;
+        match self {
+            Media::Rows(rows) => {
+                let mut all = Vec::with_capacity(head.len() + rows.len() + tail.len());
+                all.extend_from_slice(&head);
+                all.extend_from_slice(rows);
+                all.extend_from_slice(&tail);
+                Ok((reqwest::Body::from(all), framing + rows.len() as u64))
+            }
+            Media::Object { lake, path } => {
+                let got = lake
+                    .store()
+                    .get(path)
+                    .await
+                    .map_err(|e| WarehouseError::reading(path.as_ref(), e))?;
+                let size = got.meta.size;
+                let stream =
+                    futures::stream::once(async move { Ok::<_, object_store::Error>(head) })
+                        .chain(got.into_stream())
+                        .chain(futures::stream::once(async move { Ok(tail) }));
+                Ok((reqwest::Body::wrap_stream(stream), framing + size))
+            }
+        }
+    }
 }
 
 impl BigQueryWarehouse {
@@ -739,39 +825,44 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
                 .map_err(|e| WarehouseError::reading(&chunk.path, e))?;
             rows += check_chunk(t, chunk, &bytes, &mut buf)?;
             if buf.len() >= UPLOAD_BYTES {
-                self.upload(load(Vec::new()), std::mem::take(&mut buf))
-                    .await?;
+                self.upload(
+                    load(Vec::new()),
+                    Media::Rows(std::mem::take(&mut buf).into()),
+                )
+                .await?;
             }
         }
         if !buf.is_empty() {
-            self.upload(load(Vec::new()), buf).await?;
+            self.upload(load(Vec::new()), Media::Rows(buf.into()))
+                .await?;
         }
         Ok(Some(rows))
     }
 
-    /// A load job whose rows travel in the request (a multipart media upload).
+    /// A load job whose rows travel in the request (a multipart media upload): `media` is the
+    /// rows themselves, or an object of the lake streamed through (never held in memory).
     async fn upload(
         &self,
         config: model::JobConfiguration,
-        rows: Vec<u8>,
+        media: Media<'_>,
     ) -> Result<(), WarehouseError> {
         let job = model::Job::new()
             .set_job_reference(self.job_reference("upload"))
             .set_configuration(config);
         let meta = serde_json::to_vec(&job).map_err(|e| WarehouseError::Query(e.to_string()))?;
         let boundary = format!("ghstats{:016x}", rand::random::<u64>());
-        let mut body = Vec::with_capacity(rows.len() + meta.len() + 256);
-        body.extend_from_slice(
+        let mut head = Vec::with_capacity(meta.len() + 256);
+        head.extend_from_slice(
             format!("--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n")
                 .as_bytes(),
         );
-        body.extend_from_slice(&meta);
-        body.extend_from_slice(
+        head.extend_from_slice(&meta);
+        head.extend_from_slice(
             format!("\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n")
                 .as_bytes(),
         );
-        body.extend_from_slice(&rows);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let head = bytes::Bytes::from(head);
+        let tail = bytes::Bytes::from(format!("\r\n--{boundary}--\r\n"));
         let url = format!(
             "{}/upload/bigquery/v2/projects/{}/jobs?uploadType=multipart",
             self.endpoint, self.target.project
@@ -787,10 +878,11 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
                 http::HeaderMap::new()
             }
         };
-        let body = bytes::Bytes::from(body);
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
+            // Built again for each attempt: an object's stream is read once.
+            let (body, length) = media.body(head.clone(), tail.clone()).await?;
             let r = self
                 .http
                 .post(&url)
@@ -799,7 +891,8 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
                     "content-type",
                     format!("multipart/related; boundary={boundary}"),
                 )
-                .body(body.clone())
+                .header("content-length", length)
+                .body(body)
                 .send()
                 .await;
             match r {
@@ -867,7 +960,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         let mut out = BTreeMap::new();
         for row in self.rows("stats", &parts.join("\nUNION ALL\n")).await? {
             let tbl = row["tbl"].as_str().unwrap_or_default();
-            let Some(t) = tables::by_name(tbl) else {
+            let Some((t, _)) = stages.iter().find(|(t, _)| t.name == tbl) else {
                 continue;
             };
             let when = |v: &Value| {
@@ -1033,6 +1126,151 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         )
     }
 
+    /// Creates the staging table of `t` for one load, `_ghstats_stage_{table}_{token}`, with
+    /// the table's columns (see [`stage_schema`]); it expires after a day should the process
+    /// die before dropping it. Returns its name.
+    async fn create_stage(&self, t: &TableDef, token: &str) -> Result<String, WarehouseError> {
+        let stage = format!("_ghstats_stage_{}_{token}", t.name);
+        let expires = (Utc::now() + chrono::Duration::days(1)).timestamp_millis();
+        self.insert_table(
+            model::Table::new()
+                .set_table_reference(self.table_reference(&stage))
+                .set_schema(stage_schema(t))
+                .set_expiration_time(expires),
+            &stage,
+        )
+        .await?;
+        Ok(stage)
+    }
+
+    /// Runs a script holding a transaction, or one DML statement, and returns its last
+    /// statement's rows. Another transaction on the same tables makes BigQuery abort this one,
+    /// which then changed nothing: it runs again, up to four times in all.
+    async fn transaction(&self, kind: &str, script: &str) -> Result<Vec<Value>, WarehouseError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.rows(kind, script).await {
+                Err(WarehouseError::Query(m)) if attempt < 4 && m.contains("concurrent update") => {
+                    tracing::warn!(
+                        attempt,
+                        kind,
+                        "A concurrent transaction aborted the script; retrying."
+                    );
+                    tokio::time::sleep(Duration::from_secs(2 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The MERGE that sets the row of `state.hour` in `gharchive_hours` to `state`.
+    fn hour_upsert_sql(&self, state: &HourState) -> String {
+        let t = &tables::GHARCHIVE_HOURS;
+        let values: Vec<String> = t
+            .columns
+            .iter()
+            .zip(state.cells())
+            .map(|(c, v)| format!("{} AS {}", cell_lit(c, &v), c.name))
+            .collect();
+        let cols: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
+        let set: Vec<String> = cols
+            .iter()
+            .filter(|c| !t.key.contains(c))
+            .map(|c| format!("{c} = S.{c}"))
+            .collect();
+        format!(
+            "MERGE {} T USING (SELECT {}) S ON T.hour = S.hour\nWHEN MATCHED THEN UPDATE SET {}\nWHEN NOT MATCHED THEN INSERT ({}) VALUES ({})",
+            self.table_ref(t.name),
+            values.join(", "),
+            set.join(", "),
+            cols.join(", "),
+            cols.iter().map(|c| format!("S.{c}")).collect::<Vec<_>>().join(", ")
+        )
+    }
+
+    /// The script that takes an hour's staged events into `gharchive_events` and records its
+    /// state, in one transaction, with the rule of every backend: the hour's own rows are
+    /// replaced, an id already stored (by another hour) keeps its row, so loading twice
+    /// changes nothing. Both statements read only the day partitions of [`gharchive_window`].
+    fn gharchive_load_script(&self, stage: &str, staged: &Staged, state: &HourState) -> String {
+        let t = &tables::GHARCHIVE_EVENTS;
+        let target = self.table_ref(t.name);
+        let cols: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
+        let (lo, hi) = gharchive_window(state.hour, staged);
+        let window = format!("T.created_at BETWEEN {} AND {}", ts_lit(lo), ts_lit(hi));
+        // An hour's file holds each id once (the ingest drops later copies); the ranking only
+        // keeps a MERGE from failing on a file that does not.
+        let dedup = format!(
+            "SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY created_at) AS ghstats_rank FROM {stage}) WHERE ghstats_rank = 1",
+            cols = cols.join(", "),
+            stage = self.table_ref(stage),
+        );
+        format!(
+            "BEGIN TRANSACTION;\n\
+             DELETE FROM {target} T WHERE T.archive_hour = {hour} AND {window};\n\
+             MERGE {target} T USING ({dedup}) S ON T.event_id = S.event_id AND {window}\n\
+             WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values});\n\
+             {upsert};\n\
+             COMMIT TRANSACTION;",
+            hour = ts_lit(state.hour),
+            cols = cols.join(", "),
+            values = cols
+                .iter()
+                .map(|c| format!("S.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            upsert = self.hour_upsert_sql(state),
+        )
+    }
+
+    /// Fills the staging table `stage` from the hour's Parquet object and takes it into
+    /// `gharchive_events`; returns the rows the file holds.
+    async fn load_gharchive_stage(
+        &self,
+        lake: &Lake,
+        path: &object_store::path::Path,
+        state: &HourState,
+        stage: &str,
+    ) -> Result<u64, WarehouseError> {
+        let t = &tables::GHARCHIVE_EVENTS;
+        // BigQuery reads the file as it is: no schema is given, the columns match the
+        // staging table's by name (`gharchive::batch::schema` follows the same definition), and
+        // without `hivePartitioningOptions` the `date=…/hour=…` folders add no columns. (The
+        // emulator, bqemulator 1.4.0, reads a gs:// Parquet file with DuckDB's `read_parquet`,
+        // which does add them, and failed with "table … has 17 columns but 19 values were
+        // supplied"; scripts/bqemulator-launcher.py makes it read the file's columns only. Its
+        // media uploads go through a temporary file and never had the problem.)
+        let load = |uris: Vec<String>| {
+            model::JobConfiguration::new().set_load(
+                model::JobConfigurationLoad::new()
+                    .set_source_uris(uris)
+                    .set_source_format("PARQUET")
+                    .set_destination_table(self.table_reference(stage))
+                    .set_write_disposition("WRITE_APPEND")
+                    .set_create_disposition("CREATE_NEVER")
+                    .set_max_bad_records(0),
+            )
+        };
+        match lake.gcs_uri(path.as_ref()) {
+            Some(uri) => {
+                self.run("load", load(vec![uri])).await?;
+            }
+            None => {
+                self.upload(load(Vec::new()), Media::Object { lake, path })
+                    .await?
+            }
+        }
+        let staged = self
+            .staged(&[(&tables::GHARCHIVE_EVENTS, stage.to_string())])
+            .await?
+            .remove(t.name)
+            .unwrap_or_default();
+        let script = self.gharchive_load_script(stage, &staged, state);
+        self.transaction("gharchive_load", &script).await?;
+        Ok(staged.rows)
+    }
+
     async fn load_staged(
         &self,
         lake: &Lake,
@@ -1040,18 +1278,9 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         stages: &mut Vec<(&'static TableDef, String)>,
         token: &str,
     ) -> Result<LoadReport, WarehouseError> {
-        let expires = (Utc::now() + chrono::Duration::days(1)).timestamp_millis();
         let mut read_here = BTreeMap::new();
         for (t, chunks) in groups {
-            let stage = format!("_ghstats_stage_{}_{token}", t.name);
-            self.insert_table(
-                model::Table::new()
-                    .set_table_reference(self.table_reference(&stage))
-                    .set_schema(stage_schema(t))
-                    .set_expiration_time(expires),
-                &stage,
-            )
-            .await?;
+            let stage = self.create_stage(t, token).await?;
             stages.push((t, stage.clone()));
             if let Some(n) = self.fill_stage(lake, t, &stage, chunks).await? {
                 read_here.insert(t.name, n);
@@ -1065,24 +1294,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         }
         let script = self.merge_script(stages, &staged);
         if !script.is_empty() {
-            // Another transaction on the same tables makes BigQuery abort this one, which then
-            // changed nothing: run it again.
-            let mut attempt = 0;
-            let rows = loop {
-                attempt += 1;
-                match self.rows("merge", &script).await {
-                    Err(WarehouseError::Query(m))
-                        if attempt < 4 && m.contains("concurrent update") =>
-                    {
-                        tracing::warn!(
-                            attempt,
-                            "A concurrent transaction aborted the MERGE; retrying."
-                        );
-                        tokio::time::sleep(Duration::from_secs(2 << attempt)).await;
-                    }
-                    other => break other?,
-                }
-            };
+            let rows = self.transaction("merge", &script).await?;
             let counts = rows
                 .first()
                 .and_then(|r| r.as_object())
@@ -1195,7 +1407,7 @@ impl Warehouse for BigQueryWarehouse {
     /// every column. `init` also replaces the views.
     async fn ensure_tables(&self) -> Result<(), WarehouseError> {
         self.create_dataset().await?;
-        for t in tables::ALL {
+        for t in tables::ALL.iter().chain(tables::GHARCHIVE) {
             self.ensure_table(t).await?;
         }
         for (name, sql) in self.views() {
@@ -1237,6 +1449,56 @@ impl Warehouse for BigQueryWarehouse {
         for (_, stage) in &stages {
             self.drop_table(stage).await;
         }
+        result
+    }
+
+    /// Every hour's state, oldest first; none when `gharchive_hours` does not exist yet (a
+    /// dataset opened only for reading).
+    async fn gharchive_hours(&self) -> Result<Vec<HourState>, WarehouseError> {
+        let t = &tables::GHARCHIVE_HOURS;
+        if self.get_table(t.name).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY hour",
+            sql::column_list(t),
+            self.table_ref(t.name)
+        );
+        self.rows("fetch", &sql)
+            .await?
+            .iter()
+            .map(|row| {
+                let cells = t
+                    .columns
+                    .iter()
+                    .map(|c| super::typed(t.name, c, row.get(c.name)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(WarehouseError::Query)?;
+                HourState::from_cells(&cells)
+            })
+            .collect()
+    }
+
+    async fn record_gharchive_hour(&self, state: &HourState) -> Result<(), WarehouseError> {
+        self.transaction("gharchive_hour", &self.hour_upsert_sql(state))
+            .await
+            .map(drop)
+    }
+
+    /// A load job reads the Parquet object into a staging table (from its `gs://` URI when the
+    /// lake is in GCS, otherwise as a media upload streamed from storage; ghstats re-encodes
+    /// nothing), then one transaction replaces the hour's rows and records its state (see
+    /// `gharchive_load_script`). The staging table is dropped whatever happened.
+    async fn load_gharchive_hour(
+        &self,
+        lake: &Lake,
+        path: &object_store::path::Path,
+        state: &HourState,
+    ) -> Result<u64, WarehouseError> {
+        let token = format!("{:016x}", rand::random::<u64>());
+        let stage = self.create_stage(&tables::GHARCHIVE_EVENTS, &token).await?;
+        let result = self.load_gharchive_stage(lake, path, state, &stage).await;
+        self.drop_table(&stage).await;
         result
     }
 
@@ -1418,6 +1680,46 @@ mod tests {
         );
         let bad = json!({"f": [{"v": "x"}]});
         assert!(decode_row(&fields[..1], bad.as_object().unwrap()).is_err());
+    }
+
+    #[test]
+    fn an_hours_load_reads_the_days_around_it_only() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let hour = t("2024-03-10T05:00:00Z");
+        // Nothing staged: the hour itself, a day either side.
+        assert_eq!(
+            gharchive_window(hour, &Staged::default()),
+            (t("2024-03-09T05:00:00Z"), t("2024-03-11T06:00:00Z"))
+        );
+        // Copies of the previous hour's events reach back into it.
+        let staged = Staged {
+            rows: 3,
+            low: Some(t("2024-03-10T04:58:00Z")),
+            high: Some(t("2024-03-10T05:59:59Z")),
+        };
+        assert_eq!(
+            gharchive_window(hour, &staged),
+            (t("2024-03-09T04:58:00Z"), t("2024-03-11T06:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn cells_become_literals_of_their_column() {
+        let col = |name| *tables::GHARCHIVE_HOURS.column(name).unwrap();
+        assert_eq!(
+            cell_lit(&col("events"), &Typed::Null),
+            "CAST(NULL AS INT64)"
+        );
+        assert_eq!(
+            cell_lit(&col("error"), &Typed::Text("it's".into())),
+            "'it\\'s'"
+        );
+        assert_eq!(cell_lit(&col("events"), &Typed::Int(-3)), "-3");
+        let at = "2024-03-10T05:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            cell_lit(&col("hour"), &Typed::Timestamp(at)),
+            "TIMESTAMP '2024-03-10T05:00:00.000000Z'"
+        );
     }
 
     #[test]

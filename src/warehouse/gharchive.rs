@@ -127,7 +127,7 @@ impl HourState {
 /// The error of a backend that cannot hold GH Archive yet.
 pub fn unsupported(backend: &str) -> WarehouseError {
     WarehouseError::Query(format!(
-        "the {backend} warehouse does not take GH Archive events yet; use SQLite or PostgreSQL"
+        "the {backend} warehouse does not take GH Archive events yet; use SQLite, PostgreSQL or BigQuery"
     ))
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod archive;
+pub mod gcs;
 pub mod service;
 
 /// The `ghstats` binary run in `dir`, with none of its settings inherited from the environment.
@@ -472,4 +473,39 @@ pub async fn seed_gcs_object(endpoint: &url::Url, bucket: &str, name: &str, byte
         .await
         .unwrap();
     assert!(r.status().is_success(), "seeding {name}: {}", r.status());
+}
+
+/// The endpoint of a test server from the environment variable `var`, or `None` with a note
+/// that the test is skipped.
+pub fn test_server(var: &str) -> Option<url::Url> {
+    match std::env::var(var).ok().and_then(|v| v.parse().ok()) {
+        Some(u) => Some(u),
+        None => {
+            eprintln!(
+                "skipped: {var} is not set (scripts/services.sh start sets it; .ci/run runs it)"
+            );
+            None
+        }
+    }
+}
+
+/// A lake at `s3://NEW-BUCKET/{prefix}` on the test S3 server (moto), in a bucket of its own,
+/// or `None` (with a note) when the server is not running.
+pub async fn fresh_s3_lake(prefix: &str) -> Option<Lake> {
+    let endpoint = test_server("GHSTATS_TEST_S3_ENDPOINT")?;
+    let bucket = format!("ghstats-{:08x}", rand::random::<u32>());
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        created.status().is_success(),
+        "creating the bucket: {}",
+        created.status()
+    );
+    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    let url: ghstats::config::StorageUrl = format!("s3://{bucket}/{prefix}").parse().unwrap();
+    Some(Lake::open(&url, Some(&endpoint)).unwrap())
 }
