@@ -1,7 +1,10 @@
-//! `ghstats summary` shows GH Archive from the warehouse's `gharchive_hours`: after a simulated
-//! run with ingested, missing (one of them for good) and failed hours, its figures equal the
-//! simulator's truth, in `--json` and in the text; a warehouse without GH Archive's tables, or
-//! with nothing recorded in them, gives no GH Archive section.
+//! GH Archive on the command line, beside the job itself (`tests/gharchive_sim.rs`):
+//! - `ghstats summary` shows GH Archive from the warehouse's `gharchive_hours`: after a
+//!   simulated run with ingested, missing (one of them for good) and failed hours, its figures
+//!   equal the simulator's truth, in `--json` and in the text; a warehouse without GH Archive's
+//!   tables, or with nothing recorded in them, gives no GH Archive section.
+//! - `ghstats gharchive` draws a progress bar on a terminal (a pseudo-terminal from util-linux
+//!   `script`), and none when stderr is not one.
 
 mod common;
 
@@ -248,4 +251,52 @@ async fn summary_has_no_gh_archive_section_without_gh_archive() {
     let (code, text, err) = ghstats(dir.path(), "http://127.0.0.1:9", &["summary"]);
     assert_eq!(code, 0, "{text} {err}");
     assert!(!text.contains("GH Archive"), "{text}");
+}
+
+/// On a terminal the run draws its bar (hours done of those to do, events, megabytes, the hour
+/// in hand) on stderr; piped, stderr holds log lines only. The terminal is util-linux
+/// `script`'s pseudo-terminal; without `script` the terminal half is skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_progress_bar_shows_on_a_terminal_only() {
+    let sim = Simulator::start(&OrgSpec::new("acme", 1, 1, 1), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    sim.set_gharchive(GhArchiveSpec::new(3, 300)).unwrap();
+    let url = sim.gharchive_url();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = ghstats(
+        dir.path(),
+        &url,
+        &["gharchive", "--from", "2024-03-10T00", "--to", "2024-03-10T01"],
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(!err.contains(" hours "), "no bar on a pipe: {err}");
+    assert!(err.lines().all(|l| l.starts_with('{')), "log lines only: {err}");
+
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` (util-linux) for a pseudo-terminal");
+        return;
+    }
+    let command = format!(
+        "{} gharchive --from 2024-03-10T02 --to 2024-03-10T04",
+        env!("CARGO_BIN_EXE_ghstats")
+    );
+    let out = std::process::Command::new("script")
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .env("GHARCHIVE_URL", &url)
+        .env("STORAGE_URL", "file://./lake")
+        .env("WAREHOUSE_URL", "sqlite://./wh.db")
+        .env("LOG_FORMAT", "json")
+        .env("TERM", "xterm")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(screen.contains("/3 hours"), "a bar of 3 hours: {screen}");
 }
