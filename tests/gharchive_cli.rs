@@ -107,7 +107,13 @@ async fn summary_shows_gh_archive_hours_as_the_simulator_served_them() {
     let (code, out, err) = ghstats(
         dir.path(),
         &url,
-        &["gharchive", "--from", "2024-03-10T04", "--to", "2024-03-10T08"],
+        &[
+            "gharchive",
+            "--from",
+            "2024-03-10T04",
+            "--to",
+            "2024-03-10T08",
+        ],
     );
     assert_eq!(code, 1, "the truncated hour fails the run: {out} {err}");
 
@@ -197,7 +203,13 @@ async fn summary_shows_gh_archive_hours_as_the_simulator_served_them() {
     let (code, out, err) = ghstats(
         dir.path(),
         &url,
-        &["gharchive", "--from", "2024-03-10T06", "--to", "2024-03-10T08"],
+        &[
+            "gharchive",
+            "--from",
+            "2024-03-10T06",
+            "--to",
+            "2024-03-10T08",
+        ],
     );
     assert_eq!(code, 0, "{out} {err}");
     let s = summary_json(dir.path(), &url);
@@ -267,11 +279,20 @@ async fn the_progress_bar_shows_on_a_terminal_only() {
     let (code, out, err) = ghstats(
         dir.path(),
         &url,
-        &["gharchive", "--from", "2024-03-10T00", "--to", "2024-03-10T01"],
+        &[
+            "gharchive",
+            "--from",
+            "2024-03-10T00",
+            "--to",
+            "2024-03-10T01",
+        ],
     );
     assert_eq!(code, 0, "{out} {err}");
     assert!(!err.contains(" hours "), "no bar on a pipe: {err}");
-    assert!(err.lines().all(|l| l.starts_with('{')), "log lines only: {err}");
+    assert!(
+        err.lines().all(|l| l.starts_with('{')),
+        "log lines only: {err}"
+    );
 
     if std::process::Command::new("script")
         .arg("--version")

@@ -288,7 +288,8 @@ async fn the_gh_archive_queries_answer_what_the_simulator_served() {
         of_day.len(),
         events.len()
     );
-    let hour_of = |e: &github_sim::EventTruth| e.created_at.format("%Y-%m-%dT%H:00:00Z").to_string();
+    let hour_of =
+        |e: &github_sim::EventTruth| e.created_at.format("%Y-%m-%dT%H:00:00Z").to_string();
     let run = |name: &'static str| {
         let sql = query("sqlite", name);
         let wh = &wh;
@@ -302,7 +303,9 @@ async fn the_gh_archive_queries_answer_what_the_simulator_served() {
     // Events per type per hour: hour, then most events first, then type.
     let mut per_type: BTreeMap<(String, String), i64> = BTreeMap::new();
     for e in &of_day {
-        *per_type.entry((hour_of(e), e.event_type.clone())).or_default() += 1;
+        *per_type
+            .entry((hour_of(e), e.event_type.clone()))
+            .or_default() += 1;
     }
     let mut want: Vec<_> = per_type.into_iter().collect();
     want.sort_by(|((h1, t1), n1), ((h2, t2), n2)| (h1, -n1, t1).cmp(&(h2, -n2, t2)));
@@ -333,8 +336,16 @@ async fn the_gh_archive_queries_answer_what_the_simulator_served() {
             vec![
                 json!(h),
                 json!(es.len()),
-                json!(es.iter().map(|e| &e.actor_login).collect::<BTreeSet<_>>().len()),
-                json!(es.iter().map(|e| &e.repo_name).collect::<BTreeSet<_>>().len()),
+                json!(es
+                    .iter()
+                    .map(|e| &e.actor_login)
+                    .collect::<BTreeSet<_>>()
+                    .len()),
+                json!(es
+                    .iter()
+                    .map(|e| &e.repo_name)
+                    .collect::<BTreeSet<_>>()
+                    .len()),
                 if sizes.is_empty() {
                     json!(null)
                 } else {
@@ -344,15 +355,15 @@ async fn the_gh_archive_queries_answer_what_the_simulator_served() {
         })
         .collect();
     assert!(
-        pushes
-            .values()
-            .flatten()
-            .any(|e| e.push_size.is_none()),
+        pushes.values().flatten().any(|e| e.push_size.is_none()),
         "some pushes without a size"
     );
     let got = run("gharchive_pushes_per_hour").await;
     assert_eq!(
-        rows_of(&got, &["hour", "pushes", "pushers", "repositories", "commits"]),
+        rows_of(
+            &got,
+            &["hour", "pushes", "pushers", "repositories", "commits"]
+        ),
         want
     );
 
@@ -368,7 +379,10 @@ async fn the_gh_archive_queries_answer_what_the_simulator_served() {
             (
                 *r,
                 es.len() as i64,
-                es.iter().map(|e| &e.actor_login).collect::<BTreeSet<_>>().len(),
+                es.iter()
+                    .map(|e| &e.actor_login)
+                    .collect::<BTreeSet<_>>()
+                    .len(),
                 n("PushEvent"),
                 n("PullRequestEvent"),
             )
@@ -385,7 +399,13 @@ async fn the_gh_archive_queries_answer_what_the_simulator_served() {
     assert_eq!(
         rows_of(
             &got,
-            &["repo_name", "events", "actors", "pushes", "pull_request_events"]
+            &[
+                "repo_name",
+                "events",
+                "actors",
+                "pushes",
+                "pull_request_events"
+            ]
         ),
         want
     );
@@ -407,11 +427,17 @@ async fn the_gh_archive_queries_answer_what_the_simulator_served() {
         .collect();
     want.sort_by(|a, b| (-a.1, a.0).cmp(&(-b.1, b.0)));
     want.truncate(20);
-    assert!(want[0].1 > 1, "a repository starred more than once: {want:?}");
+    assert!(
+        want[0].1 > 1,
+        "a repository starred more than once: {want:?}"
+    );
     let want: Vec<Vec<serde_json::Value>> = want
         .into_iter()
         .map(|(r, n, a)| vec![json!(r), json!(n), json!(a)])
         .collect();
     let got = run("gharchive_new_stars_per_repo").await;
-    assert_eq!(rows_of(&got, &["repo_name", "new_stars", "stargazers"]), want);
+    assert_eq!(
+        rows_of(&got, &["repo_name", "new_stars", "stargazers"]),
+        want
+    );
 }

@@ -194,10 +194,9 @@ pub async fn ingest_hour(
             error: None,
         };
         parse_hour(reader, hour, keep_payload, |b| {
-            counters.events.fetch_add(
-                b.num_rows() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            counters
+                .events
+                .fetch_add(b.num_rows() as u64, std::sync::atomic::Ordering::Relaxed);
             batch_tx
                 .blocking_send(b)
                 .map_err(|_| "the Parquet writer stopped".to_string())

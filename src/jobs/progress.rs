@@ -171,11 +171,7 @@ impl Progress {
             if !me.enabled {
                 return;
             }
-            let mut tick = tokio::time::interval(if me.bar.is_some() {
-                BAR_TICK
-            } else {
-                every
-            });
+            let mut tick = tokio::time::interval(if me.bar.is_some() { BAR_TICK } else { every });
             tick.tick().await;
             loop {
                 tick.tick().await;
@@ -289,8 +285,8 @@ impl HourProgress {
     /// The bar's message: `12345 events  67.8 MB  hour 2015-01-01T15`, and `(loading)` while
     /// the hour goes into the warehouse.
     fn line(&self) -> String {
-        let events = self.events_done.load(Ordering::Relaxed)
-            + self.counters.events.load(Ordering::Relaxed);
+        let events =
+            self.events_done.load(Ordering::Relaxed) + self.counters.events.load(Ordering::Relaxed);
         let mb = self.counters.bytes.load(Ordering::Relaxed) as f64 / 1e6;
         let mut line = format!("{events} events  {mb:.1} MB");
         if let Some(h) = *self.current.lock().unwrap_or_else(|e| e.into_inner()) {
@@ -343,7 +339,10 @@ mod tests {
         c.events.fetch_add(8192, Ordering::Relaxed);
         assert_eq!(p.line(), "8192 events  2.5 MB  hour 2015-01-01T15");
         p.hour_loading();
-        assert_eq!(p.line(), "8192 events  2.5 MB  hour 2015-01-01T15 (loading)");
+        assert_eq!(
+            p.line(),
+            "8192 events  2.5 MB  hour 2015-01-01T15 (loading)"
+        );
         p.hour_ended(10_000);
         assert_eq!(p.line(), "10000 events  2.5 MB");
         p.hour_started(h + chrono::Duration::hours(1));

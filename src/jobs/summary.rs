@@ -15,7 +15,6 @@
 //! warehouse has no such table, or the backend has no GH Archive.
 
 use crate::github::pulls::Window;
-use anyhow::Context;
 use crate::lake::checkpoint::{self, CollectionKind, Status, DAMAGED_SUFFIX};
 use crate::lake::chunk::decode_chunk;
 use crate::lake::lock::{HeldBy, HolderProcess, LeaseLock};
@@ -23,6 +22,7 @@ use crate::lake::{Checkpoint, Damaged, Lake};
 use crate::names::OrgName;
 use crate::tables::{self, TableDef};
 use crate::warehouse::{HourState, HourStatus, Warehouse, WarehouseError};
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -863,8 +863,14 @@ mod tests {
             (g.events, g.bytes, g.duplicates_dropped, g.lines_rejected),
             (200, 4_000_000, 4, 2)
         );
-        assert_eq!(g.newest_ingested, Some("2024-03-10T05:00:00Z".parse().unwrap()));
-        assert_eq!(g.oldest_ingested, Some("2024-03-10T04:00:00Z".parse().unwrap()));
+        assert_eq!(
+            g.newest_ingested,
+            Some("2024-03-10T05:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            g.oldest_ingested,
+            Some("2024-03-10T04:00:00Z".parse().unwrap())
+        );
         let listed: Vec<(String, &str)> = g
             .not_ingested
             .iter()
@@ -892,7 +898,10 @@ mod tests {
     /// are errors.
     #[test]
     fn no_gh_archive_section_without_gh_archive() {
-        assert_eq!(GharchiveSummary::from_warehouse(Ok(Vec::new())).unwrap(), None);
+        assert_eq!(
+            GharchiveSummary::from_warehouse(Ok(Vec::new())).unwrap(),
+            None
+        );
         assert_eq!(
             GharchiveSummary::from_warehouse(Err(crate::warehouse::gharchive::unsupported(
                 "bigquery"
