@@ -267,7 +267,7 @@ async fn summary_has_no_gh_archive_section_without_gh_archive() {
 
 /// On a terminal the run draws its bar (hours done of those to do, events, megabytes, the hour
 /// in hand) on stderr; piped, stderr holds log lines only. The terminal is util-linux
-/// `script`'s pseudo-terminal; without `script` the terminal half is skipped.
+/// `script`'s pseudo-terminal; without one the terminal half is skipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_progress_bar_shows_on_a_terminal_only() {
     let sim = Simulator::start(&OrgSpec::new("acme", 1, 1, 1), SimOptions::default(), 0)
@@ -294,16 +294,16 @@ async fn the_progress_bar_shows_on_a_terminal_only() {
         "log lines only: {err}"
     );
 
-    if std::process::Command::new("script")
-        .arg("--version")
+    let terminal = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", "true", "/dev/null"])
         .output()
-        .is_err()
-    {
-        eprintln!("skipped: no `script` (util-linux) for a pseudo-terminal");
+        .is_ok_and(|o| o.status.success());
+    if !terminal {
+        eprintln!("skipped: no util-linux `script`, or it cannot open a pseudo-terminal");
         return;
     }
     let command = format!(
-        "{} gharchive --from 2024-03-10T02 --to 2024-03-10T04",
+        "'{}' gharchive --from 2024-03-10T02 --to 2024-03-10T04",
         env!("CARGO_BIN_EXE_ghstats")
     );
     let out = std::process::Command::new("script")
