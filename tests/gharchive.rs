@@ -10,7 +10,7 @@ mod common;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use common::ghstats_bin;
+use common::{gharchive_run, ghstats_bin};
 use flate2::write::GzEncoder;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -59,24 +59,6 @@ fn event(id: i64, ty: &str, at: &str, payload: Value) -> String {
         "created_at": at,
     })
     .to_string()
-}
-
-fn run(dir: &std::path::Path, url: &str, args: &[&str]) -> (i32, Value, String) {
-    let out = ghstats_bin(dir)
-        .env("GHARCHIVE_URL", url)
-        .env("STORAGE_URL", "file://./lake")
-        .env("WAREHOUSE_URL", "sqlite://./wh.db")
-        .env("LOG_FORMAT", "json")
-        .arg("gharchive")
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    (
-        out.status.code().unwrap_or(-1),
-        serde_json::from_str(&stdout).unwrap_or(Value::Null),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
 }
 
 fn query(dir: &std::path::Path, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
@@ -189,7 +171,7 @@ async fn hours_with_every_quirk_land_once_and_missing_hours_are_picked_up_later(
         f.insert("2024-01-01-3.json.gz".into(), broken);
     }
     let dir = tempfile::tempdir().unwrap();
-    let (code, result, stderr) = run(
+    let (code, result, stderr) = gharchive_run(
         dir.path(),
         &url,
         &["--from", "2024-01-01T00", "--to", "2024-01-01T03"],
@@ -273,7 +255,7 @@ async fn hours_with_every_quirk_land_once_and_missing_hours_are_picked_up_later(
     assert_eq!(states[3][1], V::Text("failed".into()));
 
     // Again: the ingested hours are skipped, the warehouse unchanged.
-    let (_, again, _) = run(
+    let (_, again, _) = gharchive_run(
         dir.path(),
         &url,
         &["--from", "2024-01-01T00", "--to", "2024-01-01T01"],
@@ -281,7 +263,7 @@ async fn hours_with_every_quirk_land_once_and_missing_hours_are_picked_up_later(
     assert_eq!(again["hours_skipped"], 2, "{again}");
     assert_eq!(again["hours_ingested"], 0, "{again}");
     // --force ingests them again: still each id once, same rows.
-    let (code, forced, stderr) = run(
+    let (code, forced, stderr) = gharchive_run(
         dir.path(),
         &url,
         &[
@@ -319,7 +301,7 @@ async fn hours_with_every_quirk_land_once_and_missing_hours_are_picked_up_later(
             )]),
         );
     }
-    let (_, later, stderr) = run(dir.path(), &url, &[]);
+    let (_, later, stderr) = gharchive_run(dir.path(), &url, &[]);
     let picked: Vec<&str> = later["hours"]
         .as_array()
         .unwrap()
@@ -357,7 +339,7 @@ fn bad_ranges_are_refused_with_one_line() {
         (vec!["--hours", "0"], "0"),
         (vec!["--shard", "3/3"], "shard"),
     ] {
-        let (code, _, stderr) = run(dir.path(), "http://127.0.0.1:9", &args);
+        let (code, _, stderr) = gharchive_run(dir.path(), "http://127.0.0.1:9", &args);
         assert_ne!(code, 0, "{args:?}");
         assert!(stderr.contains(want), "{args:?}: {stderr}");
         assert_eq!(

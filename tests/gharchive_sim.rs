@@ -7,30 +7,13 @@
 mod common;
 
 use chrono::{DateTime, Utc};
-use common::ghstats_bin;
+use common::gharchive_run;
 use github_sim::{GhArchiveSpec, HourQuirks, OrgSpec, SimOptions, Simulator};
 use rusqlite::types::Value as V;
 use serde_json::Value;
 
 fn hour(s: &str) -> DateTime<Utc> {
     ghstats::gharchive::parse_hour(s).unwrap()
-}
-
-fn run(dir: &std::path::Path, url: &str, args: &[&str]) -> (i32, Value, String) {
-    let out = ghstats_bin(dir)
-        .env("GHARCHIVE_URL", url)
-        .env("STORAGE_URL", "file://./lake")
-        .env("WAREHOUSE_URL", "sqlite://./wh.db")
-        .env("LOG_FORMAT", "json")
-        .arg("gharchive")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
 }
 
 fn text(v: &V) -> Option<String> {
@@ -174,7 +157,7 @@ async fn every_quirk_of_gh_archive_against_the_simulators_truth() {
     let url = sim.gharchive_url();
     let dir = tempfile::tempdir().unwrap();
 
-    let (code, r, stderr) = run(
+    let (code, r, stderr) = gharchive_run(
         dir.path(),
         &url,
         &["--from", "2024-03-10T04", "--to", "2024-03-10T07"],
@@ -222,7 +205,7 @@ async fn every_quirk_of_gh_archive_against_the_simulators_truth() {
 
     // Reloading changes nothing.
     let before = (stored(dir.path(), h0), stored(dir.path(), h1));
-    let (code, r, stderr) = run(
+    let (code, r, stderr) = gharchive_run(
         dir.path(),
         &url,
         &[
@@ -245,7 +228,7 @@ async fn every_quirk_of_gh_archive_against_the_simulators_truth() {
             .with_hour(h1, sim.gharchive_truth(h1).quirks),
     )
     .unwrap();
-    let (_, r, stderr) = run(
+    let (_, r, stderr) = gharchive_run(
         dir.path(),
         &url,
         &["--from", "2024-03-10T06", "--to", "2024-03-10T07"],
@@ -264,7 +247,7 @@ async fn every_quirk_of_gh_archive_against_the_simulators_truth() {
     .unwrap();
     for h in [old, trimmed] {
         let arg = h.format("%Y-%m-%dT%H").to_string();
-        let (code, r, stderr) = run(dir.path(), &url, &["--from", &arg, "--to", &arg]);
+        let (code, r, stderr) = gharchive_run(dir.path(), &url, &["--from", &arg, "--to", &arg]);
         assert_eq!(code, 0, "{r} {stderr}");
         assert_eq!(stored(dir.path(), h), truth(&sim, h), "{h}");
     }

@@ -95,6 +95,13 @@ pub struct HourOutcome {
     pub stats: Option<HourStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Seconds from the request to the whole Parquet object (download, gunzip, parse, encode,
+    /// write), for an hour downloaded in this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest_seconds: Option<f64>,
+    /// Seconds the warehouse took to load the hour and record its state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_seconds: Option<f64>,
 }
 
 /// The run's result.
@@ -237,6 +244,8 @@ pub async fn run(
                     status: "missing_for_good",
                     stats: None,
                     error: None,
+                    ingest_seconds: None,
+                    load_seconds: None,
                 });
             }
             _ => todo.push(hour),
@@ -298,6 +307,7 @@ async fn one_hour(
     } else {
         stored_stats(lake, &path).await
     };
+    let started = Instant::now();
     let (stats, status) = match stored {
         Some(s) => (s, "loaded"),
         None => {
@@ -339,6 +349,8 @@ async fn one_hour(
                         },
                         stats: None,
                         error: None,
+                        ingest_seconds: None,
+                        load_seconds: None,
                     });
                 }
                 Err(HourError::Failed(e)) => {
@@ -359,11 +371,15 @@ async fn one_hour(
                         status: "failed",
                         stats: None,
                         error: Some(e),
+                        ingest_seconds: None,
+                        load_seconds: None,
                     });
                 }
             }
         }
     };
+    let ingest_seconds = (status == "ingested").then(|| started.elapsed().as_secs_f64());
+    let loading = Instant::now();
     let state = HourState {
         hour,
         status: HourStatus::Ingested,
@@ -382,6 +398,8 @@ async fn one_hour(
         status,
         stats: Some(stats),
         error: None,
+        ingest_seconds,
+        load_seconds: Some(loading.elapsed().as_secs_f64()),
     })
 }
 
@@ -399,29 +417,15 @@ pub fn hour_url(base: &url::Url, hour: DateTime<Utc>) -> anyhow::Result<url::Url
 /// again.
 async fn stored_stats(lake: &Lake, path: &Path) -> Option<HourStats> {
     use object_store::ObjectStoreExt;
-    use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
     match lake.store().head(path).await {
         Ok(_) => {}
         Err(_) => return None,
     }
-    let reader = crate::lake::parquet::ObjectReader::new(lake.store().clone(), path.clone());
-    let why = match ParquetRecordBatchStreamBuilder::new(reader).await {
-        Ok(b) => {
-            let kv: Vec<(String, Option<String>)> = b
-                .metadata()
-                .file_metadata()
-                .key_value_metadata()
-                .map(|kv| {
-                    kv.iter()
-                        .map(|k| (k.key.clone(), k.value.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            match HourStats::from_metadata(&kv) {
-                Some(s) => return Some(s),
-                None => "it carries no ghstats figures".to_string(),
-            }
-        }
+    let why = match crate::lake::parquet::open(lake.store().clone(), path).await {
+        Ok(b) => match HourStats::from_metadata(&crate::lake::parquet::key_value_metadata(&b)) {
+            Some(s) => return Some(s),
+            None => "it carries no ghstats figures".to_string(),
+        },
         Err(e) => e.to_string(),
     };
     let aside = Path::from(format!("{path}.damaged"));

@@ -469,6 +469,14 @@ impl Runner {
             .cloned()
     }
 
+    /// The certificates `CA_BUNDLE` adds to the trusted roots (none without it).
+    fn ca_certificates(&self) -> Result<Vec<reqwest::Certificate>, JobError> {
+        match &self.config.ca_bundle {
+            Some(path) => read_ca_bundle(path).map_err(JobError::Invalid),
+            None => Ok(Vec::new()),
+        }
+    }
+
     async fn client(&self, deadline: Instant) -> Result<GithubClient, JobError> {
         let mut credentials: Vec<Credential> = Vec::new();
         if let Some(app) = self.github_app().await? {
@@ -480,10 +488,7 @@ impl Runner {
                 "no GitHub credentials: set GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c), or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY(_FILE)".into(),
             ));
         }
-        let ca_certificates = match &self.config.ca_bundle {
-            Some(path) => read_ca_bundle(path).map_err(JobError::Invalid)?,
-            None => Vec::new(),
-        };
+        let ca_certificates = self.ca_certificates()?;
         GithubClient::with_credentials(
             self.config.api_url.clone(),
             credentials,
@@ -896,10 +901,7 @@ impl Runner {
         let deadline = Instant::now() + self.config.run_budget;
         let lake = self.lake()?;
         let wh = self.warehouse().await?;
-        let ca_certificates = match &self.config.ca_bundle {
-            Some(path) => read_ca_bundle(path).map_err(JobError::Invalid)?,
-            None => Vec::new(),
-        };
+        let ca_certificates = self.ca_certificates()?;
         let mut http = reqwest::Client::builder()
             .user_agent(concat!("ghstats/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))

@@ -9,7 +9,9 @@ use futures::{FutureExt, TryFutureExt};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
-use parquet::arrow::async_reader::{AsyncFileReader, MetadataSuffixFetch};
+use parquet::arrow::async_reader::{
+    AsyncFileReader, MetadataSuffixFetch, ParquetRecordBatchStreamBuilder,
+};
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use std::ops::Range;
@@ -30,6 +32,30 @@ impl ObjectReader {
     pub fn new(store: Arc<dyn ObjectStore>, path: Path) -> Self {
         Self { store, path }
     }
+}
+
+/// Opens the Parquet object at `path`: its footer is read (one ranged request), its batches
+/// stream from the builder. Errors: the object is missing or unreadable, or not Parquet.
+pub async fn open(
+    store: Arc<dyn ObjectStore>,
+    path: &Path,
+) -> Result<ParquetRecordBatchStreamBuilder<ObjectReader>> {
+    ParquetRecordBatchStreamBuilder::new(ObjectReader::new(store, path.clone())).await
+}
+
+/// The file's key-value metadata as pairs (none: empty).
+pub fn key_value_metadata(
+    b: &ParquetRecordBatchStreamBuilder<ObjectReader>,
+) -> Vec<(String, Option<String>)> {
+    b.metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .map(|k| (k.key.clone(), k.value.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl AsyncFileReader for ObjectReader {

@@ -183,9 +183,7 @@ pub async fn read_batches(
     parquet::arrow::async_reader::ParquetRecordBatchStream<crate::lake::parquet::ObjectReader>,
     WarehouseError,
 > {
-    use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
-    let reader = crate::lake::parquet::ObjectReader::new(lake.store().clone(), path.clone());
-    ParquetRecordBatchStreamBuilder::new(reader)
+    crate::lake::parquet::open(lake.store().clone(), path)
         .await
         .and_then(|b| b.with_batch_size(4096).build())
         .map_err(|e| WarehouseError::Storage {

@@ -334,26 +334,7 @@ async fn upsert_hour(
             }
         })
         .collect();
-    let placeholders: Vec<String> = t
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("${}::text::{}", i + 1, pg_type(c)))
-        .collect();
-    let set: Vec<String> = t
-        .columns
-        .iter()
-        .filter(|c| !t.key.contains(&c.name))
-        .map(|c| format!("{0} = excluded.{0}", c.name))
-        .collect();
-    let sql = format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
-        t.name,
-        sql::column_list(t),
-        placeholders.join(", "),
-        t.key.join(", "),
-        set.join(", ")
-    );
+    let sql = sql::upsert_sql(t, |i, c| format!("${i}::text::{}", pg_type(c)));
     let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
         .iter()
         .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))

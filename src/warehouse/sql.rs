@@ -83,6 +83,32 @@ pub fn column_list(t: &TableDef) -> String {
         .join(", ")
 }
 
+/// `INSERT … ON CONFLICT (key) DO UPDATE SET` every other column, for SQLite and PostgreSQL
+/// alike; `placeholder(i, column)` writes the i-th (1-based) value's placeholder (`?1`,
+/// `$1::text::bigint`).
+pub fn upsert_sql(t: &TableDef, placeholder: impl Fn(usize, &Column) -> String) -> String {
+    let placeholders: Vec<String> = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| placeholder(i + 1, c))
+        .collect();
+    let set: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| !t.key.contains(&c.name))
+        .map(|c| format!("{0} = excluded.{0}", c.name))
+        .collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+        t.name,
+        column_list(t),
+        placeholders.join(", "),
+        t.key.join(", "),
+        set.join(", ")
+    )
+}
+
 /// The version columns of `alias` as a row value, for comparisons like `(a, b) > (c, d)`.
 pub fn version_tuple(t: &TableDef, alias: &str) -> String {
     format!(

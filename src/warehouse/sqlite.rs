@@ -611,21 +611,7 @@ impl Warehouse for SqliteWarehouse {
 
 /// `INSERT … ON CONFLICT (key) DO UPDATE` of every column of `t`.
 fn upsert_sql(t: &TableDef) -> String {
-    let placeholders: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
-    let set: Vec<String> = t
-        .columns
-        .iter()
-        .filter(|c| !t.key.contains(&c.name))
-        .map(|c| format!("{0} = excluded.{0}", c.name))
-        .collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
-        t.name,
-        column_list(t),
-        placeholders.join(", "),
-        t.key.join(", "),
-        set.join(", ")
-    )
+    sql::upsert_sql(t, |i, _| format!("?{i}"))
 }
 
 /// A backend-neutral value as SQLite stores it.

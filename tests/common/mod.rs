@@ -25,10 +25,39 @@ pub fn ghstats_bin(dir: &std::path::Path) -> std::process::Command {
         "RUN_BUDGET",
         "LOG_FORMAT",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "GHARCHIVE_URL",
+        "GHARCHIVE_PAYLOAD",
+        "LOCK_LEASE",
+        "CLOUD_RUN_TASK_INDEX",
+        "CLOUD_RUN_TASK_COUNT",
     ] {
         c.env_remove(var);
     }
     c
+}
+
+/// `ghstats gharchive ARGS` in `dir` against the GH Archive at `url`, with the lake in
+/// `dir/lake` and the warehouse in `dir/wh.db`.
+pub fn gharchive_command(dir: &std::path::Path, url: &str, args: &[&str]) -> std::process::Command {
+    let mut c = ghstats_bin(dir);
+    c.env("GHARCHIVE_URL", url)
+        .env("STORAGE_URL", "file://./lake")
+        .env("WAREHOUSE_URL", "sqlite://./wh.db")
+        .env("LOG_FORMAT", "json")
+        .arg("gharchive")
+        .args(args);
+    c
+}
+
+/// Runs [`gharchive_command`] to its end: the exit status, the JSON result (null when stdout
+/// is not JSON) and stderr.
+pub fn gharchive_run(dir: &std::path::Path, url: &str, args: &[&str]) -> (i32, Value, String) {
+    let out = gharchive_command(dir, url, args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 use chrono::{DateTime, Utc};
