@@ -321,3 +321,55 @@ async fn the_progress_bar_shows_on_a_terminal_only() {
     assert_eq!(out.status.code(), Some(0), "{screen}");
     assert!(screen.contains("/3 hours"), "a bar of 3 hours: {screen}");
 }
+
+/// On PostgreSQL too: `gharchive_hours` is read back as recorded, and a database without GH
+/// Archive's tables answers no hours (so `summary`, opened read-only, shows no section) rather
+/// than an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_without_gh_archive_tables_answers_no_hours() {
+    use ghstats::warehouse::postgres::PostgresWarehouse;
+    let Some(db) = common::fresh_database().await else {
+        return;
+    };
+    let wh = PostgresWarehouse::connect(&db).await.unwrap();
+    wh.ensure_tables().await.unwrap();
+    let h = hour("2024-03-10T06");
+    let state = HourState {
+        hour: h,
+        status: HourStatus::Failed,
+        stats: None,
+        ingested_at: None,
+        first_missing_at: None,
+        final_at: None,
+        error: Some("truncated".into()),
+        updated_at: h,
+    };
+    wh.record_gharchive_hour(&state).await.unwrap();
+    let read_only = PostgresWarehouse::connect_read_only(&db).await.unwrap();
+    assert_eq!(read_only.gharchive_hours().await.unwrap(), vec![state]);
+    let (client, conn) = tokio_postgres::connect(&db, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute("DROP TABLE gharchive_events; DROP TABLE gharchive_hours;")
+        .await
+        .unwrap();
+    assert_eq!(read_only.gharchive_hours().await.unwrap(), Vec::new());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lake")).unwrap();
+    let out = ghstats_bin(dir.path())
+        .env("GITHUB_ORG", "acme")
+        .env("STORAGE_URL", "file://./lake")
+        .env("WAREHOUSE_URL", &db)
+        .args(["summary", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["gharchive"], Value::Null, "{s}");
+}
