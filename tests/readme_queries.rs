@@ -1,5 +1,6 @@
 //! The README's example queries run as written against a warehouse loaded from the simulator,
-//! and the README shows each query file verbatim.
+//! and the README shows each query file verbatim. The GH Archive ones run against hours of the
+//! simulator's GH Archive, and what they answer is computed again from its truth.
 
 mod common;
 
@@ -15,6 +16,17 @@ const QUERIES: &[&str] = &[
     "commit_attribution",
 ];
 
+/// The GH Archive queries; each reads the day [`GHARCHIVE_DAY`].
+const GHARCHIVE_QUERIES: &[&str] = &[
+    "gharchive_events_per_type_per_hour",
+    "gharchive_pushes_per_hour",
+    "gharchive_most_active_repos",
+    "gharchive_new_stars_per_repo",
+];
+
+/// The day the GH Archive queries are written for.
+const GHARCHIVE_DAY: &str = "2025-01-15";
+
 fn query(dialect: &str, name: &str) -> String {
     std::fs::read_to_string(format!(
         "{}/queries/{dialect}/{name}.sql",
@@ -27,7 +39,7 @@ fn query(dialect: &str, name: &str) -> String {
 fn the_readme_shows_every_query_file_verbatim() {
     let readme =
         std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    for name in QUERIES {
+    for name in QUERIES.iter().chain(GHARCHIVE_QUERIES) {
         for dialect in ["sqlite", "bigquery"] {
             assert!(
                 readme.contains(&query(dialect, name)),
@@ -188,4 +200,244 @@ async fn the_bigquery_queries_agree_with_sqlite() {
             );
         }
     }
+}
+
+/// Ingests hours of the simulator's GH Archive around [`GHARCHIVE_DAY`] (the evening before,
+/// the day's first six hours, the next day's first hour) into `wh`; returns every event stored,
+/// from the simulator's truth. Quirks: copies of the previous hour's events, copies within an
+/// hour, lines to reject, pushes without a size.
+async fn gharchive_loaded(wh: &dyn Warehouse) -> Vec<github_sim::EventTruth> {
+    use ghstats::gharchive::job::{self, Selection};
+    use github_sim::{GhArchiveSpec, HourQuirks};
+    let sim = Simulator::start(&OrgSpec::new(ORG, 1, 1, 1), SimOptions::default(), 0)
+        .await
+        .unwrap();
+    let hour = |s: &str| ghstats::gharchive::parse_hour(s).unwrap();
+    let mut quirks = HourQuirks {
+        duplicates_from_previous: 6,
+        duplicates_within: 5,
+        not_json: 2,
+        ..HourQuirks::default()
+    };
+    let mut spec = GhArchiveSpec::new(17, 600).with_hour(hour("2025-01-15T00"), quirks.clone());
+    quirks.missing_fields = 40;
+    spec = spec.with_hour(hour("2025-01-15T03"), quirks);
+    sim.set_gharchive(spec).unwrap();
+    let lake = memory_lake();
+    let http = reqwest::Client::new();
+    let opts = job::Options {
+        base_url: sim.gharchive_url().parse().unwrap(),
+        keep_payload: true,
+        force: false,
+        shard: None,
+        deadline: std::time::Instant::now() + std::time::Duration::from_secs(3600),
+        stop: Vec::new(),
+        progress: std::sync::Arc::new(ghstats::jobs::progress::HourProgress::hidden()),
+    };
+    let mut hours = Vec::new();
+    for (from, to) in [
+        ("2025-01-14T22", "2025-01-15T05"),
+        ("2025-01-16T00", "2025-01-16T00"),
+    ] {
+        let (from, to) = (hour(from), hour(to));
+        let r = job::run(
+            &http,
+            &lake,
+            wh,
+            &Selection::Range { from, to },
+            &opts,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, "completed", "{r:?}");
+        let mut h = from;
+        while h <= to {
+            hours.push(h);
+            h += chrono::Duration::hours(1);
+        }
+    }
+    // An hour's truth lists the events first written in it: each id once over the hours.
+    hours
+        .into_iter()
+        .flat_map(|h| sim.gharchive_truth(h).events)
+        .collect()
+}
+
+/// Rows as `(column, value)` lists in the query's column order, for comparison.
+fn rows_of(rows: &[serde_json::Value], columns: &[&str]) -> Vec<Vec<serde_json::Value>> {
+    rows.iter()
+        .map(|r| columns.iter().map(|c| r[*c].clone()).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gh_archive_queries_answer_what_the_simulator_served() {
+    use serde_json::json;
+    use std::collections::{BTreeMap, BTreeSet};
+    let (_dir, wh) = sqlite_warehouse().await;
+    let events = gharchive_loaded(&wh).await;
+    let day: chrono::NaiveDate = GHARCHIVE_DAY.parse().unwrap();
+    let of_day: Vec<&github_sim::EventTruth> = events
+        .iter()
+        .filter(|e| e.created_at.date_naive() == day)
+        .collect();
+    assert!(
+        of_day.len() > 3000 && of_day.len() < events.len(),
+        "{} of {}",
+        of_day.len(),
+        events.len()
+    );
+    let hour_of =
+        |e: &github_sim::EventTruth| e.created_at.format("%Y-%m-%dT%H:00:00Z").to_string();
+    let run = |name: &'static str| {
+        let sql = query("sqlite", name);
+        let wh = &wh;
+        async move {
+            wh.query(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("sqlite {name}: {e}"))
+        }
+    };
+
+    // Events per type per hour: hour, then most events first, then type.
+    let mut per_type: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for e in &of_day {
+        *per_type
+            .entry((hour_of(e), e.event_type.clone()))
+            .or_default() += 1;
+    }
+    let mut want: Vec<_> = per_type.into_iter().collect();
+    want.sort_by(|((h1, t1), n1), ((h2, t2), n2)| (h1, -n1, t1).cmp(&(h2, -n2, t2)));
+    let want: Vec<Vec<serde_json::Value>> = want
+        .into_iter()
+        .map(|((h, t), n)| vec![json!(h), json!(t), json!(n)])
+        .collect();
+    let got = run("gharchive_events_per_type_per_hour").await;
+    assert_eq!(rows_of(&got, &["hour", "event_type", "events"]), want);
+    assert_eq!(
+        want.iter()
+            .map(|r| r[0].as_str().unwrap_or_default())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        6,
+        "the day's six hours"
+    );
+
+    // Pushes per hour, with pushers, repositories and commits (null sizes left out of the sum).
+    let mut pushes: BTreeMap<String, Vec<&github_sim::EventTruth>> = BTreeMap::new();
+    for e in of_day.iter().filter(|e| e.event_type == "PushEvent") {
+        pushes.entry(hour_of(e)).or_default().push(e);
+    }
+    let want: Vec<Vec<serde_json::Value>> = pushes
+        .iter()
+        .map(|(h, es)| {
+            let sizes: Vec<i64> = es.iter().filter_map(|e| e.push_size).collect();
+            vec![
+                json!(h),
+                json!(es.len()),
+                json!(es
+                    .iter()
+                    .map(|e| &e.actor_login)
+                    .collect::<BTreeSet<_>>()
+                    .len()),
+                json!(es
+                    .iter()
+                    .map(|e| &e.repo_name)
+                    .collect::<BTreeSet<_>>()
+                    .len()),
+                if sizes.is_empty() {
+                    json!(null)
+                } else {
+                    json!(sizes.iter().sum::<i64>())
+                },
+            ]
+        })
+        .collect();
+    assert!(
+        pushes.values().flatten().any(|e| e.push_size.is_none()),
+        "some pushes without a size"
+    );
+    let got = run("gharchive_pushes_per_hour").await;
+    assert_eq!(
+        rows_of(
+            &got,
+            &["hour", "pushes", "pushers", "repositories", "commits"]
+        ),
+        want
+    );
+
+    // The most active repositories: most events first, then by name; twenty.
+    let mut repos: BTreeMap<&str, Vec<&github_sim::EventTruth>> = BTreeMap::new();
+    for e in &of_day {
+        repos.entry(&e.repo_name).or_default().push(e);
+    }
+    let mut want: Vec<(&str, i64, usize, i64, i64)> = repos
+        .iter()
+        .map(|(r, es)| {
+            let n = |t: &str| es.iter().filter(|e| e.event_type == t).count() as i64;
+            (
+                *r,
+                es.len() as i64,
+                es.iter()
+                    .map(|e| &e.actor_login)
+                    .collect::<BTreeSet<_>>()
+                    .len(),
+                n("PushEvent"),
+                n("PullRequestEvent"),
+            )
+        })
+        .collect();
+    want.sort_by(|a, b| (-a.1, a.0).cmp(&(-b.1, b.0)));
+    want.truncate(20);
+    assert!(want[0].1 > want[19].1, "a busiest repository: {want:?}");
+    let want: Vec<Vec<serde_json::Value>> = want
+        .into_iter()
+        .map(|(r, n, a, p, pr)| vec![json!(r), json!(n), json!(a), json!(p), json!(pr)])
+        .collect();
+    let got = run("gharchive_most_active_repos").await;
+    assert_eq!(
+        rows_of(
+            &got,
+            &[
+                "repo_name",
+                "events",
+                "actors",
+                "pushes",
+                "pull_request_events"
+            ]
+        ),
+        want
+    );
+
+    // New stars per repository.
+    let mut stars: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in of_day.iter().filter(|e| e.event_type == "WatchEvent") {
+        stars.entry(&e.repo_name).or_default().push(&e.actor_login);
+    }
+    let mut want: Vec<(&str, i64, usize)> = stars
+        .iter()
+        .map(|(r, who)| {
+            (
+                *r,
+                who.len() as i64,
+                who.iter().collect::<BTreeSet<_>>().len(),
+            )
+        })
+        .collect();
+    want.sort_by(|a, b| (-a.1, a.0).cmp(&(-b.1, b.0)));
+    want.truncate(20);
+    assert!(
+        want[0].1 > 1,
+        "a repository starred more than once: {want:?}"
+    );
+    let want: Vec<Vec<serde_json::Value>> = want
+        .into_iter()
+        .map(|(r, n, a)| vec![json!(r), json!(n), json!(a)])
+        .collect();
+    let got = run("gharchive_new_stars_per_repo").await;
+    assert_eq!(
+        rows_of(&got, &["repo_name", "new_stars", "stargazers"]),
+        want
+    );
 }

@@ -28,6 +28,16 @@ pub const QUEUE: usize = 8;
 /// Rejected lines logged one by one per hour; the rest are only counted.
 const LOGGED_REJECTS: u64 = 20;
 
+/// What ingests have done so far, for a progress display: added to as it happens, over every
+/// hour they are passed to (the caller resets them as it likes).
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    /// Bytes downloaded (gzip).
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// Events parsed and handed to the Parquet writer (duplicates within the hour left out).
+    pub events: std::sync::atomic::AtomicU64,
+}
+
 /// What can go wrong with an hour.
 #[derive(Debug, thiserror::Error)]
 pub enum HourError {
@@ -130,7 +140,7 @@ pub fn parse_hour(
 
 /// Downloads `url` and writes the hour's Parquet object at `path` in `store`. Returns the
 /// hour's figures; on any error nothing is left under `path` (the multipart upload is
-/// aborted).
+/// aborted). `counters` are added to while the hour streams (the progress bar).
 pub async fn ingest_hour(
     http: &reqwest::Client,
     url: &url::Url,
@@ -138,6 +148,7 @@ pub async fn ingest_hour(
     path: &Path,
     hour: DateTime<Utc>,
     keep_payload: bool,
+    counters: Arc<IngestCounters>,
 ) -> Result<HourStats, HourError> {
     use futures::StreamExt;
     let shown = crate::github::client::redacted(url);
@@ -159,12 +170,16 @@ pub async fn ingest_hour(
     let (batch_tx, mut batch_rx) = tokio::sync::mpsc::channel::<RecordBatch>(QUEUE);
     let downloaded = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = downloaded.clone();
+    let shown_bytes = counters.clone();
     let download = tokio::spawn(async move {
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
             let item = chunk.map_err(|e| format!("the download broke off: {}", e.without_url()));
             if let Ok(b) = &item {
                 counter.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                shown_bytes
+                    .bytes
+                    .fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
             }
             let failed = item.is_err();
             if bytes_tx.send(item).await.is_err() || failed {
@@ -179,6 +194,9 @@ pub async fn ingest_hour(
             error: None,
         };
         parse_hour(reader, hour, keep_payload, |b| {
+            counters
+                .events
+                .fetch_add(b.num_rows() as u64, std::sync::atomic::Ordering::Relaxed);
             batch_tx
                 .blocking_send(b)
                 .map_err(|_| "the Parquet writer stopped".to_string())

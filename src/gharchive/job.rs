@@ -8,6 +8,7 @@
 
 use super::ingest::{ingest_hour, HourError};
 use super::{file_name, floor_hour, newest_published, object_parts, HourStats, MISSING_RETRY_DAYS};
+use crate::jobs::progress::HourProgress;
 use crate::lake::Lake;
 use crate::warehouse::{HourState, HourStatus, Warehouse};
 use chrono::{DateTime, Duration, Utc};
@@ -89,6 +90,8 @@ pub struct Options {
     pub deadline: Instant,
     /// Any of these set: stop between hours (SIGTERM, a lost lock).
     pub stop: Vec<Arc<AtomicBool>>,
+    /// The progress bar (or [`HourProgress::hidden`]).
+    pub progress: Arc<HourProgress>,
 }
 
 /// One hour's outcome in a run.
@@ -297,13 +300,17 @@ pub async fn run(
     }
     let stopped =
         || Instant::now() >= opts.deadline || opts.stop.iter().any(|s| s.load(Ordering::Relaxed));
+    opts.progress.set_hours(todo.len() as u64);
     for (i, hour) in todo.iter().copied().enumerate() {
         if stopped() {
             result.hours_left = todo.len() - i;
             result.status = "partial";
             break;
         }
+        opts.progress.hour_started(hour);
         let outcome = one_hour(http, lake, wh, hour, states.get(&hour), opts).await?;
+        opts.progress
+            .hour_ended(outcome.stats.as_ref().map_or(0, |s| s.events));
         match outcome.status {
             "ingested" | "loaded" => {
                 result.hours_ingested += 1;
@@ -359,6 +366,7 @@ async fn one_hour(
                 &path,
                 hour,
                 opts.keep_payload,
+                opts.progress.counters(),
             )
             .await
             {
@@ -429,6 +437,7 @@ async fn one_hour(
         error: None,
         updated_at: Utc::now(),
     };
+    opts.progress.hour_loading();
     wh.load_gharchive_hour(lake, &path, &state).await?;
     tracing::info!(hour = %file_name(hour), events = stats.events, "A GH Archive hour is in the warehouse.");
     Ok(HourOutcome {

@@ -1,12 +1,33 @@
-//! Progress of a run: a bar on a terminal, a log line every few seconds otherwise, showing
-//! repositories done, pull requests fetched and the API budget left, then the load into the
-//! warehouse (its chunks, and how long it has taken).
+//! Progress of a run. A collection ([`Progress`]): a bar on a terminal, a log line every few
+//! seconds otherwise, showing repositories done, pull requests fetched and the API budget left,
+//! then the load into the warehouse (its chunks, and how long it has taken). A `gharchive` run
+//! ([`HourProgress`]): a bar on a terminal showing hours done, events, megabytes downloaded and
+//! the hour in hand; nothing otherwise, as every hour's end is a log line already.
 
+use crate::gharchive::ingest::IngestCounters;
 use crate::github::GithubClient;
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// How often a bar's message is brought up to date.
+const BAR_TICK: Duration = Duration::from_millis(250);
+
+/// A bar counting `unit` (`repos`, `hours`), its message after the count. Drawn on stderr,
+/// and only when stderr is a terminal (indicatif's default target).
+fn counting_bar(unit: &str) -> ProgressBar {
+    let b = ProgressBar::new(0);
+    b.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    b
+}
 
 pub struct Progress {
     repos: AtomicU64,
@@ -29,17 +50,7 @@ struct LoadPhase {
 impl Progress {
     /// Progress shown as a bar when `terminal`, as log lines otherwise.
     pub fn new(terminal: bool) -> Self {
-        let bar = terminal.then(|| {
-            let b = ProgressBar::new(0);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} repos  {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            b
-        });
+        let bar = terminal.then(|| counting_bar("repos"));
         Progress {
             repos: AtomicU64::new(0),
             done: AtomicU64::new(0),
@@ -160,11 +171,7 @@ impl Progress {
             if !me.enabled {
                 return;
             }
-            let mut tick = tokio::time::interval(if me.bar.is_some() {
-                Duration::from_millis(250)
-            } else {
-                every
-            });
+            let mut tick = tokio::time::interval(if me.bar.is_some() { BAR_TICK } else { every });
             tick.tick().await;
             loop {
                 tick.tick().await;
@@ -202,9 +209,152 @@ impl Progress {
     }
 }
 
+/// Progress of a `gharchive` run: hours done of those the run takes on, events (of the hours
+/// done, and so far of the hour in hand), megabytes downloaded (gzip, every download of the
+/// run), and the hour in hand. A bar on a terminal; nothing otherwise (tests, the service,
+/// a log file), as the job logs every hour's end.
+pub struct HourProgress {
+    /// Added to by the download and the parser of the hour in hand.
+    counters: Arc<IngestCounters>,
+    /// Events of the hours done.
+    events_done: AtomicU64,
+    current: Mutex<Option<DateTime<Utc>>>,
+    /// The hour in hand is being loaded into the warehouse.
+    loading: std::sync::atomic::AtomicBool,
+    bar: Option<ProgressBar>,
+}
+
+impl HourProgress {
+    /// A bar when `terminal`, nothing otherwise.
+    pub fn new(terminal: bool) -> Self {
+        HourProgress {
+            counters: Arc::default(),
+            events_done: AtomicU64::new(0),
+            current: Mutex::new(None),
+            loading: std::sync::atomic::AtomicBool::new(false),
+            bar: terminal.then(|| counting_bar("hours")),
+        }
+    }
+
+    /// No output at all (tests, the HTTP service).
+    pub fn hidden() -> Self {
+        HourProgress::new(false)
+    }
+
+    /// Whether a bar is shown.
+    pub fn is_shown(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// The counters the ingest of each hour adds to (bytes downloaded, events parsed).
+    pub fn counters(&self) -> Arc<IngestCounters> {
+        self.counters.clone()
+    }
+
+    /// The run takes on `n` hours (those selected, less the ones skipped).
+    pub fn set_hours(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(n);
+        }
+    }
+
+    /// `hour` is in hand.
+    pub fn hour_started(&self, hour: DateTime<Utc>) {
+        self.counters.events.store(0, Ordering::Relaxed);
+        self.loading.store(false, Ordering::Relaxed);
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(hour);
+    }
+
+    /// The hour in hand is in the lake and is being loaded into the warehouse.
+    pub fn hour_loading(&self) {
+        self.loading.store(true, Ordering::Relaxed);
+    }
+
+    /// The hour in hand has ended with `events` stored (0 when missing or failed: what its
+    /// parser counted is dropped).
+    pub fn hour_ended(&self, events: u64) {
+        self.events_done.fetch_add(events, Ordering::Relaxed);
+        self.counters.events.store(0, Ordering::Relaxed);
+        self.loading.store(false, Ordering::Relaxed);
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if let Some(b) = &self.bar {
+            b.inc(1);
+        }
+    }
+
+    /// The bar's message: `12345 events  67.8 MB  hour 2015-01-01T15`, and `(loading)` while
+    /// the hour goes into the warehouse.
+    fn line(&self) -> String {
+        let events =
+            self.events_done.load(Ordering::Relaxed) + self.counters.events.load(Ordering::Relaxed);
+        let mb = self.counters.bytes.load(Ordering::Relaxed) as f64 / 1e6;
+        let mut line = format!("{events} events  {mb:.1} MB");
+        if let Some(h) = *self.current.lock().unwrap_or_else(|e| e.into_inner()) {
+            line.push_str(&format!("  hour {}", h.format("%Y-%m-%dT%H")));
+            if self.loading.load(Ordering::Relaxed) {
+                line.push_str(" (loading)");
+            }
+        }
+        line
+    }
+
+    /// Brings the bar's message up to date every [`BAR_TICK`] until the handle is aborted;
+    /// without a bar the task ends at once.
+    pub fn spawn_reporter(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Some(bar) = &me.bar else {
+                return;
+            };
+            let mut tick = tokio::time::interval(BAR_TICK);
+            loop {
+                tick.tick().await;
+                bar.set_message(me.line());
+                bar.tick();
+            }
+        })
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Events of the hours done and of the hour in hand, megabytes downloaded over every hour,
+    /// and the hour in hand; an hour that ends without events drops what its parser counted.
+    #[test]
+    fn the_hour_line_counts_events_bytes_and_the_hour_in_hand() {
+        let p = HourProgress::new(false);
+        assert!(!p.is_shown());
+        let c = p.counters();
+        let h: DateTime<Utc> = "2015-01-01T15:00:00Z".parse().unwrap();
+        p.hour_started(h);
+        c.bytes.fetch_add(2_500_000, Ordering::Relaxed);
+        c.events.fetch_add(8192, Ordering::Relaxed);
+        assert_eq!(p.line(), "8192 events  2.5 MB  hour 2015-01-01T15");
+        p.hour_loading();
+        assert_eq!(
+            p.line(),
+            "8192 events  2.5 MB  hour 2015-01-01T15 (loading)"
+        );
+        p.hour_ended(10_000);
+        assert_eq!(p.line(), "10000 events  2.5 MB");
+        p.hour_started(h + chrono::Duration::hours(1));
+        c.bytes.fetch_add(1_000_000, Ordering::Relaxed);
+        c.events.fetch_add(500, Ordering::Relaxed);
+        assert_eq!(p.line(), "10500 events  3.5 MB  hour 2015-01-01T16");
+        // Truncated: failed, its events not stored.
+        p.hour_ended(0);
+        assert_eq!(p.line(), "10000 events  3.5 MB");
+        assert!(p.bar.is_none());
+        assert!(HourProgress::new(true).is_shown());
+    }
 
     #[test]
     fn the_line_shows_the_load_while_loading_and_the_collection_otherwise() {

@@ -926,6 +926,11 @@ impl Runner {
             false,
         )
         .await?;
+        // A bar on a terminal; nothing in the service (`progress_on_terminal` is false there).
+        let progress = Arc::new(crate::jobs::progress::HourProgress::new(
+            self.progress_on_terminal,
+        ));
+        let reporter = progress.spawn_reporter();
         let opts = crate::gharchive::job::Options {
             base_url: self.config.gharchive_url.clone(),
             keep_payload: self.config.gharchive_payload != "none",
@@ -933,6 +938,7 @@ impl Runner {
             shard,
             deadline,
             stop: vec![self.stop.clone(), lost],
+            progress: progress.clone(),
         };
         let span = tracing::info_span!("job", otel.name = "job gharchive", job = "gharchive");
         let outcome = tracing::Instrument::instrument(
@@ -947,6 +953,8 @@ impl Runner {
             span,
         )
         .await;
+        reporter.abort();
+        progress.finish();
         held.release().await;
         outcome.map_err(
             |e| match e.downcast_ref::<crate::gharchive::job::PlanError>() {

@@ -8,6 +8,11 @@
 //! once), and a pull request's children from an older snapshot than its newest left out, as the
 //! load's reconciliation deletes them (`src/warehouse/mod.rs`). Equal counts mean the warehouse
 //! holds what the lake does; a lower warehouse count means chunks not loaded yet.
+//!
+//! GH Archive has its own section, from the warehouse's `gharchive_hours` table: hours
+//! ingested, missing and failed, the oldest of those not ingested with their errors, and the
+//! events and bytes of the ingested hours. It is absent when nothing is recorded there, the
+//! warehouse has no such table, or the backend has no GH Archive.
 
 use crate::github::pulls::Window;
 use crate::lake::checkpoint::{self, CollectionKind, Status, DAMAGED_SUFFIX};
@@ -16,7 +21,8 @@ use crate::lake::lock::{HeldBy, HolderProcess, LeaseLock};
 use crate::lake::{Checkpoint, Damaged, Lake};
 use crate::names::OrgName;
 use crate::tables::{self, TableDef};
-use crate::warehouse::Warehouse;
+use crate::warehouse::{HourState, HourStatus, Warehouse, WarehouseError};
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -110,6 +116,120 @@ pub struct Summary {
     /// checkpoints set aside (`set_aside_as`) or not yet, chunks that do not decode, a lock
     /// object that does not parse.
     pub damaged: Vec<Damaged>,
+    /// GH Archive, from the warehouse's `gharchive_hours`; `null` when no hour is recorded
+    /// there, the warehouse has no such table, or its backend has no GH Archive.
+    pub gharchive: Option<GharchiveSummary>,
+}
+
+/// How many of the oldest hours not ingested [`GharchiveSummary::not_ingested`] lists.
+pub const SHOWN_NOT_INGESTED: usize = 10;
+
+/// GH Archive's hours as the warehouse records them (`gharchive_hours`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GharchiveSummary {
+    /// Hours whose events are in `gharchive_events`.
+    pub hours_ingested: u64,
+    /// Hours GH Archive answered 404 for, those missing for good included. A missing hour is
+    /// asked again by every run for `gharchive::MISSING_RETRY_DAYS` (7) days after it was
+    /// first found missing.
+    pub hours_missing: u64,
+    /// Of `hours_missing`, those given up on after the 7 days: no run asks again (`--force`
+    /// does).
+    pub hours_missing_for_good: u64,
+    /// Hours whose last try failed (a broken download, a truncated gzip); the next run tries
+    /// them again.
+    pub hours_failed: u64,
+    /// The newest and the oldest ingested hour (their start, UTC).
+    pub newest_ingested: Option<DateTime<Utc>>,
+    pub oldest_ingested: Option<DateTime<Utc>>,
+    /// Events of the ingested hours: each hour's distinct event ids, summed. An id repeated
+    /// in a later hour counts in both; `gharchive_events` holds it once.
+    pub events: u64,
+    /// Bytes downloaded (gzip) for the ingested hours.
+    pub bytes: u64,
+    /// Lines repeating an id earlier in the same hour, dropped.
+    pub duplicates_dropped: u64,
+    /// Lines that were not JSON, or had no type or time.
+    pub lines_rejected: u64,
+    /// The oldest hours not ingested (missing or failed), oldest first, at most
+    /// [`SHOWN_NOT_INGESTED`].
+    pub not_ingested: Vec<HourNotIngested>,
+}
+
+/// An hour that is not in the warehouse, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HourNotIngested {
+    /// The hour's start, UTC.
+    pub hour: DateTime<Utc>,
+    /// `missing` (asked again by the next run), `missing_for_good` or `failed`.
+    pub status: &'static str,
+    /// What the last try met: the 404's URL, or the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When a missing hour was first found missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_missing_at: Option<DateTime<Utc>>,
+}
+
+impl GharchiveSummary {
+    /// The summary of `hours` (any order); `None` when there are none.
+    pub fn of(hours: &[HourState]) -> Option<GharchiveSummary> {
+        if hours.is_empty() {
+            return None;
+        }
+        let mut s = GharchiveSummary::default();
+        let mut not_ingested = Vec::new();
+        for h in hours {
+            match h.status {
+                HourStatus::Ingested => {
+                    s.hours_ingested += 1;
+                    s.newest_ingested = s.newest_ingested.max(Some(h.hour));
+                    s.oldest_ingested = Some(s.oldest_ingested.map_or(h.hour, |o| o.min(h.hour)));
+                    if let Some(stats) = &h.stats {
+                        s.events += stats.events;
+                        s.bytes += stats.bytes;
+                        s.duplicates_dropped += stats.duplicates_dropped;
+                        s.lines_rejected += stats.lines_rejected;
+                    }
+                }
+                HourStatus::Missing => {
+                    s.hours_missing += 1;
+                    if h.final_at.is_some() {
+                        s.hours_missing_for_good += 1;
+                    }
+                }
+                HourStatus::Failed => s.hours_failed += 1,
+            }
+            if h.status != HourStatus::Ingested {
+                not_ingested.push(HourNotIngested {
+                    hour: h.hour,
+                    status: match h.status {
+                        HourStatus::Missing if h.final_at.is_some() => "missing_for_good",
+                        HourStatus::Missing => "missing",
+                        _ => "failed",
+                    },
+                    error: h.error.clone(),
+                    first_missing_at: h.first_missing_at,
+                });
+            }
+        }
+        not_ingested.sort_by_key(|n| n.hour);
+        not_ingested.truncate(SHOWN_NOT_INGESTED);
+        s.not_ingested = not_ingested;
+        Some(s)
+    }
+
+    /// The section from what the warehouse answered: none when it has no GH Archive
+    /// ([`WarehouseError::Unsupported`]) or nothing recorded; other errors are the caller's.
+    pub fn from_warehouse(
+        answer: Result<Vec<HourState>, WarehouseError>,
+    ) -> Result<Option<GharchiveSummary>, WarehouseError> {
+        match answer {
+            Ok(hours) => Ok(GharchiveSummary::of(&hours)),
+            Err(WarehouseError::Unsupported(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// What one row of a chunk contributes to the distinct count: its key, its pull request, its
@@ -455,6 +575,8 @@ pub async fn summary(
         g.bytes += m.size;
     }
     damaged.sort_by(|a, b| a.path.cmp(&b.path));
+    let gharchive = GharchiveSummary::from_warehouse(wh.gharchive_hours().await)
+        .context("reading GH Archive's hours (gharchive_hours)")?;
     Ok(Summary {
         organization: org.to_string(),
         lock,
@@ -463,6 +585,7 @@ pub async fn summary(
         lake: distinct_rows(facts_of_path.values().map(|f| f.as_ref())),
         warehouse: wh.row_counts().await?,
         damaged,
+        gharchive,
     })
 }
 
@@ -559,6 +682,9 @@ pub fn render(s: &Summary) -> String {
     if differ {
         out.push_str("the warehouse and the lake differ: `ghstats load` loads every stored chunk (a warehouse shared with other lakes, or a wipe without --warehouse, differs too)\n");
     }
+    if let Some(g) = &s.gharchive {
+        out.push_str(&render_gharchive(g));
+    }
     if !s.damaged.is_empty() {
         out.push_str(&format!(
             "\ndamaged: {} stored files cannot be read and are left out\n",
@@ -571,6 +697,64 @@ pub fn render(s: &Summary) -> String {
                 }
                 None => out.push_str(&format!("  {}: {}\n", d.path, d.reason)),
             }
+        }
+    }
+    out
+}
+
+/// An hour as the `gharchive` command takes it: `2015-01-01T15`.
+fn hour_text(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H").to_string()
+}
+
+/// The GH Archive section of the text summary.
+fn render_gharchive(g: &GharchiveSummary) -> String {
+    let mut out = String::from("\nGH Archive (gharchive_hours)\n");
+    let span = match (g.oldest_ingested, g.newest_ingested) {
+        (Some(o), Some(n)) => format!(" (newest {}, oldest {})", hour_text(n), hour_text(o)),
+        _ => String::new(),
+    };
+    out.push_str(&format!("  hours ingested: {}{span}\n", g.hours_ingested));
+    out.push_str(&format!("  hours missing: {}", g.hours_missing));
+    if g.hours_missing_for_good > 0 {
+        out.push_str(&format!(
+            " ({} for good: no run asks for them again)",
+            g.hours_missing_for_good
+        ));
+    }
+    out.push('\n');
+    out.push_str(&format!("  hours failed: {}", g.hours_failed));
+    if g.hours_failed > 0 {
+        out.push_str(" (the next run tries them again)");
+    }
+    out.push('\n');
+    out.push_str(&format!(
+        "  events: {} ({} duplicate lines dropped, {} lines rejected)\n",
+        g.events, g.duplicates_dropped, g.lines_rejected
+    ));
+    out.push_str(&format!(
+        "  downloaded: {:.1} MB (gzip)\n",
+        g.bytes as f64 / 1e6
+    ));
+    if !g.not_ingested.is_empty() {
+        let all = g.hours_missing + g.hours_failed;
+        if all > g.not_ingested.len() as u64 {
+            out.push_str(&format!(
+                "  the oldest {} of {all} hours not ingested:\n",
+                g.not_ingested.len()
+            ));
+        } else {
+            out.push_str("  hours not ingested:\n");
+        }
+        for n in &g.not_ingested {
+            let line = format!(
+                "    {}  {:<16}  {}",
+                hour_text(n.hour),
+                n.status,
+                n.error.as_deref().unwrap_or("")
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
     }
     out
@@ -625,5 +809,106 @@ mod tests {
         assert_eq!(counts["pull_requests"], 2);
         assert_eq!(counts["issue_comments"], 2, "10 and 21");
         assert_eq!(counts["reviews"], 0);
+    }
+
+    fn hour_state(hour: &str, status: HourStatus) -> HourState {
+        let t: DateTime<Utc> = hour.parse().unwrap();
+        HourState {
+            hour: t,
+            status,
+            stats: (status == HourStatus::Ingested).then_some(crate::gharchive::HourStats {
+                events: 100,
+                bytes: 2_000_000,
+                duplicates_dropped: 2,
+                lines_rejected: 1,
+                ..Default::default()
+            }),
+            ingested_at: None,
+            first_missing_at: None,
+            final_at: None,
+            error: (status != HourStatus::Ingested).then(|| format!("{status:?} at {hour}")),
+            updated_at: t,
+        }
+    }
+
+    /// Ingested, missing (one of them for good) and failed hours are counted, the ingested
+    /// hours' figures summed, and the hours not ingested listed oldest first, a few of them.
+    #[test]
+    fn gh_archive_hours_are_summed_and_the_oldest_trouble_listed() {
+        let mut hours = vec![
+            hour_state("2024-03-10T05:00:00Z", HourStatus::Ingested),
+            hour_state("2024-03-10T04:00:00Z", HourStatus::Ingested),
+            hour_state("2024-03-10T07:00:00Z", HourStatus::Failed),
+        ];
+        let mut gone = hour_state("2024-03-10T03:00:00Z", HourStatus::Missing);
+        gone.final_at = Some(gone.hour);
+        hours.push(gone);
+        for h in 0..12 {
+            hours.push(hour_state(
+                &format!("2024-03-11T{h:02}:00:00Z"),
+                HourStatus::Missing,
+            ));
+        }
+        let g = GharchiveSummary::of(&hours).unwrap();
+        assert_eq!(
+            (
+                g.hours_ingested,
+                g.hours_missing,
+                g.hours_missing_for_good,
+                g.hours_failed
+            ),
+            (2, 13, 1, 1)
+        );
+        assert_eq!(
+            (g.events, g.bytes, g.duplicates_dropped, g.lines_rejected),
+            (200, 4_000_000, 4, 2)
+        );
+        assert_eq!(
+            g.newest_ingested,
+            Some("2024-03-10T05:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            g.oldest_ingested,
+            Some("2024-03-10T04:00:00Z".parse().unwrap())
+        );
+        let listed: Vec<(String, &str)> = g
+            .not_ingested
+            .iter()
+            .map(|n| (hour_text(n.hour), n.status))
+            .collect();
+        assert_eq!(listed.len(), SHOWN_NOT_INGESTED);
+        assert_eq!(listed[0], ("2024-03-10T03".into(), "missing_for_good"));
+        assert_eq!(listed[1], ("2024-03-10T07".into(), "failed"));
+        assert_eq!(listed[2], ("2024-03-11T00".into(), "missing"));
+        let text = render_gharchive(&g);
+        for line in [
+            "  hours ingested: 2 (newest 2024-03-10T05, oldest 2024-03-10T04)\n",
+            "  hours missing: 13 (1 for good: no run asks for them again)\n",
+            "  hours failed: 1 (the next run tries them again)\n",
+            "  events: 200 (4 duplicate lines dropped, 2 lines rejected)\n",
+            "  downloaded: 4.0 MB (gzip)\n",
+            "  the oldest 10 of 14 hours not ingested:\n",
+            "    2024-03-10T07  failed            Failed at 2024-03-10T07:00:00Z\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in\n{text}");
+        }
+    }
+
+    /// No section when nothing is recorded or the backend has no GH Archive; other errors
+    /// are errors.
+    #[test]
+    fn no_gh_archive_section_without_gh_archive() {
+        assert_eq!(
+            GharchiveSummary::from_warehouse(Ok(Vec::new())).unwrap(),
+            None
+        );
+        assert_eq!(
+            GharchiveSummary::from_warehouse(Err(crate::warehouse::gharchive::unsupported(
+                "bigquery"
+            )))
+            .unwrap(),
+            None
+        );
+        assert!(GharchiveSummary::from_warehouse(Err(WarehouseError::Query("x".into()))).is_err());
     }
 }

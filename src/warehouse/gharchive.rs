@@ -124,9 +124,9 @@ impl HourState {
     }
 }
 
-/// The error of a backend that cannot hold GH Archive yet.
+/// The error of a backend that cannot hold GH Archive yet ([`WarehouseError::Unsupported`]).
 pub fn unsupported(backend: &str) -> WarehouseError {
-    WarehouseError::Query(format!(
+    WarehouseError::Unsupported(format!(
         "the {backend} warehouse does not take GH Archive events yet; use SQLite, PostgreSQL or BigQuery"
     ))
 }

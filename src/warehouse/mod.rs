@@ -47,6 +47,10 @@ pub enum WarehouseError {
     /// A statement failed; the load was rolled back.
     #[error("warehouse statement failed: {0}")]
     Query(String),
+    /// The backend cannot do this (yet): GH Archive on a backend without it. Nothing was
+    /// read or changed; the message names the backend and what to use instead.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl WarehouseError {
@@ -125,7 +129,10 @@ pub trait Warehouse: Send + Sync {
     /// Runs a read-only query in the backend's dialect; rows as JSON objects.
     async fn query(&self, sql: &str) -> Result<Vec<serde_json::Value>, WarehouseError>;
 
-    /// GH Archive: every recorded hour's state (`gharchive_hours`).
+    /// GH Archive: every recorded hour's state (`gharchive_hours`), oldest hour first. Empty
+    /// when the warehouse has no `gharchive_hours` table (one made before GH Archive, opened
+    /// read-only by `summary`). [`WarehouseError::Unsupported`] from a backend without GH
+    /// Archive.
     async fn gharchive_hours(&self) -> Result<Vec<HourState>, WarehouseError> {
         Err(gharchive::unsupported(self.backend()))
     }

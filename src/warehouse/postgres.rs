@@ -495,6 +495,18 @@ impl Warehouse for PostgresWarehouse {
     async fn gharchive_hours(&self) -> Result<Vec<super::HourState>, WarehouseError> {
         let t = &tables::GHARCHIVE_HOURS;
         let client = self.reader.lock().await;
+        // A database made before GH Archive, opened read-only, has no such table.
+        let exists: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1)",
+                &[&t.name],
+            )
+            .await
+            .map_err(q)?
+            .get(0);
+        if !exists {
+            return Ok(Vec::new());
+        }
         let rows = client
             .query(
                 &format!(

@@ -500,6 +500,17 @@ impl Warehouse for SqliteWarehouse {
         let t = &tables::GHARCHIVE_HOURS;
         let sql = format!("SELECT {} FROM {} ORDER BY hour", column_list(t), t.name);
         Self::with(&self.reader, move |conn| {
+            // A warehouse made before GH Archive, opened read-only, has no such table.
+            let exists: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                    [t.name],
+                    |r| r.get(0),
+                )
+                .map_err(q)?;
+            if !exists {
+                return Ok(Vec::new());
+            }
             let mut stmt = conn.prepare(&sql).map_err(q)?;
             let rows = stmt
                 .query_map([], |r| {
