@@ -441,3 +441,33 @@ async fn the_gh_archive_queries_answer_what_the_simulator_served() {
         want
     );
 }
+
+/// The GH Archive queries for BigQuery, run on the emulator against the same hours loaded by
+/// BigQuery's own load path, answer row for row what the SQLite ones answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gh_archive_bigquery_queries_agree_with_sqlite() {
+    let Some(target) = fresh_bigquery() else {
+        return;
+    };
+    let bq = ghstats::warehouse::bigquery::BigQueryWarehouse::connect(&target)
+        .await
+        .unwrap();
+    bq.init().await.unwrap();
+    let (_dir, lite) = sqlite_warehouse().await;
+    let on_bq = gharchive_loaded(&bq).await;
+    let on_lite = gharchive_loaded(&lite).await;
+    assert_eq!(on_bq.len(), on_lite.len(), "the same simulated hours");
+    let dataset = format!("{}.", target.dataset);
+    for name in GHARCHIVE_QUERIES {
+        let b = bq
+            .query(&query("bigquery", name).replace("ghstats.", &dataset))
+            .await
+            .unwrap_or_else(|e| panic!("bigquery {name}: {e}"));
+        let l = lite
+            .query(&query("sqlite", name))
+            .await
+            .unwrap_or_else(|e| panic!("sqlite {name}: {e}"));
+        assert!(!l.is_empty(), "{name}: no rows");
+        assert_eq!(b, l, "{name}: BigQuery against SQLite");
+    }
+}
