@@ -16,6 +16,7 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use common::gcs::GcsBucket;
+use common::gharchive::{truth_lines, EventLine};
 use common::{dataset_url, fresh_bigquery, fresh_database, fresh_s3_lake};
 use ghstats::gharchive::job::{self, GharchiveResult, Options, Selection};
 use ghstats::lake::Lake;
@@ -47,6 +48,7 @@ async fn run(
         shard: None,
         deadline: std::time::Instant::now() + std::time::Duration::from_secs(600),
         stop: Vec::new(),
+        progress: std::sync::Arc::new(ghstats::jobs::progress::HourProgress::hidden()),
     };
     job::run(&reqwest::Client::new(), lake, wh, &selection, &opts, now)
         .await
@@ -100,28 +102,24 @@ async fn stored(wh: &dyn Warehouse) -> Vec<Stored> {
     rows.iter()
         .map(|r| {
             let event_id = int(&r["event_id"]).unwrap();
-            let line = format!(
-                "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-                if event_id < 0 {
-                    "synthetic".to_string()
-                } else {
-                    event_id.to_string()
-                },
-                text(&r["event_type"]),
-                Some(when(&r["created_at"])),
-                boolean(&r["public"]),
-                int(&r["actor_id"]),
-                text(&r["actor_login"]),
-                int(&r["repo_id"]),
-                text(&r["repo_name"]),
-                int(&r["org_id"]),
-                text(&r["org_login"]),
-                text(&r["action"]),
-                int(&r["number"]),
-                text(&r["ref"]),
-                text(&r["push_head"]),
-                int(&r["push_size"]),
-            );
+            let line = EventLine {
+                event_id: EventLine::id(event_id),
+                event_type: text(&r["event_type"]),
+                created_at: Some(when(&r["created_at"])),
+                public: boolean(&r["public"]),
+                actor_id: int(&r["actor_id"]),
+                actor_login: text(&r["actor_login"]),
+                repo_id: int(&r["repo_id"]),
+                repo_name: text(&r["repo_name"]),
+                org_id: int(&r["org_id"]),
+                org_login: text(&r["org_login"]),
+                action: text(&r["action"]),
+                number: int(&r["number"]),
+                git_ref: text(&r["ref"]),
+                push_head: text(&r["push_head"]),
+                push_size: int(&r["push_size"]),
+            }
+            .line();
             Stored {
                 event_id,
                 archive_hour: when(&r["archive_hour"]),
@@ -142,39 +140,6 @@ fn by_hour(rows: &[Stored]) -> BTreeMap<DateTime<Utc>, Vec<String>> {
         lines.sort();
     }
     out
-}
-
-/// The hour's own rows by the simulator's truth, sorted, in the form of [`stored`].
-fn truth(sim: &Simulator, h: DateTime<Utc>) -> Vec<String> {
-    let mut lines: Vec<String> = sim
-        .gharchive_truth(h)
-        .events
-        .iter()
-        .map(|e| {
-            format!(
-                "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-                e.event_id
-                    .map(|i| i.to_string())
-                    .unwrap_or("synthetic".into()),
-                Some(e.event_type.clone()),
-                Some(e.created_at),
-                e.public,
-                e.actor_id,
-                Some(e.actor_login.clone()),
-                Some(e.repo_id),
-                Some(e.repo_name.clone()),
-                e.org_id,
-                e.org_login,
-                e.action,
-                e.number,
-                e.git_ref,
-                e.push_head,
-                e.push_size,
-            )
-        })
-        .collect();
-    lines.sort();
-    lines
 }
 
 /// Asserts an hour's stored rows are the truth's, naming the counts and the first rows that
@@ -273,7 +238,7 @@ async fn quirky_range_equals_the_truth(lake: &Lake, wh: &dyn Warehouse) {
     let got = by_hour(&rows);
     assert_eq!(got.len(), 2, "{:?}", got.keys().collect::<Vec<_>>());
     for h in [h0, h1] {
-        let want = truth(&sim, h);
+        let want = truth_lines(&sim, h);
         assert!(want.len() > 200, "{h}: {} events", want.len());
         assert_hour_eq(h, got.get(&h), &want);
     }
@@ -320,7 +285,7 @@ async fn quirky_range_equals_the_truth(lake: &Lake, wh: &dyn Warehouse) {
     assert_eq!((r.status, r.hours_ingested), ("completed", 1), "{r:?}");
     let got = by_hour(&stored(wh).await);
     for h in [h0, h1, h2] {
-        assert_hour_eq(h, got.get(&h), &truth(&sim, h));
+        assert_hour_eq(h, got.get(&h), &truth_lines(&sim, h));
     }
     let s = wh.gharchive_hours().await.unwrap();
     assert!(
@@ -334,7 +299,7 @@ async fn quirky_range_equals_the_truth(lake: &Lake, wh: &dyn Warehouse) {
     let before = snapshot(wh).await;
     assert_eq!(
         before.0.len(),
-        t0.events.len() + t1.events.len() + truth(&sim, h2).len()
+        t0.events.len() + t1.events.len() + truth_lines(&sim, h2).len()
     );
     let r = run(lake, wh, &url, range(h0, h2), false, Utc::now()).await;
     assert_eq!((r.hours_skipped, r.hours_ingested), (3, 0), "{r:?}");

@@ -7,6 +7,7 @@
 mod common;
 
 use chrono::{DateTime, Utc};
+use common::gharchive::{truth_lines, EventLine};
 use common::gharchive_run;
 use github_sim::{GhArchiveSpec, HourQuirks, OrgSpec, SimOptions, Simulator};
 use rusqlite::types::Value as V;
@@ -42,75 +43,31 @@ fn stored(dir: &std::path::Path, h: DateTime<Utc>) -> Vec<String> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    rows.iter()
-        .map(|r| {
-            let id = int(&r[0]).unwrap();
-            format!(
-                "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-                if id < 0 {
-                    "synthetic".to_string()
-                } else {
-                    id.to_string()
-                },
-                text(&r[1]),
-                text(&r[2]).map(|t| t.replace(".000000Z", "Z")),
-                int(&r[3]).map(|b| b != 0),
-                int(&r[4]),
-                text(&r[5]),
-                int(&r[6]),
-                text(&r[7]),
-                int(&r[8]),
-                text(&r[9]),
-                text(&r[10]),
-                int(&r[11]),
-                text(&r[12]),
-                text(&r[13]),
-                int(&r[14]),
-            )
-        })
-        .collect()
-}
-
-/// What the simulator says the hour's own rows are, in the same form.
-fn truth(sim: &Simulator, h: DateTime<Utc>) -> Vec<String> {
-    let t = sim.gharchive_truth(h);
-    let mut rows: Vec<(DateTime<Utc>, i64, String)> = t
-        .events
+    let mut lines: Vec<String> = rows
         .iter()
-        .map(|e| {
-            let id = e
-                .event_id
-                .map(|i| i.to_string())
-                .unwrap_or("synthetic".into());
-            (
-                e.created_at,
-                e.event_id.unwrap_or(i64::MIN),
-                format!(
-                    "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-                    id,
-                    Some(e.event_type.clone()),
-                    Some(
-                        e.created_at
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    ),
-                    e.public,
-                    e.actor_id,
-                    Some(e.actor_login.clone()),
-                    Some(e.repo_id),
-                    Some(e.repo_name.clone()),
-                    e.org_id,
-                    e.org_login,
-                    e.action,
-                    e.number,
-                    e.git_ref,
-                    e.push_head,
-                    e.push_size,
-                ),
-            )
+        .map(|r| {
+            EventLine {
+                event_id: EventLine::id(int(&r[0]).unwrap()),
+                event_type: text(&r[1]),
+                created_at: text(&r[2]).map(|t| t.parse().unwrap()),
+                public: int(&r[3]).map(|b| b != 0),
+                actor_id: int(&r[4]),
+                actor_login: text(&r[5]),
+                repo_id: int(&r[6]),
+                repo_name: text(&r[7]),
+                org_id: int(&r[8]),
+                org_login: text(&r[9]),
+                action: text(&r[10]),
+                number: int(&r[11]),
+                git_ref: text(&r[12]),
+                push_head: text(&r[13]),
+                push_size: int(&r[14]),
+            }
+            .line()
         })
         .collect();
-    rows.sort_by_key(|r| (r.0, r.1));
-    rows.into_iter().map(|r| r.2).collect()
+    lines.sort();
+    lines
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,7 +137,7 @@ async fn every_quirk_of_gh_archive_against_the_simulators_truth() {
     );
     assert_eq!(r["duplicates_dropped"], t0.counts.duplicates_within, "{r}");
     for h in [h0, h1] {
-        let (got, want) = (stored(dir.path(), h), truth(&sim, h));
+        let (got, want) = (stored(dir.path(), h), truth_lines(&sim, h));
         assert!(want.len() > 500, "{h}: {} events", want.len());
         assert_eq!(got.len(), want.len(), "{h}");
         for (g, w) in got.iter().zip(&want) {
@@ -235,7 +192,7 @@ async fn every_quirk_of_gh_archive_against_the_simulators_truth() {
     );
     assert_eq!(r["hours_ingested"], 2, "{r} {stderr}");
     for h in [h2, h3] {
-        assert_eq!(stored(dir.path(), h), truth(&sim, h), "{h}");
+        assert_eq!(stored(dir.path(), h), truth_lines(&sim, h), "{h}");
     }
 
     // The other formats: a Timeline hour (some lines without an id) and a trimmed one.
@@ -249,6 +206,6 @@ async fn every_quirk_of_gh_archive_against_the_simulators_truth() {
         let arg = h.format("%Y-%m-%dT%H").to_string();
         let (code, r, stderr) = gharchive_run(dir.path(), &url, &["--from", &arg, "--to", &arg]);
         assert_eq!(code, 0, "{r} {stderr}");
-        assert_eq!(stored(dir.path(), h), truth(&sim, h), "{h}");
+        assert_eq!(stored(dir.path(), h), truth_lines(&sim, h), "{h}");
     }
 }
