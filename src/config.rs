@@ -210,16 +210,34 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
-/// `GITHUB_API_URL`: an http(s) URL. Any other scheme is refused at start-up, not retried.
-pub fn parse_api_url(s: &str) -> Result<Url, String> {
+/// An http(s) URL with a host for the setting `var`; `examples` name good values.
+fn http_url(s: &str, var: &str, examples: &str) -> Result<Url, String> {
     let u = Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL ({e})"))?;
     match u.scheme() {
         "https" | "http" if u.host().is_some() => Ok(u),
         "https" | "http" => Err(format!("{s:?} has no host")),
         other => Err(format!(
-            "GITHUB_API_URL must be http(s), not {other}:// (https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise)"
+            "{var} must be http(s), not {other}:// ({examples})"
         )),
     }
+}
+
+/// `GHARCHIVE_URL`: an http(s) URL. Any other scheme is refused at start-up.
+pub fn parse_gharchive_url(s: &str) -> Result<Url, String> {
+    http_url(
+        s,
+        "GHARCHIVE_URL",
+        "https://data.gharchive.org, or a mirror",
+    )
+}
+
+/// `GITHUB_API_URL`: an http(s) URL. Any other scheme is refused at start-up, not retried.
+pub fn parse_api_url(s: &str) -> Result<Url, String> {
+    http_url(
+        s,
+        "GITHUB_API_URL",
+        "https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise",
+    )
 }
 
 /// A point in time: RFC 3339 (`2026-01-31T12:00:00Z`) or a date (`2026-01-31`, midnight UTC).
@@ -427,7 +445,7 @@ pub struct Config {
     pub run_budget: Duration,
     /// GH Archive's address (`gharchive` job): the files are `{URL}/YYYY-MM-DD-H.json.gz`.
     /// Point it at a mirror or the simulator.
-    #[arg(long, env = "GHARCHIVE_URL", global = true, default_value = crate::gharchive::DEFAULT_URL, value_parser = parse_api_url)]
+    #[arg(long, env = "GHARCHIVE_URL", global = true, default_value = crate::gharchive::DEFAULT_URL, value_parser = parse_gharchive_url)]
     pub gharchive_url: url::Url,
     /// What `gharchive_events.payload` keeps: `raw` (the event's payload as JSON text) or
     /// `none` (null; about 80% less storage).
@@ -911,6 +929,9 @@ mod tests {
         ] {
             assert!(parse_api_url(bad).is_err(), "{bad}");
         }
+        assert!(parse_gharchive_url("ftp://x/y")
+            .unwrap_err()
+            .starts_with("GHARCHIVE_URL must be http(s)"));
         assert!(parse_api_url("ftp://x/api/v3")
             .unwrap_err()
             .contains("must be http(s)"));

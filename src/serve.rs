@@ -130,6 +130,29 @@ impl BackgroundJobs {
         tasks.push(task);
     }
 
+    /// Runs `work` as a task of its own and hands its answer back on the returned receiver.
+    /// axum drops a handler's future when its client hangs up (a Scheduler's attempt deadline,
+    /// a `curl --max-time`); a run awaited in the handler would stop dead there, its lock left
+    /// held until the lease ran out. Detached, it carries on to its end, and shutdown waits for
+    /// it like the background jobs.
+    fn detached<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<T> {
+        use tracing::Instrument;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(
+            async move {
+                let _ = tx.send(work.await);
+            }
+            .in_current_span(),
+        );
+        let mut tasks = Self::lock(&self.tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+        rx
+    }
+
     fn finish(&self, id: String, outcome: Result<Arc<RunResult>, String>) {
         Self::lock(&self.jobs).insert(id.clone(), Job::Finished(outcome));
         let mut finished = Self::lock(&self.finished);
@@ -426,7 +449,17 @@ async fn run(
     answer: Answer,
 ) -> Result<Response, ApiError> {
     let Answer::AtOnce { preferred } = answer else {
-        let result = state.runner.run(request, true).await?;
+        let runner = state.clone();
+        let result = state
+            .jobs
+            .detached(async move { runner.runner.run(request, true).await })
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the run stopped without an answer",
+                )
+            })??;
         return Ok((StatusCode::OK, Json(result)).into_response());
     };
     // The lock is taken before the answer: a busy organization is a 409 as when waiting.
@@ -577,7 +610,17 @@ async fn gharchive(
     StrictJson(b): StrictJson<GharchiveBody>,
 ) -> Result<Response, ApiError> {
     let selection = b.selection(chrono::Utc::now())?;
-    let result = state.runner.gharchive(selection, b.force, None).await?;
+    let runner = state.clone();
+    let result = state
+        .jobs
+        .detached(async move { runner.runner.gharchive(selection, b.force, None).await })
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the run stopped without an answer",
+            )
+        })??;
     Ok(Json(result).into_response())
 }
 

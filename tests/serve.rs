@@ -1032,3 +1032,85 @@ async fn gharchive_gets_409_while_a_run_holds_its_lock_and_answers_partial_on_sh
     assert!(!lock.exists(), "the run released the lock");
     assert_eq!(gharchive_rows(dir.path()), first_events as i64);
 }
+
+/// A client that hangs up on `POST /gharchive` mid-run (a Scheduler's attempt deadline, a
+/// `curl --max-time`) does not stop the run: it ends, every hour is in the warehouse, and the
+/// lock is released, so the next call is not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_hanging_up_on_gharchive_does_not_stop_the_run() {
+    let spec = github_sim::GhArchiveSpec::new(4, 40);
+    let hours: Vec<chrono::DateTime<chrono::Utc>> = (4..6)
+        .map(|h| ghstats::gharchive::parse_hour(&format!("2024-03-10T{h:02}")).unwrap())
+        .collect();
+    let want: usize = hours
+        .iter()
+        .map(|h| github_sim::gharchive::truth(&spec, *h).events.len())
+        .sum();
+    let (archive, mut asked, release) = common::archive::gated(
+        common::archive::hour_files(&spec, &hours),
+        github_sim::gharchive::file_name(hours[0]),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cli = common::service::cli(dir.path(), None, &["--gharchive-url", &archive], &["init"]);
+    let state = Arc::new(AppState::new(Runner::new(cli.config, false), Auth::None));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ghstats::serve::serve(
+        state,
+        "127.0.0.1:0".parse().unwrap(),
+        ghstats::serve::ConnectionLimits::default(),
+        Some(ready_tx),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let url = format!("http://{}", ready_rx.await.unwrap());
+    let body = json!({"from": hour_arg(hours[0]), "to": hour_arg(hours[1])});
+    let hung_up = {
+        let (url, body) = (url.clone(), body.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{url}/gharchive"))
+                .json(&body)
+                .send()
+                .await
+        })
+    };
+    // The run is downloading its first hour: the client goes away.
+    asked.recv().await.unwrap();
+    hung_up.abort();
+    let _ = hung_up.await;
+    release.add_permits(1);
+    let lock = dir.path().join("lake/gharchive/_locks/gharchive.json");
+    let http = reqwest::Client::new();
+    // The run carries on to its end and releases the lock; then a call again finds every
+    // hour ingested.
+    let mut tries = 0;
+    let answer = loop {
+        tries += 1;
+        assert!(
+            tries < 400,
+            "the lock is still held: the run stopped with its client"
+        );
+        let r = http
+            .post(format!("{url}/gharchive"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let code = r.status().as_u16();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        if code != 409 {
+            break (code, v);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert_eq!(answer.1["hours_skipped"], json!(2), "{}", answer.1);
+    assert_eq!(gharchive_rows(dir.path()), want as i64);
+    drop(http);
+    stop_tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(!lock.exists(), "the run released the lock");
+}
