@@ -79,15 +79,17 @@ async fn graphql_pages_stop_at_the_cap_while_the_count_covers_the_whole_match() 
             assert!(truth.stargazer_count <= last_stars, "sorted by stars");
             last_stars = truth.stargazer_count;
         }
-        if search["pageInfo"]["hasNextPage"] != json!(true) {
+        let more = search["pageInfo"]["hasNextPage"] == json!(true);
+        after = search["pageInfo"]["endCursor"].clone();
+        if !more {
             break;
         }
-        after = search["pageInfo"]["endCursor"].clone();
     }
     assert_eq!(pages, 10);
     assert_eq!(ids.len(), 1_000, "no results past the 1,000th");
     assert_eq!(sim.ledger().graphql_points, 10);
-    // A cursor past the cap gives nothing more.
+    // The 1,000th result's cursor gives nothing more.
+    assert!(after.is_string());
     let answer = graphql(&sim, PAGE, json!({"q": q, "after": after})).await;
     assert_eq!(answer["data"]["search"]["nodes"], json!([]));
 }
