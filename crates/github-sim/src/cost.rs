@@ -327,7 +327,10 @@ mod tests {
         let page = "query($q:String!,$after:String){ search(type:REPOSITORY, query:$q, first:100, after:$after){ repositoryCount pageInfo { hasNextPage endCursor } nodes { ... on Repository { databaseId stargazerCount owner { login } } } } rateLimit { cost } }";
         let c = cost(page, serde_json::json!({"q": "stars:>1"})).unwrap();
         assert_eq!((c.requests, c.points, c.nodes), (1, 1, 100));
-        assert_eq!((c.searches, c.search_nodes, c.repository_searches), (1, 100, 1));
+        assert_eq!(
+            (c.searches, c.search_nodes, c.repository_searches),
+            (1, 100, 1)
+        );
         let probe = |n: usize, first: &str| {
             let aliases: String = (0..n)
                 .map(|i| format!("r{i}: search(type:REPOSITORY, query:\"created:2015-01-0{}\"{first}) {{ repositoryCount nodes {{ ... on Repository {{ databaseId }} }} }} ", i % 9 + 1))

@@ -306,10 +306,7 @@ fn repository_search(
     let population = ctx
         .data_opt::<SearchPopulation>()
         .ok_or_else(|| async_graphql::Error::new("repository search is not available"))?;
-    let p = population
-        .0
-        .read()
-        .unwrap_or_else(|e| e.into_inner());
+    let p = population.0.read().unwrap_or_else(|e| e.into_inner());
     let count = p.count(&q);
     let start = match after {
         Some(c) => decode_cursor(&c)?
@@ -320,8 +317,8 @@ fn repository_search(
     };
     let reachable = usize::try_from(count).unwrap_or(usize::MAX).min(SEARCH_CAP);
     let n = usize::try_from(first.unwrap_or(0).clamp(0, 100)).unwrap_or(0);
-    let wants_nodes = ctx.look_ahead().field("nodes").exists()
-        || ctx.look_ahead().field("edges").exists();
+    let wants_nodes =
+        ctx.look_ahead().field("nodes").exists() || ctx.look_ahead().field("edges").exists();
     let indices = if wants_nodes && n > 0 {
         p.page(&q, start, n)
     } else {
@@ -529,7 +526,10 @@ impl Organization {
         indices.sort_by(|a, b| w.repositories[*a].name.cmp(&w.repositories[*b].name));
         let (range, page) = offset_page(indices.len(), first, after)?;
         Ok(RepositoryConnection {
-            nodes: indices[range].iter().map(|&ri| Repository::org(ri)).collect(),
+            nodes: indices[range]
+                .iter()
+                .map(|&ri| Repository::org(ri))
+                .collect(),
             total: indices.len(),
             page,
         })
@@ -642,11 +642,9 @@ impl Repository {
             .map_or(0, |p| i32::try_from(p.fork_count).unwrap_or(i32::MAX))
     }
     async fn primary_language(&self) -> Option<Language> {
-        self.public.as_ref().and_then(|p| {
-            p.primary_language
-                .clone()
-                .map(|name| Language { name })
-        })
+        self.public
+            .as_ref()
+            .and_then(|p| p.primary_language.clone().map(|name| Language { name }))
     }
     async fn is_archived(&self, ctx: &Context<'_>) -> bool {
         if let Some(p) = &self.public {

@@ -111,8 +111,8 @@ const LANGUAGES: &[&str] = &[
 ];
 
 const WORDS: &[&str] = &[
-    "dotfiles", "api", "web", "cli", "app", "lib", "tools", "site", "bot", "demo", "notes",
-    "game", "parser", "server", "client", "utils", "sdk", "docs", "blog", "config",
+    "dotfiles", "api", "web", "cli", "app", "lib", "tools", "site", "bot", "demo", "notes", "game",
+    "parser", "server", "client", "utils", "sdk", "docs", "blog", "config",
 ];
 
 /// SplitMix64: a well-mixed 64-bit hash of one word.
@@ -227,10 +227,7 @@ impl Population {
                 let span = b.minutes * 60;
                 let start = rng.gen_range(0..86_400 - span);
                 for _ in 0..b.size {
-                    day_items.push((
-                        start + rng.gen_range(0..span),
-                        BURST_OWNER_BASE + bi as u32,
-                    ));
+                    day_items.push((start + rng.gen_range(0..span), BURST_OWNER_BASE + bi as u32));
                 }
             }
             day_items.sort_unstable_by_key(|&(t, _)| t);
@@ -268,9 +265,7 @@ impl Population {
 
     /// The creation time of the repository at `index`.
     pub fn created_at(&self, index: usize) -> Option<DateTime<Utc>> {
-        self.created
-            .get(index)
-            .map(|&s| from_epoch(i64::from(s)))
+        self.created.get(index).map(|&s| from_epoch(i64::from(s)))
     }
 
     /// The repository at creation index `index`, all fields derived.
@@ -388,7 +383,10 @@ impl Population {
                 RepoSort::Stars { desc } => flip(u64::from(self.stars[i as usize]), desc),
                 RepoSort::Forks { desc } => {
                     let h = hash(self.spec.seed, 2, i);
-                    flip(u64::from(self.stars[i as usize]) / (2 + (h >> 40) % 8), desc)
+                    flip(
+                        u64::from(self.stars[i as usize]) / (2 + (h >> 40) % 8),
+                        desc,
+                    )
                 }
                 RepoSort::Updated { desc } => flip(self.pushed_secs(i).max(0) as u64, desc),
             };
@@ -399,10 +397,7 @@ impl Population {
             hits.truncate(want);
         }
         hits.sort_unstable_by_key(|&i| key(i));
-        hits.iter()
-            .skip(offset)
-            .map(|&i| i as usize)
-            .collect()
+        hits.iter().skip(offset).map(|&i| i as usize).collect()
     }
 
     /// Changes the star counts of `count` repositories picked by `seed` (some gain up to 50,
@@ -419,11 +414,7 @@ impl Population {
                 before + rng.gen_range(1..=50)
             };
             self.stars[index] = after;
-            changed.push((
-                FIRST_ID + index as u64,
-                u64::from(before),
-                u64::from(after),
-            ));
+            changed.push((FIRST_ID + index as u64, u64::from(before), u64::from(after)));
         }
         changed.sort_unstable();
         StarChangeReport { changed }
@@ -489,7 +480,10 @@ mod tests {
         assert_eq!(p.len(), 2_000_000);
         assert_eq!(p.index_bytes(), 2_000_000 * 12);
         assert!(p.index_bytes() < 64 << 20);
-        assert!(p.created.windows(2).all(|w| w[0] <= w[1]), "sorted by creation");
+        assert!(
+            p.created.windows(2).all(|w| w[0] <= w[1]),
+            "sorted by creation"
+        );
     }
 
     #[test]
@@ -497,7 +491,10 @@ mod tests {
         let p = full();
         let year = |y: i32| count(p, &format!("fork:true created:{y}-01-01..{y}-12-31"));
         let (first, mid, last) = (year(2008), year(2016), year(2025));
-        assert!(first > 0 && first * 5 < mid && mid * 5 < last, "{first} {mid} {last}");
+        assert!(
+            first > 0 && first * 5 < mid && mid * 5 < last,
+            "{first} {mid} {last}"
+        );
         let total: u64 = (2008..2026).map(year).sum();
         assert_eq!(total, 2_000_000, "the years hold the whole population");
     }
@@ -579,7 +576,11 @@ mod tests {
         let stars: Vec<u32> = first.iter().map(|&i| p.stars[i]).collect();
         assert!(stars.windows(2).all(|w| w[0] >= w[1]));
         assert_eq!(p.page(&q, 900, 100).len(), 100);
-        assert_eq!(p.page(&q, 950, 100).len(), 50, "the 1,000th result is the last");
+        assert_eq!(
+            p.page(&q, 950, 100).len(),
+            50,
+            "the 1,000th result is the last"
+        );
         assert!(p.page(&q, 1000, 100).is_empty());
     }
 

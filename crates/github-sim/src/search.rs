@@ -206,7 +206,11 @@ impl Default for RepoSearch {
 /// precision written, `*` for open), `>=A`, `>A`, `<=A`, `<A`, or one day or second.
 fn time_bounds(v: &str) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), String> {
     Ok(if let Some((a, b)) = v.split_once("..") {
-        let from = if a == "*" { None } else { Some(parse_when(a)?.0) };
+        let from = if a == "*" {
+            None
+        } else {
+            Some(parse_when(a)?.0)
+        };
         let before = if b == "*" { None } else { Some(after(b)?) };
         (from, before)
     } else if let Some(t) = v.strip_prefix(">=") {
@@ -265,7 +269,10 @@ pub fn parse_repository_search(query: &str) -> Result<RepoSearch, String> {
                 "the simulator's search takes only qualifiers, not the text {term:?}"
             ));
         };
-        match (key.to_ascii_lowercase().as_str(), value.to_ascii_lowercase().as_str()) {
+        match (
+            key.to_ascii_lowercase().as_str(),
+            value.to_ascii_lowercase().as_str(),
+        ) {
             ("created", _) => (q.created_from, q.created_before) = time_bounds(value)?,
             ("stars", _) => (q.stars_min, q.stars_max) = number_bounds(value)?,
             ("is", "public") => {}
@@ -304,8 +311,8 @@ mod tests {
     #[test]
     fn repository_qualifiers_parse_and_unknown_ones_are_refused() {
         let t = |y, m, d, h| Some(Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap());
-        let q = parse_repository_search("is:public created:2015-01-01..2015-01-02 stars:>=10")
-            .unwrap();
+        let q =
+            parse_repository_search("is:public created:2015-01-01..2015-01-02 stars:>=10").unwrap();
         assert_eq!(
             (q.created_from, q.created_before),
             (t(2015, 1, 1, 0), t(2015, 1, 3, 0))

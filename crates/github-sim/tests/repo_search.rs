@@ -65,7 +65,10 @@ async fn graphql_pages_stop_at_the_cap_while_the_count_covers_the_whole_match() 
         assert!(answer.get("errors").is_none(), "{answer}");
         let search = &answer["data"]["search"];
         assert_eq!(search["repositoryCount"].as_u64(), Some(want));
-        assert_eq!(answer["data"]["rateLimit"]["cost"], 1, "a page costs 1 point");
+        assert_eq!(
+            answer["data"]["rateLimit"]["cost"], 1,
+            "a page costs 1 point"
+        );
         pages += 1;
         for node in search["nodes"].as_array().expect("nodes") {
             let id = node["databaseId"].as_u64().expect("databaseId");
@@ -124,7 +127,11 @@ async fn aliased_count_probes_cost_one_point_and_sum_to_the_population() {
     .await;
     assert!(answer.get("errors").is_none(), "{answer}");
     let sum: u64 = (0..ranges.len())
-        .map(|i| answer["data"][format!("r{i}")]["repositoryCount"].as_u64().unwrap_or(0))
+        .map(|i| {
+            answer["data"][format!("r{i}")]["repositoryCount"]
+                .as_u64()
+                .unwrap_or(0)
+        })
         .sum();
     assert_eq!(sum, 100_000);
     assert_eq!(answer["data"]["rateLimit"]["cost"], 1);
@@ -155,10 +162,16 @@ async fn rest_search_serves_githubs_shape_up_to_the_cap() {
     let q = "created:2025-01-01..2025-12-31 stars:>=1";
     let want = truth_count(&sim, q).await;
     assert!(want > 1_000);
-    let r = rest(&sim, &format!("/search/repositories?q={q}&per_page=100&page=10&sort=stars&order=desc")).await;
+    let r = rest(
+        &sim,
+        &format!("/search/repositories?q={q}&per_page=100&page=10&sort=stars&order=desc"),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(
-        r.headers().get("x-ratelimit-resource").and_then(|v| v.to_str().ok()),
+        r.headers()
+            .get("x-ratelimit-resource")
+            .and_then(|v| v.to_str().ok()),
         Some("search")
     );
     let body: Value = r.json().await.expect("JSON");
@@ -171,13 +184,20 @@ async fn rest_search_serves_githubs_shape_up_to_the_cap() {
             .repo_truth(item["id"].as_u64().expect("id"))
             .await
             .expect("a real repository");
-        assert_eq!(item["stargazers_count"].as_u64(), Some(truth.stargazer_count));
+        assert_eq!(
+            item["stargazers_count"].as_u64(),
+            Some(truth.stargazer_count)
+        );
         assert!(truth.stargazer_count >= 1);
         assert_eq!(item["full_name"], json!(truth.name_with_owner));
         assert_eq!(item["owner"]["login"], json!(truth.owner_login));
         assert_eq!(item["node_id"], json!(truth.node_id));
     }
-    let past = rest(&sim, &format!("/search/repositories?q={q}&per_page=100&page=11")).await;
+    let past = rest(
+        &sim,
+        &format!("/search/repositories?q={q}&per_page=100&page=11"),
+    )
+    .await;
     assert_eq!(past.status(), 422);
     let body: Value = past.json().await.expect("JSON");
     assert_eq!(
@@ -237,7 +257,9 @@ async fn back_to_back_searches_get_a_secondary_limit_with_retry_after() {
         assert!(answer["data"]["search"]["repositoryCount"].as_u64() > Some(0));
     }
     assert_eq!(
-        rest(&sim, "/search/repositories?q=stars:>=1").await.status(),
+        rest(&sim, "/search/repositories?q=stars:>=1")
+            .await
+            .status(),
         200
     );
     let r = rest(&sim, "/search/repositories?q=stars:>=1").await;
@@ -305,4 +327,26 @@ async fn star_changes_are_served_and_are_the_new_truth() {
         .map(|n| n.iter().filter_map(|x| x["databaseId"].as_u64()).collect())
         .unwrap_or_default();
     assert!(ids.contains(&id), "{answer}");
+}
+
+#[tokio::test]
+async fn a_search_query_slower_than_the_timeout_answers_502() {
+    // 1 ms a page, a timeout of 0: any search query runs out of time, without a real wait.
+    let sim = start(SimOptions {
+        search_latency_ms: 1,
+        graphql_timeout_ms: 0,
+        ..options(20_000)
+    })
+    .await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/graphql", sim.url()))
+        .header("authorization", "Bearer t")
+        .json(&json!({ "query": PAGE, "variables": {"q": "stars:>=1"} }))
+        .send()
+        .await
+        .expect("the simulator answers");
+    assert_eq!(r.status(), 502);
+    // A query that does not search is not slowed.
+    let answer = graphql(&sim, "{ rateLimit { cost } }", json!({})).await;
+    assert_eq!(answer["data"]["rateLimit"]["cost"], 1);
 }
