@@ -150,7 +150,7 @@ struct Burst {
 impl Population {
     /// Generates the population of `spec`: a few seconds for 2 million in a debug build.
     pub fn generate(spec: PopulationSpec) -> Population {
-        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x5EA2_C4);
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x005E_A2C4);
         let size = spec.size;
         let scale = f64::from(size) / 2_000_000.0;
         // Bursts of tens to hundreds of repositories from one owner, more of them as GitHub

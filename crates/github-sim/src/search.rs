@@ -71,23 +71,7 @@ pub fn parse(query: &str) -> Result<IssueSearch, String> {
             ("org" | "user", v) => q.owner = Some(v.to_string()),
             ("is" | "type", "pr") => pull_requests = true,
             ("is", s @ ("open" | "closed" | "merged")) => q.state = Some(s.to_string()),
-            ("updated", v) => {
-                if let Some((a, b)) = v.split_once("..") {
-                    q.updated_from = Some(parse_when(a)?.0);
-                    q.updated_before = Some(after(b)?);
-                } else if let Some(t) = v.strip_prefix(">=") {
-                    q.updated_from = Some(parse_when(t)?.0);
-                } else if let Some(t) = v.strip_prefix('>') {
-                    q.updated_from = Some(after(t)?);
-                } else if let Some(t) = v.strip_prefix("<=") {
-                    q.updated_before = Some(after(t)?);
-                } else if let Some(t) = v.strip_prefix('<') {
-                    q.updated_before = Some(parse_when(t)?.0);
-                } else {
-                    q.updated_from = Some(parse_when(v)?.0);
-                    q.updated_before = Some(after(v)?);
-                }
-            }
+            ("updated", v) => (q.updated_from, q.updated_before) = time_bounds(v)?,
             _ => return Err(format!("the simulator's search does not know {term:?}")),
         }
     }
@@ -202,9 +186,12 @@ impl Default for RepoSearch {
     }
 }
 
+/// Inclusive lower and exclusive upper bound of a time, either open.
+type TimeBounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// Bounds `[from, before)` of a `created:`/`updated:` value: `A..B` (inclusive at the
 /// precision written, `*` for open), `>=A`, `>A`, `<=A`, `<A`, or one day or second.
-fn time_bounds(v: &str) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), String> {
+fn time_bounds(v: &str) -> Result<TimeBounds, String> {
     Ok(if let Some((a, b)) = v.split_once("..") {
         let from = if a == "*" {
             None
