@@ -1,7 +1,8 @@
 //! A seeded synthetic GitHub organization served over GitHub's GraphQL and REST APIs, with
 //! GitHub's cost formula, rate-limit headers, fault injection and a ledger of what was served.
 //! Tests start it on port 0 and compare what a collector stored to [`model::World`], the
-//! ground truth.
+//! ground truth. Repository search runs over a separate seeded public population
+//! ([`population::Population`], 2 million repositories by default).
 
 pub mod app;
 pub mod cost;

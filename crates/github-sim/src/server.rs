@@ -191,6 +191,11 @@ pub struct SimOptions {
     /// GitHub's secondary limit on back-to-back searches, off when `None`.
     #[serde(default)]
     pub search_burst: Option<SearchBurst>,
+    /// GitHub's secondary limit on GraphQL points per minute per token (2,000 on GitHub,
+    /// "Rate limits for the REST API": secondary rate limits), off when `None`. A query that
+    /// would pass it gets a 403 with `retry-after: 60` and costs nothing.
+    #[serde(default)]
+    pub graphql_points_per_minute: Option<u64>,
 }
 
 fn default_search_rest_limit() -> u64 {
@@ -228,6 +233,7 @@ impl Default for SimOptions {
             search_latency_ms: 0,
             graphql_timeout_ms: default_graphql_timeout_ms(),
             search_burst: None,
+            graphql_points_per_minute: None,
         }
     }
 }
@@ -297,6 +303,8 @@ pub(crate) struct SimState {
     population: Mutex<Option<(PopulationSpec, Arc<RwLock<Population>>)>>,
     /// Per token, when its recent search requests arrived (for [`SearchBurst`]).
     search_times: Mutex<HashMap<String, VecDeque<std::time::Instant>>>,
+    /// Per token, the GraphQL points of the last minute, with when each query arrived.
+    graphql_minute: Mutex<HashMap<String, VecDeque<(std::time::Instant, u64)>>>,
 }
 
 impl SimState {
@@ -411,6 +419,35 @@ impl SimState {
         None
     }
 
+    /// Whether `points` more from `token` would pass
+    /// [`SimOptions::graphql_points_per_minute`]; records them when they would not.
+    fn graphql_minute_exceeded(&self, token: &str, points: u64) -> bool {
+        let Some(limit) = self
+            .options
+            .read()
+            .ok()
+            .and_then(|o| o.graphql_points_per_minute)
+        else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        let mut minutes = lock(&self.graphql_minute);
+        let recent = minutes.entry(token.to_string()).or_default();
+        while recent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            recent.pop_front();
+        }
+        let spent: u64 = recent.iter().map(|(_, p)| p).sum();
+        if spent + points > limit {
+            lock(&self.secondary_limits).insert(token.to_string(), (now, Duration::from_secs(60)));
+            return true;
+        }
+        recent.push_back((now, points));
+        false
+    }
+
     /// Charges `units` to a token's budget: the budget after, or `Err` with it untouched when
     /// fewer units are left.
     fn charge(&self, graphql: bool, token: &str, units: u64) -> Result<Budget, Budget> {
@@ -487,6 +524,7 @@ impl Simulator {
             gharchive_published: Mutex::new(BTreeSet::new()),
             population: Mutex::new(None),
             search_times: Mutex::new(HashMap::new()),
+            graphql_minute: Mutex::new(HashMap::new()),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
@@ -1307,6 +1345,9 @@ async fn graphql_handler(State(state): State<Arc<SimState>>, req: Request) -> Re
         Ok(c) => c,
         Err(e) => return Json(graphql_error(e.kind, &e.message)).into_response(),
     };
+    if state.graphql_minute_exceeded(&token, cost.points) {
+        return secondary_limit_response(60);
+    }
     let budget = match state.charge(true, &token, cost.points) {
         Ok(b) => b,
         Err(spent) => {

@@ -350,3 +350,37 @@ async fn a_search_query_slower_than_the_timeout_answers_502() {
     let answer = graphql(&sim, "{ rateLimit { cost } }", json!({})).await;
     assert_eq!(answer["data"]["rateLimit"]["cost"], 1);
 }
+
+#[tokio::test]
+async fn graphql_points_past_the_per_minute_limit_get_a_secondary_limit() {
+    let sim = start(SimOptions {
+        graphql_points_per_minute: Some(2),
+        ..options(20_000)
+    })
+    .await;
+    let probe = json!({ "query": "{ search(type: REPOSITORY, query: \"stars:>=1\") { repositoryCount } }" });
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..3 {
+        let r = reqwest::Client::new()
+            .post(format!("{}/graphql", sim.url()))
+            .header("authorization", "Bearer t")
+            .json(&probe)
+            .send()
+            .await
+            .expect("the simulator answers");
+        statuses.push(r.status().as_u16());
+        retry_after = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+    }
+    assert_eq!(statuses, [200, 200, 403]);
+    assert_eq!(retry_after.as_deref(), Some("60"));
+    assert_eq!(
+        sim.ledger().graphql_points,
+        2,
+        "the refused query costs nothing"
+    );
+}
