@@ -3,8 +3,10 @@
 //! the query selects costs one request per item its parent connections may return (their
 //! `first`/`last`), whether it selects `nodes`/`edges` or only `totalCount`/`pageInfo`; the
 //! query costs the sum of requests divided by 100, rounded, at least 1. A connection that
-//! selects `nodes` or `edges` needs `first` or `last` in 1..=100, and a query may ask for at
-//! most 500,000 nodes.
+//! selects `nodes` or `edges` needs `first` or `last` in 0..=100, and a query may ask for at
+//! most 500,000 nodes. `search` is a connection like any other: a page, and a count probe
+//! (`first: 0`, or `repositoryCount` alone), are one request each, so five aliased probes
+//! cost 1 point together and 150 cost 2.
 
 use async_graphql::parser::types::Directive;
 use async_graphql::parser::types::{
@@ -37,6 +39,12 @@ pub struct QueryCost {
     pub points: u64,
     /// The most nodes the query may return.
     pub nodes: u64,
+    /// `search` connections in the query (aliases each count), pages and probes alike.
+    pub searches: u64,
+    /// The most results its `search` connections may return (the sum of their `first`).
+    pub search_nodes: u64,
+    /// Of `searches`, those with `type: REPOSITORY`.
+    pub repository_searches: u64,
 }
 
 /// Why GitHub would refuse to run a query, with GitHub's error `type`.
@@ -52,6 +60,9 @@ struct Walker<'a> {
     defaults: HashMap<String, serde_json::Value>,
     requests: u64,
     nodes: u64,
+    searches: u64,
+    search_nodes: u64,
+    repository_searches: u64,
     error: Option<CostError>,
 }
 
@@ -143,8 +154,21 @@ impl Walker<'_> {
                     // by kind); a connection selected for its count alone is still a request
                     // per parent.
                     let count_only = !lists && self.selects_any(set, CONNECTION_ONLY_FIELDS, 0);
+                    let is_search = field.name.node == "search";
+                    if is_search && (lists || count_only) {
+                        let kind = field.get_argument("type").map(|v| match &v.node {
+                            GqlValue::Enum(n) => n.to_string(),
+                            other => self.resolve(other).as_str().unwrap_or("").to_string(),
+                        });
+                        if kind.as_deref() == Some("REPOSITORY") {
+                            self.repository_searches += multiplier;
+                        }
+                    }
                     if count_only {
                         self.requests += multiplier;
+                        if is_search {
+                            self.searches += multiplier;
+                        }
                     }
                     if lists {
                         let bound = self
@@ -162,7 +186,7 @@ impl Walker<'_> {
                                 return;
                             }
                             Some(v) => match v.as_i64() {
-                                Some(n) if (1..=100).contains(&n) => n as u64,
+                                Some(n) if (0..=100).contains(&n) => n as u64,
                                 _ => {
                                     self.error = Some(CostError {
                                         kind: "EXCESSIVE_PAGINATION",
@@ -177,6 +201,10 @@ impl Walker<'_> {
                         };
                         self.requests += multiplier;
                         self.nodes += multiplier * size;
+                        if is_search {
+                            self.searches += multiplier;
+                            self.search_nodes += multiplier * size;
+                        }
                         child = multiplier * size;
                     }
                     self.walk(&field.selection_set.node, child, depth + 1);
@@ -215,6 +243,9 @@ pub fn query_cost(
         defaults,
         requests: 0,
         nodes: 0,
+        searches: 0,
+        search_nodes: 0,
+        repository_searches: 0,
         error: None,
     };
     w.walk(&op.node.selection_set.node, 1, 0);
@@ -232,6 +263,9 @@ pub fn query_cost(
         requests: w.requests,
         points,
         nodes: w.nodes,
+        searches: w.searches,
+        search_nodes: w.search_nodes,
+        repository_searches: w.repository_searches,
     })
 }
 
@@ -283,6 +317,38 @@ mod tests {
         assert_eq!((c.requests, c.points), (149, 1));
         let c = cost(without, serde_json::json!({"n": 50})).unwrap();
         assert_eq!((c.requests, c.points), (201, 2));
+    }
+
+    /// Repository search by the formula: a 100-result page is one request (1 point), a count
+    /// probe with `first: 0` or `repositoryCount` alone is one too, five aliased probes are 5
+    /// requests (1 point), and 150 aliased probes 2 points: never free.
+    #[test]
+    fn search_pages_and_probes_are_requests() {
+        let page = "query($q:String!,$after:String){ search(type:REPOSITORY, query:$q, first:100, after:$after){ repositoryCount pageInfo { hasNextPage endCursor } nodes { ... on Repository { databaseId stargazerCount owner { login } } } } rateLimit { cost } }";
+        let c = cost(page, serde_json::json!({"q": "stars:>1"})).unwrap();
+        assert_eq!((c.requests, c.points, c.nodes), (1, 1, 100));
+        assert_eq!(
+            (c.searches, c.search_nodes, c.repository_searches),
+            (1, 100, 1)
+        );
+        let probe = |n: usize, first: &str| {
+            let aliases: String = (0..n)
+                .map(|i| format!("r{i}: search(type:REPOSITORY, query:\"created:2015-01-0{}\"{first}) {{ repositoryCount nodes {{ ... on Repository {{ databaseId }} }} }} ", i % 9 + 1))
+                .collect();
+            format!("{{ {aliases} }}")
+        };
+        let c = cost(&probe(5, ", first:0"), serde_json::json!({})).unwrap();
+        assert_eq!((c.requests, c.points, c.nodes, c.searches), (5, 1, 0, 5));
+        let c = cost(&probe(150, ", first:0"), serde_json::json!({})).unwrap();
+        assert_eq!((c.requests, c.points), (150, 2));
+        let counts = "{ a: search(type:REPOSITORY, query:\"x\") { repositoryCount } b: search(type:REPOSITORY, query:\"y\") { repositoryCount } }";
+        let c = cost(counts, serde_json::json!({})).unwrap();
+        assert_eq!((c.requests, c.points, c.searches), (2, 1, 2));
+        let pages = (0..5)
+            .map(|i| format!("p{i}: search(type:REPOSITORY, query:\"q\", first:100) {{ nodes {{ ... on Repository {{ databaseId }} }} }} "))
+            .collect::<String>();
+        let c = cost(&format!("{{ {pages} }}"), serde_json::json!({})).unwrap();
+        assert_eq!((c.requests, c.points, c.search_nodes), (5, 1, 500));
     }
 
     #[test]

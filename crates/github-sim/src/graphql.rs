@@ -2,6 +2,7 @@
 //! snapshot of the world. Type, field, enum and scalar names are GitHub's.
 
 use crate::model::{self, node_id, parse_node_id, Location, World};
+use crate::population::{Population, PublicRepo, SEARCH_CAP};
 use async_graphql::{
     Context, Enum, ErrorExtensions, InputObject, InputValueError, InputValueResult, Interface,
     Object, Scalar, ScalarType, Value, ID,
@@ -207,7 +208,8 @@ pub enum RepositoryOrderField {
     Stargazers,
 }
 
-/// What `search` looks for; the simulator answers `ISSUE` (pull requests) only.
+/// What `search` looks for; the simulator answers `ISSUE` (pull request counts) and
+/// `REPOSITORY` (over the public population).
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum SearchType {
     Issue,
@@ -216,9 +218,16 @@ pub enum SearchType {
     Discussion,
 }
 
-/// A search's answer: only its count (`issueCount`) is served.
+/// A search's answer: `issueCount` for `ISSUE` (no nodes); for `REPOSITORY`,
+/// `repositoryCount` of the whole match (not capped) and a page of nodes/edges within the
+/// first 1,000 results, by offset cursors.
 pub struct SearchResultItemConnection {
     issue_count: u64,
+    repository_count: u64,
+    nodes: Vec<SearchResultItem>,
+    /// The offset of the first node.
+    start: usize,
+    page: PageInfo,
 }
 
 #[Object]
@@ -226,6 +235,120 @@ impl SearchResultItemConnection {
     async fn issue_count(&self) -> i32 {
         i32::try_from(self.issue_count).unwrap_or(i32::MAX)
     }
+    async fn repository_count(&self) -> i32 {
+        i32::try_from(self.repository_count).unwrap_or(i32::MAX)
+    }
+    async fn nodes(&self) -> &[SearchResultItem] {
+        &self.nodes
+    }
+    async fn edges(&self) -> Vec<SearchResultItemEdge> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| SearchResultItemEdge {
+                cursor: encode_cursor(&(self.start + i).to_string()),
+                node: node.clone(),
+            })
+            .collect()
+    }
+    async fn page_info(&self) -> &PageInfo {
+        &self.page
+    }
+}
+
+/// What a search finds; the simulator finds repositories only.
+#[derive(async_graphql::Union, Clone)]
+pub enum SearchResultItem {
+    Repository(Repository),
+}
+
+pub struct SearchResultItemEdge {
+    cursor: String,
+    node: SearchResultItem,
+}
+
+#[Object]
+impl SearchResultItemEdge {
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+    async fn node(&self) -> &SearchResultItem {
+        &self.node
+    }
+}
+
+/// A repository's language.
+pub struct Language {
+    name: String,
+}
+
+#[Object]
+impl Language {
+    async fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The public population repository search runs over (request data), built on first use.
+#[derive(Clone)]
+pub struct SearchPopulation(pub Arc<std::sync::RwLock<Population>>);
+
+/// One page of a repository search: `first` (0..=100) results after the offset cursor
+/// `after`, within the first [`SEARCH_CAP`]; the page info says there is no next page at the
+/// cap, as GitHub's does.
+fn repository_search(
+    ctx: &Context<'_>,
+    query: &str,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<SearchResultItemConnection> {
+    let q = crate::search::parse_repository_search(query).map_err(async_graphql::Error::new)?;
+    let population = ctx
+        .data_opt::<SearchPopulation>()
+        .ok_or_else(|| async_graphql::Error::new("repository search is not available"))?;
+    let p = population.0.read().unwrap_or_else(|e| e.into_inner());
+    let count = p.count(&q);
+    let start = match after {
+        Some(c) => decode_cursor(&c)?
+            .parse::<usize>()
+            .map_err(|_| async_graphql::Error::new("invalid cursor"))?
+            .saturating_add(1),
+        None => 0,
+    };
+    let reachable = usize::try_from(count).unwrap_or(usize::MAX).min(SEARCH_CAP);
+    let n = usize::try_from(first.unwrap_or(0).clamp(0, 100)).unwrap_or(0);
+    let wants_nodes =
+        ctx.look_ahead().field("nodes").exists() || ctx.look_ahead().field("edges").exists();
+    let indices = if wants_nodes && n > 0 {
+        p.page(&q, start, n)
+    } else {
+        Vec::new()
+    };
+    let nodes: Vec<SearchResultItem> = indices
+        .iter()
+        .filter_map(|&i| p.repo(i))
+        .map(|r| {
+            SearchResultItem::Repository(Repository {
+                ri: 0,
+                public: Some(Arc::new(r)),
+            })
+        })
+        .collect();
+    let end = (start + n).min(reachable);
+    let page = PageInfo {
+        has_next_page: end < reachable,
+        has_previous_page: start > 0,
+        start_cursor: (!nodes.is_empty()).then(|| encode_cursor(&start.to_string())),
+        end_cursor: (!nodes.is_empty())
+            .then(|| encode_cursor(&(start + nodes.len() - 1).to_string())),
+    };
+    Ok(SearchResultItemConnection {
+        issue_count: 0,
+        repository_count: count,
+        nodes,
+        start,
+        page,
+    })
 }
 
 #[derive(InputObject)]
@@ -403,7 +526,10 @@ impl Organization {
         indices.sort_by(|a, b| w.repositories[*a].name.cmp(&w.repositories[*b].name));
         let (range, page) = offset_page(indices.len(), first, after)?;
         Ok(RepositoryConnection {
-            nodes: indices[range].iter().map(|&ri| Repository { ri }).collect(),
+            nodes: indices[range]
+                .iter()
+                .map(|&ri| Repository::org(ri))
+                .collect(),
             total: indices.len(),
             page,
         })
@@ -435,9 +561,18 @@ fn actor(a: &Option<model::Actor>) -> Option<Actor> {
 
 // ---------- repository and pull requests ----------
 
+/// A repository: one of the organization's (`ri`), or one of the public population's found by
+/// `search` (`public`), which has no pull requests.
 #[derive(Clone)]
 pub struct Repository {
     ri: usize,
+    public: Option<Arc<PublicRepo>>,
+}
+
+impl Repository {
+    fn org(ri: usize) -> Repository {
+        Repository { ri, public: None }
+    }
 }
 
 pub struct Ref {
@@ -454,43 +589,111 @@ impl Ref {
 #[Object]
 impl Repository {
     async fn id(&self, ctx: &Context<'_>) -> ID {
+        if let Some(p) = &self.public {
+            return ID(p.node_id.clone());
+        }
         ID(node_id("R", world(ctx).repositories[self.ri].id))
     }
     async fn database_id(&self, ctx: &Context<'_>) -> i64 {
+        if let Some(p) = &self.public {
+            return i64::try_from(p.database_id).unwrap_or(i64::MAX);
+        }
         world(ctx).repositories[self.ri].id as i64
     }
     async fn name(&self, ctx: &Context<'_>) -> String {
+        if let Some(p) = &self.public {
+            return p.name.clone();
+        }
         world(ctx).repositories[self.ri].name.clone()
     }
     async fn name_with_owner(&self, ctx: &Context<'_>) -> String {
+        if let Some(p) = &self.public {
+            return p.name_with_owner.clone();
+        }
         let w = world(ctx);
         format!("{}/{}", w.org.login, w.repositories[self.ri].name)
     }
+    /// GitHub's `RepositoryOwner`: the organization, or a public repository's user.
+    async fn owner(&self, ctx: &Context<'_>) -> Actor {
+        if let Some(p) = &self.public {
+            return Actor::User(User(ActorData {
+                login: p.owner_login.clone(),
+                id: p.owner_id,
+            }));
+        }
+        let w = world(ctx);
+        Actor::Organization(Organization {
+            data: ActorData {
+                login: w.org.login.clone(),
+                id: w.org.id,
+            },
+        })
+    }
+    /// Stars: the population's count, 0 for the organization's repositories.
+    async fn stargazer_count(&self) -> i32 {
+        self.public
+            .as_ref()
+            .map_or(0, |p| i32::try_from(p.stargazer_count).unwrap_or(i32::MAX))
+    }
+    /// Forks: the population's count, 0 for the organization's repositories.
+    async fn fork_count(&self) -> i32 {
+        self.public
+            .as_ref()
+            .map_or(0, |p| i32::try_from(p.fork_count).unwrap_or(i32::MAX))
+    }
+    async fn primary_language(&self) -> Option<Language> {
+        self.public
+            .as_ref()
+            .and_then(|p| p.primary_language.clone().map(|name| Language { name }))
+    }
     async fn is_archived(&self, ctx: &Context<'_>) -> bool {
+        if let Some(p) = &self.public {
+            return p.is_archived;
+        }
         world(ctx).repositories[self.ri].is_archived
     }
     async fn is_fork(&self, ctx: &Context<'_>) -> bool {
+        if let Some(p) = &self.public {
+            return p.is_fork;
+        }
         world(ctx).repositories[self.ri].is_fork
     }
     async fn is_private(&self, ctx: &Context<'_>) -> bool {
-        world(ctx).repositories[self.ri].is_private
+        self.public.is_none() && world(ctx).repositories[self.ri].is_private
     }
     async fn created_at(&self, ctx: &Context<'_>) -> GhDateTime {
+        if let Some(p) = &self.public {
+            return dt(p.created_at);
+        }
         dt(world(ctx).repositories[self.ri].created_at)
     }
     async fn updated_at(&self, ctx: &Context<'_>) -> GhDateTime {
+        if let Some(p) = &self.public {
+            return dt(p.pushed_at);
+        }
         dt(world(ctx).repositories[self.ri].updated_at)
     }
     async fn pushed_at(&self, ctx: &Context<'_>) -> Option<GhDateTime> {
+        if let Some(p) = &self.public {
+            return Some(dt(p.pushed_at));
+        }
         Some(dt(world(ctx).repositories[self.ri].pushed_at))
     }
     async fn default_branch_ref(&self, ctx: &Context<'_>) -> Option<Ref> {
+        if self.public.is_some() {
+            return Some(Ref {
+                name: "main".into(),
+            });
+        }
         Some(Ref {
             name: world(ctx).repositories[self.ri].default_branch.clone(),
         })
     }
     /// One pull request by number; `null` when there is none (an issue's number included).
     async fn pull_request(&self, ctx: &Context<'_>, number: i32) -> Option<PullRequest> {
+        if self.public.is_some() {
+            return None;
+        }
         let w = world(ctx);
         w.repositories[self.ri]
             .pull_requests
@@ -506,6 +709,18 @@ impl Repository {
         #[graphql(name = "orderBy")] order_by: Option<IssueOrder>,
         states: Option<Vec<PullRequestState>>,
     ) -> async_graphql::Result<PullRequestConnection> {
+        if self.public.is_some() {
+            return Ok(PullRequestConnection {
+                nodes: Vec::new(),
+                total: 0,
+                page: PageInfo {
+                    has_next_page: false,
+                    has_previous_page: false,
+                    start_cursor: None,
+                    end_cursor: None,
+                },
+            });
+        }
         let w = world(ctx);
         let prs = &w.repositories[self.ri].pull_requests;
         let field = order_by
@@ -1125,7 +1340,7 @@ fn lookup(w: &World, id: &str) -> Option<Node> {
         return None;
     }
     Some(match w.locate(parse_node_id(id)?)? {
-        Location::Repository(ri) => Node::Repository(Repository { ri }),
+        Location::Repository(ri) => Node::Repository(Repository::org(ri)),
         Location::PullRequest(ri, pi) => Node::PullRequest(PullRequest { ri, pi }),
         Location::Review(ri, pi, vi) => Node::PullRequestReview(PullRequestReview { ri, pi, vi }),
         Location::ReviewComment(ri, pi, vi, ci) => {
@@ -1174,7 +1389,7 @@ impl Query {
         let w = world(ctx);
         match w.repository(&name) {
             Some((ri, _)) if owner.eq_ignore_ascii_case(&w.org.login) => {
-                Ok(Some(Repository { ri }))
+                Ok(Some(Repository::org(ri)))
             }
             _ => Err(typed_error(
                 "NOT_FOUND",
@@ -1204,25 +1419,39 @@ impl Query {
         }
     }
 
-    /// GitHub's search, for counts of pull requests (see [`crate::search`]). A count-only
-    /// selection is one connection request, charged like any other.
+    /// GitHub's search: counts of pull requests (`ISSUE`, see [`crate::search::parse`]), or
+    /// repositories of the public population (`REPOSITORY`, see
+    /// [`crate::search::parse_repository_search`]) with `repositoryCount` and pages of nodes.
+    /// Each search connection is one request to the cost formula, a count alone included.
     async fn search(
         &self,
         ctx: &Context<'_>,
         query: String,
         #[graphql(name = "type")] kind: SearchType,
-        #[graphql(name = "first")] _first: Option<i32>,
-        #[graphql(name = "after")] _after: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
     ) -> async_graphql::Result<SearchResultItemConnection> {
-        if kind != SearchType::Issue {
-            return Err(async_graphql::Error::new(
-                "the simulator's search serves type: ISSUE only",
-            ));
+        match kind {
+            SearchType::Issue => {
+                let q = crate::search::parse(&query).map_err(async_graphql::Error::new)?;
+                Ok(SearchResultItemConnection {
+                    issue_count: q.count(world(ctx)),
+                    repository_count: 0,
+                    nodes: Vec::new(),
+                    start: 0,
+                    page: PageInfo {
+                        has_next_page: false,
+                        has_previous_page: false,
+                        start_cursor: None,
+                        end_cursor: None,
+                    },
+                })
+            }
+            SearchType::Repository => repository_search(ctx, &query, first, after),
+            _ => Err(async_graphql::Error::new(
+                "the simulator's search serves type: ISSUE and REPOSITORY only",
+            )),
         }
-        let q = crate::search::parse(&query).map_err(async_graphql::Error::new)?;
-        Ok(SearchResultItemConnection {
-            issue_count: q.count(world(ctx)),
-        })
     }
 
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {

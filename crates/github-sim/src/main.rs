@@ -48,6 +48,16 @@ struct ServeArgs {
     /// Events in each GH Archive hour served at /gharchive/ (seeded by --seed).
     #[arg(long, default_value_t = 100)]
     gharchive_events: usize,
+    /// Public repositories that repository search finds (seeded by --seed), generated on
+    /// the first search.
+    #[arg(long, default_value_t = 2_000_000)]
+    search_repos: u32,
+    /// Milliseconds each search page takes (GitHub's take about 1000-3000).
+    #[arg(long, default_value_t = 0)]
+    search_latency_ms: u64,
+    /// REST search requests per minute per token.
+    #[arg(long, default_value_t = 30)]
+    search_rest_limit: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -110,6 +120,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         graphql_limit: args.graphql_limit,
         rest_limit: args.rest_limit,
         tokens: Vec::new(),
+        population: github_sim::PopulationSpec {
+            seed: args.seed,
+            size: args.search_repos,
+        },
+        search_latency_ms: args.search_latency_ms,
+        search_rest_limit: args.search_rest_limit,
         ..SimOptions::default()
     };
     let sim = Simulator::start(&spec, options, args.port).await?;
@@ -210,5 +226,18 @@ mod tests {
         let serve = Args::try_parse_from(["github-sim", "--port", "0", "--prs", "20"])
             .expect("serving flags parse");
         assert!(serve.command.is_none() && serve.serve.prs == 20);
+        assert_eq!(serve.serve.search_repos, 2_000_000);
+        let search = Args::try_parse_from([
+            "github-sim",
+            "--search-latency-ms",
+            "1000",
+            "--graphql-limit",
+            "1000",
+        ])
+        .expect("search flags parse");
+        assert_eq!(
+            (search.serve.search_latency_ms, search.serve.graphql_limit),
+            (1000, 1000)
+        );
     }
 }

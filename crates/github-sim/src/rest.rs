@@ -48,6 +48,112 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
             get(issue_comments),
         )
         .route("/repos/{owner}/{repo}/compare/{basehead}", get(compare))
+        .route("/search/repositories", get(search_repositories))
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct SearchParams {
+    q: Option<String>,
+    per_page: Option<String>,
+    page: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+}
+
+/// GitHub's REST shape of a repository search item ("Search repositories", REST docs).
+fn public_repo_json(r: &crate::population::PublicRepo) -> Value {
+    json!({
+        "id": r.database_id, "node_id": r.node_id, "name": r.name,
+        "full_name": r.name_with_owner, "private": false,
+        "owner": {"login": r.owner_login, "id": r.owner_id, "node_id": node_id("U", r.owner_id), "type": "User", "site_admin": false},
+        "html_url": format!("https://github.com/{}", r.name_with_owner),
+        "description": null, "fork": r.is_fork,
+        "url": format!("https://api.github.com/repos/{}", r.name_with_owner),
+        "created_at": ts(r.created_at), "updated_at": ts(r.pushed_at), "pushed_at": ts(r.pushed_at),
+        "stargazers_count": r.stargazer_count, "watchers_count": r.stargazer_count,
+        "forks_count": r.fork_count, "forks": r.fork_count, "watchers": r.stargazer_count,
+        "language": r.primary_language, "archived": r.is_archived, "disabled": false,
+        "open_issues_count": 0, "open_issues": 0, "default_branch": "main",
+        "visibility": "public", "score": 1.0,
+    })
+}
+
+/// `GET /search/repositories?q=&sort=&order=&per_page=&page=` over the public population:
+/// `{total_count, incomplete_results, items}` with `total_count` of the whole match, 100
+/// results a page at most, and 422 past the first 1,000 results (`page * per_page > 1000`),
+/// for a missing `q`, or for a qualifier the simulator does not know. `sort` is `stars`,
+/// `forks` or `updated` (`order` `desc` by default); the gate charges the token's search
+/// budget (30 a minute) instead of its core one.
+async fn search_repositories(
+    State(state): State<Arc<SimState>>,
+    uri: Uri,
+    Query(params): Query<SearchParams>,
+) -> Response {
+    let Some(text) = params.q.as_deref().filter(|q| !q.trim().is_empty()) else {
+        return Invalid("Validation Failed: q is missing").into_response();
+    };
+    let mut query = match crate::search::parse_repository_search(text) {
+        Ok(q) => q,
+        Err(why) => {
+            return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"message": "Validation Failed", "errors": [{"message": why, "resource": "Search", "field": "q", "code": "invalid"}], "documentation_url": "https://docs.github.com/rest/search/search#search-repositories", "status": "422"}))).into_response()
+        }
+    };
+    let desc = match params.order.as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Invalid("Invalid order: asc or desc").into_response(),
+    };
+    query.sort = match params.sort.as_deref() {
+        None => query.sort,
+        Some("stars") => crate::search::RepoSort::Stars { desc },
+        Some("forks") => crate::search::RepoSort::Forks { desc },
+        Some("updated") => crate::search::RepoSort::Updated { desc },
+        Some(_) => return Invalid("Invalid sort: stars, forks or updated").into_response(),
+    };
+    let per_page = match params.per_page.as_deref().map(str::parse::<usize>) {
+        None => 30,
+        Some(Ok(n)) => n.clamp(1, 100),
+        Some(Err(_)) => return Invalid("Invalid per_page").into_response(),
+    };
+    let page = match params.page.as_deref().map(str::parse::<usize>) {
+        None => 1,
+        Some(Ok(n)) => n.max(1),
+        Some(Err(_)) => return Invalid("Invalid page").into_response(),
+    };
+    if page.saturating_mul(per_page) > crate::population::SEARCH_CAP {
+        return Invalid("Only the first 1000 search results are available").into_response();
+    }
+    let latency = state.search_latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let population = state.population().await;
+    let (total, items) = {
+        let p = population.read().unwrap_or_else(|e| e.into_inner());
+        let total = p.count(&query);
+        let items: Vec<Value> = p
+            .page(&query, (page - 1) * per_page, per_page)
+            .into_iter()
+            .filter_map(|i| p.repo(i))
+            .map(|r| public_repo_json(&r))
+            .collect();
+        (total, items)
+    };
+    let reachable = usize::try_from(total)
+        .unwrap_or(usize::MAX)
+        .min(crate::population::SEARCH_CAP);
+    let window = ListParams {
+        per_page: Some(per_page.to_string()),
+        page: Some(page.to_string()),
+        ..ListParams::default()
+    };
+    let link = page_window(&uri, &window, reachable)
+        .ok()
+        .and_then(|(_, link)| link);
+    with_link(
+        json!({"total_count": total, "incomplete_results": false, "items": items}),
+        link,
+    )
 }
 
 /// The route template of a concrete path, for the ledger.

@@ -8,6 +8,7 @@ use crate::generate::{self, ChangeReport, OrgSpec};
 use crate::gharchive::{self, GhArchiveSpec, HourTruth};
 use crate::graphql::{self, GithubSchema, RateLimitInfo};
 use crate::model::World;
+use crate::population::{Population, PopulationSpec, PublicRepo, StarChangeReport};
 use crate::rest;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -170,6 +171,49 @@ pub struct SimOptions {
     /// fine-grained and installation tokens.
     #[serde(default)]
     pub token_scopes: BTreeMap<String, String>,
+    /// The public repositories `search(type: REPOSITORY)` and `GET /search/repositories`
+    /// find, generated on the first search.
+    #[serde(default)]
+    pub population: PopulationSpec,
+    /// REST search requests per minute per token: 30 on GitHub ("Rate limits for the REST
+    /// API": the search resource), apart from the core budget.
+    #[serde(default = "default_search_rest_limit")]
+    pub search_rest_limit: u64,
+    /// Milliseconds each search page takes to answer (GitHub's take about 1-3 s): a REST page
+    /// waits this long, a GraphQL query this long per 100 search results it asks for (at
+    /// least once when it searches at all; count probes are cheap).
+    #[serde(default)]
+    pub search_latency_ms: u64,
+    /// Milliseconds after which a GraphQL query's search work times out: GitHub stops a query
+    /// at 10 s ("Rate limits and query limits for the GraphQL API": timeouts) and answers 502.
+    #[serde(default = "default_graphql_timeout_ms")]
+    pub graphql_timeout_ms: u64,
+    /// GitHub's secondary limit on back-to-back searches, off when `None`.
+    #[serde(default)]
+    pub search_burst: Option<SearchBurst>,
+    /// GitHub's secondary limit on GraphQL points per minute per token (2,000 on GitHub,
+    /// "Rate limits for the REST API": secondary rate limits), off when `None`. A query that
+    /// would pass it gets a 403 with `retry-after: 60` and costs nothing.
+    #[serde(default)]
+    pub graphql_points_per_minute: Option<u64>,
+}
+
+fn default_search_rest_limit() -> u64 {
+    30
+}
+
+fn default_graphql_timeout_ms() -> u64 {
+    10_000
+}
+
+/// A secondary limit on bursts of searches: a token's search requests (REST search pages and
+/// GraphQL queries that search) beyond `max_requests` within `window_ms` milliseconds get a
+/// 403 with `retry-after: retry_after` seconds, as GitHub's "secondary rate limits" do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchBurst {
+    pub max_requests: u32,
+    pub window_ms: u64,
+    pub retry_after: u64,
 }
 
 impl Default for SimOptions {
@@ -184,6 +228,12 @@ impl Default for SimOptions {
             stuck_pagination: Vec::new(),
             vanished_nodes: Vec::new(),
             token_scopes: BTreeMap::new(),
+            population: PopulationSpec::default(),
+            search_rest_limit: default_search_rest_limit(),
+            search_latency_ms: 0,
+            graphql_timeout_ms: default_graphql_timeout_ms(),
+            search_burst: None,
+            graphql_points_per_minute: None,
         }
     }
 }
@@ -193,20 +243,22 @@ struct Budget {
     limit: u64,
     used: u64,
     reset_at: DateTime<Utc>,
+    period: ChronoDuration,
 }
 
 impl Budget {
-    fn new(limit: u64) -> Self {
+    fn new(limit: u64, period: ChronoDuration) -> Self {
         Budget {
             limit,
             used: 0,
-            reset_at: Utc::now() + ChronoDuration::hours(1),
+            reset_at: Utc::now() + period,
+            period,
         }
     }
     fn roll(&mut self) {
         if Utc::now() >= self.reset_at {
             self.used = 0;
-            self.reset_at = Utc::now() + ChronoDuration::hours(1);
+            self.reset_at = Utc::now() + self.period;
         }
     }
     fn remaining(&self) -> u64 {
@@ -218,6 +270,16 @@ impl Budget {
 struct Accounts {
     rest: HashMap<String, Budget>,
     graphql: HashMap<String, Budget>,
+    /// REST search, per minute.
+    search: HashMap<String, Budget>,
+}
+
+/// Which budget a request spends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resource {
+    Core,
+    Graphql,
+    Search,
 }
 
 pub(crate) struct SimState {
@@ -237,6 +299,12 @@ pub(crate) struct SimState {
     gharchive: RwLock<GhArchiveSpec>,
     /// Hours the spec holds back (`missing`) that have been published since.
     gharchive_published: Mutex<BTreeSet<DateTime<Utc>>>,
+    /// The public population of repository search, once generated, with its spec.
+    population: Mutex<Option<(PopulationSpec, Arc<RwLock<Population>>)>>,
+    /// Per token, when its recent search requests arrived (for [`SearchBurst`]).
+    search_times: Mutex<HashMap<String, VecDeque<std::time::Instant>>>,
+    /// Per token, the GraphQL points of the last minute, with when each query arrived.
+    graphql_minute: Mutex<HashMap<String, VecDeque<(std::time::Instant, u64)>>>,
 }
 
 impl SimState {
@@ -249,34 +317,155 @@ impl SimState {
     /// Runs `f` on a token's GraphQL or REST budget, created full on first use and refilled
     /// once its reset has passed.
     fn with_budget<R>(&self, graphql: bool, token: &str, f: impl FnOnce(&mut Budget) -> R) -> R {
-        let limit = self
+        let resource = if graphql {
+            Resource::Graphql
+        } else {
+            Resource::Core
+        };
+        self.with_resource(resource, token, f)
+    }
+
+    /// Runs `f` on a token's budget of `resource`: hourly for core and GraphQL, per minute
+    /// for search.
+    fn with_resource<R>(
+        &self,
+        resource: Resource,
+        token: &str,
+        f: impl FnOnce(&mut Budget) -> R,
+    ) -> R {
+        let (limit, period) = self
             .options
             .read()
-            .map(|o| {
-                if graphql {
-                    o.graphql_limit
-                } else {
-                    o.rest_limit
-                }
+            .map(|o| match resource {
+                Resource::Graphql => (o.graphql_limit, ChronoDuration::hours(1)),
+                Resource::Core => (o.rest_limit, ChronoDuration::hours(1)),
+                Resource::Search => (o.search_rest_limit, ChronoDuration::minutes(1)),
             })
-            .unwrap_or(5000);
+            .unwrap_or((5000, ChronoDuration::hours(1)));
         let mut accounts = lock(&self.accounts);
-        let map = if graphql {
-            &mut accounts.graphql
-        } else {
-            &mut accounts.rest
+        let map = match resource {
+            Resource::Graphql => &mut accounts.graphql,
+            Resource::Core => &mut accounts.rest,
+            Resource::Search => &mut accounts.search,
         };
         let b = map
             .entry(token.to_string())
-            .or_insert_with(|| Budget::new(limit));
+            .or_insert_with(|| Budget::new(limit, period));
         b.roll();
         f(b)
+    }
+
+    /// The population repository search runs over, generated (on a blocking thread) on first
+    /// use and again when the options name another one.
+    pub(crate) async fn population(&self) -> Arc<RwLock<Population>> {
+        let spec = self
+            .options
+            .read()
+            .map(|o| o.population)
+            .unwrap_or_default();
+        if let Some((built, p)) = lock(&self.population).as_ref() {
+            if *built == spec {
+                return Arc::clone(p);
+            }
+        }
+        let made = tokio::task::spawn_blocking(move || Population::generate(spec))
+            .await
+            .unwrap_or_else(|_| Population::generate(spec));
+        let mut slot = lock(&self.population);
+        match slot.as_ref() {
+            // Another request built it meanwhile: keep one, so changes are not lost.
+            Some((built, p)) if *built == spec => Arc::clone(p),
+            _ => {
+                let p = Arc::new(RwLock::new(made));
+                *slot = Some((spec, Arc::clone(&p)));
+                p
+            }
+        }
+    }
+
+    /// How long a REST search page takes ([`SimOptions::search_latency_ms`]).
+    pub(crate) fn search_latency(&self) -> Duration {
+        Duration::from_millis(
+            self.options
+                .read()
+                .map(|o| o.search_latency_ms)
+                .unwrap_or(0),
+        )
+    }
+
+    /// Whether a search request from `token` now breaks the [`SearchBurst`] limit: the
+    /// seconds to send as `retry-after` when it does (the limit is then recorded like any
+    /// secondary limit).
+    fn search_burst(&self, token: &str) -> Option<u64> {
+        let burst = self.options.read().ok().and_then(|o| o.search_burst)?;
+        let now = std::time::Instant::now();
+        let window = Duration::from_millis(burst.window_ms);
+        let mut times = lock(&self.search_times);
+        let recent = times.entry(token.to_string()).or_default();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= burst.max_requests as usize {
+            lock(&self.secondary_limits).insert(
+                token.to_string(),
+                (now, Duration::from_secs(burst.retry_after)),
+            );
+            return Some(burst.retry_after);
+        }
+        recent.push_back(now);
+        None
+    }
+
+    /// Whether `points` more from `token` would pass
+    /// [`SimOptions::graphql_points_per_minute`]; records them when they would not.
+    fn graphql_minute_exceeded(&self, token: &str, points: u64) -> bool {
+        let Some(limit) = self
+            .options
+            .read()
+            .ok()
+            .and_then(|o| o.graphql_points_per_minute)
+        else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        let mut minutes = lock(&self.graphql_minute);
+        let recent = minutes.entry(token.to_string()).or_default();
+        while recent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            recent.pop_front();
+        }
+        let spent: u64 = recent.iter().map(|(_, p)| p).sum();
+        if spent + points > limit {
+            lock(&self.secondary_limits).insert(token.to_string(), (now, Duration::from_secs(60)));
+            return true;
+        }
+        recent.push_back((now, points));
+        false
     }
 
     /// Charges `units` to a token's budget: the budget after, or `Err` with it untouched when
     /// fewer units are left.
     fn charge(&self, graphql: bool, token: &str, units: u64) -> Result<Budget, Budget> {
-        self.with_budget(graphql, token, |b| {
+        let resource = if graphql {
+            Resource::Graphql
+        } else {
+            Resource::Core
+        };
+        self.charge_resource(resource, token, units)
+    }
+
+    fn charge_resource(
+        &self,
+        resource: Resource,
+        token: &str,
+        units: u64,
+    ) -> Result<Budget, Budget> {
+        self.with_resource(resource, token, |b| {
             if b.remaining() < units {
                 return Err(b.clone());
             }
@@ -333,6 +522,9 @@ impl Simulator {
             rate_limit_form: Mutex::new(RateLimitForm::default()),
             gharchive: RwLock::new(GhArchiveSpec::default()),
             gharchive_published: Mutex::new(BTreeSet::new()),
+            population: Mutex::new(None),
+            search_times: Mutex::new(HashMap::new()),
+            graphql_minute: Mutex::new(HashMap::new()),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
@@ -384,6 +576,27 @@ impl Simulator {
     /// the current time. Its id, or `None` when `from` is unknown or `to` taken.
     pub fn rename(&self, from: &str, to: &str) -> Option<u64> {
         apply_rename(&self.state, from, to)
+    }
+
+    /// The public population repository search runs over (generated now if it was not yet):
+    /// read it for the truth, e.g. `sim.population().await.read()`.
+    pub async fn population(&self) -> Arc<RwLock<Population>> {
+        self.state.population().await
+    }
+
+    /// The truth about one repository of the population, by database id, as it is now.
+    pub async fn repo_truth(&self, database_id: u64) -> Option<PublicRepo> {
+        let p = self.state.population().await;
+        let p = p.read().unwrap_or_else(|e| e.into_inner());
+        p.repo_by_id(database_id)
+    }
+
+    /// Changes the star counts of `count` repositories of the population, picked by `seed`
+    /// (see [`Population::change_stars`]).
+    pub async fn change_stars(&self, count: usize, seed: u64) -> StarChangeReport {
+        let p = self.state.population().await;
+        let mut p = p.write().unwrap_or_else(|e| e.into_inner());
+        p.change_stars(count, seed)
     }
 
     /// Replaces the fault plan.
@@ -509,6 +722,7 @@ fn router(state: Arc<SimState>) -> Router {
             get(control_ledger).delete(control_reset_ledger),
         )
         .route("/_sim/truth", get(control_truth))
+        .route("/_sim/population/repos/{id}", get(control_population_repo))
         .route(
             "/_sim/gharchive",
             post(control_gharchive).get(control_gharchive_spec),
@@ -532,18 +746,45 @@ struct ChangeBody {
     seed: u64,
     #[serde(default)]
     repo: Option<String>,
+    /// Change the star counts of `count` repositories of the search population instead of
+    /// pull requests.
+    #[serde(default)]
+    stars: bool,
 }
 
+/// `POST /_sim/change {"count": 50, "seed": 1}`: changes pull requests, answering a
+/// [`ChangeReport`]; with `"stars": true`, changes the star counts of `count` repositories
+/// of the search population, answering a [`StarChangeReport`].
 async fn control_change(
     State(state): State<Arc<SimState>>,
     Json(body): Json<ChangeBody>,
-) -> Json<ChangeReport> {
+) -> Response {
+    if body.stars {
+        let p = state.population().await;
+        let mut p = p.write().unwrap_or_else(|e| e.into_inner());
+        return Json(p.change_stars(body.count, body.seed)).into_response();
+    }
     Json(apply_change(
         &state,
         body.count,
         body.seed,
         body.repo.as_deref(),
     ))
+    .into_response()
+}
+
+/// `GET /_sim/population/repos/{id}`: the truth about one repository of the search
+/// population ([`PublicRepo`]), or 404.
+async fn control_population_repo(
+    State(state): State<Arc<SimState>>,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+) -> Response {
+    let p = state.population().await;
+    let found = p.read().unwrap_or_else(|e| e.into_inner()).repo_by_id(id);
+    match found {
+        Some(r) => Json(r).into_response(),
+        None => message(StatusCode::NOT_FOUND, "no such repository"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -775,6 +1016,18 @@ fn message(status: StatusCode, text: &str) -> Response {
         .into_response()
 }
 
+/// GitHub's answer to a secondary rate limit: 403 with `retry-after` in seconds.
+fn secondary_limit_response(retry_after: u64) -> Response {
+    let mut r = message(
+        StatusCode::FORBIDDEN,
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        r.headers_mut().insert("retry-after", v);
+    }
+    r
+}
+
 fn request_id() -> String {
     let n: u64 = rand::thread_rng().gen();
     format!("SIM:{n:016X}")
@@ -869,13 +1122,7 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
         match f {
             Fault::BadGateway => return message(StatusCode::BAD_GATEWAY, "Server Error"),
             Fault::SecondaryLimit { retry_after } => {
-                let mut r = message(
-                    StatusCode::FORBIDDEN,
-                    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-                );
-                if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                    r.headers_mut().insert("retry-after", v);
-                }
+                let r = secondary_limit_response(*retry_after);
                 lock(&state.secondary_limits).insert(
                     token.clone(),
                     (std::time::Instant::now(), Duration::from_secs(*retry_after)),
@@ -905,24 +1152,38 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
         req.extensions_mut().insert(Token(token));
         return next.run(req).await;
     }
-    // REST: one request from the token's core budget (`/rate_limit` is free).
-    let budget = match state.charge(false, &token, u64::from(!is_rate_limit)) {
+    // REST: one request from the token's core budget (`/rate_limit` is free), or from its
+    // search budget for a search.
+    let is_search = req.uri().path().starts_with("/search/");
+    let (resource, resource_name) = if is_search {
+        (Resource::Search, "search")
+    } else {
+        (Resource::Core, "core")
+    };
+    let budget = match state.charge_resource(resource, &token, u64::from(!is_rate_limit)) {
         Ok(b) => b,
         Err(spent) => {
             let mut r = message(
                 StatusCode::FORBIDDEN,
                 "API rate limit exceeded for user ID 1.",
             );
-            rate_headers(r.headers_mut(), &spent, "core");
+            rate_headers(r.headers_mut(), &spent, resource_name);
             return r;
         }
     };
+    if is_search {
+        if let Some(wait) = state.search_burst(&token) {
+            return secondary_limit_response(wait);
+        }
+    }
     if is_rate_limit {
         let g = state.with_budget(true, &token, |b| b.clone());
+        let s = state.with_resource(Resource::Search, &token, |b| b.clone());
         let body = serde_json::json!({
             "resources": {
                 "core": {"limit": budget.limit, "remaining": budget.remaining(), "used": budget.used, "reset": budget.reset_at.timestamp()},
                 "graphql": {"limit": g.limit, "remaining": g.remaining(), "used": g.used, "reset": g.reset_at.timestamp()},
+                "search": {"limit": s.limit, "remaining": s.remaining(), "used": s.used, "reset": s.reset_at.timestamp()},
             },
             "rate": {"limit": budget.limit, "remaining": budget.remaining(), "used": budget.used, "reset": budget.reset_at.timestamp()},
         });
@@ -936,7 +1197,7 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
     let route = format!("GET {}", rest::route_name(req.uri().path()));
     state.count_route(route);
     let mut r = next.run(req).await;
-    rate_headers(r.headers_mut(), &budget, "core");
+    rate_headers(r.headers_mut(), &budget, resource_name);
     if let Some(s) = scopes {
         r.headers_mut().insert("x-oauth-scopes", s);
     }
@@ -1084,6 +1345,9 @@ async fn graphql_handler(State(state): State<Arc<SimState>>, req: Request) -> Re
         Ok(c) => c,
         Err(e) => return Json(graphql_error(e.kind, &e.message)).into_response(),
     };
+    if state.graphql_minute_exceeded(&token, cost.points) {
+        return secondary_limit_response(60);
+    }
     let budget = match state.charge(true, &token, cost.points) {
         Ok(b) => b,
         Err(spent) => {
@@ -1094,6 +1358,32 @@ async fn graphql_handler(State(state): State<Arc<SimState>>, req: Request) -> Re
         }
     };
     lock(&state.ledger).graphql_points += cost.points;
+    let mut population = None;
+    if cost.searches > 0 {
+        if let Some(wait) = state.search_burst(&token) {
+            let mut r = secondary_limit_response(wait);
+            rate_headers(r.headers_mut(), &budget, "graphql");
+            return r;
+        }
+        let (latency, timeout) = state
+            .options
+            .read()
+            .map(|o| (o.search_latency_ms, o.graphql_timeout_ms))
+            .unwrap_or((0, 10_000));
+        // One latency per 100 search results asked for, at least one for any search.
+        let pages = cost.search_nodes.div_ceil(100).max(1);
+        let wait = latency.saturating_mul(pages);
+        if wait > timeout {
+            tokio::time::sleep(Duration::from_millis(timeout)).await;
+            return message(StatusCode::BAD_GATEWAY, "Server Error");
+        }
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        if cost.repository_searches > 0 {
+            population = Some(graphql::SearchPopulation(state.population().await));
+        }
+    }
     if fault == Some(Fault::ResourceLimit) {
         let mut r = Json(graphql_error(
             "RESOURCE_LIMITS_EXCEEDED",
@@ -1131,11 +1421,14 @@ async fn graphql_handler(State(state): State<Arc<SimState>>, req: Request) -> Re
             )
         })
         .unwrap_or_default();
-    let request = request
+    let mut request = request
         .data(state.snapshot())
         .data(info)
         .data(graphql::CapCommitTotal(cap))
         .data(quirks);
+    if let Some(p) = population {
+        request = request.data(p);
+    }
     let response = state.schema.execute(request).await;
     if response
         .errors
