@@ -194,19 +194,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("error: {e}");
                 return Ok(ExitCode::from(exit::USAGE));
             }
-            // Cloud Run Jobs: each task takes its shard of the hours.
+            // Cloud Run Jobs: each task takes its shard of the hours. Either variable alone,
+            // or a pair that is no shard, is a setting error (exit 2), never ignored.
             let shard = match a.shard {
                 Some(s) => Some(s),
                 None => match (
-                    std::env::var("CLOUD_RUN_TASK_INDEX"),
-                    std::env::var("CLOUD_RUN_TASK_COUNT"),
+                    std::env::var("CLOUD_RUN_TASK_INDEX").ok(),
+                    std::env::var("CLOUD_RUN_TASK_COUNT").ok(),
                 ) {
-                    (Ok(i), Ok(n)) => Some(
-                        format!("{i}/{n}")
-                            .parse::<Shard>()
-                            .map_err(|e| anyhow::anyhow!("CLOUD_RUN_TASK_INDEX/COUNT: {e}"))?,
-                    ),
-                    _ => None,
+                    (None, None) => None,
+                    (Some(i), Some(n)) => match format!("{i}/{n}").parse::<Shard>() {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            eprintln!("error: CLOUD_RUN_TASK_INDEX/COUNT: {e}");
+                            return Ok(ExitCode::from(exit::USAGE));
+                        }
+                    },
+                    _ => {
+                        eprintln!("error: CLOUD_RUN_TASK_INDEX and CLOUD_RUN_TASK_COUNT go together: set both or neither");
+                        return Ok(ExitCode::from(exit::USAGE));
+                    }
                 },
             };
             let runner = runner(&config);

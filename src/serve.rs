@@ -347,8 +347,15 @@ impl GharchiveBody {
             (None, None, Some(h)) if h <= 0 => {
                 return Err(ApiError::bad(format!("hours must be positive, not {h}")))
             }
-            // Beyond u32 is beyond any limit: the check says what the limit is.
-            (None, None, Some(h)) => Selection::Newest(u32::try_from(h).unwrap_or(u32::MAX)),
+            (None, None, Some(h)) => match u32::try_from(h) {
+                Ok(n) => Selection::Newest(n),
+                Err(_) => {
+                    return Err(ApiError::bad(format!(
+                        "hours must be 1 to {}, not {h}",
+                        crate::gharchive::job::MAX_HOURS
+                    )))
+                }
+            },
             (None, None, None) => Selection::SinceLast,
         };
         selection

@@ -908,7 +908,7 @@ async fn gharchive_bodies_that_name_no_valid_hours_get_400_saying_what_to_fix() 
         (json!({"hours": "6"}), "invalid type"),
         (
             json!({"hours": 10_000_000_000_i64}),
-            "hours must be 1 to 175680",
+            "hours must be 1 to 175680, not 10000000000",
         ),
         (
             json!({"hours": 200_000}),

@@ -121,7 +121,7 @@ pub struct GharchiveResult {
     /// `completed`, `partial` (stopped by the budget or a signal; the rest waits for the next
     /// run) or `failed` (some hour failed; it is retried next run).
     pub status: &'static str,
-    /// Hours the selection named.
+    /// Hours the selection named that this run takes (with a shard, the shard's hours only).
     pub hours_selected: usize,
     /// Already ingested: left alone.
     pub hours_skipped: usize,
@@ -259,7 +259,11 @@ pub async fn run(
         .into_iter()
         .map(|s| (s.hour, s))
         .collect();
-    let selected = plan(selection, &states, now).map_err(PlanError)?;
+    let selected: Vec<DateTime<Utc>> = plan(selection, &states, now)
+        .map_err(PlanError)?
+        .into_iter()
+        .filter(|h| opts.shard.is_none_or(|s| s.takes(*h)))
+        .collect();
     let mut result = GharchiveResult {
         status: "completed",
         hours_selected: selected.len(),
@@ -277,9 +281,6 @@ pub async fn run(
     };
     let mut todo = Vec::new();
     for hour in selected {
-        if opts.shard.is_some_and(|s| !s.takes(hour)) {
-            continue;
-        }
         match states.get(&hour) {
             Some(s) if s.status == HourStatus::Ingested && !opts.force => {
                 result.hours_skipped += 1;
