@@ -68,6 +68,25 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Runs a job as a detached task ([`BackgroundJobs::detached`]: a client hanging up does
+    /// not stop it) and waits for its answer.
+    async fn run_detached<T, F, Fut>(self: &Arc<Self>, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<AppState>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, JobError>> + Send + 'static,
+    {
+        let answer = self.jobs.detached(work(self.clone())).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the run stopped without an answer",
+            )
+        })?;
+        Ok(answer?)
+    }
+}
+
 /// How many finished background jobs are remembered (their outcome for `GET /collections`).
 const KEPT_JOBS: usize = 100;
 
@@ -456,17 +475,9 @@ async fn run(
     answer: Answer,
 ) -> Result<Response, ApiError> {
     let Answer::AtOnce { preferred } = answer else {
-        let runner = state.clone();
         let result = state
-            .jobs
-            .detached(async move { runner.runner.run(request, true).await })
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the run stopped without an answer",
-                )
-            })??;
+            .run_detached(|s| async move { s.runner.run(request, true).await })
+            .await?;
         return Ok((StatusCode::OK, Json(result)).into_response());
     };
     // The lock is taken before the answer: a busy organization is a 409 as when waiting.
@@ -617,17 +628,9 @@ async fn gharchive(
     StrictJson(b): StrictJson<GharchiveBody>,
 ) -> Result<Response, ApiError> {
     let selection = b.selection(chrono::Utc::now())?;
-    let runner = state.clone();
     let result = state
-        .jobs
-        .detached(async move { runner.runner.gharchive(selection, b.force, None).await })
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the run stopped without an answer",
-            )
-        })??;
+        .run_detached(|s| async move { s.runner.gharchive(selection, b.force, None).await })
+        .await?;
     Ok(Json(result).into_response())
 }
 

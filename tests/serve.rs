@@ -721,18 +721,7 @@ async fn shutdown_waits_for_background_runs_to_checkpoint_and_release_the_lock()
         &["init"],
     );
     let state = Arc::new(AppState::new(Runner::new(cli.config, false), Auth::None));
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ghstats::serve::serve(
-        state,
-        "127.0.0.1:0".parse().unwrap(),
-        ghstats::serve::ConnectionLimits::default(),
-        Some(ready_tx),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let url = format!("http://{}", ready_rx.await.unwrap());
+    let (url, stop_tx, server) = serve_until_stopped(state).await;
     let http = reqwest::Client::new();
     let accepted: Value = http
         .post(format!("{url}/backfill"))
@@ -777,6 +766,30 @@ fn gharchive_rows(dir: &std::path::Path) -> i64 {
         .unwrap()
         .query_row("SELECT COUNT(*) FROM gharchive_events", [], |r| r.get(0))
         .unwrap()
+}
+
+/// `ghstats serve` for `state` on a free loopback port: its URL, the sender that shuts it down,
+/// and the server's task.
+async fn serve_until_stopped(
+    state: Arc<AppState>,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ghstats::serve::serve(
+        state,
+        "127.0.0.1:0".parse().unwrap(),
+        ghstats::serve::ConnectionLimits::default(),
+        Some(ready_tx),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let url = format!("http://{}", ready_rx.await.unwrap());
+    (url, stop_tx, server)
 }
 
 /// `2024-03-10T04`, as bodies give hours.
@@ -958,18 +971,7 @@ async fn gharchive_gets_409_while_a_run_holds_its_lock_and_answers_partial_on_sh
     let cli = common::service::cli(dir.path(), None, &["--gharchive-url", &archive], &["init"]);
     let state = Arc::new(AppState::new(Runner::new(cli.config, false), Auth::None));
     let stopping = state.runner.stop.clone();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ghstats::serve::serve(
-        state,
-        "127.0.0.1:0".parse().unwrap(),
-        ghstats::serve::ConnectionLimits::default(),
-        Some(ready_tx),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let url = format!("http://{}", ready_rx.await.unwrap());
+    let (url, stop_tx, server) = serve_until_stopped(state).await;
     let http = reqwest::Client::new();
     let post = |body: Value| {
         let r = http.post(format!("{url}/gharchive")).json(&body).send();
@@ -1054,18 +1056,7 @@ async fn a_client_hanging_up_on_gharchive_does_not_stop_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let cli = common::service::cli(dir.path(), None, &["--gharchive-url", &archive], &["init"]);
     let state = Arc::new(AppState::new(Runner::new(cli.config, false), Auth::None));
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ghstats::serve::serve(
-        state,
-        "127.0.0.1:0".parse().unwrap(),
-        ghstats::serve::ConnectionLimits::default(),
-        Some(ready_tx),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let url = format!("http://{}", ready_rx.await.unwrap());
+    let (url, stop_tx, server) = serve_until_stopped(state).await;
     let body = json!({"from": hour_arg(hours[0]), "to": hour_arg(hours[1])});
     let hung_up = {
         let (url, body) = (url.clone(), body.clone());
