@@ -13,6 +13,7 @@ pub mod names;
 pub mod oidc;
 pub mod rows;
 pub mod serve;
+pub mod stars;
 pub mod tables;
 pub mod telemetry;
 pub mod warehouse;

@@ -310,6 +310,52 @@ pub const GHARCHIVE_HOURS: TableDef = TableDef {
 /// The GH Archive tables.
 pub const GHARCHIVE: &[TableDef] = &[GHARCHIVE_EVENTS, GHARCHIVE_HOURS];
 
+/// The current star count of each repository found by a stars crawl, one row per `repo_id`
+/// (GitHub's `databaseId`), upserted: the row with the newest `observed_at` wins, so an older
+/// crawl loaded late never rewrites it. Not in [`ALL`]: its rows belong to no organization.
+pub const REPO_STARS: TableDef = TableDef {
+    name: "repo_stars",
+    columns: &[
+        req("repo_id", Int64),
+        req("node_id", Str),
+        req("name_with_owner", Str),
+        req("owner_login", Str),
+        req("stargazer_count", Int64),
+        req("fork_count", Int64),
+        opt("primary_language", Str),
+        req("created_at", Timestamp),
+        opt("pushed_at", Timestamp),
+        req("is_fork", Bool),
+        req("is_archived", Bool),
+        req("observed_at", Timestamp),
+        req("crawl_id", Str),
+    ],
+    key: &["repo_id"],
+    version: &["observed_at"],
+    partition: None,
+    cluster: &["repo_id"],
+};
+
+/// Append-only history of star counts: one row per repository and crawl where the count
+/// differs from the repository's previous row by `observed_at` (or there is none). Rows are
+/// never updated or deleted; loading a crawl again adds nothing.
+pub const REPO_STAR_HISTORY: TableDef = TableDef {
+    name: "repo_star_history",
+    columns: &[
+        req("repo_id", Int64),
+        req("observed_at", Timestamp),
+        req("stargazer_count", Int64),
+        req("crawl_id", Str),
+    ],
+    key: &["repo_id", "observed_at"],
+    version: &[],
+    partition: Some("observed_at"),
+    cluster: &["repo_id"],
+};
+
+/// The stars tables.
+pub const STARS: &[TableDef] = &[REPO_STARS, REPO_STAR_HISTORY];
+
 /// The column a chunk may lack: chunks written before rows carried the repository's id. A load
 /// fills it from the `repositories` row of the same collection and name (or the stored one of
 /// that name); see `warehouse::sql::fill_repository_id_sql`.

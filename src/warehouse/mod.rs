@@ -154,6 +154,36 @@ pub trait Warehouse: Send + Sync {
     ) -> Result<u64, WarehouseError> {
         Err(gharchive::unsupported(self.backend()))
     }
+
+    /// Stars: loads one crawl's chunks (gzip NDJSON of `stars::RepoStar`, paths in `lake`) in
+    /// one transaction. `repo_stars` takes a row when its `observed_at` is newer than the stored
+    /// one; `repo_star_history` gains a row `(repo_id, observed_at, stargazer_count, crawl_id)`
+    /// when no row has that key and the repository's previous row by `observed_at` has another
+    /// count (or there is none). A repository seen twice in the crawl counts once, its newest
+    /// observation. Loading a crawl again changes nothing.
+    async fn load_stars(
+        &self,
+        _lake: &Lake,
+        _chunks: &[ChunkInfo],
+    ) -> Result<StarsLoad, WarehouseError> {
+        Err(WarehouseError::Unsupported(format!(
+            "the {} warehouse does not take star counts yet",
+            self.backend()
+        )))
+    }
+}
+
+/// What loading one stars crawl did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StarsLoad {
+    /// Rows read from the chunks (a repository seen twice in the crawl counts twice).
+    pub staged: u64,
+    /// `repo_stars` rows that were new.
+    pub inserted: u64,
+    /// `repo_stars` rows replaced by a newer observation.
+    pub updated: u64,
+    /// `repo_star_history` rows added.
+    pub history_added: u64,
 }
 
 /// A chunk value checked against its column: what every backend stores.
