@@ -628,6 +628,67 @@ pub struct GharchiveArgs {
     pub shard: Option<crate::gharchive::job::Shard>,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct StarsArgs {
+    /// Repositories wanted (the crawl takes them in creation order from --created-from).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub target: u64,
+    /// Search qualifiers every range shares; the crawl adds `created:` ranges. GitHub's
+    /// repository search syntax, e.g. `is:public`, `is:public stars:>=10`, `language:rust`.
+    #[arg(long, default_value = "is:public", value_parser = parse_stars_query)]
+    pub query: String,
+    /// The earliest creation date searched (YYYY-MM-DD, UTC).
+    #[arg(long, default_value = "2008-01-01", value_parser = parse_created_from)]
+    pub created_from: chrono::DateTime<chrono::Utc>,
+    /// REST search pages beside GraphQL: `auto` (when GraphQL points are too few or spent),
+    /// `always` or `never`.
+    #[arg(long, env = "STARS_REST_SEARCH", value_enum, default_value_t = crate::stars::crawl::RestSearch::Auto)]
+    pub rest_search: crate::stars::crawl::RestSearch,
+    /// GraphQL queries in flight at once.
+    #[arg(long, env = "STARS_WORKERS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+    /// Print the result as JSON even on a terminal.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A stars search text: qualifiers the crawl can add `created:` ranges to. A `created:` of
+/// its own (the crawl owns it) or a `sort:` (ranges are paged in GitHub's order) is refused.
+pub fn parse_stars_query(s: &str) -> Result<String, String> {
+    if s.len() > 200 {
+        return Err("the query is longer than 200 characters".into());
+    }
+    for term in s.split_whitespace() {
+        let key = term.split(':').next().unwrap_or("").to_ascii_lowercase();
+        if key == "created" {
+            return Err(format!(
+                "{term:?}: the crawl sets created: itself; use --created-from"
+            ));
+        }
+        if key == "sort" {
+            return Err(format!("{term:?}: the crawl cannot take a sort order"));
+        }
+    }
+    if s.chars().any(char::is_control) {
+        return Err("the query holds a control character".into());
+    }
+    Ok(s.trim().to_string())
+}
+
+/// `YYYY-MM-DD` from 2007-10-01 (GitHub's first repositories) to today, as midnight UTC.
+pub fn parse_created_from(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("{s:?} is not a date YYYY-MM-DD"))?;
+    let earliest = chrono::NaiveDate::from_ymd_opt(2007, 10, 1).unwrap_or_default();
+    if d < earliest {
+        return Err(format!("{s}: GitHub has no repositories before 2007-10-01"));
+    }
+    if d > chrono::Utc::now().date_naive() {
+        return Err(format!("{s} is in the future"));
+    }
+    Ok(d.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
 /// Days of a backfill: 1 up to the days since 2008-01-01 (GitHub's start), checked when the
 /// command line is read, so a bad value is a usage error (exit status 2).
 fn parse_backfill_days(s: &str) -> Result<u32, String> {
@@ -659,6 +720,10 @@ pub struct LoadArgs {
     /// Only this collection's chunks.
     #[arg(long, value_parser = parse_collection_id)]
     pub collection_id: Option<String>,
+    /// Load the stars crawls' chunks instead (every crawl, or the one --collection-id names)
+    /// into `repo_stars` and `repo_star_history`.
+    #[arg(long, conflicts_with_all = ["repo", "date"])]
+    pub stars: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -752,6 +817,10 @@ pub enum Command {
     /// `gharchive_events` table. Without --from/--to or --hours: every hour since the last one
     /// ingested, up to the newest published, and missing or failed hours again.
     Gharchive(GharchiveArgs),
+    /// Star counts of many public repositories through GitHub's repository search, into
+    /// `repo_stars` (snapshot) and `repo_star_history`. Continues an unfinished crawl of the
+    /// same search first.
+    Stars(StarsArgs),
     /// Print the BigQuery tables (schema, partitioning, clustering) as JSON, from the same
     /// definition the loader uses: `terraform/bigquery_tables.json` is this output.
     BigquerySchema,

@@ -111,6 +111,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        Command::Load(a) if a.stars => {
+            let loads = runner(&config)
+                .load_stars(a.collection_id.as_deref())
+                .await
+                .map_err(job_error)?;
+            let crawls: Vec<serde_json::Value> = loads
+                .into_iter()
+                .map(|(crawl_id, load)| serde_json::json!({"crawl_id": crawl_id, "load": load}))
+                .collect();
+            print_json(&serde_json::json!({ "crawls": crawls }))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Load(a) => {
             let filter = LoadFilter {
                 repo: a.repo,
@@ -124,6 +136,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 result.bad_chunks.iter(),
                 exit::COMPLETED,
             )))
+        }
+        Command::Resume(a)
+            if runner(&config)
+                .is_stars_crawl(&a.collection_id)
+                .await
+                .unwrap_or(false) =>
+        {
+            let mut runner = runner(&config);
+            runner.force_lock = a.force;
+            let stop = runner.stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::warn!("Stopping after the pages in hand.");
+                stop.store(true, Ordering::Relaxed);
+            });
+            stars_exit(runner.stars_resume(&a.collection_id).await)
         }
         Command::Resume(a) => {
             collect(
@@ -241,6 +269,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => exit::FAILED,
             }))
         }
+        Command::Stars(a) => {
+            let params = ghstats::stars::crawl::Params {
+                query: a.query,
+                target: a.target,
+                created_from: a.created_from,
+            };
+            let runner = runner(&config);
+            let stop = runner.stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::warn!("Stopping after the pages in hand.");
+                stop.store(true, Ordering::Relaxed);
+            });
+            let result = runner
+                .stars(params, a.rest_search, a.workers as usize)
+                .await;
+            stars_exit(result)
+        }
         Command::BigquerySchema => {
             print_json(&warehouse::bigquery::terraform_tables())?;
             Ok(ExitCode::SUCCESS)
@@ -255,6 +301,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Prints a stars run's result and gives its exit status.
+fn stars_exit(
+    result: Result<ghstats::stars::crawl::StarsResult, JobError>,
+) -> anyhow::Result<ExitCode> {
+    let result = match result {
+        Ok(r) => r,
+        Err(e @ JobError::Busy { .. }) => {
+            eprintln!(
+                "error: {e}; nothing was done (exit status {})",
+                exit::LOCKED
+            );
+            return Ok(ExitCode::from(exit::LOCKED));
+        }
+        Err(JobError::Invalid(m)) => {
+            eprintln!("error: {m}");
+            return Ok(ExitCode::from(exit::USAGE));
+        }
+        Err(e) => return Err(job_error(e)),
+    };
+    print_json(&result)?;
+    Ok(ExitCode::from(match result.status {
+        "completed" => exit::COMPLETED,
+        "partial" => exit::PARTIAL,
+        _ => exit::FAILED,
+    }))
 }
 
 fn runner(config: &Config) -> Runner {

@@ -634,6 +634,54 @@ async fn gharchive(
     Ok(Json(result).into_response())
 }
 
+/// `POST /stars`: the fields of `ghstats stars`, each optional (`target` 100,000, `query`
+/// `is:public`, `created_from` 2008-01-01, `rest_search` auto). Checked before the lock is
+/// taken; a bad field is a 400 naming it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StarsBody {
+    pub target: Option<i64>,
+    pub query: Option<String>,
+    pub created_from: Option<String>,
+    pub rest_search: Option<crate::stars::crawl::RestSearch>,
+}
+
+impl StarsBody {
+    fn params(&self) -> Result<crate::stars::crawl::Params, ApiError> {
+        let target = match self.target {
+            None => 100_000,
+            Some(t) if (1..=10_000_000).contains(&t) => t as u64,
+            Some(t) => {
+                return Err(ApiError::bad(format!(
+                    "target must be from 1 to 10000000, not {t}"
+                )))
+            }
+        };
+        let query = crate::config::parse_stars_query(self.query.as_deref().unwrap_or("is:public"))
+            .map_err(|e| ApiError::bad(format!("query: {e}")))?;
+        let created_from =
+            crate::config::parse_created_from(self.created_from.as_deref().unwrap_or("2008-01-01"))
+                .map_err(|e| ApiError::bad(format!("created_from: {e}")))?;
+        Ok(crate::stars::crawl::Params {
+            query,
+            target,
+            created_from,
+        })
+    }
+}
+
+async fn stars(
+    State(state): State<Arc<AppState>>,
+    StrictJson(b): StrictJson<StarsBody>,
+) -> Result<Response, ApiError> {
+    let params = b.params()?;
+    let rest = b.rest_search.unwrap_or_default();
+    let result = state
+        .run_detached(move |s| async move { s.runner.stars(params, rest, 8).await })
+        .await?;
+    Ok(Json(result).into_response())
+}
+
 async fn load_gcs(
     State(state): State<Arc<AppState>>,
     StrictJson(b): StrictJson<LoadBody>,
@@ -928,6 +976,7 @@ fn route_table() -> Vec<Route> {
         ("/collect", Method::POST, true, post(collect)),
         ("/backfill", Method::POST, true, post(backfill)),
         ("/gharchive", Method::POST, true, post(gharchive)),
+        ("/stars", Method::POST, true, post(stars)),
         ("/load-gcs", Method::POST, true, post(load_gcs)),
         ("/resume", Method::POST, true, post(resume)),
         ("/wipe", Method::POST, true, post(wipe)),

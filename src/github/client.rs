@@ -43,6 +43,11 @@ pub struct ClientOptions {
     /// Certificate authorities trusted beside webpki's roots and the system's store (a
     /// GitHub Enterprise server behind a private CA; see [`read_ca_bundle`]).
     pub ca_certificates: Vec<reqwest::Certificate>,
+    /// The longest wait for a spent budget to reset; a longer one fails the call with
+    /// [`GithubError::RateLimited`] at once, so the caller can turn to another budget (the
+    /// stars crawl moves to REST search when GraphQL points are gone). `None`: wait, within
+    /// the deadline.
+    pub max_reset_wait: Option<Duration>,
 }
 
 /// The certificates of a PEM file (`CA_BUNDLE`), to trust beside the usual roots.
@@ -77,6 +82,7 @@ impl Default for ClientOptions {
             deadline: None,
             stop: None,
             ca_certificates: Vec::new(),
+            max_reset_wait: None,
         }
     }
 }
@@ -503,7 +509,9 @@ impl GithubClient {
             req = req.json(b);
         }
         match resource {
-            Resource::Rest => self.inner.cost.rest.fetch_add(1, Ordering::Relaxed),
+            Resource::Rest | Resource::Search => {
+                self.inner.cost.rest.fetch_add(1, Ordering::Relaxed)
+            }
             Resource::Graphql => self.inner.cost.queries.fetch_add(1, Ordering::Relaxed),
         };
         match req.send().await {
@@ -581,6 +589,9 @@ impl GithubClient {
                     Pick::WaitUntil(reset) => {
                         let d = (reset - Utc::now()).to_std().unwrap_or_default()
                             + Duration::from_secs(1);
+                        if self.inner.options.max_reset_wait.is_some_and(|max| d > max) {
+                            return Err(GithubError::RateLimited { reset });
+                        }
                         self.wait(d, "every token's rate limit is spent").await?;
                     }
                     Pick::Paused(until) => {
@@ -685,14 +696,28 @@ impl GithubClient {
         path_or_url: &str,
     ) -> Result<(T, Option<Url>, HeaderMap), GithubError> {
         let span = request_span("GET", "rest");
-        tracing::Instrument::instrument(self.rest_get_inner(path_or_url), span.clone())
+        tracing::Instrument::instrument(
+            self.rest_get_inner(path_or_url, Resource::Rest),
+            span.clone(),
+        )
+        .await
+        .inspect_err(|e| failed(&span, e))
+    }
+
+    /// `GET` a REST search path (`search/repositories?q=…`), drawing on the token's search
+    /// budget (30 requests per minute) rather than the core one.
+    pub async fn rest_search<T: DeserializeOwned>(&self, path: &str) -> Result<T, GithubError> {
+        let span = request_span("GET", "rest");
+        tracing::Instrument::instrument(self.rest_get_inner(path, Resource::Search), span.clone())
             .await
+            .map(|(value, _, _)| value)
             .inspect_err(|e| failed(&span, e))
     }
 
     async fn rest_get_inner<T: DeserializeOwned>(
         &self,
         path_or_url: &str,
+        resource: Resource,
     ) -> Result<(T, Option<Url>, HeaderMap), GithubError> {
         let url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             Url::parse(path_or_url).map_err(|e| GithubError::Fatal {
@@ -711,9 +736,7 @@ impl GithubClient {
             })?
         };
         tracing::Span::current().record("url.path", url.path());
-        let (headers, body, _) = self
-            .send(Resource::Rest, Method::GET, url, None, false)
-            .await?;
+        let (headers, body, _) = self.send(resource, Method::GET, url, None, false).await?;
         let next = headers
             .get("link")
             .and_then(|v| v.to_str().ok())

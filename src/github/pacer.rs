@@ -10,6 +10,9 @@ use std::sync::Mutex;
 pub enum Resource {
     Rest,
     Graphql,
+    /// REST search (`GET /search/...`): 30 requests per minute per token, a budget of its own
+    /// (`x-ratelimit-resource: search`, "Rate limits for the REST API").
+    Search,
 }
 
 /// What is known of one budget of one token.
@@ -79,12 +82,10 @@ pub fn budget_from_headers(headers: &HeaderMap) -> Result<(Budget, Option<Resour
     let resource = headers
         .get("x-ratelimit-resource")
         .and_then(|v| v.to_str().ok())
-        .map(|r| {
-            if r == "graphql" {
-                Resource::Graphql
-            } else {
-                Resource::Rest
-            }
+        .map(|r| match r {
+            "graphql" => Resource::Graphql,
+            "search" => Resource::Search,
+            _ => Resource::Rest,
         });
     Ok((
         Budget {
@@ -126,6 +127,7 @@ pub struct TokenSlot {
     pub index: usize,
     rest: Mutex<Budget>,
     graphql: Mutex<Budget>,
+    search: Mutex<Budget>,
     /// A secondary limit holds the whole token, REST and GraphQL, until this time: no
     /// request of any task may use it before.
     paused_until: Mutex<Option<DateTime<Utc>>>,
@@ -136,6 +138,7 @@ impl TokenSlot {
         match r {
             Resource::Rest => &self.rest,
             Resource::Graphql => &self.graphql,
+            Resource::Search => &self.search,
         }
     }
 }
@@ -169,6 +172,7 @@ impl Pacer {
                     index,
                     rest: Mutex::new(Budget::default()),
                     graphql: Mutex::new(Budget::default()),
+                    search: Mutex::new(Budget::default()),
                     paused_until: Mutex::new(None),
                 })
                 .collect(),

@@ -259,6 +259,12 @@ pub struct Runner {
     app: Arc<tokio::sync::OnceCell<Option<Arc<AppInstallation>>>>,
 }
 
+/// How a stars run starts.
+enum StarsStart {
+    New(crate::stars::crawl::Params),
+    Resume(String),
+}
+
 /// The lease, renewed in the background while a job runs. Dropped without
 /// [`Held::release`] (a job future cancelled), it stops renewing and the lease expires.
 struct Held {
@@ -962,6 +968,177 @@ impl Runner {
                 None => JobError::Failed(e),
             },
         )
+    }
+
+    /// The `stars` job: continues the newest unfinished crawl of the same search, or starts
+    /// one; fetches within the run budget and loads it. Under the stars lock
+    /// (`_stars/_locks/run.json`).
+    pub async fn stars(
+        &self,
+        params: crate::stars::crawl::Params,
+        rest_search: crate::stars::crawl::RestSearch,
+        workers: usize,
+    ) -> Result<crate::stars::crawl::StarsResult, JobError> {
+        self.stars_run(StarsStart::New(params), rest_search, workers)
+            .await
+    }
+
+    /// Continues the stars crawl `crawl_id` (`resume --collection-id`); `NotFound` when the
+    /// lake has no such crawl.
+    pub async fn stars_resume(
+        &self,
+        crawl_id: &str,
+    ) -> Result<crate::stars::crawl::StarsResult, JobError> {
+        self.stars_run(
+            StarsStart::Resume(crawl_id.to_string()),
+            crate::stars::crawl::RestSearch::Auto,
+            8,
+        )
+        .await
+    }
+
+    /// Whether `id` names a stars crawl in the lake.
+    pub async fn is_stars_crawl(&self, id: &str) -> Result<bool, JobError> {
+        let lake = self.lake()?;
+        Ok(crate::stars::crawl::StarsCheckpoint::read(&lake, id)
+            .await?
+            .is_some())
+    }
+
+    async fn stars_run(
+        &self,
+        start: StarsStart,
+        rest_search: crate::stars::crawl::RestSearch,
+        workers: usize,
+    ) -> Result<crate::stars::crawl::StarsResult, JobError> {
+        use crate::stars::crawl::{CrawlStatus, StarsCheckpoint};
+        let deadline = Instant::now() + self.config.run_budget;
+        // Credentials first: without them nothing is opened or created.
+        let client = self.stars_client(deadline).await?;
+        let lake = self.lake()?;
+        let wh = self.warehouse().await?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let holder = format!("stars-{}", new_collection_id(chrono::Utc::now()));
+        let held = Held::take_lock(
+            LeaseLock::at(
+                lake.clone(),
+                "stars",
+                crate::stars::lock_path(&lake),
+                self.config.lock_lease,
+            ),
+            self.config.lock_lease,
+            &holder,
+            lost.clone(),
+            self.force_lock,
+        )
+        .await?;
+        let outcome = async {
+            let (cp, resumed) = match start {
+                StarsStart::Resume(id) => match StarsCheckpoint::read(&lake, &id).await? {
+                    Some(cp) => (cp, true),
+                    None => {
+                        return Err(JobError::NotFound(format!(
+                            "no stars crawl {id} in storage"
+                        )))
+                    }
+                },
+                StarsStart::New(params) => {
+                    let unfinished = StarsCheckpoint::all(&lake)
+                        .await?
+                        .into_iter()
+                        .rev()
+                        .find(|c| c.status != CrawlStatus::Loaded && c.params == params);
+                    match unfinished {
+                        Some(cp) => {
+                            tracing::info!(
+                                crawl_id = cp.crawl_id,
+                                "Continuing the unfinished crawl of the same search."
+                            );
+                            (cp, true)
+                        }
+                        None => {
+                            let now = chrono::Utc::now();
+                            (
+                                StarsCheckpoint::new(new_collection_id(now), params, now),
+                                false,
+                            )
+                        }
+                    }
+                }
+            };
+            let opts = crate::stars::crawl::Options {
+                rest_search,
+                workers: workers.max(1),
+                chunk_rows: 10_000,
+                deadline,
+                stop: vec![self.stop.clone(), lost],
+            };
+            let span = tracing::info_span!("job", otel.name = "job stars", job = "stars");
+            tracing::Instrument::instrument(
+                crate::stars::crawl::run(&client, &lake, wh.as_ref(), cp, resumed, &opts),
+                span,
+            )
+            .await
+            .map_err(JobError::Failed)
+        }
+        .await;
+        held.release().await;
+        outcome
+    }
+
+    /// Loads the stars crawls' chunks (every crawl, oldest first, or `crawl_id`'s), with no
+    /// GitHub calls. A crawl still fetching is loaded as far as its chunks go.
+    pub async fn load_stars(
+        &self,
+        crawl_id: Option<&str>,
+    ) -> Result<Vec<(String, crate::warehouse::StarsLoad)>, JobError> {
+        use crate::stars::crawl::StarsCheckpoint;
+        let lake = self.lake()?;
+        let wh = self.warehouse().await?;
+        let crawls = match crawl_id {
+            Some(id) => match StarsCheckpoint::read(&lake, id).await? {
+                Some(cp) => vec![cp],
+                None => {
+                    return Err(JobError::NotFound(format!(
+                        "no stars crawl {id} in storage"
+                    )))
+                }
+            },
+            None => StarsCheckpoint::all(&lake).await?,
+        };
+        let mut out = Vec::new();
+        for cp in crawls {
+            let l = wh
+                .load_stars(&lake, &cp.chunks)
+                .await
+                .map_err(|e| JobError::Failed(e.into()))?;
+            out.push((cp.crawl_id, l));
+        }
+        Ok(out)
+    }
+
+    /// A client for the stars crawl: a spent GraphQL budget is not waited for (REST search
+    /// takes over); REST search's one-minute window is.
+    async fn stars_client(&self, deadline: Instant) -> Result<GithubClient, JobError> {
+        let mut credentials: Vec<Credential> = Vec::new();
+        credentials.extend(self.config.all_tokens().into_iter().map(Credential::Token));
+        if credentials.is_empty() {
+            return Err(JobError::Invalid(
+                "no GitHub credentials: set GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c)".into(),
+            ));
+        }
+        GithubClient::with_credentials(
+            self.config.api_url.clone(),
+            credentials,
+            ClientOptions {
+                deadline: Some(deadline),
+                stop: Some(self.stop.clone()),
+                ca_certificates: self.ca_certificates()?,
+                max_reset_wait: Some(Duration::from_secs(90)),
+                ..ClientOptions::default()
+            },
+        )
+        .map_err(|e| JobError::Failed(e.into()))
     }
 
     /// A collection's checkpoint: progress, API cost, errors.

@@ -56,3 +56,7 @@ pub fn checkpoint_path(lake: &Lake, crawl_id: &str) -> Path {
 pub fn lock_path(lake: &Lake) -> Path {
     lake.path_of(&[DIR, "_locks", "run.json"])
 }
+
+pub mod crawl;
+pub mod plan;
+pub mod search;

@@ -174,7 +174,7 @@ pub trait Warehouse: Send + Sync {
 }
 
 /// What loading one stars crawl did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StarsLoad {
     /// Rows read from the chunks (a repository seen twice in the crawl counts twice).
     pub staged: u64,
