@@ -25,7 +25,7 @@
 //! code never relies on the HTTP status of a query.)
 
 use super::sql::{self, ViewDialect};
-use super::{HourState, LoadReport, TableLoad, Typed, Warehouse, WarehouseError};
+use super::{HourState, LoadReport, StarsLoad, TableLoad, Typed, Warehouse, WarehouseError};
 use crate::lake::{ChunkInfo, Lake};
 use crate::tables::{self, Mode, TableDef};
 use async_trait::async_trait;
@@ -202,11 +202,12 @@ pub fn schema_json(t: &TableDef) -> Value {
 
 /// Every table as Terraform creates it (`terraform/bigquery_tables.json`): its schema, its DAY
 /// partitioning column (or null) and its clustering columns, keyed by table name. The GH
-/// Archive tables are there too, so Terraform's deletion protection covers them.
+/// Archive and stars tables are there too, so Terraform's deletion protection covers them.
 pub fn terraform_tables() -> Value {
     let tables: serde_json::Map<String, Value> = crate::tables::ALL
         .iter()
         .chain(crate::tables::GHARCHIVE)
+        .chain(crate::tables::STARS)
         .map(|t| {
             (
                 t.name.to_string(),
@@ -355,6 +356,41 @@ impl Media<'_> {
             }
         }
     }
+}
+
+/// A script's parts: its `DECLARE`s, the statements of its transaction, and the variables its
+/// last `SELECT` returns (`name AS name`).
+#[derive(Default)]
+struct Script {
+    declare: Vec<String>,
+    body: Vec<String>,
+    result: Vec<String>,
+}
+
+impl Script {
+    /// The whole script, or nothing when it has no statement.
+    fn render(self) -> String {
+        if self.body.is_empty() {
+            return String::new();
+        }
+        format!(
+            "{}\nBEGIN TRANSACTION;\n{}\nCOMMIT TRANSACTION;\nSELECT {};",
+            self.declare.join("\n"),
+            self.body.join("\n"),
+            self.result.join(", ")
+        )
+    }
+}
+
+/// The rows of `source_rows` (a query with `t`'s columns), one per key: the newest version wins
+/// (see [`sql::newest_first`]).
+fn dedup_sql(t: &TableDef, source_rows: &str) -> String {
+    format!(
+        "SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS ghstats_rank FROM ({source_rows})) WHERE ghstats_rank = 1",
+        cols = sql::column_list(t),
+        key = t.key.join(", "),
+        order = sql::newest_first(t),
+    )
 }
 
 impl BigQueryWarehouse {
@@ -987,6 +1023,15 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         stages: &[(&'static TableDef, String)],
         staged: &BTreeMap<&'static str, Staged>,
     ) -> String {
+        self.merge_statements(stages, staged).render()
+    }
+
+    /// The statements of [`BigQueryWarehouse::merge_script`], for a caller to add to.
+    fn merge_statements(
+        &self,
+        stages: &[(&'static TableDef, String)],
+        staged: &BTreeMap<&'static str, Staged>,
+    ) -> Script {
         let mut declare = Vec::new();
         let mut body = Vec::new();
         let mut result = Vec::new();
@@ -1039,12 +1084,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             } else {
                 format!("SELECT * FROM {}", self.table_ref(stage))
             };
-            let dedup = format!(
-                "SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS ghstats_rank FROM ({source_rows})) WHERE ghstats_rank = 1",
-                cols = cols.join(", "),
-                key = t.key.join(", "),
-                order = sql::newest_first(t),
-            );
+            let dedup = dedup_sql(t, &source_rows);
             let mut on: Vec<String> = t.key.iter().map(|k| format!("T.{k} = S.{k}")).collect();
             // Constants, so BigQuery prunes the target's partitions. A partition column that
             // may be NULL (a pending review) keeps the NULL partition in.
@@ -1115,15 +1155,11 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
                 ));
             }
         }
-        if body.is_empty() {
-            return String::new();
+        Script {
+            declare,
+            body,
+            result,
         }
-        format!(
-            "{}\nBEGIN TRANSACTION;\n{}\nCOMMIT TRANSACTION;\nSELECT {};",
-            declare.join("\n"),
-            body.join("\n"),
-            result.join(", ")
-        )
     }
 
     /// Creates the staging table of `t` for one load, `_ghstats_stage_{table}_{token}`, with
@@ -1271,6 +1307,55 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         Ok(staged.rows)
     }
 
+    /// Fills the staging table `stage` from a stars crawl's chunks and runs the transaction of
+    /// [`Warehouse::load_stars`].
+    async fn load_stars_stage(
+        &self,
+        lake: &Lake,
+        chunks: &[ChunkInfo],
+        stage: &str,
+    ) -> Result<StarsLoad, WarehouseError> {
+        let t = &tables::REPO_STARS;
+        let h = &tables::REPO_STAR_HISTORY;
+        let refs: Vec<&ChunkInfo> = chunks.iter().collect();
+        let read_here = self.fill_stage(lake, t, stage, &refs).await?;
+        let stages = [(t, stage.to_string())];
+        let staged = self.staged(&stages).await?;
+        let rows = staged.get(t.name).map_or(0, |s| s.rows);
+        let mut load = StarsLoad {
+            staged: read_here.unwrap_or(rows),
+            ..StarsLoad::default()
+        };
+        if rows == 0 {
+            return Ok(load);
+        }
+        let mut script = self.merge_statements(&stages, &staged);
+        let one = format!(
+            "({})",
+            dedup_sql(t, &format!("SELECT * FROM {}", self.table_ref(stage)))
+        );
+        let added = sql::star_history_rows_sql(&one, &self.table_ref(h.name));
+        script
+            .declare
+            .push("DECLARE history_added INT64 DEFAULT 0;".into());
+        script.body.push(format!(
+            "SET history_added = (SELECT COUNT(*) FROM ({added}));"
+        ));
+        script.body.push(format!(
+            "INSERT INTO {} ({}) {added};",
+            self.table_ref(h.name),
+            sql::column_list(h)
+        ));
+        script.result.push("history_added AS history_added".into());
+        let rows = self.transaction("stars", &script.render()).await?;
+        let counts = rows.first().cloned().unwrap_or(Value::Null);
+        let n = |k: &str| counts[k].as_u64().unwrap_or(0);
+        load.inserted = n(&format!("ins_{}", t.name));
+        load.updated = n(&format!("upd_{}", t.name));
+        load.history_added = n("history_added");
+        Ok(load)
+    }
+
     async fn load_staged(
         &self,
         lake: &Lake,
@@ -1407,7 +1492,11 @@ impl Warehouse for BigQueryWarehouse {
     /// every column. `init` also replaces the views.
     async fn ensure_tables(&self) -> Result<(), WarehouseError> {
         self.create_dataset().await?;
-        for t in tables::ALL.iter().chain(tables::GHARCHIVE) {
+        for t in tables::ALL
+            .iter()
+            .chain(tables::GHARCHIVE)
+            .chain(tables::STARS)
+        {
             self.ensure_table(t).await?;
         }
         for (name, sql) in self.views() {
@@ -1449,6 +1538,25 @@ impl Warehouse for BigQueryWarehouse {
         for (_, stage) in &stages {
             self.drop_table(stage).await;
         }
+        result
+    }
+
+    /// A staging table filled by load jobs (from the chunks' `gs://` URIs, or media uploads of
+    /// the checked rows), then one transaction: the `repo_stars` MERGE of every table (newest
+    /// `observed_at` wins) and the `repo_star_history` rows of
+    /// [`sql::star_history_rows_sql`]. The staging table is dropped whatever happened.
+    async fn load_stars(
+        &self,
+        lake: &Lake,
+        chunks: &[ChunkInfo],
+    ) -> Result<StarsLoad, WarehouseError> {
+        if chunks.is_empty() {
+            return Ok(StarsLoad::default());
+        }
+        let token = format!("{:016x}", rand::random::<u64>());
+        let stage = self.create_stage(&tables::REPO_STARS, &token).await?;
+        let result = self.load_stars_stage(lake, chunks, &stage).await;
+        self.drop_table(&stage).await;
         result
     }
 
