@@ -129,6 +129,8 @@ const DEFAULT_ENDPOINT: &str = "https://bigquery.googleapis.com";
 const UPLOAD_BYTES: usize = 32 << 20;
 /// A load job takes at most this many source URIs (BigQuery's limit is 10,000).
 const URIS_PER_JOB: usize = 10_000;
+/// Rows an export reads per `tabledata.list` page.
+const EXPORT_PAGE: usize = 10_000;
 /// How long a job may run before it is cancelled and the load fails.
 const JOB_DEADLINE: Duration = Duration::from_secs(3600);
 
@@ -875,6 +877,75 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         Ok(Some(rows))
     }
 
+    /// The credentials' headers for a request made outside Google's clients.
+    async fn auth_headers(&self) -> Result<http::HeaderMap, WarehouseError> {
+        Ok(
+            match self
+                .credentials
+                .headers(http::Extensions::new())
+                .await
+                .map_err(|e| WarehouseError::Unavailable(format!("Google credentials: {e}")))?
+            {
+                google_cloud_auth::credentials::CacheableResource::New { data, .. } => data,
+                google_cloud_auth::credentials::CacheableResource::NotModified => {
+                    http::HeaderMap::new()
+                }
+            },
+        )
+    }
+
+    /// One page of `tabledata.list` of `table` (`pageToken` `token`), retried on a server
+    /// error or a lost connection.
+    async fn table_data_page(
+        &self,
+        table: &str,
+        token: Option<&str>,
+    ) -> Result<Value, WarehouseError> {
+        let url = format!(
+            "{}/bigquery/v2/projects/{}/datasets/{}/tables/{}/data",
+            self.endpoint, self.target.project, self.target.dataset, table
+        );
+        let what = format!("reading the rows of {}", self.table_ref(table));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .http
+                .get(&url)
+                .headers(self.auth_headers().await?)
+                .query(&[
+                    ("maxResults", EXPORT_PAGE.to_string().as_str()),
+                    ("formatOptions.useInt64Timestamp", "true"),
+                ]);
+            if let Some(t) = token {
+                req = req.query(&[("pageToken", t)]);
+            }
+            match req.send().await {
+                Ok(r) if r.status().is_server_error() && attempt < 4 => {}
+                Ok(r) => {
+                    let code = r.status();
+                    let text = r
+                        .text()
+                        .await
+                        .map_err(|e| WarehouseError::Unavailable(format!("{what}: {e}")))?;
+                    let body: Value = serde_json::from_str(&text).map_err(|e| {
+                        WarehouseError::Query(format!("{what}: HTTP {code}, not JSON: {e}"))
+                    })?;
+                    if !code.is_success() {
+                        let message = body["error"]["message"].as_str().unwrap_or_default();
+                        return Err(WarehouseError::Query(format!(
+                            "{what}: HTTP {code}: {message}"
+                        )));
+                    }
+                    return Ok(body);
+                }
+                Err(e) if attempt < 4 && (e.is_connect() || e.is_timeout()) => {}
+                Err(e) => return Err(WarehouseError::Unavailable(format!("{what}: {e}"))),
+            }
+            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+        }
+    }
+
     /// A load job whose rows travel in the request (a multipart media upload): `media` is the
     /// rows themselves, or an object of the lake streamed through (never held in memory).
     async fn upload(
@@ -903,17 +974,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             "{}/upload/bigquery/v2/projects/{}/jobs?uploadType=multipart",
             self.endpoint, self.target.project
         );
-        let headers = match self
-            .credentials
-            .headers(http::Extensions::new())
-            .await
-            .map_err(|e| WarehouseError::Unavailable(format!("Google credentials: {e}")))?
-        {
-            google_cloud_auth::credentials::CacheableResource::New { data, .. } => data,
-            google_cloud_auth::credentials::CacheableResource::NotModified => {
-                http::HeaderMap::new()
-            }
-        };
+        let headers = self.auth_headers().await?;
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
@@ -1558,6 +1619,52 @@ impl Warehouse for BigQueryWarehouse {
         let result = self.load_stars_stage(lake, chunks, &stage).await;
         self.drop_table(&stage).await;
         result
+    }
+
+    /// Pages of `tabledata.list` (free, unlike a query scanning the table), decoded with the
+    /// stored table's schema and taken in the definition's column order.
+    async fn export_rows(
+        &self,
+        table: &'static TableDef,
+        rows: tokio::sync::mpsc::Sender<Vec<Typed>>,
+    ) -> Result<u64, WarehouseError> {
+        let t = table;
+        let stored = self.get_table(t.name).await?.ok_or_else(|| {
+            WarehouseError::Query(format!(
+                "{} does not exist; run `ghstats init`",
+                self.table_ref(t.name)
+            ))
+        })?;
+        let fields = stored.schema.map(|s| s.fields).unwrap_or_default();
+        let mut token: Option<String> = None;
+        let mut n = 0u64;
+        loop {
+            let page = self.table_data_page(t.name, token.as_deref()).await?;
+            for row in page["rows"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let obj = row.as_object().ok_or_else(|| {
+                    WarehouseError::Query(format!("BigQuery returned the row {row}"))
+                })?;
+                let decoded = decode_row(&fields, obj)?;
+                let cells = t
+                    .columns
+                    .iter()
+                    .map(|c| super::typed(t.name, c, decoded.get(c.name)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(WarehouseError::Query)?;
+                rows.send(cells)
+                    .await
+                    .map_err(|_| super::export_stopped())?;
+                n += 1;
+            }
+            match page["pageToken"].as_str() {
+                Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                _ => return Ok(n),
+            }
+        }
     }
 
     /// Every hour's state, oldest first; none when `gharchive_hours` does not exist yet (a

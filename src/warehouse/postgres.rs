@@ -20,6 +20,9 @@ pub struct PostgresWarehouse {
     reader: Mutex<Client>,
 }
 
+/// Rows an export fetches from its portal at a time.
+const EXPORT_PAGE: i32 = 2_000;
+
 fn q(e: tokio_postgres::Error) -> WarehouseError {
     // The database's own message, where there is one.
     match e.as_db_error() {
@@ -300,6 +303,12 @@ fn copy_cell(v: Typed, out: &mut Vec<u8>) {
 
 /// A stored cell of `c` as a backend-neutral value.
 fn pg_cell(r: &tokio_postgres::Row, i: usize, c: &Column) -> Result<Typed, WarehouseError> {
+    if c.mode == Mode::Repeated {
+        return Ok(r
+            .try_get::<_, Option<Vec<String>>>(i)
+            .map_err(q)?
+            .map_or(Typed::Null, Typed::Labels));
+    }
     Ok(match c.ty {
         ColumnType::String => r
             .try_get::<_, Option<String>>(i)
@@ -572,6 +581,53 @@ impl Warehouse for PostgresWarehouse {
             .map_err(q)?;
         tx.commit().await.map_err(q)?;
         Ok(load)
+    }
+
+    /// A portal of a read-only transaction, fetched [`EXPORT_PAGE`] rows at a time.
+    async fn export_rows(
+        &self,
+        table: &'static TableDef,
+        rows: tokio::sync::mpsc::Sender<Vec<Typed>>,
+    ) -> Result<u64, WarehouseError> {
+        let t = table;
+        let mut client = self.reader.lock().await;
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .await
+            .map_err(q)?;
+        let stmt = tx
+            .prepare(&format!(
+                "SELECT {} FROM {} ORDER BY {}",
+                column_list(t),
+                t.name,
+                t.key.join(", ")
+            ))
+            .await
+            .map_err(q)?;
+        let portal = tx.bind(&stmt, &[]).await.map_err(q)?;
+        let mut n = 0u64;
+        loop {
+            let page = tx.query_portal(&portal, EXPORT_PAGE).await.map_err(q)?;
+            if page.is_empty() {
+                break;
+            }
+            for r in &page {
+                let cells = t
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| pg_cell(r, i, c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows.send(cells)
+                    .await
+                    .map_err(|_| super::export_stopped())?;
+                n += 1;
+            }
+        }
+        tx.rollback().await.map_err(q)?;
+        Ok(n)
     }
 
     async fn gharchive_hours(&self) -> Result<Vec<super::HourState>, WarehouseError> {

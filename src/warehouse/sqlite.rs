@@ -576,6 +576,40 @@ impl Warehouse for SqliteWarehouse {
         .await
     }
 
+    async fn export_rows(
+        &self,
+        table: &'static TableDef,
+        rows: tokio::sync::mpsc::Sender<Vec<Typed>>,
+    ) -> Result<u64, WarehouseError> {
+        Self::with(&self.reader, move |conn| {
+            let t = table;
+            let sql = format!(
+                "SELECT {} FROM {} ORDER BY {}",
+                column_list(t),
+                t.name,
+                t.key.join(", ")
+            );
+            let mut stmt = conn.prepare(&sql).map_err(q)?;
+            // A cursor: one row in hand at a time, however many the table holds.
+            let mut cursor = stmt.query([]).map_err(q)?;
+            let mut n = 0u64;
+            while let Some(r) = cursor.next().map_err(q)? {
+                let cells = t
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| r.get::<_, SqlValue>(i).map(|v| from_sql(c, v)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(q)?;
+                rows.blocking_send(cells)
+                    .map_err(|_| super::export_stopped())?;
+                n += 1;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
     async fn gharchive_hours(&self) -> Result<Vec<super::HourState>, WarehouseError> {
         let t = &tables::GHARCHIVE_HOURS;
         let sql = format!("SELECT {} FROM {} ORDER BY hour", column_list(t), t.name);
@@ -710,6 +744,10 @@ fn typed_sql(v: Typed) -> SqlValue {
 fn from_sql(c: &Column, v: SqlValue) -> Typed {
     match (c.ty, v) {
         (_, SqlValue::Null) => Typed::Null,
+        // A REPEATED column is kept as a JSON array of strings.
+        (_, SqlValue::Text(s)) if c.mode == Mode::Repeated => {
+            Typed::Labels(serde_json::from_str(&s).unwrap_or_default())
+        }
         (ColumnType::Timestamp, SqlValue::Text(s)) => {
             parse_ts(&s).map(Typed::Timestamp).unwrap_or(Typed::Null)
         }
