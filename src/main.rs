@@ -287,6 +287,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await;
             stars_exit(result)
         }
+        Command::Export(a) => {
+            use ghstats::jobs::export::{export, Format, Output};
+            if a.format == Format::Parquet && a.out == Output::Stdout {
+                eprintln!("error: Parquet is not written to standard output: give --out FILE");
+                return Ok(ExitCode::from(exit::USAGE));
+            }
+            // Read only: nothing is created, no write lock is taken.
+            let wh = warehouse::open_existing(&config.warehouse_url).await?;
+            let result = export(wh.as_ref(), a.table, a.format, &a.out).await?;
+            // Standard output holds the rows; the result goes there only beside a file.
+            if a.out != Output::Stdout {
+                print_json(&result)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::BigquerySchema => {
             print_json(&warehouse::bigquery::terraform_tables())?;
             Ok(ExitCode::SUCCESS)

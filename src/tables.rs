@@ -378,6 +378,43 @@ pub fn by_name(name: &str) -> Option<&'static TableDef> {
     ALL.iter().find(|t| t.name == name)
 }
 
+/// The Arrow schema of a table (its Parquet files: GH Archive's hours, `ghstats export`):
+/// INT64 → Int64, STRING → Utf8, BOOL → Boolean, TIMESTAMP → Timestamp(µs, UTC), REPEATED
+/// STRING → List(Utf8); a REQUIRED column is not nullable.
+pub fn arrow_schema(t: &TableDef) -> arrow_schema::SchemaRef {
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    let fields: Vec<Field> = t
+        .columns
+        .iter()
+        .map(|c| {
+            let ty = match c.ty {
+                ColumnType::String => DataType::Utf8,
+                ColumnType::Int64 => DataType::Int64,
+                ColumnType::Bool => DataType::Boolean,
+                ColumnType::Timestamp => {
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+                }
+            };
+            let ty = match c.mode {
+                Mode::Repeated => DataType::List(std::sync::Arc::new(Field::new("item", ty, true))),
+                _ => ty,
+            };
+            Field::new(c.name, ty, c.mode != Mode::Required)
+        })
+        .collect();
+    std::sync::Arc::new(Schema::new(fields))
+}
+
+/// Every table the warehouse holds: [`ALL`], then [`GHARCHIVE`], then [`STARS`].
+pub fn every() -> impl Iterator<Item = &'static TableDef> {
+    ALL.iter().chain(GHARCHIVE).chain(STARS)
+}
+
+/// Any table the warehouse holds, by name (see [`every`]); `None` for another name.
+pub fn any_by_name(name: &str) -> Option<&'static TableDef> {
+    every().find(|t| t.name == name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,12 +30,13 @@ fn terraform_tables_match_the_code() {
         "terraform/bigquery_tables.json has drifted from the table definition: run\n  \
          cargo run -- bigquery-schema > terraform/bigquery_tables.json"
     );
-    // Every table of the code, GH Archive's included, with the loader's own schema,
-    // partitioning and clustering.
+    // Every table of the code, GH Archive's and the stars' included, with the loader's own
+    // schema, partitioning and clustering.
     let tables = committed["tables"].as_object().unwrap();
     let defs: Vec<_> = ghstats::tables::ALL
         .iter()
         .chain(ghstats::tables::GHARCHIVE)
+        .chain(ghstats::tables::STARS)
         .collect();
     assert_eq!(tables.len(), defs.len());
     for t in defs {

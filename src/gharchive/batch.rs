@@ -6,12 +6,12 @@
 //! [`ROW_GROUP_BYTES`] of buffered data, so memory stays bounded whatever the hour's size.
 
 use super::event::EventRow;
-use crate::tables::{ColumnType, Mode, GHARCHIVE_EVENTS};
+use crate::tables::GHARCHIVE_EVENTS;
 use arrow_array::builder::{
     BooleanBuilder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::SchemaRef;
 use chrono::{DateTime, Utc};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -24,24 +24,9 @@ pub const BATCH_BYTES: usize = 16 << 20;
 /// Encoded bytes at which the writer closes a row group (the writer buffers one row group).
 pub const ROW_GROUP_BYTES: usize = 64 << 20;
 
-/// The Arrow schema of `gharchive_events`.
+/// The Arrow schema of `gharchive_events` ([`crate::tables::arrow_schema`]).
 pub fn schema() -> SchemaRef {
-    let fields: Vec<Field> = GHARCHIVE_EVENTS
-        .columns
-        .iter()
-        .map(|c| {
-            let ty = match c.ty {
-                ColumnType::String => DataType::Utf8,
-                ColumnType::Int64 => DataType::Int64,
-                ColumnType::Bool => DataType::Boolean,
-                ColumnType::Timestamp => {
-                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-                }
-            };
-            Field::new(c.name, ty, c.mode != Mode::Required)
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
+    crate::tables::arrow_schema(&GHARCHIVE_EVENTS)
 }
 
 /// Parquet writer settings for an hour's file: zstd level 3, statistics per page.

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod collect;
+pub mod export;
 pub mod load;
 pub mod progress;
 pub mod report;

@@ -25,7 +25,7 @@
 //! code never relies on the HTTP status of a query.)
 
 use super::sql::{self, ViewDialect};
-use super::{HourState, LoadReport, TableLoad, Typed, Warehouse, WarehouseError};
+use super::{HourState, LoadReport, StarsLoad, TableLoad, Typed, Warehouse, WarehouseError};
 use crate::lake::{ChunkInfo, Lake};
 use crate::tables::{self, Mode, TableDef};
 use async_trait::async_trait;
@@ -129,6 +129,8 @@ const DEFAULT_ENDPOINT: &str = "https://bigquery.googleapis.com";
 const UPLOAD_BYTES: usize = 32 << 20;
 /// A load job takes at most this many source URIs (BigQuery's limit is 10,000).
 const URIS_PER_JOB: usize = 10_000;
+/// Rows an export reads per `tabledata.list` page.
+const EXPORT_PAGE: usize = 10_000;
 /// How long a job may run before it is cancelled and the load fails.
 const JOB_DEADLINE: Duration = Duration::from_secs(3600);
 
@@ -202,11 +204,12 @@ pub fn schema_json(t: &TableDef) -> Value {
 
 /// Every table as Terraform creates it (`terraform/bigquery_tables.json`): its schema, its DAY
 /// partitioning column (or null) and its clustering columns, keyed by table name. The GH
-/// Archive tables are there too, so Terraform's deletion protection covers them.
+/// Archive and stars tables are there too, so Terraform's deletion protection covers them.
 pub fn terraform_tables() -> Value {
     let tables: serde_json::Map<String, Value> = crate::tables::ALL
         .iter()
         .chain(crate::tables::GHARCHIVE)
+        .chain(crate::tables::STARS)
         .map(|t| {
             (
                 t.name.to_string(),
@@ -355,6 +358,41 @@ impl Media<'_> {
             }
         }
     }
+}
+
+/// A script's parts: its `DECLARE`s, the statements of its transaction, and the variables its
+/// last `SELECT` returns (`name AS name`).
+#[derive(Default)]
+struct Script {
+    declare: Vec<String>,
+    body: Vec<String>,
+    result: Vec<String>,
+}
+
+impl Script {
+    /// The whole script, or nothing when it has no statement.
+    fn render(self) -> String {
+        if self.body.is_empty() {
+            return String::new();
+        }
+        format!(
+            "{}\nBEGIN TRANSACTION;\n{}\nCOMMIT TRANSACTION;\nSELECT {};",
+            self.declare.join("\n"),
+            self.body.join("\n"),
+            self.result.join(", ")
+        )
+    }
+}
+
+/// The rows of `source_rows` (a query with `t`'s columns), one per key: the newest version wins
+/// (see [`sql::newest_first`]).
+fn dedup_sql(t: &TableDef, source_rows: &str) -> String {
+    format!(
+        "SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS ghstats_rank FROM ({source_rows})) WHERE ghstats_rank = 1",
+        cols = sql::column_list(t),
+        key = t.key.join(", "),
+        order = sql::newest_first(t),
+    )
 }
 
 impl BigQueryWarehouse {
@@ -839,6 +877,75 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         Ok(Some(rows))
     }
 
+    /// The credentials' headers for a request made outside Google's clients.
+    async fn auth_headers(&self) -> Result<http::HeaderMap, WarehouseError> {
+        Ok(
+            match self
+                .credentials
+                .headers(http::Extensions::new())
+                .await
+                .map_err(|e| WarehouseError::Unavailable(format!("Google credentials: {e}")))?
+            {
+                google_cloud_auth::credentials::CacheableResource::New { data, .. } => data,
+                google_cloud_auth::credentials::CacheableResource::NotModified => {
+                    http::HeaderMap::new()
+                }
+            },
+        )
+    }
+
+    /// One page of `tabledata.list` of `table` (`pageToken` `token`), retried on a server
+    /// error or a lost connection.
+    async fn table_data_page(
+        &self,
+        table: &str,
+        token: Option<&str>,
+    ) -> Result<Value, WarehouseError> {
+        let url = format!(
+            "{}/bigquery/v2/projects/{}/datasets/{}/tables/{}/data",
+            self.endpoint, self.target.project, self.target.dataset, table
+        );
+        let what = format!("reading the rows of {}", self.table_ref(table));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .http
+                .get(&url)
+                .headers(self.auth_headers().await?)
+                .query(&[
+                    ("maxResults", EXPORT_PAGE.to_string().as_str()),
+                    ("formatOptions.useInt64Timestamp", "true"),
+                ]);
+            if let Some(t) = token {
+                req = req.query(&[("pageToken", t)]);
+            }
+            match req.send().await {
+                Ok(r) if r.status().is_server_error() && attempt < 4 => {}
+                Ok(r) => {
+                    let code = r.status();
+                    let text = r
+                        .text()
+                        .await
+                        .map_err(|e| WarehouseError::Unavailable(format!("{what}: {e}")))?;
+                    let body: Value = serde_json::from_str(&text).map_err(|e| {
+                        WarehouseError::Query(format!("{what}: HTTP {code}, not JSON: {e}"))
+                    })?;
+                    if !code.is_success() {
+                        let message = body["error"]["message"].as_str().unwrap_or_default();
+                        return Err(WarehouseError::Query(format!(
+                            "{what}: HTTP {code}: {message}"
+                        )));
+                    }
+                    return Ok(body);
+                }
+                Err(e) if attempt < 4 && (e.is_connect() || e.is_timeout()) => {}
+                Err(e) => return Err(WarehouseError::Unavailable(format!("{what}: {e}"))),
+            }
+            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+        }
+    }
+
     /// A load job whose rows travel in the request (a multipart media upload): `media` is the
     /// rows themselves, or an object of the lake streamed through (never held in memory).
     async fn upload(
@@ -867,17 +974,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             "{}/upload/bigquery/v2/projects/{}/jobs?uploadType=multipart",
             self.endpoint, self.target.project
         );
-        let headers = match self
-            .credentials
-            .headers(http::Extensions::new())
-            .await
-            .map_err(|e| WarehouseError::Unavailable(format!("Google credentials: {e}")))?
-        {
-            google_cloud_auth::credentials::CacheableResource::New { data, .. } => data,
-            google_cloud_auth::credentials::CacheableResource::NotModified => {
-                http::HeaderMap::new()
-            }
-        };
+        let headers = self.auth_headers().await?;
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
@@ -987,6 +1084,15 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         stages: &[(&'static TableDef, String)],
         staged: &BTreeMap<&'static str, Staged>,
     ) -> String {
+        self.merge_statements(stages, staged).render()
+    }
+
+    /// The statements of [`BigQueryWarehouse::merge_script`], for a caller to add to.
+    fn merge_statements(
+        &self,
+        stages: &[(&'static TableDef, String)],
+        staged: &BTreeMap<&'static str, Staged>,
+    ) -> Script {
         let mut declare = Vec::new();
         let mut body = Vec::new();
         let mut result = Vec::new();
@@ -1039,12 +1145,7 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             } else {
                 format!("SELECT * FROM {}", self.table_ref(stage))
             };
-            let dedup = format!(
-                "SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS ghstats_rank FROM ({source_rows})) WHERE ghstats_rank = 1",
-                cols = cols.join(", "),
-                key = t.key.join(", "),
-                order = sql::newest_first(t),
-            );
+            let dedup = dedup_sql(t, &source_rows);
             let mut on: Vec<String> = t.key.iter().map(|k| format!("T.{k} = S.{k}")).collect();
             // Constants, so BigQuery prunes the target's partitions. A partition column that
             // may be NULL (a pending review) keeps the NULL partition in.
@@ -1115,15 +1216,11 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
                 ));
             }
         }
-        if body.is_empty() {
-            return String::new();
+        Script {
+            declare,
+            body,
+            result,
         }
-        format!(
-            "{}\nBEGIN TRANSACTION;\n{}\nCOMMIT TRANSACTION;\nSELECT {};",
-            declare.join("\n"),
-            body.join("\n"),
-            result.join(", ")
-        )
     }
 
     /// Creates the staging table of `t` for one load, `_ghstats_stage_{table}_{token}`, with
@@ -1271,6 +1368,55 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         Ok(staged.rows)
     }
 
+    /// Fills the staging table `stage` from a stars crawl's chunks and runs the transaction of
+    /// [`Warehouse::load_stars`].
+    async fn load_stars_stage(
+        &self,
+        lake: &Lake,
+        chunks: &[ChunkInfo],
+        stage: &str,
+    ) -> Result<StarsLoad, WarehouseError> {
+        let t = &tables::REPO_STARS;
+        let h = &tables::REPO_STAR_HISTORY;
+        let refs: Vec<&ChunkInfo> = chunks.iter().collect();
+        let read_here = self.fill_stage(lake, t, stage, &refs).await?;
+        let stages = [(t, stage.to_string())];
+        let staged = self.staged(&stages).await?;
+        let rows = staged.get(t.name).map_or(0, |s| s.rows);
+        let mut load = StarsLoad {
+            staged: read_here.unwrap_or(rows),
+            ..StarsLoad::default()
+        };
+        if rows == 0 {
+            return Ok(load);
+        }
+        let mut script = self.merge_statements(&stages, &staged);
+        let one = format!(
+            "({})",
+            dedup_sql(t, &format!("SELECT * FROM {}", self.table_ref(stage)))
+        );
+        let added = sql::star_history_rows_sql(&one, &self.table_ref(h.name));
+        script
+            .declare
+            .push("DECLARE history_added INT64 DEFAULT 0;".into());
+        script.body.push(format!(
+            "SET history_added = (SELECT COUNT(*) FROM ({added}));"
+        ));
+        script.body.push(format!(
+            "INSERT INTO {} ({}) {added};",
+            self.table_ref(h.name),
+            sql::column_list(h)
+        ));
+        script.result.push("history_added AS history_added".into());
+        let rows = self.transaction("stars", &script.render()).await?;
+        let counts = rows.first().cloned().unwrap_or(Value::Null);
+        let n = |k: &str| counts[k].as_u64().unwrap_or(0);
+        load.inserted = n(&format!("ins_{}", t.name));
+        load.updated = n(&format!("upd_{}", t.name));
+        load.history_added = n("history_added");
+        Ok(load)
+    }
+
     async fn load_staged(
         &self,
         lake: &Lake,
@@ -1407,7 +1553,11 @@ impl Warehouse for BigQueryWarehouse {
     /// every column. `init` also replaces the views.
     async fn ensure_tables(&self) -> Result<(), WarehouseError> {
         self.create_dataset().await?;
-        for t in tables::ALL.iter().chain(tables::GHARCHIVE) {
+        for t in tables::ALL
+            .iter()
+            .chain(tables::GHARCHIVE)
+            .chain(tables::STARS)
+        {
             self.ensure_table(t).await?;
         }
         for (name, sql) in self.views() {
@@ -1450,6 +1600,71 @@ impl Warehouse for BigQueryWarehouse {
             self.drop_table(stage).await;
         }
         result
+    }
+
+    /// A staging table filled by load jobs (from the chunks' `gs://` URIs, or media uploads of
+    /// the checked rows), then one transaction: the `repo_stars` MERGE of every table (newest
+    /// `observed_at` wins) and the `repo_star_history` rows of
+    /// [`sql::star_history_rows_sql`]. The staging table is dropped whatever happened.
+    async fn load_stars(
+        &self,
+        lake: &Lake,
+        chunks: &[ChunkInfo],
+    ) -> Result<StarsLoad, WarehouseError> {
+        if chunks.is_empty() {
+            return Ok(StarsLoad::default());
+        }
+        let token = format!("{:016x}", rand::random::<u64>());
+        let stage = self.create_stage(&tables::REPO_STARS, &token).await?;
+        let result = self.load_stars_stage(lake, chunks, &stage).await;
+        self.drop_table(&stage).await;
+        result
+    }
+
+    /// Pages of `tabledata.list` (free, unlike a query scanning the table), decoded with the
+    /// stored table's schema and taken in the definition's column order.
+    async fn export_rows(
+        &self,
+        table: &'static TableDef,
+        rows: tokio::sync::mpsc::Sender<Vec<Typed>>,
+    ) -> Result<u64, WarehouseError> {
+        let t = table;
+        let stored = self.get_table(t.name).await?.ok_or_else(|| {
+            WarehouseError::Query(format!(
+                "{} does not exist; run `ghstats init`",
+                self.table_ref(t.name)
+            ))
+        })?;
+        let fields = stored.schema.map(|s| s.fields).unwrap_or_default();
+        let mut token: Option<String> = None;
+        let mut n = 0u64;
+        loop {
+            let page = self.table_data_page(t.name, token.as_deref()).await?;
+            for row in page["rows"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let obj = row.as_object().ok_or_else(|| {
+                    WarehouseError::Query(format!("BigQuery returned the row {row}"))
+                })?;
+                let decoded = decode_row(&fields, obj)?;
+                let cells = t
+                    .columns
+                    .iter()
+                    .map(|c| super::typed(t.name, c, decoded.get(c.name)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(WarehouseError::Query)?;
+                rows.send(cells)
+                    .await
+                    .map_err(|_| super::export_stopped())?;
+                n += 1;
+            }
+            match page["pageToken"].as_str() {
+                Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                _ => return Ok(n),
+            }
+        }
     }
 
     /// Every hour's state, oldest first; none when `gharchive_hours` does not exist yet (a

@@ -2,8 +2,9 @@
 //! writes its own chunks to an in-memory lake under a random organization (so checks can share
 //! one warehouse), and returns an error naming what did not hold.
 
-use super::{Warehouse, WarehouseError};
+use super::{StarsLoad, Warehouse, WarehouseError};
 use crate::lake::{ChunkInfo, ChunkWriter, Lake};
+use crate::stars::RepoStar;
 use anyhow::{ensure, Context};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -47,6 +48,24 @@ pub async fn run_all(wh: &dyn Warehouse) -> anyhow::Result<()> {
     a_newer_collection_of_the_same_snapshot_reconciles_children(wh)
         .await
         .context("a_newer_collection_of_the_same_snapshot_reconciles_children")?;
+    a_stars_crawl_loads_the_snapshot_and_the_history(wh)
+        .await
+        .context("a_stars_crawl_loads_the_snapshot_and_the_history")?;
+    loading_a_stars_crawl_twice_changes_nothing(wh)
+        .await
+        .context("loading_a_stars_crawl_twice_changes_nothing")?;
+    a_newer_crawl_adds_history_only_where_the_count_changed(wh)
+        .await
+        .context("a_newer_crawl_adds_history_only_where_the_count_changed")?;
+    an_older_crawl_loaded_late_never_rewrites_the_snapshot(wh)
+        .await
+        .context("an_older_crawl_loaded_late_never_rewrites_the_snapshot")?;
+    star_history_is_append_only(wh)
+        .await
+        .context("star_history_is_append_only")?;
+    a_bad_stars_chunk_loads_nothing(wh)
+        .await
+        .context("a_bad_stars_chunk_loads_nothing")?;
     Ok(())
 }
 
@@ -68,7 +87,13 @@ macro_rules! warehouse_conformance_tests {
             a_renamed_repository_keeps_one_row_per_id_under_its_current_name,
             chunks_without_repository_ids_load_under_their_repositorys_id,
             every_text_column_takes_nul_and_stores_it_removed,
-            a_newer_collection_of_the_same_snapshot_reconciles_children);
+            a_newer_collection_of_the_same_snapshot_reconciles_children,
+            a_stars_crawl_loads_the_snapshot_and_the_history,
+            loading_a_stars_crawl_twice_changes_nothing,
+            a_newer_crawl_adds_history_only_where_the_count_changed,
+            an_older_crawl_loaded_late_never_rewrites_the_snapshot,
+            star_history_is_append_only,
+            a_bad_stars_chunk_loads_nothing);
     };
     (@each $setup:expr; $($name:ident),*) => {
         $(
@@ -827,5 +852,375 @@ pub async fn a_newer_collection_of_the_same_snapshot_reconciles_children(
         );
         ensure!(now == settled, "reloading a collection changed the rows");
     }
+    Ok(())
+}
+
+/// Stars crawls for the checks below: repositories of ids `base + n`, observed at a minute of
+/// 2026-03-01 10:00 UTC, written as gzip NDJSON chunks under `_stars/` in an in-memory lake.
+struct StarsFixture {
+    lake: Lake,
+    /// Ids of this fixture start here: checks share a warehouse.
+    base: i64,
+    seq: u32,
+}
+
+/// A repository seen by a crawl: (repository number, star count, minute observed).
+type Seen = (i64, i64, u32);
+
+impl StarsFixture {
+    fn new() -> Self {
+        StarsFixture {
+            lake: Lake::new(Arc::new(object_store::memory::InMemory::new()), None),
+            base: i64::from(rand::random::<u32>()) << 16,
+            seq: 0,
+        }
+    }
+
+    fn star(&self, (n, count, minute): Seen, crawl_id: &str) -> anyhow::Result<RepoStar> {
+        let at = |m: u32| -> anyhow::Result<chrono::DateTime<chrono::Utc>> { Ok(ts(m).parse()?) };
+        Ok(RepoStar {
+            repo_id: self.base + n,
+            node_id: format!("R_{n}"),
+            name_with_owner: format!("owner-{n}/repo-{n}"),
+            owner_login: format!("owner-{n}"),
+            stargazer_count: count,
+            fork_count: 3,
+            primary_language: (n % 2 == 0).then(|| "Rust".to_string()),
+            created_at: at(0)?,
+            pushed_at: None,
+            is_fork: false,
+            is_archived: n == 3,
+            observed_at: at(minute)?,
+            crawl_id: crawl_id.to_string(),
+        })
+    }
+
+    /// Writes a crawl's rows as two chunks (so a load reads several) and names them.
+    async fn crawl(&mut self, crawl_id: &str, seen: &[Seen]) -> anyhow::Result<Vec<ChunkInfo>> {
+        use std::io::Write;
+        let rows = seen
+            .iter()
+            .map(|s| self.star(*s, crawl_id))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut chunks = Vec::new();
+        for part in rows.chunks(rows.len().div_ceil(2).max(1)) {
+            self.seq += 1;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            for r in part {
+                serde_json::to_writer(&mut gz, r)?;
+                gz.write_all(b"\n")?;
+            }
+            let bytes = gz.finish()?;
+            let path = crate::stars::chunk_path(&self.lake, "2026-03-01", crawl_id, self.seq);
+            let info = ChunkInfo {
+                path: path.to_string(),
+                repository: String::new(),
+                table: crate::tables::REPO_STARS.name.to_string(),
+                rows: part.len() as u64,
+                bytes: bytes.len() as u64,
+            };
+            self.lake.put(&path, bytes.into()).await?;
+            chunks.push(info);
+        }
+        Ok(chunks)
+    }
+
+    fn ours(&self) -> String {
+        format!(
+            "repo_id >= {} AND repo_id < {}",
+            self.base,
+            self.base + 1000
+        )
+    }
+
+    /// This fixture's `repo_stars` rows: (repository number, count, minute observed, crawl).
+    async fn snapshot(&self, wh: &dyn Warehouse) -> anyhow::Result<Vec<(i64, i64, u32, String)>> {
+        self.read(
+            wh,
+            &format!(
+                "SELECT repo_id, stargazer_count, observed_at, crawl_id FROM repo_stars WHERE {} ORDER BY repo_id",
+                self.ours()
+            ),
+        )
+        .await
+    }
+
+    /// This fixture's `repo_star_history` rows, in key order.
+    async fn history(&self, wh: &dyn Warehouse) -> anyhow::Result<Vec<(i64, i64, u32, String)>> {
+        self.read(
+            wh,
+            &format!(
+                "SELECT repo_id, stargazer_count, observed_at, crawl_id FROM repo_star_history WHERE {} ORDER BY repo_id, observed_at",
+                self.ours()
+            ),
+        )
+        .await
+    }
+
+    async fn read(
+        &self,
+        wh: &dyn Warehouse,
+        sql: &str,
+    ) -> anyhow::Result<Vec<(i64, i64, u32, String)>> {
+        wh.query(sql)
+            .await?
+            .iter()
+            .map(|r| {
+                let at: chrono::DateTime<chrono::Utc> = r["observed_at"]
+                    .as_str()
+                    .context("observed_at is text")?
+                    .parse()?;
+                let minute = (at
+                    - "2026-03-01T10:00:00Z".parse::<chrono::DateTime<chrono::Utc>>()?)
+                .num_minutes();
+                Ok((
+                    r["repo_id"].as_i64().context("repo_id")? - self.base,
+                    r["stargazer_count"].as_i64().context("stargazer_count")?,
+                    u32::try_from(minute)?,
+                    r["crawl_id"].as_str().context("crawl_id")?.to_string(),
+                ))
+            })
+            .collect()
+    }
+}
+
+/// (repository number, count, minute, crawl) rows, for comparisons.
+fn star_rows(rows: &[(i64, i64, u32, &str)]) -> Vec<(i64, i64, u32, String)> {
+    rows.iter()
+        .map(|(n, c, m, id)| (*n, *c, *m, id.to_string()))
+        .collect()
+}
+
+/// One crawl fills both tables: the snapshot one row per repository (a repository seen twice
+/// in the crawl takes its newest observation, once), the history a row per repository.
+pub async fn a_stars_crawl_loads_the_snapshot_and_the_history(
+    wh: &dyn Warehouse,
+) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = StarsFixture::new();
+    let a = f
+        .crawl("a", &[(1, 5, 10), (2, 7, 10), (3, 9, 10), (1, 6, 11)])
+        .await?;
+    let load = wh.load_stars(&f.lake, &a).await?;
+    ensure!(
+        load == StarsLoad {
+            staged: 4,
+            inserted: 3,
+            updated: 0,
+            history_added: 3
+        },
+        "{load:?}"
+    );
+    ensure!(
+        f.snapshot(wh).await? == star_rows(&[(1, 6, 11, "a"), (2, 7, 10, "a"), (3, 9, 10, "a")]),
+        "snapshot: {:?}",
+        f.snapshot(wh).await?
+    );
+    ensure!(
+        f.history(wh).await? == star_rows(&[(1, 6, 11, "a"), (2, 7, 10, "a"), (3, 9, 10, "a")]),
+        "history: {:?}",
+        f.history(wh).await?
+    );
+    // Every column arrives as the crawl wrote it.
+    let full = wh
+        .query(&format!(
+            "SELECT node_id, name_with_owner, owner_login, fork_count, primary_language, is_fork, is_archived, pushed_at FROM repo_stars WHERE repo_id = {}",
+            f.base + 2
+        ))
+        .await?;
+    let row = full.first().context("repository 2 is stored")?;
+    ensure!(
+        row["node_id"] == "R_2"
+            && row["name_with_owner"] == "owner-2/repo-2"
+            && row["owner_login"] == "owner-2"
+            && row["fork_count"] == 3
+            && row["primary_language"] == "Rust"
+            && row["pushed_at"].is_null(),
+        "{row}"
+    );
+    Ok(())
+}
+
+/// Loading the same crawl again adds no history row and changes no snapshot row.
+pub async fn loading_a_stars_crawl_twice_changes_nothing(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = StarsFixture::new();
+    let a = f.crawl("a", &[(1, 5, 10), (2, 7, 10)]).await?;
+    wh.load_stars(&f.lake, &a).await?;
+    let before = (f.snapshot(wh).await?, f.history(wh).await?);
+    let again = wh.load_stars(&f.lake, &a).await?;
+    ensure!(
+        again
+            == StarsLoad {
+                staged: 2,
+                ..StarsLoad::default()
+            },
+        "reloading: {again:?}"
+    );
+    ensure!(
+        (f.snapshot(wh).await?, f.history(wh).await?) == before,
+        "reloading the crawl changed the tables"
+    );
+    Ok(())
+}
+
+/// A later crawl updates every snapshot row it saw, and adds history rows only for the
+/// repositories whose count changed, or that are new.
+pub async fn a_newer_crawl_adds_history_only_where_the_count_changed(
+    wh: &dyn Warehouse,
+) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = StarsFixture::new();
+    let a = f.crawl("a", &[(1, 5, 10), (2, 7, 10), (3, 9, 10)]).await?;
+    let b = f
+        .crawl("b", &[(1, 5, 20), (2, 8, 20), (3, 9, 20), (4, 1, 20)])
+        .await?;
+    wh.load_stars(&f.lake, &a).await?;
+    let load = wh.load_stars(&f.lake, &b).await?;
+    ensure!(
+        load == StarsLoad {
+            staged: 4,
+            inserted: 1,
+            updated: 3,
+            history_added: 2
+        },
+        "{load:?}"
+    );
+    ensure!(
+        f.snapshot(wh).await?
+            == star_rows(&[
+                (1, 5, 20, "b"),
+                (2, 8, 20, "b"),
+                (3, 9, 20, "b"),
+                (4, 1, 20, "b")
+            ]),
+        "snapshot: {:?}",
+        f.snapshot(wh).await?
+    );
+    ensure!(
+        f.history(wh).await?
+            == star_rows(&[
+                (1, 5, 10, "a"),
+                (2, 7, 10, "a"),
+                (2, 8, 20, "b"),
+                (3, 9, 10, "a"),
+                (4, 1, 20, "b")
+            ]),
+        "history: {:?}",
+        f.history(wh).await?
+    );
+    Ok(())
+}
+
+/// A crawl older than the stored snapshot, loaded late, rewrites no snapshot row (it only adds
+/// repositories never seen), and adds history rows only where its count differs from the row
+/// before it in time.
+pub async fn an_older_crawl_loaded_late_never_rewrites_the_snapshot(
+    wh: &dyn Warehouse,
+) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = StarsFixture::new();
+    let a = f.crawl("a", &[(1, 5, 10), (2, 7, 10)]).await?;
+    let c = f.crawl("c", &[(1, 6, 30), (2, 7, 30)]).await?;
+    let b = f.crawl("b", &[(1, 5, 20), (2, 9, 20), (3, 4, 20)]).await?;
+    wh.load_stars(&f.lake, &a).await?;
+    wh.load_stars(&f.lake, &c).await?;
+    let late = wh.load_stars(&f.lake, &b).await?;
+    ensure!(
+        late == StarsLoad {
+            staged: 3,
+            inserted: 1,
+            updated: 0,
+            history_added: 2
+        },
+        "{late:?}"
+    );
+    ensure!(
+        f.snapshot(wh).await? == star_rows(&[(1, 6, 30, "c"), (2, 7, 30, "c"), (3, 4, 20, "b")]),
+        "snapshot: {:?}",
+        f.snapshot(wh).await?
+    );
+    ensure!(
+        f.history(wh).await?
+            == star_rows(&[
+                (1, 5, 10, "a"),
+                (1, 6, 30, "c"),
+                (2, 7, 10, "a"),
+                (2, 9, 20, "b"),
+                (3, 4, 20, "b")
+            ]),
+        "history: {:?}",
+        f.history(wh).await?
+    );
+    Ok(())
+}
+
+/// No load ever updates or deletes a history row: after each load of a sequence (new crawls,
+/// a reload, a late older crawl, a crawl observing a stored moment with another count) the rows
+/// before it are all still there, unchanged.
+pub async fn star_history_is_append_only(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = StarsFixture::new();
+    let crawls = [
+        f.crawl("a", &[(1, 5, 10), (2, 7, 10), (3, 1, 10)]).await?,
+        f.crawl("c", &[(1, 8, 30), (2, 7, 30)]).await?,
+        f.crawl("a", &[(1, 5, 10), (2, 7, 10), (3, 1, 10)]).await?,
+        f.crawl("b", &[(1, 2, 20), (2, 7, 20), (3, 1, 20)]).await?,
+        // The same moments as crawl a's, other counts: the stored rows keep theirs.
+        f.crawl("z", &[(1, 99, 10), (3, 42, 10)]).await?,
+        f.crawl("d", &[(1, 8, 40), (3, 0, 40)]).await?,
+    ];
+    let mut before = f.history(wh).await?;
+    for (i, chunks) in crawls.iter().enumerate() {
+        wh.load_stars(&f.lake, chunks).await?;
+        let after = f.history(wh).await?;
+        let lost: Vec<_> = before.iter().filter(|r| !after.contains(r)).collect();
+        ensure!(
+            lost.is_empty(),
+            "load {i} updated or deleted history rows: {lost:?}"
+        );
+        before = after;
+    }
+    ensure!(
+        before
+            == star_rows(&[
+                (1, 5, 10, "a"),
+                (1, 2, 20, "b"),
+                (1, 8, 30, "c"),
+                (2, 7, 10, "a"),
+                (3, 1, 10, "a"),
+                (3, 0, 40, "d")
+            ]),
+        "history: {before:?}"
+    );
+    Ok(())
+}
+
+/// A stars chunk holding a row that does not fit `repo_stars` fails the load, which then
+/// changed nothing.
+pub async fn a_bad_stars_chunk_loads_nothing(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = StarsFixture::new();
+    let mut chunks = f.crawl("a", &[(1, 5, 10)]).await?;
+    let path = crate::stars::chunk_path(&f.lake, "2026-03-01", "a", 99);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(
+        &mut gz,
+        br#"{"repo_id": 12, "stargazer_count": "many"}
+"#,
+    )?;
+    f.lake.put(&path, gz.finish()?.into()).await?;
+    chunks.push(ChunkInfo {
+        path: path.to_string(),
+        ..chunks[0].clone()
+    });
+    match wh.load_stars(&f.lake, &chunks).await {
+        Err(WarehouseError::BadChunk { path: p, .. }) => ensure!(p == path.to_string(), "{p}"),
+        other => anyhow::bail!("expected a bad-chunk error, got {other:?}"),
+    }
+    ensure!(
+        f.snapshot(wh).await?.is_empty() && f.history(wh).await?.is_empty(),
+        "a failed load left rows behind"
+    );
     Ok(())
 }

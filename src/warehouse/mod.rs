@@ -171,6 +171,23 @@ pub trait Warehouse: Send + Sync {
             self.backend()
         )))
     }
+
+    /// Every row of `table` (any of [`crate::tables::every`]), each sent to `rows` as its cells
+    /// in the definition's column order, read a page at a time (a cursor on SQLite and
+    /// PostgreSQL, in key order; `tabledata.list` pages on BigQuery, which cost no query), so
+    /// memory stays bounded whatever the table's size. Returns the rows sent.
+    /// [`WarehouseError::Query`] when the table does not exist, a read fails, or the receiver
+    /// was dropped (the reader of the rows stopped).
+    async fn export_rows(
+        &self,
+        table: &'static crate::tables::TableDef,
+        rows: tokio::sync::mpsc::Sender<Vec<Typed>>,
+    ) -> Result<u64, WarehouseError>;
+}
+
+/// The error of [`Warehouse::export_rows`] when the receiver of the rows has gone.
+pub fn export_stopped() -> WarehouseError {
+    WarehouseError::Query("the export stopped reading rows".into())
 }
 
 /// What loading one stars crawl did.

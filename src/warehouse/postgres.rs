@@ -5,7 +5,7 @@
 //! one transaction.
 
 use super::sql::{self, column_list, indexes_sql, MergeSql};
-use super::{LoadReport, TableLoad, Typed, Warehouse, WarehouseError};
+use super::{LoadReport, StarsLoad, TableLoad, Typed, Warehouse, WarehouseError};
 use crate::lake::{ChunkInfo, Lake};
 use crate::tables::{self, Column, ColumnType, Mode, TableDef};
 use async_trait::async_trait;
@@ -19,6 +19,9 @@ pub struct PostgresWarehouse {
     writer: Mutex<Client>,
     reader: Mutex<Client>,
 }
+
+/// Rows an export fetches from its portal at a time.
+const EXPORT_PAGE: i32 = 2_000;
 
 fn q(e: tokio_postgres::Error) -> WarehouseError {
     // The database's own message, where there is one.
@@ -300,6 +303,12 @@ fn copy_cell(v: Typed, out: &mut Vec<u8>) {
 
 /// A stored cell of `c` as a backend-neutral value.
 fn pg_cell(r: &tokio_postgres::Row, i: usize, c: &Column) -> Result<Typed, WarehouseError> {
+    if c.mode == Mode::Repeated {
+        return Ok(r
+            .try_get::<_, Option<Vec<String>>>(i)
+            .map_err(q)?
+            .map_or(Typed::Null, Typed::Labels));
+    }
     Ok(match c.ty {
         ColumnType::String => r
             .try_get::<_, Option<String>>(i)
@@ -373,7 +382,11 @@ impl Warehouse for PostgresWarehouse {
         tx.execute("SELECT pg_advisory_xact_lock(7391842)", &[])
             .await
             .map_err(q)?;
-        for t in tables::ALL.iter().chain(tables::GHARCHIVE) {
+        for t in tables::ALL
+            .iter()
+            .chain(tables::GHARCHIVE)
+            .chain(tables::STARS)
+        {
             tx.batch_execute(&create_table_sql(t)).await.map_err(q)?;
             let have: Vec<String> = tx
                 .query(
@@ -490,6 +503,131 @@ impl Warehouse for PostgresWarehouse {
         tx.commit().await.map_err(q)?;
         report.retain(|_, l| *l != TableLoad::default());
         Ok(report)
+    }
+
+    /// COPYs the crawl's checked rows into staging, keeps one per repository (its newest
+    /// observation), then upserts `repo_stars` (strictly newer `observed_at` only) and appends
+    /// to `repo_star_history` with [`sql::star_history_rows_sql`], in one transaction.
+    async fn load_stars(
+        &self,
+        lake: &Lake,
+        chunks: &[ChunkInfo],
+    ) -> Result<StarsLoad, WarehouseError> {
+        if chunks.is_empty() {
+            return Ok(StarsLoad::default());
+        }
+        let t = &tables::REPO_STARS;
+        let h = &tables::REPO_STAR_HISTORY;
+        let mut load = StarsLoad::default();
+        let mut client = self.writer.lock().await;
+        let tx = client.transaction().await.map_err(q)?;
+        tx.batch_execute(
+            "CREATE TEMP TABLE stage_raw (tbl text NOT NULL, doc jsonb NOT NULL) ON COMMIT DROP",
+        )
+        .await
+        .map_err(q)?;
+        let sink = tx
+            .copy_in("COPY stage_raw (tbl, doc) FROM STDIN (FORMAT text)")
+            .await
+            .map_err(q)?;
+        futures::pin_mut!(sink);
+        // One chunk in memory at a time.
+        for chunk in chunks {
+            let bytes = lake
+                .get(&object_store::path::Path::from(chunk.path.as_str()))
+                .await
+                .map_err(|e| WarehouseError::reading(&chunk.path, e))?;
+            let mut buf = Vec::with_capacity(bytes.len() * 4);
+            load.staged += stage_chunk(t, chunk, &bytes, &mut buf)?;
+            sink.send(Bytes::from(buf)).await.map_err(q)?;
+        }
+        sink.finish().await.map_err(q)?;
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE stage_{0} ON COMMIT DROP AS SELECT * FROM {0} WHERE false; \
+             INSERT INTO stage_{0} SELECT (jsonb_populate_record(NULL::{0}, doc)).* FROM stage_raw; \
+             CREATE TEMP TABLE stage_{0}_one ON COMMIT DROP AS {1}; \
+             CREATE UNIQUE INDEX ON stage_{0}_one (repo_id); ANALYZE stage_{0}_one;",
+            t.name,
+            dedup_sql(t)
+        ))
+        .await
+        .map_err(q)?;
+        let m = sql::merge_sql(
+            t,
+            &format!("SELECT {} FROM stage_{}_one", column_list(t), t.name),
+        );
+        load.inserted = tx
+            .query_one(&m.count_inserted, &[])
+            .await
+            .map_err(q)?
+            .get::<_, i64>(0) as u64;
+        load.updated = tx
+            .query_one(&m.count_updated, &[])
+            .await
+            .map_err(q)?
+            .get::<_, i64>(0) as u64;
+        tx.execute(&m.upsert, &[]).await.map_err(q)?;
+        load.history_added = tx
+            .execute(
+                &format!(
+                    "INSERT INTO {} ({}) {}",
+                    h.name,
+                    column_list(h),
+                    sql::star_history_rows_sql(&format!("stage_{}_one", t.name), h.name)
+                ),
+                &[],
+            )
+            .await
+            .map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        Ok(load)
+    }
+
+    /// A portal of a read-only transaction, fetched [`EXPORT_PAGE`] rows at a time.
+    async fn export_rows(
+        &self,
+        table: &'static TableDef,
+        rows: tokio::sync::mpsc::Sender<Vec<Typed>>,
+    ) -> Result<u64, WarehouseError> {
+        let t = table;
+        let mut client = self.reader.lock().await;
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .await
+            .map_err(q)?;
+        let stmt = tx
+            .prepare(&format!(
+                "SELECT {} FROM {} ORDER BY {}",
+                column_list(t),
+                t.name,
+                t.key.join(", ")
+            ))
+            .await
+            .map_err(q)?;
+        let portal = tx.bind(&stmt, &[]).await.map_err(q)?;
+        let mut n = 0u64;
+        loop {
+            let page = tx.query_portal(&portal, EXPORT_PAGE).await.map_err(q)?;
+            if page.is_empty() {
+                break;
+            }
+            for r in &page {
+                let cells = t
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| pg_cell(r, i, c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows.send(cells)
+                    .await
+                    .map_err(|_| super::export_stopped())?;
+                n += 1;
+            }
+        }
+        tx.rollback().await.map_err(q)?;
+        Ok(n)
     }
 
     async fn gharchive_hours(&self) -> Result<Vec<super::HourState>, WarehouseError> {

@@ -121,12 +121,17 @@ pub fn version_tuple(t: &TableDef, alias: &str) -> String {
     )
 }
 
-/// The order that puts a key's newest copy first: the version columns, then the collection id,
-/// each descending (`updated_at DESC, collected_at DESC, collection_id DESC`).
+/// The order that puts a key's newest copy first: the version columns, then the collection id
+/// (a stars crawl's `crawl_id`), each descending (`updated_at DESC, collected_at DESC,
+/// collection_id DESC`).
 pub fn newest_first(t: &TableDef) -> String {
+    let run = ["collection_id", "crawl_id"]
+        .into_iter()
+        .filter(|c| t.column(c).is_some());
     t.version
         .iter()
-        .chain(&["collection_id"])
+        .copied()
+        .chain(run)
         .map(|v| format!("{v} DESC"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -167,6 +172,24 @@ pub fn merge_sql(t: &TableDef, dedup: &str) -> MergeSql {
             current = version_tuple(t, t.name),
         ),
     }
+}
+
+/// Stars: the rows `repo_star_history` gains from `staged`, a query (or table) with one
+/// observation per repository and `repo_stars`' columns: those whose key `(repo_id,
+/// observed_at)` is not stored yet and whose count differs from the repository's previous row
+/// by `observed_at` (or that have none). Portable SQL for every backend; `history` is the
+/// history table's name in the backend's dialect. The previous row is found through the
+/// history's key, so a crawl of 100,000 repositories reads only their rows.
+pub fn star_history_rows_sql(staged: &str, history: &str) -> String {
+    format!(
+        "SELECT S.repo_id, S.observed_at, S.stargazer_count, S.crawl_id FROM {staged} S \
+         LEFT JOIN {history} K ON K.repo_id = S.repo_id AND K.observed_at = S.observed_at \
+         LEFT JOIN (SELECT S2.repo_id, MAX(H2.observed_at) AS prev_at FROM {staged} S2 \
+         JOIN {history} H2 ON H2.repo_id = S2.repo_id AND H2.observed_at < S2.observed_at \
+         GROUP BY S2.repo_id) P ON P.repo_id = S.repo_id \
+         LEFT JOIN {history} H ON H.repo_id = P.repo_id AND H.observed_at = P.prev_at \
+         WHERE K.repo_id IS NULL AND (H.repo_id IS NULL OR H.stargazer_count <> S.stargazer_count)"
+    )
 }
 
 /// The tables whose `organization` and `repository` columns follow the repository's current

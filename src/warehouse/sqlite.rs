@@ -4,7 +4,7 @@
 //! a separate read connection is never blocked by a load. Every call runs on a blocking thread.
 
 use super::sql::{self, column_list, indexes_sql, MergeSql};
-use super::{LoadReport, RowFault, TableLoad, Typed, Warehouse, WarehouseError};
+use super::{LoadReport, RowFault, StarsLoad, TableLoad, Typed, Warehouse, WarehouseError};
 use crate::lake::{ChunkInfo, Lake};
 use crate::tables::{self, Column, ColumnType, Mode, TableDef};
 use async_trait::async_trait;
@@ -288,7 +288,11 @@ impl Warehouse for SqliteWarehouse {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(q)?;
-            for t in tables::ALL.iter().chain(tables::GHARCHIVE) {
+            for t in tables::ALL
+                .iter()
+                .chain(tables::GHARCHIVE)
+                .chain(tables::STARS)
+            {
                 tx.execute_batch(&create_table_sql(t)).map_err(q)?;
                 let have: Vec<String> = tx
                     .prepare("SELECT name FROM pragma_table_info(?1)")
@@ -496,6 +500,116 @@ impl Warehouse for SqliteWarehouse {
         .await
     }
 
+    /// Stages the crawl's rows, keeps one per repository (its newest observation), then, in
+    /// the same transaction, upserts `repo_stars` (strictly newer `observed_at` only) and
+    /// appends to `repo_star_history` with [`sql::star_history_rows_sql`].
+    async fn load_stars(
+        &self,
+        lake: &Lake,
+        chunks: &[ChunkInfo],
+    ) -> Result<StarsLoad, WarehouseError> {
+        if chunks.is_empty() {
+            return Ok(StarsLoad::default());
+        }
+        let lake = lake.clone();
+        let chunks = chunks.to_vec();
+        let handle = tokio::runtime::Handle::current();
+        Self::with(&self.writer, move |conn| {
+            let t = &tables::REPO_STARS;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(q)?;
+            tx.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS stage_repo_stars AS SELECT * FROM main.repo_stars WHERE 0; \
+                 DELETE FROM temp.stage_repo_stars; DROP TABLE IF EXISTS temp.stage_repo_stars_one;",
+            )
+            .map_err(q)?;
+            let mut load = StarsLoad::default();
+            // One chunk in memory at a time.
+            for chunk in &chunks {
+                let path = object_store::path::Path::from(chunk.path.as_str());
+                let bytes = handle
+                    .block_on(lake.get(&path))
+                    .map_err(|e| WarehouseError::reading(&chunk.path, e))?;
+                load.staged += stage_chunk(&tx, t, chunk, &bytes)?;
+            }
+            tx.execute_batch(&format!(
+                "CREATE TEMP TABLE stage_repo_stars_one AS {}; \
+                 CREATE UNIQUE INDEX temp.stage_repo_stars_one_key ON stage_repo_stars_one (repo_id);",
+                dedup_sql(t)
+            ))
+            .map_err(q)?;
+            // `WHERE 1 = 1`: SQLite reads `ON CONFLICT` after a bare `FROM t` as a join's `ON`.
+            let one = format!(
+                "SELECT {} FROM temp.stage_repo_stars_one WHERE 1 = 1",
+                column_list(t)
+            );
+            let m = sql::merge_sql(t, &one);
+            load.inserted = tx
+                .query_row(&m.count_inserted, [], |r| r.get(0))
+                .map_err(q)?;
+            load.updated = tx
+                .query_row(&m.count_updated, [], |r| r.get(0))
+                .map_err(q)?;
+            tx.execute(&m.upsert, []).map_err(q)?;
+            load.history_added = tx
+                .execute(
+                    &format!(
+                        "INSERT INTO {h} ({cols}) {rows}",
+                        h = tables::REPO_STAR_HISTORY.name,
+                        cols = column_list(&tables::REPO_STAR_HISTORY),
+                        rows = sql::star_history_rows_sql(
+                            "temp.stage_repo_stars_one",
+                            tables::REPO_STAR_HISTORY.name
+                        )
+                    ),
+                    [],
+                )
+                .map_err(q)? as u64;
+            tx.execute_batch(
+                "DELETE FROM temp.stage_repo_stars; DROP TABLE temp.stage_repo_stars_one;",
+            )
+            .map_err(q)?;
+            tx.commit().map_err(q)?;
+            Ok(load)
+        })
+        .await
+    }
+
+    async fn export_rows(
+        &self,
+        table: &'static TableDef,
+        rows: tokio::sync::mpsc::Sender<Vec<Typed>>,
+    ) -> Result<u64, WarehouseError> {
+        Self::with(&self.reader, move |conn| {
+            let t = table;
+            let sql = format!(
+                "SELECT {} FROM {} ORDER BY {}",
+                column_list(t),
+                t.name,
+                t.key.join(", ")
+            );
+            let mut stmt = conn.prepare(&sql).map_err(q)?;
+            // A cursor: one row in hand at a time, however many the table holds.
+            let mut cursor = stmt.query([]).map_err(q)?;
+            let mut n = 0u64;
+            while let Some(r) = cursor.next().map_err(q)? {
+                let cells = t
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| r.get::<_, SqlValue>(i).map(|v| from_sql(c, v)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(q)?;
+                rows.blocking_send(cells)
+                    .map_err(|_| super::export_stopped())?;
+                n += 1;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
     async fn gharchive_hours(&self) -> Result<Vec<super::HourState>, WarehouseError> {
         let t = &tables::GHARCHIVE_HOURS;
         let sql = format!("SELECT {} FROM {} ORDER BY hour", column_list(t), t.name);
@@ -630,6 +744,10 @@ fn typed_sql(v: Typed) -> SqlValue {
 fn from_sql(c: &Column, v: SqlValue) -> Typed {
     match (c.ty, v) {
         (_, SqlValue::Null) => Typed::Null,
+        // A REPEATED column is kept as a JSON array of strings.
+        (_, SqlValue::Text(s)) if c.mode == Mode::Repeated => {
+            Typed::Labels(serde_json::from_str(&s).unwrap_or_default())
+        }
         (ColumnType::Timestamp, SqlValue::Text(s)) => {
             parse_ts(&s).map(Typed::Timestamp).unwrap_or(Typed::Null)
         }
