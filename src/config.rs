@@ -644,6 +644,10 @@ pub struct StarsArgs {
     /// `always` or `never`.
     #[arg(long, env = "STARS_REST_SEARCH", value_enum, default_value_t = crate::stars::crawl::RestSearch::Auto)]
     pub rest_search: crate::stars::crawl::RestSearch,
+    /// Take the stars lock even while another crawl holds it, for when you know that crawl is
+    /// gone (its process killed) and do not want to wait for its lease to run out.
+    #[arg(long)]
+    pub force: bool,
     /// GraphQL queries in flight at once.
     #[arg(long, env = "STARS_WORKERS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: u32,

@@ -275,7 +275,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 target: a.target,
                 created_from: a.created_from,
             };
-            let runner = runner(&config);
+            let mut runner = runner(&config);
+            runner.force_lock = a.force;
             let stop = runner.stop.clone();
             tokio::spawn(async move {
                 shutdown_signal().await;

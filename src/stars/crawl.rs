@@ -462,7 +462,27 @@ impl Shared<'_> {
                 (0..b.ranges.len())
                     .rev()
                     .find(|&i| b.open(i) && b.ranges[i].progress == Progress::Pending)
+            })
+            .or_else(|| {
+                // GraphQL is spent: its ranges half paged go on as REST pages.
+                (0..b.ranges.len()).filter(|_| b.graphql_out).find(|&i| {
+                    b.open(i) && matches!(b.ranges[i].progress, Progress::Graphql { .. })
+                })
             })?;
+        if let Progress::Graphql { .. } = b.ranges[i].progress {
+            // GraphQL and REST search page the same results in the same order; pages of 100
+            // carry on at the next page, anything else starts the range again (rows already
+            // stored are deduplicated).
+            let r = &mut b.ranges[i];
+            r.progress = if r.received % 100 == 0 {
+                Progress::Rest {
+                    page: u32::try_from(r.received / 100 + 1).unwrap_or(1),
+                }
+            } else {
+                r.received = 0;
+                Progress::Rest { page: 1 }
+            };
+        }
         b.busy[i] = true;
         Some(i)
     }
