@@ -740,7 +740,7 @@ pub struct ExportArgs {
     #[arg(long, default_value = "csv", value_parser = parse_export_format)]
     pub format: crate::jobs::export::Format,
     /// The file to write, or - for standard output (CSV only).
-    #[arg(long, default_value = "-", value_parser = parse_export_output)]
+    #[arg(long, value_name = "FILE", default_value = "-", value_parser = parse_export_output)]
     pub out: crate::jobs::export::Output,
 }
 

@@ -318,6 +318,20 @@ mod tests {
         );
     }
 
+    /// `ghstats export --help` names every table `--table` takes.
+    #[test]
+    fn the_help_names_every_table() {
+        use clap::CommandFactory;
+        let mut cli = crate::config::Cli::command();
+        let export = cli
+            .find_subcommand_mut("export")
+            .expect("an export command");
+        let help = export.render_long_help().to_string();
+        for t in tables::every() {
+            assert!(help.contains(t.name), "export --help lacks {}", t.name);
+        }
+    }
+
     #[test]
     fn csv_cells_follow_the_rules() {
         let at = "2026-03-01T10:00:00.5+00:00"
