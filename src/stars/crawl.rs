@@ -474,7 +474,7 @@ impl Shared<'_> {
             // carry on at the next page, anything else starts the range again (rows already
             // stored are deduplicated).
             let r = &mut b.ranges[i];
-            r.progress = if r.received % 100 == 0 {
+            r.progress = if r.received.is_multiple_of(100) {
                 Progress::Rest {
                     page: u32::try_from(r.received / 100 + 1).unwrap_or(1),
                 }
@@ -616,7 +616,7 @@ impl Shared<'_> {
             match search::pages(self.client, &asks, &self.crawl_id).await {
                 Ok(answers) => {
                     let streak = self.streak.fetch_add(1, Ordering::Relaxed) + 1;
-                    if streak % 4 == 0 {
+                    if streak.is_multiple_of(4) {
                         let cur = self.node_budget.load(Ordering::Relaxed);
                         self.node_budget
                             .store((cur + 100).min(1000), Ordering::Relaxed);
@@ -927,9 +927,18 @@ pub async fn run(
             last_flush: Instant::now(),
         };
         let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
+        // Workers sized from the budget left: no more queries in flight than points to pay
+        // for them.
+        let graphql_workers = match client.budget_left().1 {
+            Some(left) => opts
+                .workers
+                .min(usize::try_from(left).unwrap_or(usize::MAX)),
+            None => opts.workers,
+        }
+        .max(1);
         let workers = async {
             let mut tasks = Vec::new();
-            for _ in 0..opts.workers.max(1) {
+            for _ in 0..graphql_workers {
                 tasks.push(futures::future::Either::Left(shared.graphql_worker()));
             }
             if opts.rest_search != RestSearch::Never {
@@ -977,11 +986,9 @@ pub async fn run(
             r
         };
         let ((), outcome) = tokio::join!(workers, commit);
-        if let Err(e) = outcome {
-            // The workers stopped with the committer (the board is failed or drained); what
-            // is in the lake and the last checkpoint is consistent.
-            return Err(e);
-        }
+        // On an error the workers stopped with the committer; what is in the lake and the
+        // last checkpoint is consistent.
+        outcome?;
         let done = committer
             .cp
             .ranges
