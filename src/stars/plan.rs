@@ -168,7 +168,10 @@ mod tests {
                 .iter()
                 .map(|r| {
                     let lo = self.times.partition_point(|t| *t < r.from);
-                    let hi = self.times.partition_point(|t| *t <= r.to);
+                    // `to` names its whole second, as GitHub reads it.
+                    let hi = self
+                        .times
+                        .partition_point(|t| *t < r.to + Duration::seconds(1));
                     match r.stars {
                         // The fake gives every repository 0 stars.
                         Some((lo_s, _)) if lo_s > 0 => 0,
