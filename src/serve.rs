@@ -610,6 +610,13 @@ async fn resume(
         .as_deref()
         .ok_or_else(|| ApiError::bad("collection_id is required"))?;
     let collection_id = collection_id(id)?;
+    // A stars crawl's id continues that crawl, answered when its run ends.
+    if state.runner.is_stars_crawl(&collection_id).await? {
+        let result = state
+            .run_detached(move |s| async move { s.runner.stars_resume(&collection_id).await })
+            .await?;
+        return Ok(Json(result).into_response());
+    }
     run(
         &state,
         Request::Resume { collection_id },

@@ -33,6 +33,18 @@ fn conforms(spec: &Value, schema: &Value, value: &Value, at: &str) {
             conforms(spec, s, value, at);
         }
     }
+    if let Some(forms) = schema.get("oneOf").and_then(|o| o.as_array()) {
+        let fits = forms
+            .iter()
+            .filter(|form| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    conforms(spec, form, value, at)
+                }))
+                .is_ok()
+            })
+            .count();
+        assert!(fits >= 1, "{at}: {value} fits none of {forms:?}");
+    }
     if let Some(options) = schema.get("enum").and_then(|e| e.as_array()) {
         assert!(
             options.contains(value),
@@ -278,6 +290,38 @@ async fn the_router_and_the_openapi_description_agree() {
         (&hours["status"], &hours["hours_skipped"]),
         (&json!("completed"), &json!(3)),
         "{hours}"
+    );
+    // Stars: the documented example crawls the simulator's population; a second call finds
+    // the same repositories as a new crawl.
+    let example =
+        &spec["paths"]["/stars"]["post"]["requestBody"]["content"]["application/json"]["example"];
+    let (status, crawl) = send("POST", "/stars", Some(example), true).await;
+    assert_eq!(status, 200, "{crawl}");
+    conforms(&spec, &schema("/stars", "post", "200"), &crawl, "stars");
+    assert_eq!(
+        (&crawl["status"], &crawl["repos"]),
+        (&json!("completed"), &example["target"]),
+        "{crawl}"
+    );
+    // `/resume` with the crawl's id answers the crawl's result.
+    let (status, again) = send(
+        "POST",
+        "/resume",
+        Some(&json!({"collection_id": crawl["crawl_id"]})),
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    conforms(
+        &spec,
+        &schema("/resume", "post", "200"),
+        &again,
+        "resume stars",
+    );
+    assert_eq!(
+        (&again["crawl_id"], &again["status"], &again["resumed"]),
+        (&crawl["crawl_id"], &json!("completed"), &json!(true)),
+        "{again}"
     );
     let (status, resumed) =
         send("POST", "/resume", Some(&json!({"collection_id": id})), true).await;
