@@ -148,7 +148,11 @@ impl EventBatch {
         text(&mut self.push_head, r.push_head.as_deref());
         text(
             &mut self.payload,
-            if self.keep_payload { r.payload } else { None },
+            if self.keep_payload {
+                r.payload.as_deref()
+            } else {
+                None
+            },
         );
         self.event_id.append_value(r.event_id);
         self.created_at
