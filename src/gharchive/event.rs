@@ -19,9 +19,10 @@
 //!
 //! Lines are read into typed structs by sonic-rs (SIMD), or by serde_json for the rare line
 //! sonic-rs would read differently ([`parse_line`] says which); both check the whole line. The
-//! payload is kept as the raw JSON text of the line, never parsed into a tree; the few facts
-//! the row lifts out of it (`action`, `number`, `ref`, `push_head`, `push_size`) are read in a
-//! second pass over that slice that skips the rest.
+//! payload is kept as the raw JSON text of the line, never parsed into a tree. sonic-rs reads
+//! the few facts the row lifts out of it (`action`, `number`, `ref`, `push_head`, `push_size`)
+//! in the same pass, and the text is cut from the line by its keys' positions
+//! ([`parse_with_sonic`]); serde_json reads the facts in a second pass over the text.
 
 use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -141,9 +142,31 @@ fn sonic_input(line: &[u8]) -> Option<&str> {
     std::str::from_utf8(line).ok()
 }
 
-/// The sonic-rs reader: the line, payload included, checked in one pass (the payload kept as
-/// its raw text), then the payload's few facts read in a second pass over that text.
+/// The sonic-rs reader. One pass reads the row's fields and the payload's facts and checks
+/// everything else; the payload's raw text is then cut from the line between its key and the
+/// key after it (or the line's closing brace), whose positions the keys give, as sonic-rs
+/// borrows them from the line. Where that cannot be done (an escaped key beside the payload),
+/// or the one pass fails, the line is read in two passes, which decide: the line with the
+/// payload as raw text, then the facts from that text, whose failure (a fact that is valid
+/// JSON but not a number sonic-rs reads, such as `1e400`) only leaves the facts out.
 pub fn parse_with_sonic(line: &str) -> Result<EventRow<'_>, Rejected> {
+    let mut de = sonic_rs::Deserializer::from_str(line);
+    let Ok(top) = de::DeserializeSeed::deserialize(TopLevel { line }, &mut de)
+        .and_then(|top| de.end().map(|()| top))
+    else {
+        return parse_with_sonic_twice(line);
+    };
+    match top.payload {
+        PayloadRead::Absent => into_row(line.as_bytes(), top.raw, Facts::default(), None),
+        PayloadRead::Cut(facts, text) => {
+            into_row(line.as_bytes(), top.raw, facts, Some(Cow::Borrowed(text)))
+        }
+        PayloadRead::Uncut => parse_with_sonic_twice(line),
+    }
+}
+
+/// The sonic-rs reader in two passes (see [`parse_with_sonic`]).
+fn parse_with_sonic_twice(line: &str) -> Result<EventRow<'_>, Rejected> {
     let raw: RawEvent<'_, sonic_rs::LazyValue<'_>> =
         sonic_rs::from_str(line).map_err(|e| Rejected::NotJson(e.to_string()))?;
     let payload = raw.payload.as_ref().map(sonic_rs::LazyValue::as_raw_cow);
@@ -333,6 +356,440 @@ struct Facts<'a> {
 struct Numbered {
     #[serde(default)]
     number: LenientI64,
+}
+
+/// The top level of a line read in one pass by sonic-rs, with the line it borrows from.
+struct TopLevel<'a> {
+    line: &'a str,
+}
+
+struct Top<'a> {
+    raw: RawEvent<'a, ()>,
+    payload: PayloadRead<'a>,
+}
+
+enum PayloadRead<'a> {
+    /// No payload, or `null`.
+    Absent,
+    /// The payload's facts and raw text.
+    Cut(Facts<'a>, &'a str),
+    /// The facts were read but the raw text could not be cut from the line.
+    Uncut,
+}
+
+impl<'de: 'a, 'a> de::DeserializeSeed<'de> for TopLevel<'a> {
+    type Value = Top<'a>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Top<'a>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for TopLevel<'a> {
+    type Value = Top<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an event")
+    }
+
+    /// What `#[derive(Deserialize)]` does for [`RawEvent`] (a field twice is an error, unknown
+    /// fields are skipped), with `payload` read as its facts and its position noted.
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Top<'a>, M::Error> {
+        fn once<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, v: T) -> Result<(), E> {
+            match slot {
+                Some(_) => Err(E::duplicate_field(name)),
+                None => {
+                    *slot = Some(v);
+                    Ok(())
+                }
+            }
+        }
+        let bytes = self.line.as_bytes();
+        let (mut id, mut event_type, mut actor, mut actor_attributes) = (None, None, None, None);
+        let (mut repo, mut repository, mut org, mut public) = (None, None, None, None);
+        let (mut created_at, mut payload) = (None, None);
+        // The payload's facts and where its value starts, until the next key shows its end.
+        let mut open: Option<(Facts<'a>, Option<usize>)> = None;
+        let close = |open: (Facts<'a>, Option<usize>), end: Option<usize>| {
+            let text = open
+                .1
+                .zip(end)
+                .and_then(|(start, end)| self.line.get(start..end))
+                .filter(|t| !t.is_empty());
+            match text {
+                Some(text) => PayloadRead::Cut(open.0, text),
+                None => PayloadRead::Uncut,
+            }
+        };
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let at = key.position_in(self.line);
+            if let Some(o) = open.take() {
+                let end = at.and_then(|(start, _)| value_end_before_key(bytes, start));
+                payload = Some(close(o, end));
+            }
+            match key.0.as_ref() {
+                "id" => once(&mut id, "id", map.next_value::<LenientI64>()?)?,
+                "type" => once(&mut event_type, "type", map.next_value::<LenientStr<'a>>()?)?,
+                "actor" => once(&mut actor, "actor", map.next_value::<ActorField<'a>>()?.0)?,
+                "actor_attributes" => once(
+                    &mut actor_attributes,
+                    "actor_attributes",
+                    map.next_value::<ObjectField<Login<'a>>>()?.0,
+                )?,
+                "repo" => once(
+                    &mut repo,
+                    "repo",
+                    map.next_value::<ObjectField<Repo<'a>>>()?.0,
+                )?,
+                "repository" => once(
+                    &mut repository,
+                    "repository",
+                    map.next_value::<ObjectField<Repo<'a>>>()?.0,
+                )?,
+                "org" => once(
+                    &mut org,
+                    "org",
+                    map.next_value::<ObjectField<Login<'a>>>()?.0,
+                )?,
+                "public" => once(&mut public, "public", map.next_value::<LenientBool>()?)?,
+                "created_at" => once(
+                    &mut created_at,
+                    "created_at",
+                    map.next_value::<LenientStr<'a>>()?,
+                )?,
+                "payload" => {
+                    if payload.is_some() || open.is_some() {
+                        return Err(de::Error::duplicate_field("payload"));
+                    }
+                    match map.next_value::<PayloadFacts<'a>>()?.0 {
+                        None => payload = Some(PayloadRead::Absent),
+                        Some(facts) => {
+                            let start = at.and_then(|(_, end)| value_start_after_key(bytes, end));
+                            open = Some((facts, start));
+                        }
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if let Some(o) = open.take() {
+            payload = Some(close(o, value_end_at_close(bytes)));
+        }
+        Ok(Top {
+            raw: RawEvent {
+                id: id.unwrap_or_default(),
+                event_type: event_type.unwrap_or_default(),
+                actor: actor.flatten(),
+                actor_attributes: actor_attributes.flatten(),
+                repo: repo.flatten(),
+                repository: repository.flatten(),
+                org: org.flatten(),
+                public: public.unwrap_or_default(),
+                created_at: created_at.unwrap_or_default(),
+                payload: None,
+            },
+            payload: payload.unwrap_or(PayloadRead::Absent),
+        })
+    }
+}
+
+/// JSON's whitespace.
+fn is_json_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Where the value after a key starts, `key_end` being the key's closing quote: past the
+/// quote, whitespace, `:` and whitespace.
+fn value_start_after_key(b: &[u8], key_end: usize) -> Option<usize> {
+    let mut i = key_end + 1;
+    while b.get(i).copied().is_some_and(is_json_space) {
+        i += 1;
+    }
+    (b.get(i) == Some(&b':')).then_some(())?;
+    i += 1;
+    while b.get(i).copied().is_some_and(is_json_space) {
+        i += 1;
+    }
+    Some(i)
+}
+
+/// Where the value before a key ends, `key_start` being just after the key's opening quote:
+/// before the quote, whitespace, `,` and whitespace.
+fn value_end_before_key(b: &[u8], key_start: usize) -> Option<usize> {
+    let mut i = key_start.checked_sub(1)?;
+    while i > 0 && is_json_space(b[i - 1]) {
+        i -= 1;
+    }
+    (i > 0 && b[i - 1] == b',').then_some(())?;
+    i -= 1;
+    while i > 0 && is_json_space(b[i - 1]) {
+        i -= 1;
+    }
+    Some(i)
+}
+
+/// Where the top level's last value ends: before whitespace, the closing `}` and whitespace.
+fn value_end_at_close(b: &[u8]) -> Option<usize> {
+    let mut i = b.len();
+    while i > 0 && is_json_space(b[i - 1]) {
+        i -= 1;
+    }
+    (i > 0 && b[i - 1] == b'}').then_some(())?;
+    i -= 1;
+    while i > 0 && is_json_space(b[i - 1]) {
+        i -= 1;
+    }
+    Some(i)
+}
+
+/// An object's key, borrowed from the input unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+impl Key<'_> {
+    /// The key's text as `line[start..end]`, when it is borrowed from `line` between quotes.
+    fn position_in(&self, line: &str) -> Option<(usize, usize)> {
+        let Cow::Borrowed(k) = &self.0 else {
+            return None;
+        };
+        let start = (k.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
+        let end = start + k.len();
+        let b = line.as_bytes();
+        let quoted = end < b.len() && start > 0 && b[start - 1] == b'"' && b[end] == b'"';
+        quoted.then_some((start, end))
+    }
+}
+
+/// `actor` as [`actor`] reads it.
+struct ActorField<'a>(Option<Actor<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ActorField<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        actor(d).map(ActorField)
+    }
+}
+
+/// A field read as [`object`] reads it.
+struct ObjectField<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectField<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object(d).map(ObjectField)
+    }
+}
+
+/// The payload read in the top level's pass: `None` for `null`, else its facts as a second
+/// pass over its text reads them, `serde_json::from_str::<Facts>(text).ok().unwrap_or_default()`,
+/// without failing: where that would fail on valid JSON (a field twice, an array of more than
+/// [`Facts`]' seven fields, read in order as `#[derive(Deserialize)]` does), the facts are
+/// none and the rest is still checked.
+struct PayloadFacts<'a>(Option<Facts<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for PayloadFacts<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = PayloadFacts<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a payload")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(PayloadFacts(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(PayloadFacts(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(FactsVisitor(std::marker::PhantomData))
+                    .map(|f| PayloadFacts(Some(f)))
+            }
+        }
+        d.deserialize_option(V(std::marker::PhantomData))
+    }
+}
+
+struct FactsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for FactsVisitor<'a> {
+    type Value = Facts<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a payload")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Facts<'a>, M::Error> {
+        let mut f = Facts::default();
+        let mut seen = [false; 7];
+        let mut spoiled = false;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let i = match key.0.as_ref() {
+                "action" => 0,
+                "number" => 1,
+                "issue" => 2,
+                "pull_request" => 3,
+                "ref" => 4,
+                "head" => 5,
+                "size" => 6,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                spoiled = true;
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            match i {
+                0 => f.action = map.next_value()?,
+                1 => f.number = map.next_value()?,
+                2 | 3 => {
+                    let n = map.next_value::<NumberedField>()?;
+                    spoiled |= n.spoiled;
+                    if i == 2 {
+                        f.issue = n.value;
+                    } else {
+                        f.pull_request = n.value;
+                    }
+                }
+                4 => f.r#ref = map.next_value()?,
+                5 => f.head = map.next_value()?,
+                _ => f.size = map.next_value()?,
+            }
+        }
+        Ok(if spoiled { Facts::default() } else { f })
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Facts<'a>, S::Error> {
+        let action = seq.next_element()?.unwrap_or_default();
+        let number = seq.next_element()?.unwrap_or_default();
+        let issue = seq.next_element::<NumberedField>()?;
+        let pull_request = seq.next_element::<NumberedField>()?;
+        let r#ref = seq.next_element()?.unwrap_or_default();
+        let head = seq.next_element()?.unwrap_or_default();
+        let size = seq.next_element()?.unwrap_or_default();
+        let mut spoiled = [&issue, &pull_request]
+            .iter()
+            .any(|n| n.as_ref().is_some_and(|n| n.spoiled));
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            spoiled = true;
+        }
+        Ok(if spoiled {
+            Facts::default()
+        } else {
+            Facts {
+                action,
+                number,
+                issue: issue.and_then(|n| n.value),
+                pull_request: pull_request.and_then(|n| n.value),
+                r#ref,
+                head,
+                size,
+            }
+        })
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Facts<'a>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Facts<'a>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Facts<'a>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Facts<'a>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Facts<'a>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Facts<'a>, E> {
+        Ok(Facts::default())
+    }
+}
+
+/// `issue` or `pull_request` in one pass: [`object`] of [`Numbered`], with `number` twice
+/// (an error for `#[derive(Deserialize)]`) noted instead of failing.
+struct NumberedField {
+    value: Option<Numbered>,
+    spoiled: bool,
+}
+
+impl<'de> Deserialize<'de> for NumberedField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NumberedField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<NumberedField, M::Error> {
+                let (mut number, mut spoiled) = (None, false);
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    if key.0 != "number" {
+                        map.next_value::<IgnoredAny>()?;
+                    } else if number.is_some() {
+                        spoiled = true;
+                        map.next_value::<IgnoredAny>()?;
+                    } else {
+                        number = Some(map.next_value::<LenientI64>()?);
+                    }
+                }
+                Ok(NumberedField {
+                    value: Some(Numbered {
+                        number: number.unwrap_or_default(),
+                    }),
+                    spoiled,
+                })
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<NumberedField, S::Error> {
+                IgnoredAny.visit_seq(seq).map(|_| NumberedField::none())
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<NumberedField, E> {
+                Ok(NumberedField::none())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<NumberedField, E> {
+                Ok(NumberedField::none())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<NumberedField, E> {
+                Ok(NumberedField::none())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<NumberedField, E> {
+                Ok(NumberedField::none())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<NumberedField, E> {
+                Ok(NumberedField::none())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<NumberedField, E> {
+                Ok(NumberedField::none())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl NumberedField {
+    fn none() -> Self {
+        NumberedField {
+            value: None,
+            spoiled: false,
+        }
+    }
 }
 
 /// `actor`: an object (2015 on) or a login string (Timeline); anything else is none.
@@ -880,10 +1337,51 @@ mod tests {
             "{ \"id\" : \"1\" ,\t\"type\"\r\n:\"X\",\"created_at\":\"2020-01-01T00:00:00Z\" }",
             "{}",
             "{\"type\":\"X\",\"created_at\":\"2020-01-01T00:00:00Z\",\"payload\":\"a\\\"b\"}",
+            // Where the payload's text is cut: first, last, beside escaped keys, spaced out.
+            r#"{"payload":{"action":"a","number":1},"type":"X","created_at":"2020-01-01T00:00:00Z"}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a"}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a"},"x":1}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a"},"x":1}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a"},"public ":1}"#,
+            " { \"type\" : \"X\" , \"created_at\" : \"2020-01-01T00:00:00Z\" , \"payload\" :\t{ \"action\" : \"a\" } \r\n, \"x\" : [ ] } ",
+            " { \"type\" : \"X\" , \"created_at\" : \"2020-01-01T00:00:00Z\" , \"payload\" : [ 1 , 2 ] } ",
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a"},"payload":{}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":null,"payload":{}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":null}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":"s","x":1}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":7}"#,
+            // Facts that #[derive(Deserialize)] fails on: none, the line still read.
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a","issue":{"number":1,"number":2}}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a","pull_request":{"number":1,"number":[]},"x":{}}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":["a",1,{"number":3},null,"r","h",2]}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":["a",1,{"number":3},null,"r","h",2,8]}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":["a",1,{"number":3,"number":4}]}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":["a",1,[{"number":3}],"x"]}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":["a",1,{"number":3},null,"r","h",2,8,tru]}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"issue":{"number":1,"x":[1,}}}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a","action":[1,}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a","action":"b"}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a","number":"7"}}"#,
         ] {
             if let Err(e) = both_readers_agree(line.as_bytes()) {
                 panic!("{e}");
             }
+        }
+    }
+
+    #[test]
+    fn ordinary_lines_are_read_in_one_pass() {
+        for line in SAMPLES {
+            let mut de = sonic_rs::Deserializer::from_str(line);
+            let top = de::DeserializeSeed::deserialize(TopLevel { line }, &mut de).unwrap();
+            let PayloadRead::Cut(_, text) = top.payload else {
+                panic!("not cut: {line}");
+            };
+            assert_eq!(
+                parse_with_sonic(line).unwrap().payload.as_deref(),
+                Some(text)
+            );
+            assert_eq!(parse_with_sonic(line), parse_with_sonic_twice(line));
         }
     }
 
