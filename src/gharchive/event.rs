@@ -17,9 +17,12 @@
 //! type reads as null, unknown fields are ignored. Only a line that is not JSON, or has no
 //! `type` or no readable `created_at`, is rejected ([`Rejected`]).
 //!
-//! The payload is kept as the raw JSON text of the line ([`serde_json::value::RawValue`]), never
-//! parsed into a tree; the few facts the row lifts out of it (`action`, `number`, `ref`,
-//! `push_head`, `push_size`) are read in a second pass over that slice that skips the rest.
+//! Lines are read into typed structs by sonic-rs (SIMD), or by serde_json for the rare line
+//! sonic-rs would read differently ([`parse_line`] says which); both check the whole line. The
+//! payload is kept as the raw JSON text of the line, never parsed into a tree. sonic-rs reads
+//! the few facts the row lifts out of it (`action`, `number`, `ref`, `push_head`, `push_size`)
+//! in the same pass, and the text is cut from the line by its keys' positions
+//! ([`parse_with_sonic`]); serde_json reads the facts in a second pass over the text.
 
 use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -56,7 +59,7 @@ pub struct EventRow<'a> {
     /// PushEvent's `payload.size` (commits pushed); null in trimmed payloads (October 2025 on).
     pub push_size: Option<i64>,
     /// The payload as the line had it (JSON text).
-    pub payload: Option<&'a str>,
+    pub payload: Option<Cow<'a, str>>,
 }
 
 /// Why a line was not made into a row.
@@ -80,14 +83,118 @@ impl fmt::Display for Rejected {
     }
 }
 
+/// Lines with at most this many `[` and `{` bytes, so nested at most this deep, are read by
+/// sonic-rs; the others by serde_json (see [`parse_line`]).
+pub const FAST_NESTING: usize = 512;
+
 /// Parses one line (without its newline) into a row.
+///
+/// Two readers give the same rows and reject the same lines (the tests compare them): sonic-rs
+/// for nearly every line, serde_json for a line nested deeper than [`FAST_NESTING`] (sonic-rs
+/// skips values recursively, without a depth limit, where serde_json skips them in a loop), one
+/// with a `\u` escape that is not four hex digits (sonic-rs does not check those in strings it
+/// skips) or one that is not all UTF-8 (see `sonic_input`). Both check every value the row
+/// does not use, payload included: a line with invalid JSON anywhere is rejected.
 pub fn parse_line(line: &[u8]) -> Result<EventRow<'_>, Rejected> {
     // serde reads a struct from an array too; an event is an object.
     if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Rejected::NotJson("not a JSON object".into()));
     }
-    let raw: RawEvent<'_> =
+    match sonic_input(line) {
+        Some(text) => parse_with_sonic(text),
+        None => parse_with_serde_json(line),
+    }
+}
+
+/// `line` as text when sonic-rs reads it exactly as serde_json does: nesting within
+/// [`FAST_NESTING`] (counted as every `[` and `{`, in strings too), every `\u` followed by
+/// four hex digits, and all of it UTF-8 (serde_json accepts bytes that are not UTF-8 in a
+/// string it skips outside the payload; sonic-rs rejects them, after handing the visitor a
+/// `str` of them).
+fn sonic_input(line: &[u8]) -> Option<&str> {
+    // `b | 0x20` is `{` for `[` and `{` only; counted in chunks of at most 255, so the
+    // count of a chunk fits a byte and the loop vectorizes.
+    let opening: usize = line
+        .chunks(255)
+        .map(|c| usize::from(c.iter().map(|&b| u8::from(b | 0x20 == b'{')).sum::<u8>()))
+        .sum();
+    if opening > FAST_NESTING {
+        return None;
+    }
+    // In valid JSON a backslash only starts an escape, `\X` or `\uXXXX`; for a line that is not
+    // valid JSON the answer does not matter, as both readers reject it.
+    let mut at = 0;
+    while let Some(i) = memchr::memchr(b'\\', &line[at..]) {
+        let escape = at + i;
+        if line.get(escape + 1) == Some(&b'u') {
+            let hex = line.get(escape + 2..escape + 6);
+            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                return None;
+            }
+            at = escape + 6;
+        } else {
+            at = escape + 2;
+        }
+        if at >= line.len() {
+            break;
+        }
+    }
+    std::str::from_utf8(line).ok()
+}
+
+/// The sonic-rs reader. One pass reads the row's fields and the payload's facts and checks
+/// everything else; the payload's raw text is then cut from the line between its key and the
+/// key after it (or the line's closing brace), whose positions the keys give, as sonic-rs
+/// borrows them from the line. Where that cannot be done (an escaped key beside the payload),
+/// or the one pass fails, the line is read in two passes, which decide: the line with the
+/// payload as raw text, then the facts from that text, whose failure (a fact that is valid
+/// JSON but not a number sonic-rs reads, such as `1e400`) only leaves the facts out.
+pub fn parse_with_sonic(line: &str) -> Result<EventRow<'_>, Rejected> {
+    let mut de = sonic_rs::Deserializer::from_str(line);
+    let Ok(top) = de::DeserializeSeed::deserialize(TopLevel { line }, &mut de)
+        .and_then(|top| de.end().map(|()| top))
+    else {
+        return parse_with_sonic_twice(line);
+    };
+    match top.payload {
+        PayloadRead::Absent => into_row(line.as_bytes(), top.raw, Facts::default(), None),
+        PayloadRead::Cut(facts, text) => {
+            into_row(line.as_bytes(), top.raw, facts, Some(Cow::Borrowed(text)))
+        }
+        PayloadRead::Uncut => parse_with_sonic_twice(line),
+    }
+}
+
+/// The sonic-rs reader in two passes (see [`parse_with_sonic`]).
+fn parse_with_sonic_twice(line: &str) -> Result<EventRow<'_>, Rejected> {
+    let raw: RawEvent<'_, sonic_rs::LazyValue<'_>> =
+        sonic_rs::from_str(line).map_err(|e| Rejected::NotJson(e.to_string()))?;
+    let payload = raw.payload.as_ref().map(sonic_rs::LazyValue::as_raw_cow);
+    let facts = match &payload {
+        Some(Cow::Borrowed(p)) => sonic_rs::from_str::<Facts<'_>>(p).ok(),
+        // A string with escapes: not an object, so no facts.
+        _ => None,
+    };
+    into_row(line.as_bytes(), raw, facts.unwrap_or_default(), payload)
+}
+
+/// The serde_json reader, for the lines sonic-rs does not take (see [`parse_line`]).
+pub fn parse_with_serde_json(line: &[u8]) -> Result<EventRow<'_>, Rejected> {
+    let raw: RawEvent<'_, &RawValue> =
         serde_json::from_slice(line).map_err(|e| Rejected::NotJson(e.to_string()))?;
+    let payload = raw.payload.map(RawValue::get);
+    let facts = payload
+        .and_then(|p| serde_json::from_str::<Facts<'_>>(p).ok())
+        .unwrap_or_default();
+    into_row(line, raw, facts, payload.map(Cow::Borrowed))
+}
+
+fn into_row<'a, P>(
+    line: &'a [u8],
+    raw: RawEvent<'a, P>,
+    facts: Facts<'a>,
+    payload: Option<Cow<'a, str>>,
+) -> Result<EventRow<'a>, Rejected> {
     let event_type = raw.event_type.0.ok_or(Rejected::NoType)?;
     if event_type.is_empty() {
         return Err(Rejected::NoType);
@@ -129,10 +236,6 @@ pub fn parse_line(line: &[u8]) -> Result<EventRow<'_>, Rejected> {
         // Timeline: the organization's login on the repository.
         None => (None, timeline_org),
     };
-    let facts = raw
-        .payload
-        .and_then(|p| serde_json::from_str::<Facts<'_>>(p.get()).ok())
-        .unwrap_or_default();
     let number = facts
         .number
         .0
@@ -155,7 +258,7 @@ pub fn parse_line(line: &[u8]) -> Result<EventRow<'_>, Rejected> {
         r#ref: facts.r#ref.0,
         push_head: if is_push { facts.head.0 } else { None },
         push_size: if is_push { facts.size.0 } else { None },
-        payload: raw.payload.map(RawValue::get),
+        payload,
     })
 }
 
@@ -175,8 +278,10 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// The line's top level; `P` is the payload's raw JSON text as each reader gives it.
 #[derive(Deserialize)]
-struct RawEvent<'a> {
+#[serde(bound(deserialize = "P: Deserialize<'de>"))]
+struct RawEvent<'a, P> {
     #[serde(default)]
     id: LenientI64,
     #[serde(default, rename = "type", borrow)]
@@ -195,8 +300,8 @@ struct RawEvent<'a> {
     public: LenientBool,
     #[serde(default, borrow)]
     created_at: LenientStr<'a>,
-    #[serde(default, borrow)]
-    payload: Option<&'a RawValue>,
+    #[serde(default)]
+    payload: Option<P>,
 }
 
 enum Actor<'a> {
@@ -251,6 +356,440 @@ struct Facts<'a> {
 struct Numbered {
     #[serde(default)]
     number: LenientI64,
+}
+
+/// The top level of a line read in one pass by sonic-rs, with the line it borrows from.
+struct TopLevel<'a> {
+    line: &'a str,
+}
+
+struct Top<'a> {
+    raw: RawEvent<'a, ()>,
+    payload: PayloadRead<'a>,
+}
+
+enum PayloadRead<'a> {
+    /// No payload, or `null`.
+    Absent,
+    /// The payload's facts and raw text.
+    Cut(Facts<'a>, &'a str),
+    /// The facts were read but the raw text could not be cut from the line.
+    Uncut,
+}
+
+impl<'de: 'a, 'a> de::DeserializeSeed<'de> for TopLevel<'a> {
+    type Value = Top<'a>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Top<'a>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for TopLevel<'a> {
+    type Value = Top<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an event")
+    }
+
+    /// What `#[derive(Deserialize)]` does for [`RawEvent`] (a field twice is an error, unknown
+    /// fields are skipped), with `payload` read as its facts and its position noted.
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Top<'a>, M::Error> {
+        fn once<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, v: T) -> Result<(), E> {
+            match slot {
+                Some(_) => Err(E::duplicate_field(name)),
+                None => {
+                    *slot = Some(v);
+                    Ok(())
+                }
+            }
+        }
+        let bytes = self.line.as_bytes();
+        let (mut id, mut event_type, mut actor, mut actor_attributes) = (None, None, None, None);
+        let (mut repo, mut repository, mut org, mut public) = (None, None, None, None);
+        let (mut created_at, mut payload) = (None, None);
+        // The payload's facts and where its value starts, until the next key shows its end.
+        let mut open: Option<(Facts<'a>, Option<usize>)> = None;
+        let close = |open: (Facts<'a>, Option<usize>), end: Option<usize>| {
+            let text = open
+                .1
+                .zip(end)
+                .and_then(|(start, end)| self.line.get(start..end))
+                .filter(|t| !t.is_empty());
+            match text {
+                Some(text) => PayloadRead::Cut(open.0, text),
+                None => PayloadRead::Uncut,
+            }
+        };
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let at = key.position_in(self.line);
+            if let Some(o) = open.take() {
+                let end = at.and_then(|(start, _)| value_end_before_key(bytes, start));
+                payload = Some(close(o, end));
+            }
+            match key.0.as_ref() {
+                "id" => once(&mut id, "id", map.next_value::<LenientI64>()?)?,
+                "type" => once(&mut event_type, "type", map.next_value::<LenientStr<'a>>()?)?,
+                "actor" => once(&mut actor, "actor", map.next_value::<ActorField<'a>>()?.0)?,
+                "actor_attributes" => once(
+                    &mut actor_attributes,
+                    "actor_attributes",
+                    map.next_value::<ObjectField<Login<'a>>>()?.0,
+                )?,
+                "repo" => once(
+                    &mut repo,
+                    "repo",
+                    map.next_value::<ObjectField<Repo<'a>>>()?.0,
+                )?,
+                "repository" => once(
+                    &mut repository,
+                    "repository",
+                    map.next_value::<ObjectField<Repo<'a>>>()?.0,
+                )?,
+                "org" => once(
+                    &mut org,
+                    "org",
+                    map.next_value::<ObjectField<Login<'a>>>()?.0,
+                )?,
+                "public" => once(&mut public, "public", map.next_value::<LenientBool>()?)?,
+                "created_at" => once(
+                    &mut created_at,
+                    "created_at",
+                    map.next_value::<LenientStr<'a>>()?,
+                )?,
+                "payload" => {
+                    if payload.is_some() || open.is_some() {
+                        return Err(de::Error::duplicate_field("payload"));
+                    }
+                    match map.next_value::<PayloadFacts<'a>>()?.0 {
+                        None => payload = Some(PayloadRead::Absent),
+                        Some(facts) => {
+                            let start = at.and_then(|(_, end)| value_start_after_key(bytes, end));
+                            open = Some((facts, start));
+                        }
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if let Some(o) = open.take() {
+            payload = Some(close(o, value_end_at_close(bytes)));
+        }
+        Ok(Top {
+            raw: RawEvent {
+                id: id.unwrap_or_default(),
+                event_type: event_type.unwrap_or_default(),
+                actor: actor.flatten(),
+                actor_attributes: actor_attributes.flatten(),
+                repo: repo.flatten(),
+                repository: repository.flatten(),
+                org: org.flatten(),
+                public: public.unwrap_or_default(),
+                created_at: created_at.unwrap_or_default(),
+                payload: None,
+            },
+            payload: payload.unwrap_or(PayloadRead::Absent),
+        })
+    }
+}
+
+/// JSON's whitespace.
+fn is_json_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Where the value after a key starts, `key_end` being the key's closing quote: past the
+/// quote, whitespace, `:` and whitespace.
+fn value_start_after_key(b: &[u8], key_end: usize) -> Option<usize> {
+    let mut i = key_end + 1;
+    while b.get(i).copied().is_some_and(is_json_space) {
+        i += 1;
+    }
+    (b.get(i) == Some(&b':')).then_some(())?;
+    i += 1;
+    while b.get(i).copied().is_some_and(is_json_space) {
+        i += 1;
+    }
+    Some(i)
+}
+
+/// Where the value before a key ends, `key_start` being just after the key's opening quote:
+/// before the quote, whitespace, `,` and whitespace.
+fn value_end_before_key(b: &[u8], key_start: usize) -> Option<usize> {
+    let mut i = key_start.checked_sub(1)?;
+    while i > 0 && is_json_space(b[i - 1]) {
+        i -= 1;
+    }
+    (i > 0 && b[i - 1] == b',').then_some(())?;
+    i -= 1;
+    while i > 0 && is_json_space(b[i - 1]) {
+        i -= 1;
+    }
+    Some(i)
+}
+
+/// Where the top level's last value ends: before whitespace, the closing `}` and whitespace.
+fn value_end_at_close(b: &[u8]) -> Option<usize> {
+    let mut i = b.len();
+    while i > 0 && is_json_space(b[i - 1]) {
+        i -= 1;
+    }
+    (i > 0 && b[i - 1] == b'}').then_some(())?;
+    i -= 1;
+    while i > 0 && is_json_space(b[i - 1]) {
+        i -= 1;
+    }
+    Some(i)
+}
+
+/// An object's key, borrowed from the input unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+impl Key<'_> {
+    /// The key's text as `line[start..end]`, when it is borrowed from `line` between quotes.
+    fn position_in(&self, line: &str) -> Option<(usize, usize)> {
+        let Cow::Borrowed(k) = &self.0 else {
+            return None;
+        };
+        let start = (k.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
+        let end = start + k.len();
+        let b = line.as_bytes();
+        let quoted = end < b.len() && start > 0 && b[start - 1] == b'"' && b[end] == b'"';
+        quoted.then_some((start, end))
+    }
+}
+
+/// `actor` as [`actor`] reads it.
+struct ActorField<'a>(Option<Actor<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ActorField<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        actor(d).map(ActorField)
+    }
+}
+
+/// A field read as [`object`] reads it.
+struct ObjectField<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectField<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object(d).map(ObjectField)
+    }
+}
+
+/// The payload read in the top level's pass: `None` for `null`, else its facts as a second
+/// pass over its text reads them, `serde_json::from_str::<Facts>(text).ok().unwrap_or_default()`,
+/// without failing: where that would fail on valid JSON (a field twice, an array of more than
+/// [`Facts`]' seven fields, read in order as `#[derive(Deserialize)]` does), the facts are
+/// none and the rest is still checked.
+struct PayloadFacts<'a>(Option<Facts<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for PayloadFacts<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = PayloadFacts<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a payload")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(PayloadFacts(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(PayloadFacts(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(FactsVisitor(std::marker::PhantomData))
+                    .map(|f| PayloadFacts(Some(f)))
+            }
+        }
+        d.deserialize_option(V(std::marker::PhantomData))
+    }
+}
+
+struct FactsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for FactsVisitor<'a> {
+    type Value = Facts<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a payload")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Facts<'a>, M::Error> {
+        let mut f = Facts::default();
+        let mut seen = [false; 7];
+        let mut spoiled = false;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let i = match key.0.as_ref() {
+                "action" => 0,
+                "number" => 1,
+                "issue" => 2,
+                "pull_request" => 3,
+                "ref" => 4,
+                "head" => 5,
+                "size" => 6,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                spoiled = true;
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            match i {
+                0 => f.action = map.next_value()?,
+                1 => f.number = map.next_value()?,
+                2 | 3 => {
+                    let n = map.next_value::<NumberedField>()?;
+                    spoiled |= n.spoiled;
+                    if i == 2 {
+                        f.issue = n.value;
+                    } else {
+                        f.pull_request = n.value;
+                    }
+                }
+                4 => f.r#ref = map.next_value()?,
+                5 => f.head = map.next_value()?,
+                _ => f.size = map.next_value()?,
+            }
+        }
+        Ok(if spoiled { Facts::default() } else { f })
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Facts<'a>, S::Error> {
+        let action = seq.next_element()?.unwrap_or_default();
+        let number = seq.next_element()?.unwrap_or_default();
+        let issue = seq.next_element::<NumberedField>()?;
+        let pull_request = seq.next_element::<NumberedField>()?;
+        let r#ref = seq.next_element()?.unwrap_or_default();
+        let head = seq.next_element()?.unwrap_or_default();
+        let size = seq.next_element()?.unwrap_or_default();
+        let mut spoiled = [&issue, &pull_request]
+            .iter()
+            .any(|n| n.as_ref().is_some_and(|n| n.spoiled));
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            spoiled = true;
+        }
+        Ok(if spoiled {
+            Facts::default()
+        } else {
+            Facts {
+                action,
+                number,
+                issue: issue.and_then(|n| n.value),
+                pull_request: pull_request.and_then(|n| n.value),
+                r#ref,
+                head,
+                size,
+            }
+        })
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Facts<'a>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Facts<'a>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Facts<'a>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Facts<'a>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Facts<'a>, E> {
+        Ok(Facts::default())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Facts<'a>, E> {
+        Ok(Facts::default())
+    }
+}
+
+/// `issue` or `pull_request` in one pass: [`object`] of [`Numbered`], with `number` twice
+/// (an error for `#[derive(Deserialize)]`) noted instead of failing.
+struct NumberedField {
+    value: Option<Numbered>,
+    spoiled: bool,
+}
+
+impl<'de> Deserialize<'de> for NumberedField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NumberedField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<NumberedField, M::Error> {
+                let (mut number, mut spoiled) = (None, false);
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    if key.0 != "number" {
+                        map.next_value::<IgnoredAny>()?;
+                    } else if number.is_some() {
+                        spoiled = true;
+                        map.next_value::<IgnoredAny>()?;
+                    } else {
+                        number = Some(map.next_value::<LenientI64>()?);
+                    }
+                }
+                Ok(NumberedField {
+                    value: Some(Numbered {
+                        number: number.unwrap_or_default(),
+                    }),
+                    spoiled,
+                })
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<NumberedField, S::Error> {
+                IgnoredAny.visit_seq(seq).map(|_| NumberedField::none())
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<NumberedField, E> {
+                Ok(NumberedField::none())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<NumberedField, E> {
+                Ok(NumberedField::none())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<NumberedField, E> {
+                Ok(NumberedField::none())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<NumberedField, E> {
+                Ok(NumberedField::none())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<NumberedField, E> {
+                Ok(NumberedField::none())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<NumberedField, E> {
+                Ok(NumberedField::none())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl NumberedField {
+    fn none() -> Self {
+        NumberedField {
+            value: None,
+            spoiled: false,
+        }
+    }
 }
 
 /// `actor`: an object (2015 on) or a login string (Timeline); anything else is none.
@@ -518,7 +1057,7 @@ mod tests {
                 r#"{{"id":"5","type":"MemberEvent","actor":{{"id":"x","login":5}},"created_at":"2014-06-01T00:00:00Z","payload":{payload},"extra":{{"new":true}}}}"#
             );
             let r = parse_line(line.as_bytes()).unwrap();
-            assert_eq!(r.payload, Some(payload));
+            assert_eq!(r.payload.as_deref(), Some(payload));
             assert_eq!((r.actor_id, r.actor_login.clone()), (None, None));
         }
     }
@@ -573,5 +1112,307 @@ mod tests {
             parse_line(br#"{"id":"1","type":"PushEvent","created_at":"yesterday"}"#),
             Err(Rejected::NoTime)
         );
+    }
+
+    fn line_with_payload(payload: &str) -> String {
+        format!(
+            r#"{{"id":"9","type":"IssuesEvent","actor":{{"id":1,"login":"a"}},"repo":{{"id":2,"name":"a/b"}},"payload":{payload},"public":true,"created_at":"2020-01-01T00:00:00Z"}}"#
+        )
+    }
+
+    #[test]
+    fn a_line_with_invalid_json_inside_the_payload_is_rejected() {
+        for payload in [
+            r#"{"action":"opened","issue":{"number":1,"body":tru}}"#,
+            r#"{"action":"opened","issue":{"number":01}}"#,
+            r#"{"action":"opened","issue":{"number":1,}}"#,
+            r#"{"action":"opened","issue":{"body":"a\qb"}}"#,
+            r#"{"action":"opened","issue":{"body":"a\uZZZZb"}}"#,
+            r#"{"action":"opened","issue":{"body":"a\u12"}}"#,
+            "{\"action\":\"opened\",\"issue\":{\"body\":\"a\tb\"}}",
+            r#"{"action":"opened","issue":{"number":1}"#,
+            r#"{"action":"opened" "issue":{}}"#,
+        ] {
+            let line = line_with_payload(payload);
+            assert!(
+                matches!(parse_line(line.as_bytes()), Err(Rejected::NotJson(_))),
+                "{payload}"
+            );
+            // Either reader alone rejects it too.
+            assert!(parse_with_serde_json(line.as_bytes()).is_err(), "{payload}");
+            if let Some(text) = sonic_input(line.as_bytes()) {
+                assert!(parse_with_sonic(text).is_err(), "{payload}");
+            }
+        }
+        // Bytes that are not UTF-8, in the payload and elsewhere.
+        let line = line_with_payload(r#"{"action":"opened","issue":{"body":"aXb"}}"#);
+        for bad in [
+            &[0xffu8][..],
+            &[0xc0, 0x80],
+            &[0xed, 0xa0, 0x80],
+            &[0xe2, 0x82],
+        ] {
+            let mut bytes = line.as_bytes().to_vec();
+            let at = line.find('X').unwrap();
+            bytes.splice(at..at + 1, bad.iter().copied());
+            assert!(
+                matches!(parse_line(&bytes), Err(Rejected::NotJson(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_deeply_nested_payload_is_read_without_exhausting_the_stack() {
+        let depth = 200_000;
+        let payload = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let line = line_with_payload(&payload);
+        assert!(sonic_input(line.as_bytes()).is_none());
+        let r = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || parse_line(line.as_bytes()).map(|r| r.payload.map(|p| p.len())))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(r, Ok(Some(2 * depth)));
+        let just_fits = line_with_payload(&format!(
+            "{}{}",
+            "[".repeat(FAST_NESTING - 3),
+            "]".repeat(FAST_NESTING - 3)
+        ));
+        assert!(sonic_input(just_fits.as_bytes()).is_some());
+        let r = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || parse_line(just_fits.as_bytes()).is_ok())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(r);
+    }
+
+    /// The reader before sonic-rs: serde_json alone.
+    fn reference(line: &[u8]) -> Result<EventRow<'_>, Rejected> {
+        if line.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(Rejected::NotJson("not a JSON object".into()));
+        }
+        parse_with_serde_json(line)
+    }
+
+    /// [`parse_line`] answers as serde_json alone would: the same row, or a rejection of the
+    /// same kind (the messages differ).
+    fn both_readers_agree(line: &[u8]) -> Result<(), String> {
+        let kind = |r: &Result<EventRow<'_>, Rejected>| match r {
+            Ok(row) => format!("{row:?}"),
+            Err(Rejected::NotJson(_)) => "not JSON".into(),
+            Err(e) => format!("{e:?}"),
+        };
+        let (fast, reference) = (parse_line(line), reference(line));
+        if kind(&fast) == kind(&reference) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}\n  parse_line: {fast:?}\n  serde_json: {reference:?}",
+                String::from_utf8_lossy(line)
+            ))
+        }
+    }
+
+    const SAMPLES: [&str; 4] = [
+        r#"{"id":"2489651045","type":"CreateEvent","actor":{"id":665991,"login":"petroav","gravatar_id":""},"repo":{"id":28688495,"name":"petroav/6.828","url":"https://api.github.com/repos/petroav/6.828"},"payload":{"ref":"master","ref_type":"branch","description":"Solution \"x\" \u00e9\n","pusher_type":"user","n":[1,-2.5e3,true,null,{}]},"public":true,"created_at":"2015-01-01T15:00:00Z"}"#,
+        r#"{"id":"52000000001","type":"PushEvent","actor":{"id":1,"login":"a"},"repo":{"id":2,"name":"a/b"},"payload":{"repository_id":2,"push_id":99,"size":3,"ref":"refs/heads/main","head":"abc","before":"def"},"public":false,"created_at":"2025-10-20T10:00:01Z","org":{"id":7,"login":"o"}}"#,
+        r#"{"created_at":"2012-03-10T14:12:23-08:00","payload":{"head":"6b4e","ref":"refs/heads/master","size":1,"shas":[["6b4e","a@b.c","msg","Ann"]]},"public":true,"type":"PushEvent","actor":"ann","actor_attributes":{"login":"ann"},"repository":{"id":123,"name":"r","owner":"o","organization":"o"}}"#,
+        r#"{"id":"3","type":"PullRequestEvent","created_at":"2020-01-01T00:00:00Z","payload":{"action":"opened","number":"9","pull_request":{"number":9,"title":"\ud83d\ude00 \\u0041"}}}"#,
+    ];
+
+    #[test]
+    fn both_readers_agree_on_odd_values_anywhere() {
+        let values = [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "1.0",
+            "-0.0",
+            "1e2",
+            "1E+2",
+            "1e-2",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1e400",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "1e",
+            "-",
+            "0x10",
+            "NaN",
+            "Infinity",
+            "true",
+            "false",
+            "null",
+            "nul",
+            "tru",
+            "[]",
+            "{}",
+            "[1,]",
+            "{\"a\":1,}",
+            "[[[]]]",
+            "{\"a\":{\"b\":[1,{}]}}",
+            "\"\"",
+            "\"9\"",
+            "\" 9 \"",
+            "\"-9\"",
+            "\"x\"",
+            r#""\u00e9""#,
+            r#""\ud83d\ude00""#,
+            r#""\ud800""#,
+            r#""\udc00""#,
+            r#""\ud800\u0041""#,
+            r#""\u0000""#,
+            r#""a\/b""#,
+            r#""a\\u0041""#,
+            r#""\uD83D\uDE00""#,
+            r#""\x41""#,
+            r#""\u004""#,
+            r#""\u004g""#,
+            "\"a\tb\"",
+            "\"a\u{7f}b\"",
+            "\"é\"",
+            "\"",
+            "1 2",
+            "[1 2]",
+            "{\"a\" 1}",
+            "{\"a\":1 \"b\":2}",
+            "{1:2}",
+            "\"2015-01-01T00:00:00Z\"",
+        ];
+        let fields = [
+            "id",
+            "type",
+            "actor",
+            "repo",
+            "org",
+            "public",
+            "created_at",
+            "payload",
+            "extra",
+        ];
+        for v in values {
+            for f in fields {
+                let line = format!(
+                    r#"{{"id":"1","type":"PullRequestEvent","created_at":"2020-01-01T00:00:00Z","{f}":{v}}}"#
+                );
+                for line in [
+                    line.clone(),
+                    line.replace(r#""id":"1""#, &format!(r#""id":{{"id":{v}}}"#)),
+                    format!(
+                        r#"{{"type":"IssuesEvent","created_at":"2020-01-01T00:00:00Z","actor":{{"id":{v},"login":{v}}},"repo":{{"id":{v},"name":{v}}},"payload":{{"action":{v},"number":{v},"issue":{{"number":{v}}},"pull_request":{v},"ref":{v},"head":{v},"size":{v},"{f}":{v}}}}}"#
+                    ),
+                    format!(
+                        r#"{{"type":"PushEvent","created_at":"2020-01-01T00:00:00Z","payload":{{"size":{v},"head":{v},"pull_request":{{"number":{v}}},"issue":{v}}}}}"#
+                    ),
+                    format!(
+                        r#"{{"type":"PushEvent","created_at":"2020-01-01T00:00:00Z","payload":[{v},{v}]}}"#
+                    ),
+                ] {
+                    if let Err(e) = both_readers_agree(line.as_bytes()) {
+                        panic!("{e}");
+                    }
+                }
+            }
+        }
+        for line in [
+            r#"{"id":"1","id":"2","type":"X","created_at":"2020-01-01T00:00:00Z"}"#,
+            r#"{"id":"1","type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a","action":"b"}}"#,
+            r#"{"id":"1","type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"x":1,"x":2}}"#,
+            r#"{"id":"1","type":"X","created_at":"2020-01-01T00:00:00Z"} x"#,
+            r#"{"id":"1","type":"X","created_at":"2020-01-01T00:00:00Z"}  "#,
+            r#"{"id":"1","type":"X","created_at":"2020-01-01T00:00:00Z"}{}"#,
+            "{\"id\":\"1\",\"type\":\"X\",\x0c\"created_at\":\"2020-01-01T00:00:00Z\"}",
+            "{ \"id\" : \"1\" ,\t\"type\"\r\n:\"X\",\"created_at\":\"2020-01-01T00:00:00Z\" }",
+            "{}",
+            "{\"type\":\"X\",\"created_at\":\"2020-01-01T00:00:00Z\",\"payload\":\"a\\\"b\"}",
+            // Where the payload's text is cut: first, last, beside escaped keys, spaced out.
+            r#"{"payload":{"action":"a","number":1},"type":"X","created_at":"2020-01-01T00:00:00Z"}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a"}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a"},"x":1}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a"},"x":1}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a"},"public ":1}"#,
+            " { \"type\" : \"X\" , \"created_at\" : \"2020-01-01T00:00:00Z\" , \"payload\" :\t{ \"action\" : \"a\" } \r\n, \"x\" : [ ] } ",
+            " { \"type\" : \"X\" , \"created_at\" : \"2020-01-01T00:00:00Z\" , \"payload\" : [ 1 , 2 ] } ",
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a"},"payload":{}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":null,"payload":{}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":null}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":"s","x":1}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":7}"#,
+            // Facts that #[derive(Deserialize)] fails on: none, the line still read.
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a","issue":{"number":1,"number":2}}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a","pull_request":{"number":1,"number":[]},"x":{}}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":["a",1,{"number":3},null,"r","h",2]}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":["a",1,{"number":3},null,"r","h",2,8]}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":["a",1,{"number":3,"number":4}]}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":["a",1,[{"number":3}],"x"]}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":["a",1,{"number":3},null,"r","h",2,8,tru]}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"issue":{"number":1,"x":[1,}}}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a","action":[1,}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a","action":"b"}}"#,
+            r#"{"type":"X","created_at":"2020-01-01T00:00:00Z","payload":{"action":"a","number":"7"}}"#,
+        ] {
+            if let Err(e) = both_readers_agree(line.as_bytes()) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_lines_are_read_in_one_pass() {
+        for line in SAMPLES {
+            let mut de = sonic_rs::Deserializer::from_str(line);
+            let top = de::DeserializeSeed::deserialize(TopLevel { line }, &mut de).unwrap();
+            let PayloadRead::Cut(_, text) = top.payload else {
+                panic!("not cut: {line}");
+            };
+            assert_eq!(
+                parse_with_sonic(line).unwrap().payload.as_deref(),
+                Some(text)
+            );
+            assert_eq!(parse_with_sonic(line), parse_with_sonic_twice(line));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Lines damaged at random (bytes replaced, removed or inserted) read as serde_json
+        /// alone reads them.
+        #[test]
+        fn both_readers_agree_on_damaged_lines(
+            sample in 0..SAMPLES.len(),
+            edits in proptest::collection::vec(
+                (0.0..1.0f64, 0u8..3, proptest::sample::select(
+                    b"{}[]\",:\\u0123456789abcdefEe.+-tfnrl xX\x00\x1f\x7f\xc3\xa9\xff".to_vec()
+                )),
+                1..4,
+            ),
+        ) {
+            let mut line = SAMPLES[sample].as_bytes().to_vec();
+            for (at, op, byte) in edits {
+                let i = ((line.len() as f64) * at) as usize;
+                match op {
+                    0 if i < line.len() => line[i] = byte,
+                    1 if i < line.len() => {
+                        line.remove(i);
+                    }
+                    _ => line.insert(i.min(line.len()), byte),
+                }
+            }
+            if let Err(e) = both_readers_agree(&line) {
+                proptest::prop_assert!(false, "{}", e);
+            }
+        }
     }
 }
