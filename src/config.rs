@@ -664,12 +664,12 @@ pub fn parse_stars_query(s: &str) -> Result<String, String> {
     }
     for term in s.split_whitespace() {
         let key = term.split(':').next().unwrap_or("").to_ascii_lowercase();
-        if key == "created" {
+        if key.trim_start_matches('-') == "created" {
             return Err(format!(
                 "{term:?}: the crawl sets created: itself; use --created-from"
             ));
         }
-        if key == "sort" {
+        if key.trim_start_matches('-') == "sort" {
             return Err(format!("{term:?}: the crawl cannot take a sort order"));
         }
     }

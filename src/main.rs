@@ -66,7 +66,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("creating the tables in {}", config.warehouse_url))?;
             print_json(&serde_json::json!({
                 "warehouse": config.warehouse_url.to_string(),
-                "tables": ghstats::tables::ALL.iter().map(|t| t.name).collect::<Vec<_>>(),
+                "tables": ghstats::tables::every().map(|t| t.name).collect::<Vec<_>>(),
                 "row_counts": wh.row_counts().await?,
             }))?;
             Ok(ExitCode::SUCCESS)
@@ -325,9 +325,13 @@ fn stars_exit(
 ) -> anyhow::Result<ExitCode> {
     let result = match result {
         Ok(r) => r,
-        Err(e @ JobError::Busy { .. }) => {
+        Err(JobError::Busy(by)) => {
+            let advice = match by.process {
+                ghstats::lake::lock::HolderProcess::Gone => "rerun with --force to take the lock over now",
+                _ => "if that crawl is gone, rerun with --force to take the lock over now, or wait for the lease to end",
+            };
             eprintln!(
-                "error: {e}; nothing was done (exit status {})",
+                "error: {by}; nothing was done; {advice} (exit status {})",
                 exit::LOCKED
             );
             return Ok(ExitCode::from(exit::LOCKED));

@@ -311,7 +311,19 @@ fn init_creates_the_warehouse_and_is_safe_to_repeat() {
             assert!(out.status.success(), "{url}: {stderr}");
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(v["row_counts"]["pull_requests"], 0, "{url}");
-            assert_eq!(v["tables"].as_array().map(Vec::len), Some(6), "{url}");
+            // Every table the warehouse holds: pull requests, GH Archive and stars.
+            assert_eq!(
+                v["tables"].as_array().map(Vec::len),
+                Some(ghstats::tables::every().count()),
+                "{url}"
+            );
+            assert!(
+                v["tables"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&"repo_star_history".into()),
+                "{url}"
+            );
         }
     }
 }

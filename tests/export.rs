@@ -445,6 +445,10 @@ async fn labels_export_as_a_json_array_and_a_parquet_list() {
 #[test]
 fn bad_choices_are_usage_errors_naming_the_valid_ones() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("folder")).unwrap();
+    std::fs::write(dir.path().join("target.csv"), "kept\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("target.csv", dir.path().join("link.csv")).unwrap();
     for (args, names) in [
         (
             vec!["--table", "stars", "--out", "x.csv"],
@@ -470,6 +474,19 @@ fn bad_choices_are_usage_errors_naming_the_valid_ones() {
             vec!["--table", "repo_stars", "--format", "parquet"],
             vec!["--out FILE"],
         ),
+        // A folder, a symbolic link or a device is never replaced by the export.
+        (
+            vec!["--table", "repo_stars", "--out", "folder"],
+            vec!["not a regular file"],
+        ),
+        (
+            vec!["--table", "repo_stars", "--out", "link.csv"],
+            vec!["not a regular file"],
+        ),
+        (
+            vec!["--table", "repo_stars", "--out", "/dev/null"],
+            vec!["not a regular file"],
+        ),
     ] {
         let out = common::ghstats_bin(dir.path())
             .env("WAREHOUSE_URL", "sqlite://./w.db")
@@ -490,6 +507,14 @@ fn bad_choices_are_usage_errors_naming_the_valid_ones() {
         }
     }
     assert!(!dir.path().join("w.db").exists(), "nothing is created");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("target.csv")).unwrap(),
+        "kept\n"
+    );
+    assert!(std::fs::symlink_metadata(dir.path().join("link.csv"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert!(!dir.path().join("x.csv").exists());
 }
 

@@ -358,10 +358,10 @@ async fn kill_9_during_a_crawl_then_the_same_command_loses_and_duplicates_nothin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_with_few_graphql_points_finishes_with_rest_search_pages() {
-    // 4 points an hour: planning and a few pages, then REST search carries the crawl.
+    // 2 points an hour: spent while planning; REST search counts the rest and pages it all.
     let sim = sim(SimOptions {
         population: population(5),
-        graphql_limit: 4,
+        graphql_limit: 2,
         search_rest_limit: 1000,
         ..SimOptions::default()
     })
@@ -371,7 +371,7 @@ async fn a_token_with_few_graphql_points_finishes_with_rest_search_pages() {
     let (code, result, err) = run(dir.path(), &sim.url(), &url, &["stars", "--target", "8000"]);
     assert_eq!(code, 0, "{result} {err}");
     assert_eq!(result["status"], "completed", "{result}");
-    assert!(result["graphql_points"].as_u64().unwrap() <= 4, "{result}");
+    assert!(result["graphql_points"].as_u64().unwrap() <= 2, "{result}");
     let rest = result["rest_search_requests"].as_u64().unwrap();
     assert!(rest > 0, "{result}");
     assert_eq!(
@@ -417,4 +417,24 @@ fn bad_input_is_refused_with_one_line_before_anything_runs() {
     assert!(err.contains("GITHUB_TOKEN"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(!dir.path().join("lake/_stars/_checkpoints").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_github_refuses_is_a_usage_error_said_once() {
+    let sim = sim(SimOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("wh.db").display());
+    let (code, result, err) = run(
+        dir.path(),
+        &sim.url(),
+        &url,
+        &["stars", "--query", "nosuchqual:x", "--target", "5"],
+    );
+    assert_eq!(code, 2, "{result} {err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("GitHub refused the search"), "{line}");
+    assert_eq!(line.matches("nosuchqual").count(), 1, "said once: {line}");
 }

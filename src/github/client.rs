@@ -274,11 +274,14 @@ fn classify_status(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Gith
 }
 
 fn classify_graphql(errors: &[GraphqlErrorItem], headers: &HeaderMap) -> GithubError {
-    let text = errors
-        .iter()
-        .map(|e| e.message.as_str())
-        .collect::<Vec<_>>()
-        .join("; ");
+    // Each message once: an aliased query's searches fail alike.
+    let mut messages: Vec<&str> = Vec::new();
+    for e in errors {
+        if !messages.contains(&e.message.as_str()) {
+            messages.push(e.message.as_str());
+        }
+    }
+    let text = messages.join("; ");
     let has = |k: &str| errors.iter().any(|e| e.kind.as_deref() == Some(k));
     if let Some(limited) = graphql_rate_limit(errors, headers) {
         return limited;

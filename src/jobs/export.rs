@@ -61,7 +61,13 @@ impl FromStr for Output {
         match s {
             "" => Err("--out needs a file path, or - for standard output".into()),
             "-" => Ok(Output::Stdout),
-            path => Ok(Output::File(path.into())),
+            path => match std::fs::symlink_metadata(path) {
+                // Only a regular file (or nothing) is replaced.
+                Ok(meta) if !meta.file_type().is_file() => Err(format!(
+                    "{path} is not a regular file (a folder, a link, a device or a FIFO); give a file path"
+                )),
+                _ => Ok(Output::File(path.into())),
+            },
         }
     }
 }
@@ -102,6 +108,18 @@ pub async fn export(
     if format == Format::Parquet && *out == Output::Stdout {
         anyhow::bail!("Parquet is not written to standard output: give --out FILE");
     }
+    if let Output::File(path) = out {
+        // Only a regular file (or nothing) is replaced: a device, a FIFO, a symbolic link or
+        // a folder at the path is refused before anything is read.
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if !meta.file_type().is_file() {
+                anyhow::bail!(
+                    "--out {} is not a regular file (a folder, a link, a device or a FIFO); give a file path",
+                    path.display()
+                );
+            }
+        }
+    }
     let (tx, rx) = tokio::sync::mpsc::channel(QUEUE_ROWS);
     let target = out.clone();
     let writer = tokio::task::spawn_blocking(move || write_rows(table, format, &target, rx));
@@ -113,6 +131,14 @@ pub async fn export(
     let rows = read.with_context(|| format!("reading {} from the warehouse", table.name))?;
     let shown = match (out, written) {
         (Output::File(path), Some(tmp)) => {
+            // A temporary file is private (0600); the export is an ordinary file.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                tmp.as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(0o644))
+                    .with_context(|| format!("setting the mode of {}", path.display()))?;
+            }
             tmp.persist(path)
                 .with_context(|| format!("renaming the export to {}", path.display()))?;
             path.display().to_string()

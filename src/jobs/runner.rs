@@ -1079,7 +1079,18 @@ impl Runner {
                 span,
             )
             .await
-            .map_err(JobError::Failed)
+            .map_err(|e| {
+                // GitHub refusing the search text (a GraphQL error, a 422) is the caller's
+                // query, not a failure of the run.
+                match e.downcast_ref::<crate::github::error::GithubError>() {
+                    Some(crate::github::error::GithubError::Fatal {
+                        status: 200 | 422,
+                        message,
+                        ..
+                    }) => JobError::Invalid(format!("GitHub refused the search: {message}")),
+                    _ => JobError::Failed(e),
+                }
+            })
         }
         .await;
         held.release().await;

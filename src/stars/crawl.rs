@@ -252,6 +252,24 @@ struct GraphqlCounter<'a> {
     client: &'a GithubClient,
     query: String,
     batch: usize,
+    /// Count with REST search once GraphQL points are spent (unless REST search is off).
+    rest_allowed: bool,
+    graphql_out: bool,
+    /// REST search requests sent.
+    rest_requests: u64,
+}
+
+impl GraphqlCounter<'_> {
+    fn new(client: &GithubClient, query: String, rest_allowed: bool) -> GraphqlCounter<'_> {
+        GraphqlCounter {
+            client,
+            query,
+            batch: 100,
+            rest_allowed,
+            graphql_out: false,
+            rest_requests: 0,
+        }
+    }
 }
 
 #[async_trait]
@@ -260,6 +278,16 @@ impl Counter for GraphqlCounter<'_> {
         let mut out = Vec::with_capacity(ranges.len());
         let mut i = 0;
         while i < ranges.len() {
+            if self.graphql_out {
+                let search = ranges[i].search(&self.query);
+                self.rest_requests += 1;
+                let c = search::rest_count(self.client, &search)
+                    .await
+                    .map_err(|e| anyhow::Error::new(e).context("counting repositories"))?;
+                out.push(c);
+                i += 1;
+                continue;
+            }
             let n = self.batch.min(ranges.len() - i);
             let searches: Vec<String> = ranges[i..i + n]
                 .iter()
@@ -277,7 +305,11 @@ impl Counter for GraphqlCounter<'_> {
                         "A count query took too long; counting fewer ranges per query."
                     );
                 }
-                Err(e) => return Err(anyhow::anyhow!("counting repositories: {e}")),
+                Err(GithubError::RateLimited { reset }) if self.rest_allowed => {
+                    info!(%reset, "GraphQL points are spent; counting with REST search.");
+                    self.graphql_out = true;
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("counting repositories")),
             }
         }
         Ok(out)
@@ -529,12 +561,12 @@ impl Shared<'_> {
             self.apply(idx, page, false);
             return;
         };
-        let mut counter = GraphqlCounter {
-            client: self.client,
-            query: self.query.clone(),
-            batch: 100,
-        };
-        let counts = match counter.count(&pieces).await {
+        let mut counter =
+            GraphqlCounter::new(self.client, self.query.clone(), self.opts_rest_allowed());
+        let counted = counter.count(&pieces).await;
+        self.rest_requests
+            .fetch_add(counter.rest_requests, Ordering::Relaxed);
+        let counts = match counted {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "Counting the pieces of a grown range failed; it is paged as it is.");
@@ -845,12 +877,13 @@ pub async fn run(
     let rest_before = cp.rest_search_requests;
     // Spending is counted per client; the checkpoint adds this run's to what earlier runs spent.
     let spent = |c: &GithubClient| cost_before.plus(&c.cost());
+    let mut graphql_spent = false;
     if cp.status == CrawlStatus::Running && cp.ranges.is_empty() {
-        let mut counter = GraphqlCounter {
+        let mut counter = GraphqlCounter::new(
             client,
-            query: cp.params.query.clone(),
-            batch: 100,
-        };
+            cp.params.query.clone(),
+            opts.rest_search != RestSearch::Never,
+        );
         let planned = plan::plan(
             &mut counter,
             cp.params.created_from,
@@ -866,6 +899,8 @@ pub async fn run(
                 .sum::<u64>(),
             "Planned the crawl's ranges from counts."
         );
+        cp.rest_search_requests += counter.rest_requests;
+        graphql_spent = counter.graphql_out;
         cp.ranges = planned
             .into_iter()
             .map(|planned| RangeState {
@@ -886,8 +921,9 @@ pub async fn run(
         let board = Board {
             busy: vec![false; cp.ranges.len()],
             ranges: cp.ranges.clone(),
-            graphql_out: false,
-            rest_on: opts.rest_search == RestSearch::Always,
+            graphql_out: graphql_spent,
+            rest_on: opts.rest_search == RestSearch::Always
+                || (graphql_spent && opts.rest_search != RestSearch::Never),
             failed: false,
         };
         let shared = Shared {

@@ -439,6 +439,20 @@ pub async fn rest_page(
     })
 }
 
+/// How many repositories a search holds, by one REST search request (`per_page=1`): the
+/// count when GraphQL points are spent.
+pub async fn rest_count(client: &GithubClient, search: &str) -> Result<u64, GithubError> {
+    #[derive(Deserialize)]
+    struct Count {
+        total_count: u64,
+    }
+    let q: String = url::form_urlencoded::byte_serialize(search.as_bytes()).collect();
+    let c: Count = client
+        .rest_search(&format!("search/repositories?q={q}&per_page=1"))
+        .await?;
+    Ok(c.total_count)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
