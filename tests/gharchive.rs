@@ -412,7 +412,10 @@ async fn shards_of_one_split_run_side_by_side_and_each_shard_once() {
     args[5] = "0/2";
     let (code, _, stderr) = cli(args).await.unwrap();
     assert_eq!(code, 4, "shard 0/2 runs already: {stderr}");
-    assert!(stderr.contains("is locked by gharchive-"), "{stderr}");
+    assert!(
+        stderr.contains("GH Archive's lock is held by gharchive-"),
+        "{stderr}"
+    );
 
     release.add_permits(1);
     let out = tokio::task::spawn_blocking(move || shard0.wait_with_output())

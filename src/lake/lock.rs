@@ -135,12 +135,13 @@ pub fn human_duration(d: chrono::Duration) -> String {
 impl std::fmt::Display for HeldBy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let r = &self.record;
-        write!(
-            f,
-            "organization {} is locked by {}",
-            self.organization,
-            describe_holder(r)
-        )?;
+        // The organization's lock, or a source's own (GH Archive's, the stars crawl's).
+        let what = match self.organization.as_str() {
+            "gharchive" => "GH Archive's lock is held".to_string(),
+            "stars" => "the stars lock is held".to_string(),
+            org => format!("organization {org} is locked"),
+        };
+        write!(f, "{what} by {}", describe_holder(r))?;
         write!(
             f,
             " since {}",
