@@ -151,7 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tracing::warn!("Stopping after the pages in hand.");
                 stop.store(true, Ordering::Relaxed);
             });
-            stars_exit(runner.stars_resume(&a.collection_id).await)
+            source_exit(runner.stars_resume(&a.collection_id).await, |r| r.status)
         }
         Command::Resume(a) => {
             collect(
@@ -251,23 +251,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tracing::warn!("Stopping after the hour in hand.");
                 stop.store(true, Ordering::Relaxed);
             });
-            let result = match runner.gharchive(selection, a.force, shard).await {
-                Ok(r) => r,
-                Err(e @ JobError::Busy { .. }) => {
-                    eprintln!(
-                        "error: {e}; nothing was done (exit status {})",
-                        exit::LOCKED
-                    );
-                    return Ok(ExitCode::from(exit::LOCKED));
-                }
-                Err(e) => return Err(job_error(e)),
-            };
-            print_json(&result)?;
-            Ok(ExitCode::from(match result.status {
-                "completed" => exit::COMPLETED,
-                "partial" => exit::PARTIAL,
-                _ => exit::FAILED,
-            }))
+            let result = runner.gharchive(selection, a.force, shard).await;
+            source_exit(result, |r| r.status)
         }
         Command::Stars(a) => {
             let params = ghstats::stars::crawl::Params {
@@ -286,7 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let result = runner
                 .stars(params, a.rest_search, a.workers as usize)
                 .await;
-            stars_exit(result)
+            source_exit(result, |r| r.status)
         }
         Command::Export(a) => {
             use ghstats::jobs::export::{export, Format, Output};
@@ -319,16 +304,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Prints a stars run's result and gives its exit status.
-fn stars_exit(
-    result: Result<ghstats::stars::crawl::StarsResult, JobError>,
+/// Prints a GH Archive or stars run's result and gives its exit status from its `status`
+/// (`completed`, `partial`, anything else failed). A held lock is exit 4 with advice; a
+/// request the job refuses (a search GitHub rejects, a missing token) is exit 2.
+fn source_exit<T: serde::Serialize>(
+    result: Result<T, JobError>,
+    status: impl Fn(&T) -> &'static str,
 ) -> anyhow::Result<ExitCode> {
     let result = match result {
         Ok(r) => r,
         Err(JobError::Busy(by)) => {
             let advice = match by.process {
                 ghstats::lake::lock::HolderProcess::Gone => "rerun with --force to take the lock over now",
-                _ => "if that crawl is gone, rerun with --force to take the lock over now, or wait for the lease to end",
+                _ => "if that run is gone, rerun with --force to take the lock over now, or wait for the lease to end",
             };
             eprintln!(
                 "error: {by}; nothing was done; {advice} (exit status {})",
@@ -343,7 +331,7 @@ fn stars_exit(
         Err(e) => return Err(job_error(e)),
     };
     print_json(&result)?;
-    Ok(ExitCode::from(match result.status {
+    Ok(ExitCode::from(match status(&result) {
         "completed" => exit::COMPLETED,
         "partial" => exit::PARTIAL,
         _ => exit::FAILED,

@@ -494,14 +494,25 @@ impl Runner {
                 "no GitHub credentials: set GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c), or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY(_FILE)".into(),
             ));
         }
-        let ca_certificates = self.ca_certificates()?;
+        self.client_with(credentials, deadline, None)
+    }
+
+    /// A client for `credentials` within `deadline`, stopped by SIGTERM, trusting `CA_BUNDLE`;
+    /// `max_reset_wait` as in [`ClientOptions`].
+    fn client_with(
+        &self,
+        credentials: Vec<Credential>,
+        deadline: Instant,
+        max_reset_wait: Option<Duration>,
+    ) -> Result<GithubClient, JobError> {
         GithubClient::with_credentials(
             self.config.api_url.clone(),
             credentials,
             ClientOptions {
                 deadline: Some(deadline),
                 stop: Some(self.stop.clone()),
-                ca_certificates,
+                ca_certificates: self.ca_certificates()?,
+                max_reset_wait,
                 ..ClientOptions::default()
             },
         )
@@ -1138,18 +1149,7 @@ impl Runner {
                 "no GitHub credentials: set GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c)".into(),
             ));
         }
-        GithubClient::with_credentials(
-            self.config.api_url.clone(),
-            credentials,
-            ClientOptions {
-                deadline: Some(deadline),
-                stop: Some(self.stop.clone()),
-                ca_certificates: self.ca_certificates()?,
-                max_reset_wait: Some(Duration::from_secs(90)),
-                ..ClientOptions::default()
-            },
-        )
-        .map_err(|e| JobError::Failed(e.into()))
+        self.client_with(credentials, deadline, Some(Duration::from_secs(90)))
     }
 
     /// A collection's checkpoint: progress, API cost, errors.
