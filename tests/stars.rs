@@ -438,3 +438,26 @@ async fn a_query_github_refuses_is_a_usage_error_said_once() {
     assert!(line.contains("GitHub refused the search"), "{line}");
     assert_eq!(line.matches("nosuchqual").count(), 1, "said once: {line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_that_time_out_ask_for_fewer_results_and_the_crawl_completes() {
+    // 100 ms a search page and a 300 ms limit: a query of 10 pages times out (502), one of 3
+    // does not. GitHub's limit is 10 s at 1-3 s a page.
+    let sim = sim(SimOptions {
+        population: population(9),
+        search_latency_ms: 100,
+        graphql_timeout_ms: 300,
+        ..SimOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("wh.db").display());
+    let (code, result, err) = run(dir.path(), &sim.url(), &url, &["stars", "--target", "5000"]);
+    assert_eq!(code, 0, "{result} {err}");
+    assert_eq!(result["status"], "completed", "{result}");
+    assert!(
+        err.contains("asking for fewer results per query"),
+        "the crawl adapted: {err}"
+    );
+    assert_snapshot_is_truth(&sim, dir.path(), &url, 5_000).await;
+}
