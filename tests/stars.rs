@@ -7,7 +7,7 @@ mod common;
 
 use chrono::{DateTime, TimeZone, Utc};
 use github_sim::{OrgSpec, PopulationSpec, SimOptions, Simulator};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::str::FromStr;
@@ -460,4 +460,38 @@ async fn queries_that_time_out_ask_for_fewer_results_and_the_crawl_completes() {
         "the crawl adapted: {err}"
     );
     assert_snapshot_is_truth(&sim, dir.path(), &url, 5_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_budget_stops_the_planning_and_the_next_run_finishes() {
+    // 1 s a count query and a 1 s budget: the first count ends past the budget.
+    let sim = sim(SimOptions {
+        population: population(4),
+        search_latency_ms: 1000,
+        ..SimOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("wh.db").display());
+    let out = stars_command(dir.path(), &sim.url(), &url, &["stars", "--target", "3000"])
+        .env("RUN_BUDGET", "1s")
+        .output()
+        .unwrap();
+    let first: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(ghstats::exit::PARTIAL)),
+        "{first} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(first["status"], "partial", "{first}");
+    assert_eq!(first["repos"], 0, "{first}");
+    let (code, second, err) = run(dir.path(), &sim.url(), &url, &["stars", "--target", "3000"]);
+    assert_eq!(code, 0, "{second} {err}");
+    assert_eq!(
+        (&second["crawl_id"], &second["resumed"]),
+        (&first["crawl_id"], &json!(true)),
+        "{second}"
+    );
+    assert_snapshot_is_truth(&sim, dir.path(), &url, 3_000).await;
 }

@@ -257,7 +257,16 @@ struct GraphqlCounter<'a> {
     graphql_out: bool,
     /// REST search requests sent.
     rest_requests: u64,
+    /// Stop counting once this passes or is set (the run budget, SIGTERM).
+    deadline: Option<Instant>,
+    stop: Vec<Arc<AtomicBool>>,
 }
+
+/// Counting stopped at the run budget or a signal: the crawl is `partial` and plans again next
+/// run.
+#[derive(Debug, thiserror::Error)]
+#[error("the run budget or a signal stopped the planning")]
+struct PlanningStopped;
 
 impl GraphqlCounter<'_> {
     fn new(client: &GithubClient, query: String, rest_allowed: bool) -> GraphqlCounter<'_> {
@@ -268,7 +277,21 @@ impl GraphqlCounter<'_> {
             rest_allowed,
             graphql_out: false,
             rest_requests: 0,
+            deadline: None,
+            stop: Vec::new(),
         }
+    }
+
+    /// Stops at `opts`' deadline and signals too.
+    fn within(mut self, opts: &Options) -> Self {
+        self.deadline = Some(opts.deadline);
+        self.stop = opts.stop.clone();
+        self
+    }
+
+    fn stopping(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+            || self.stop.iter().any(|s| s.load(Ordering::Relaxed))
     }
 }
 
@@ -278,6 +301,9 @@ impl Counter for GraphqlCounter<'_> {
         let mut out = Vec::with_capacity(ranges.len());
         let mut i = 0;
         while i < ranges.len() {
+            if self.stopping() {
+                return Err(PlanningStopped.into());
+            }
             if self.graphql_out {
                 let search = ranges[i].search(&self.query);
                 self.rest_requests += 1;
@@ -883,14 +909,27 @@ pub async fn run(
             client,
             cp.params.query.clone(),
             opts.rest_search != RestSearch::Never,
-        );
-        let planned = plan::plan(
+        )
+        .within(opts);
+        let planned = match plan::plan(
             &mut counter,
             cp.params.created_from,
             cp.created_to,
             cp.params.target,
         )
-        .await?;
+        .await
+        {
+            Ok(p) => Some(p),
+            Err(e) if e.downcast_ref::<PlanningStopped>().is_some() => None,
+            Err(e) => return Err(e),
+        };
+        let Some(planned) = planned else {
+            // Stopped while counting: nothing is fetched; the next run plans again.
+            cp.rest_search_requests += counter.rest_requests;
+            cp.api_cost = spent(client);
+            cp.save(lake).await?;
+            return Ok(result(&cp, client, resumed, rest_before, started, None));
+        };
         info!(
             ranges = planned.len(),
             repos = planned
@@ -1051,13 +1090,25 @@ pub async fn run(
         cp.save(lake).await?;
         load = Some(l);
     }
+    Ok(result(&cp, client, resumed, rest_before, started, load))
+}
+
+/// The result of a run of the crawl `cp`, this run's spending read from `client`.
+fn result(
+    cp: &StarsCheckpoint,
+    client: &GithubClient,
+    resumed: bool,
+    rest_before: u64,
+    started: Instant,
+    load: Option<StarsLoad>,
+) -> StarsResult {
     let run_cost = client.cost();
     let status = match cp.status {
         CrawlStatus::Loaded => "completed",
         _ if !cp.errors.is_empty() => "failed",
         _ => "partial",
     };
-    Ok(StarsResult {
+    StarsResult {
         status,
         crawl_id: cp.crawl_id.clone(),
         resumed,
@@ -1076,11 +1127,11 @@ pub async fn run(
         repos_beyond_cap: cp.ranges.iter().map(|r| r.beyond_cap).sum(),
         graphql_points: run_cost.graphql_points,
         graphql_queries: run_cost.graphql_queries,
-        rest_search_requests: cp.rest_search_requests - rest_before,
+        rest_search_requests: cp.rest_search_requests.saturating_sub(rest_before),
         crawl_api_cost: cp.api_cost,
         crawl_rest_search_requests: cp.rest_search_requests,
         seconds: started.elapsed().as_secs_f64(),
         load: load.or(cp.load),
         errors: cp.errors.clone(),
-    })
+    }
 }
