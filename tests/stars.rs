@@ -6,7 +6,7 @@
 mod common;
 
 use chrono::{DateTime, TimeZone, Utc};
-use github_sim::{OrgSpec, PopulationSpec, SimOptions, Simulator};
+use github_sim::{OrgSpec, PopulationSpec, SearchBurst, SimOptions, Simulator};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -494,4 +494,46 @@ async fn the_run_budget_stops_the_planning_and_the_next_run_finishes() {
         "{second}"
     );
     assert_snapshot_is_truth(&sim, dir.path(), &url, 3_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_searches_hit_a_secondary_limit_and_the_crawl_waits_as_told() {
+    // GitHub's abuse limit on back-to-back searches: more than 6 searches within a second get
+    // a 403 with retry-after: 2.
+    let sim = sim(SimOptions {
+        population: population(6),
+        search_burst: Some(SearchBurst {
+            max_requests: 6,
+            window_ms: 1000,
+            retry_after: 2,
+        }),
+        ..SimOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("wh.db").display());
+    let (code, result, err) = run(
+        dir.path(),
+        &sim.url(),
+        &url,
+        &["stars", "--target", "20000"],
+    );
+    assert_eq!(code, 0, "{result} {err}");
+    assert!(
+        err.contains("Secondary rate limit"),
+        "a limit was met: {err}"
+    );
+    // Requests already on their way when the limit came may arrive within a moment; none is
+    // sent later while the token is held.
+    let late: Vec<u64> = sim
+        .ledger()
+        .requests_during_secondary_limit
+        .into_iter()
+        .filter(|ms| *ms > 250)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "sent while held (ms after the limit): {late:?}"
+    );
+    assert_snapshot_is_truth(&sim, dir.path(), &url, 20_000).await;
 }

@@ -719,6 +719,11 @@ impl Shared<'_> {
                     self.release(&idx);
                     return;
                 }
+                Err(GithubError::SecondaryLimit { .. }) => {
+                    // The client waited as told several times over and the limit held: the
+                    // pacer still holds the token; the ranges go back for the next query.
+                    self.release(&idx);
+                }
                 Err(e) => {
                     self.release(&idx);
                     self.fail(format!("a search page failed: {e}"));
@@ -768,7 +773,11 @@ impl Shared<'_> {
                     }
                     self.apply(i, page, true);
                 }
-                Err(GithubError::Overloaded(_)) | Err(GithubError::Transient(_)) => {
+                Err(
+                    GithubError::Overloaded(_)
+                    | GithubError::Transient(_)
+                    | GithubError::SecondaryLimit { .. },
+                ) => {
                     self.release(&[i]);
                 }
                 Err(GithubError::OutOfTime(_)) => {
