@@ -244,6 +244,36 @@ impl From<JobError> for ApiError {
     }
 }
 
+/// The most of a too-large body read and dropped before the 413 is sent, so the client has
+/// finished sending when the answer comes: a server that closes on unread data makes the
+/// kernel reset the connection, and the client may never see the 413.
+const DRAIN_LIMIT: usize = 1 << 20;
+
+/// Reads a request body of at most [`BODY_LIMIT`] bytes. A larger one is a 413, after the rest
+/// of it (up to [`DRAIN_LIMIT`]) is read and dropped.
+async fn read_body(body: axum::body::Body) -> Result<Bytes, ApiError> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad(format!("the body cannot be read: {e}")))?;
+        total = total.saturating_add(chunk.len());
+        if total <= BODY_LIMIT {
+            buf.extend_from_slice(&chunk);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > BODY_LIMIT {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {BODY_LIMIT} bytes"),
+        ));
+    }
+    Ok(Bytes::from(buf))
+}
+
 /// A JSON body, strictly: `Content-Type: application/json`, at most [`BODY_LIMIT`] bytes, no
 /// unknown fields (the body types deny them). An empty body reads as `{}`.
 pub struct StrictJson<T>(pub T);
@@ -251,7 +281,7 @@ pub struct StrictJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: axum::extract::Request, _state: &S) -> Result<Self, ApiError> {
         let json_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -266,7 +296,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
                 mime == "application/json"
             });
         let deadline = req.extensions().get::<BodyDeadline>().map(|d| d.0);
-        let read = Bytes::from_request(req, state);
+        let read = read_body(req.into_body());
         let read = match deadline {
             Some(at) => tokio::time::timeout_at(at, read).await.map_err(|_| {
                 ApiError::new(
@@ -276,16 +306,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for StrictJson<T> {
             })?,
             None => read.await,
         };
-        let bytes = read.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the body is larger than {BODY_LIMIT} bytes"),
-                )
-            } else {
-                ApiError::bad(format!("the body cannot be read: {e}"))
-            }
-        })?;
+        let bytes = read?;
         let body: &[u8] = if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             b"{}"
         } else {
