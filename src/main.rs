@@ -145,12 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         {
             let mut runner = runner(&config);
             runner.force_lock = a.force;
-            let stop = runner.stop.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                tracing::warn!("Stopping after the pages in hand.");
-                stop.store(true, Ordering::Relaxed);
-            });
+            stop_on_signal(&runner, "Stopping after the pages in hand.");
             source_exit(runner.stars_resume(&a.collection_id).await, |r| r.status)
         }
         Command::Resume(a) => {
@@ -245,12 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             };
             let runner = runner(&config);
-            let stop = runner.stop.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                tracing::warn!("Stopping after the hour in hand.");
-                stop.store(true, Ordering::Relaxed);
-            });
+            stop_on_signal(&runner, "Stopping after the hour in hand.");
             let result = runner.gharchive(selection, a.force, shard).await;
             source_exit(result, |r| r.status)
         }
@@ -262,12 +252,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut runner = runner(&config);
             runner.force_lock = a.force;
-            let stop = runner.stop.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                tracing::warn!("Stopping after the pages in hand.");
-                stop.store(true, Ordering::Relaxed);
-            });
+            stop_on_signal(&runner, "Stopping after the pages in hand.");
             let result = runner
                 .stars(params, a.rest_search, a.workers as usize)
                 .await;
@@ -304,6 +289,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// SIGTERM or Ctrl-C sets the runner's stop flag: its run finishes what is in hand, writes
+/// its checkpoint and releases the lock; `what` is logged.
+fn stop_on_signal(runner: &Runner, what: &'static str) {
+    let stop = runner.stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::warn!("{what}");
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
+/// Says who holds the lock and what to do (exit status [`exit::LOCKED`]).
+fn locked(by: &ghstats::lake::lock::HeldBy) -> ExitCode {
+    let advice = match by.process {
+        ghstats::lake::lock::HolderProcess::Gone => "rerun with --force to take the lock over now",
+        _ => "if that run is gone, rerun with --force to take the lock over now, or wait for the lease to end",
+    };
+    eprintln!(
+        "error: {by}; nothing was done; {advice} (exit status {})",
+        exit::LOCKED
+    );
+    ExitCode::from(exit::LOCKED)
+}
+
 /// Prints a GH Archive or stars run's result and gives its exit status from its `status`
 /// (`completed`, `partial`, anything else failed). A held lock is exit 4 with advice; a
 /// request the job refuses (a search GitHub rejects, a missing token) is exit 2.
@@ -313,17 +322,7 @@ fn source_exit<T: serde::Serialize>(
 ) -> anyhow::Result<ExitCode> {
     let result = match result {
         Ok(r) => r,
-        Err(JobError::Busy(by)) => {
-            let advice = match by.process {
-                ghstats::lake::lock::HolderProcess::Gone => "rerun with --force to take the lock over now",
-                _ => "if that run is gone, rerun with --force to take the lock over now, or wait for the lease to end",
-            };
-            eprintln!(
-                "error: {by}; nothing was done; {advice} (exit status {})",
-                exit::LOCKED
-            );
-            return Ok(ExitCode::from(exit::LOCKED));
-        }
+        Err(JobError::Busy(by)) => return Ok(locked(&by)),
         Err(JobError::Invalid(m)) => {
             eprintln!("error: {m}");
             return Ok(ExitCode::from(exit::USAGE));
@@ -362,25 +361,10 @@ async fn collect(
     let mut runner = runner(config);
     runner.force_lock = force;
     // SIGTERM or Ctrl-C: finish the page in hand, checkpoint, load, release the lock.
-    let stop = runner.stop.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::warn!("Stopping at the next page boundary.");
-        stop.store(true, Ordering::Relaxed);
-    });
+    stop_on_signal(&runner, "Stopping at the next page boundary.");
     let result = match runner.run(request, load).await {
         Ok(r) => r,
-        Err(JobError::Busy(by)) => {
-            let advice = match by.process {
-                ghstats::lake::lock::HolderProcess::Gone => "rerun with --force to take the lock over now",
-                _ => "if that run is gone, rerun with --force to take the lock over now, or wait for the lease to end",
-            };
-            eprintln!(
-                "error: {by}; nothing was done; {advice} (exit status {})",
-                exit::LOCKED
-            );
-            return Ok(ExitCode::from(exit::LOCKED));
-        }
+        Err(JobError::Busy(by)) => return Ok(locked(&by)),
         Err(e) => return Err(job_error(e)),
     };
     if jobs::report::wants_text(std::io::stdout().is_terminal(), json) {
