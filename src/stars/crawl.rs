@@ -105,6 +105,27 @@ pub struct RangeState {
     pub beyond_cap: u64,
 }
 
+impl RangeState {
+    /// A planned range not yet asked for.
+    fn pending(planned: Planned) -> Self {
+        RangeState {
+            planned,
+            progress: Progress::Pending,
+            received: 0,
+            retried: false,
+            beyond_cap: 0,
+        }
+    }
+
+    /// Repositories expected from the range: its limit or count, at most [`SEARCH_CAP`].
+    fn wanted(&self) -> u64 {
+        self.planned
+            .limit
+            .unwrap_or(self.planned.count)
+            .min(SEARCH_CAP)
+    }
+}
+
 /// The checkpoint of a crawl (`_stars/_checkpoints/{crawl_id}.json`), written after the
 /// chunks it names.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -383,10 +404,7 @@ impl Board {
         self.ranges
             .iter()
             .filter(|r| !matches!(r.progress, Progress::Done | Progress::Replaced))
-            .map(|r| {
-                let want = r.planned.limit.unwrap_or(r.planned.count).min(SEARCH_CAP);
-                want.saturating_sub(r.received).div_ceil(100).max(1)
-            })
+            .map(|r| r.wanted().saturating_sub(r.received).div_ceil(100).max(1))
             .sum()
     }
 }
@@ -394,8 +412,7 @@ impl Board {
 /// How many results the next page of a range asks for: what it is expected to still hold
 /// (at least 1, at most 100).
 fn first_for(r: &RangeState) -> u32 {
-    let want = r.planned.limit.unwrap_or(r.planned.count).min(SEARCH_CAP);
-    want.saturating_sub(r.received).clamp(1, 100) as u32
+    r.wanted().saturating_sub(r.received).clamp(1, 100) as u32
 }
 
 /// The state of a range after a page: the next page, a second pass, or done.
@@ -600,33 +617,10 @@ impl Shared<'_> {
                 return;
             }
         };
-        let mut new: Vec<RangeState> = Vec::new();
-        for (r, c) in pieces.into_iter().zip(counts) {
-            if c == 0 {
-                continue;
-            }
-            if let Some(last) = new.last_mut() {
-                if last.planned.range.stars.is_none()
-                    && r.stars.is_none()
-                    && last.planned.count + c <= SEARCH_CAP
-                {
-                    last.planned.range = last.planned.range.through(&r);
-                    last.planned.count += c;
-                    continue;
-                }
-            }
-            new.push(RangeState {
-                planned: Planned {
-                    range: r,
-                    count: c,
-                    limit: None,
-                },
-                progress: Progress::Pending,
-                received: 0,
-                retried: false,
-                beyond_cap: 0,
-            });
-        }
+        let new: Vec<RangeState> = plan::merge(pieces.into_iter().zip(counts).collect())
+            .into_iter()
+            .map(RangeState::pending)
+            .collect();
         let mut b = lock(&self.board);
         let state = b.ranges[idx].clone();
         let _ = self.tx.send(Msg::Page {
@@ -744,7 +738,11 @@ impl Shared<'_> {
             }
             let notified = self.notify.notified();
             let Some(i) = self.take_rest() else {
-                if lock(&self.board).graphql_out && !lock(&self.board).rest_on {
+                let idle = {
+                    let b = lock(&self.board);
+                    b.graphql_out && !b.rest_on
+                };
+                if idle {
                     return;
                 }
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(1), notified).await;
@@ -949,16 +947,7 @@ pub async fn run(
         );
         cp.rest_search_requests += counter.rest_requests;
         graphql_spent = counter.graphql_out;
-        cp.ranges = planned
-            .into_iter()
-            .map(|planned| RangeState {
-                planned,
-                progress: Progress::Pending,
-                received: 0,
-                retried: false,
-                beyond_cap: 0,
-            })
-            .collect();
+        cp.ranges = planned.into_iter().map(RangeState::pending).collect();
         cp.api_cost = spent(client);
         cp.save(lake).await?;
     }

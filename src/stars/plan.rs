@@ -121,6 +121,21 @@ pub async fn plan(
 
 /// Merges neighbours into ranges of at most [`SEARCH_CAP`] and sets the last range's limit.
 fn finish(list: Vec<(Range, u64)>, target: u64) -> Vec<Planned> {
+    let mut merged = merge(list);
+    let mut sum = 0u64;
+    for p in &mut merged {
+        let before = sum;
+        sum += p.count;
+        if sum > target {
+            p.limit = Some(target.saturating_sub(before));
+        }
+    }
+    merged
+}
+
+/// Contiguous counted ranges, in order, merged with their neighbours into ranges of at most
+/// [`SEARCH_CAP`] (star-bounded ranges stay apart); ranges that hold nothing are left out.
+pub fn merge(list: Vec<(Range, u64)>) -> Vec<Planned> {
     let mut merged: Vec<Planned> = Vec::new();
     for (r, c) in list {
         if let Some(last) = merged.last_mut() {
@@ -139,14 +154,6 @@ fn finish(list: Vec<(Range, u64)>, target: u64) -> Vec<Planned> {
     }
     // Ranges that hold nothing are not asked for.
     merged.retain(|p| p.count > 0);
-    let mut sum = 0u64;
-    for p in &mut merged {
-        let before = sum;
-        sum += p.count;
-        if sum > target {
-            p.limit = Some(target.saturating_sub(before));
-        }
-    }
     merged
 }
 

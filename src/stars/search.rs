@@ -390,6 +390,12 @@ struct RestAnswer {
     items: Vec<RestRepo>,
 }
 
+/// `search/repositories?q=…&per_page=N&page=P`, the search text form-encoded.
+fn rest_path(search: &str, per_page: u32, page: u32) -> String {
+    let q: String = url::form_urlencoded::byte_serialize(search.as_bytes()).collect();
+    format!("search/repositories?q={q}&per_page={per_page}&page={page}")
+}
+
 /// One REST search page: `GET /search/repositories?q=…&per_page=100&page=N` (1-based).
 /// `incomplete_results` (GitHub's search timed out) comes back as `Overloaded`, so the page
 /// is asked again rather than taken short.
@@ -399,12 +405,7 @@ pub async fn rest_page(
     page: u32,
     crawl_id: &str,
 ) -> Result<PageAnswer, GithubError> {
-    let q: String = url::form_urlencoded::byte_serialize(search.as_bytes()).collect();
-    let a: RestAnswer = client
-        .rest_search(&format!(
-            "search/repositories?q={q}&per_page=100&page={page}"
-        ))
-        .await?;
+    let a: RestAnswer = client.rest_search(&rest_path(search, 100, page)).await?;
     if a.incomplete_results {
         return Err(GithubError::Overloaded(
             "REST search answered incomplete_results: true".into(),
@@ -446,10 +447,7 @@ pub async fn rest_count(client: &GithubClient, search: &str) -> Result<u64, Gith
     struct Count {
         total_count: u64,
     }
-    let q: String = url::form_urlencoded::byte_serialize(search.as_bytes()).collect();
-    let c: Count = client
-        .rest_search(&format!("search/repositories?q={q}&per_page=1"))
-        .await?;
+    let c: Count = client.rest_search(&rest_path(search, 1, 1)).await?;
     Ok(c.total_count)
 }
 
