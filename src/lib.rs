@@ -3,6 +3,7 @@
 //! one folder per stage: `github/` (fetch), `lake/` (persist), `warehouse/` (load), `jobs/` (the
 //! runs that tie them).
 
+pub mod commits;
 pub mod config;
 pub mod exit;
 pub mod gharchive;

@@ -356,6 +356,98 @@ pub const REPO_STAR_HISTORY: TableDef = TableDef {
 /// The stars tables.
 pub const STARS: &[TableDef] = &[REPO_STARS, REPO_STAR_HISTORY];
 
+/// One commit of a repository's default branch, read from git objects (the commits job).
+/// `commit_at` is the committer date, `authored_at` the author date, both UTC;
+/// `commit_author_id`/`author_login` are the GitHub account GitHub links the author email to
+/// (GraphQL `Commit.author.user`), null when it links none. Line counts are those of
+/// `git log --numstat -M --diff-merges=first-parent`: a merge is compared with its first
+/// parent; a binary file adds no lines. `commit_month` (`YYYY-MM` of `commit_at`) is the
+/// Parquet partition. Not in [`ALL`]: its rows come from Parquet partitions, not chunks.
+pub const COMMITS: TableDef = TableDef {
+    name: "commits",
+    columns: &[
+        req("repository_id", Int64),
+        req("repository", Str),
+        req("commit_sha", Str),
+        opt("commit_author_id", Int64),
+        opt("author_login", Str),
+        req("author_name", Str),
+        req("author_email", Str),
+        req("committer_name", Str),
+        req("commit_at", Timestamp),
+        req("authored_at", Timestamp),
+        req("commit_message", Str),
+        req("num_files_changed", Int64),
+        req("num_lines_added", Int64),
+        req("num_lines_deleted", Int64),
+        rep("parent_commits", Str),
+        req("is_merge", Bool),
+        req("commit_month", Str),
+    ],
+    key: &["repository_id", "commit_sha"],
+    version: &[],
+    partition: Some("commit_at"),
+    cluster: &["repository_id", "author_email"],
+};
+
+/// One file a default-branch commit changed, against its first parent: `status` is `added`,
+/// `modified`, `removed`, `renamed`, `copied` or `type-changed` (git's A, M, D, R, C, T);
+/// `previous_path` is set for renames and copies (git's default rename detection, `-M`,
+/// 50% similarity); `file_sha` is the blob after the change, null when removed (a
+/// submodule's commit for a gitlink); `file_type` is the extension of the file name,
+/// lower-cased, without the dot (null when it has none); `changes` = `lines_added` +
+/// `lines_deleted`; a binary file has `is_binary` and no lines.
+pub const FILE_CHANGES: TableDef = TableDef {
+    name: "file_changes",
+    columns: &[
+        req("repository_id", Int64),
+        req("commit_sha", Str),
+        req("file_path", Str),
+        opt("previous_path", Str),
+        opt("file_sha", Str),
+        req("commit_at", Timestamp),
+        opt("file_type", Str),
+        req("status", Str),
+        req("lines_added", Int64),
+        req("lines_deleted", Int64),
+        req("changes", Int64),
+        req("is_binary", Bool),
+        req("commit_month", Str),
+    ],
+    key: &["repository_id", "commit_sha", "file_path"],
+    version: &[],
+    partition: Some("commit_at"),
+    cluster: &["repository_id", "file_type"],
+};
+
+/// The version of each file a commit wrote (every change but a removal): its blob, its size
+/// in bytes read from the object itself (null for a submodule, whose object is a commit of
+/// another repository), and where GitHub serves it raw
+/// (`https://raw.githubusercontent.com/OWNER/REPO/SHA/PATH`, the path percent-encoded).
+/// `s3_file_location` is null: kept for a later export of contents.
+pub const FILE_STATES: TableDef = TableDef {
+    name: "file_states",
+    columns: &[
+        req("repository_id", Int64),
+        req("commit_sha", Str),
+        req("file_path", Str),
+        req("file_sha", Str),
+        req("commit_at", Timestamp),
+        opt("file_size", Int64),
+        req("raw_url", Str),
+        opt("s3_file_location", Str),
+        req("commit_month", Str),
+    ],
+    key: &["repository_id", "commit_sha", "file_path"],
+    version: &[],
+    partition: Some("commit_at"),
+    cluster: &["repository_id"],
+};
+
+/// The commits tables, in load order; each is stored in the lake as Parquet partitions
+/// `github/{table}/repository_id={id}/commit_month={YYYY-MM}/`.
+pub const COMMIT_TABLES: &[TableDef] = &[COMMITS, FILE_CHANGES, FILE_STATES];
+
 /// The column a chunk may lack: chunks written before rows carried the repository's id. A load
 /// fills it from the `repositories` row of the same collection and name (or the stored one of
 /// that name); see `warehouse::sql::fill_repository_id_sql`.

@@ -172,6 +172,27 @@ pub trait Warehouse: Send + Sync {
         )))
     }
 
+    /// Commits: makes the warehouse's rows of `repo` (its `repo_id` is the `repository_id`)
+    /// for each of `months` equal to that month's Parquet objects in `lake`
+    /// ([`crate::commits::MonthPartition`]: the whole month of `commits`, `file_changes` and
+    /// `file_states`; a table with no objects has no rows that month), and upserts `repo` into
+    /// `repositories` (its `last_commit_sha`/`last_commit_at` set as given; columns a
+    /// pull-request collection owns are kept when the row exists). One transaction, so a
+    /// failed load leaves the warehouse as it was; loading the same months twice changes
+    /// nothing. On BigQuery the objects are loaded from `gs://` when the lake is a bucket.
+    /// Returns the rows read per table.
+    async fn load_commit_months(
+        &self,
+        _lake: &Lake,
+        _repo: &crate::commits::RepositoryState,
+        _months: &[crate::commits::MonthPartition],
+    ) -> Result<BTreeMap<String, u64>, WarehouseError> {
+        Err(WarehouseError::Unsupported(format!(
+            "the {} warehouse does not take commits yet",
+            self.backend()
+        )))
+    }
+
     /// Every row of `table` (any of [`crate::tables::every`]), each sent to `rows` as its cells
     /// in the definition's column order, read a page at a time (a cursor on SQLite and
     /// PostgreSQL, in key order; `tabledata.list` pages on BigQuery, which cost no query), so

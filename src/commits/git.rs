@@ -1,0 +1,1 @@
+//! Git access for the commits job (filled in below).

@@ -1,0 +1,1 @@
+//! The commits job (filled in below).

@@ -1,0 +1,1 @@
+//! Month partitions of the commits tables (filled in below).
