@@ -746,26 +746,13 @@ async fn repository(
             stopped_early = true;
             break;
         }
-        let parsed = read_parallel(&dir, batch, opts.readers).await?;
-        let sizes = {
-            let blobs: Vec<String> = parsed
-                .iter()
-                .flat_map(|c| c.files.iter())
-                .filter(|f| !f.is_gitlink())
-                .filter_map(|f| f.new_sha.clone())
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect();
-            let d = dir.clone();
-            blocking(move || git::blob_sizes(&d, &blobs)).await?
-        };
+        let rows = read_batch(&dir, batch, opts.readers, meta.database_id, &full_name, &authors).await?;
         let mut months: BTreeMap<String, MonthRows> = BTreeMap::new();
         for m in std::mem::take(&mut first_months) {
             months.entry(m).or_default();
         }
-        for c in &parsed {
-            let (commit, changes, states) =
-                to_rows(meta.database_id, &full_name, c, authors.get(&c.sha), &sizes);
+        let last_read = rows.last.clone();
+        for (commit, changes, states) in rows.commits {
             out.commits += 1;
             out.file_changes += changes.len() as u64;
             out.file_states += states.len() as u64;
@@ -795,9 +782,9 @@ async fn repository(
         }
         // The place moves to the batch's last commit: every commit it reaches is stored
         // (parents come before children in the list).
-        if let Some(c) = parsed.last() {
-            state.repository.last_commit_sha = Some(c.sha.clone());
-            state.repository.last_commit_at = Some(c.commit_at);
+        if let Some((sha, at)) = last_read {
+            state.repository.last_commit_sha = Some(sha);
+            state.repository.last_commit_at = Some(at);
         } else if batch.is_empty() {
             // No new commit (a force-push back to an older commit): the head itself.
             let d = dir.clone();
@@ -833,6 +820,45 @@ async fn repository(
     }
     .into();
     Ok(out)
+}
+
+/// The rows of a batch of commits, in the batch's order, and its last commit with its
+/// committer date.
+pub struct BatchRows {
+    pub commits: Vec<(CommitRow, Vec<FileChangeRow>, Vec<FileStateRow>)>,
+    pub last: Option<(String, DateTime<Utc>)>,
+}
+
+/// Reads `batch` (commits of the cache at `dir`) with up to `readers` git processes, sizes
+/// their new blobs (`git cat-file --batch-check`), and makes their rows; `authors` maps a
+/// commit to its author's GitHub account (`None`: not linked; absent: not known).
+pub async fn read_batch(
+    dir: &std::path::Path,
+    batch: &[String],
+    readers: usize,
+    repository_id: i64,
+    full_name: &str,
+    authors: &HashMap<String, Option<(i64, String)>>,
+) -> anyhow::Result<BatchRows> {
+    let parsed = read_parallel(dir, batch, readers).await?;
+    let sizes = {
+        let blobs: Vec<String> = parsed
+            .iter()
+            .flat_map(|c| c.files.iter())
+            .filter(|f| !f.is_gitlink())
+            .filter_map(|f| f.new_sha.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let d = dir.to_path_buf();
+        blocking(move || git::blob_sizes(&d, &blobs)).await?
+    };
+    let last = parsed.last().map(|c| (c.sha.clone(), c.commit_at));
+    let commits = parsed
+        .iter()
+        .map(|c| to_rows(repository_id, full_name, c, authors.get(&c.sha), &sizes))
+        .collect();
+    Ok(BatchRows { commits, last })
 }
 
 /// Committer dates of `shas`.
