@@ -30,7 +30,9 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn measure(dir: &std::path::Path) -> anyhow::Result<String> {
-    let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let readers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let start = Instant::now();
     let shas = git::new_commits(dir, "HEAD", &[])?;
     let authors = HashMap::new();

@@ -710,6 +710,8 @@ async fn stars(
     Ok(Json(result).into_response())
 }
 
+type Instant = chrono::DateTime<chrono::Utc>;
+
 /// `POST /commits`: the fields of `ghstats commits`. Exactly one of `repos` (`owner/name`
 /// strings), `org` (the organization's repositories; `include_forks`/`include_archived`) or
 /// `top_starred` (N from `repo_stars`); `until` and `since` as RFC 3339 or YYYY-MM-DD. Checked
@@ -731,10 +733,14 @@ pub struct CommitsBody {
 impl CommitsBody {
     fn selection(&self) -> Result<crate::commits::job::Selection, ApiError> {
         use crate::commits::job::{parse_repo, Selection};
-        let given = [self.repos.is_some(), self.org.is_some(), self.top_starred.is_some()]
-            .iter()
-            .filter(|x| **x)
-            .count();
+        let given = [
+            self.repos.is_some(),
+            self.org.is_some(),
+            self.top_starred.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
         if given != 1 {
             return Err(ApiError::bad(
                 "give exactly one of repos, org or top_starred".to_string(),
@@ -774,15 +780,8 @@ impl CommitsBody {
         })
     }
 
-    fn times(
-        &self,
-    ) -> Result<
-        (
-            Option<chrono::DateTime<chrono::Utc>>,
-            Option<chrono::DateTime<chrono::Utc>>,
-        ),
-        ApiError,
-    > {
+    /// `(until, since)`.
+    fn times(&self) -> Result<(Option<Instant>, Option<Instant>), ApiError> {
         let parse = |name: &str, v: &Option<String>| {
             v.as_deref()
                 .map(crate::config::parse_instant)

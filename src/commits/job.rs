@@ -526,15 +526,13 @@ enum Mode {
     Rebuild,
 }
 
-fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, GitError> + Send + 'static,
-) -> impl std::future::Future<Output = anyhow::Result<T>> {
-    async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .context("a git task panicked")?
-            .map_err(anyhow::Error::from)
-    }
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .context("a git task panicked")?
+        .map_err(anyhow::Error::from)
 }
 
 async fn repository(
@@ -746,7 +744,15 @@ async fn repository(
             stopped_early = true;
             break;
         }
-        let rows = read_batch(&dir, batch, opts.readers, meta.database_id, &full_name, &authors).await?;
+        let rows = read_batch(
+            &dir,
+            batch,
+            opts.readers,
+            meta.database_id,
+            &full_name,
+            &authors,
+        )
+        .await?;
         let mut months: BTreeMap<String, MonthRows> = BTreeMap::new();
         for m in std::mem::take(&mut first_months) {
             months.entry(m).or_default();
