@@ -767,36 +767,22 @@ impl BigQueryWarehouse {
                 missing.join(", ")
             )));
         }
-        let added: Vec<model::TableFieldSchema> = t
-            .columns
-            .iter()
-            .filter(|c| !has(c.name))
-            .map(field)
-            .collect();
-        if added.is_empty() {
-            return Ok(());
+        // DDL rather than a schema patch: the same statement on BigQuery and its emulator.
+        for c in t.columns.iter().filter(|c| !has(c.name)) {
+            let ty = match c.mode {
+                Mode::Repeated => format!("ARRAY<{}>", c.ty.bigquery()),
+                _ => c.ty.bigquery().to_string(),
+            };
+            self.rows(
+                "ddl",
+                &format!(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {ty}",
+                    self.table_ref(t.name),
+                    c.name
+                ),
+            )
+            .await?;
         }
-        // BigQuery takes a schema that keeps every field and appends nullable ones.
-        let names: Vec<String> = added.iter().map(|f| f.name.clone()).collect();
-        let schema = model::TableSchema::new().set_fields(fields.into_iter().chain(added));
-        self.tables
-            .patch_table()
-            .set_project_id(&self.target.project)
-            .set_dataset_id(&self.target.dataset)
-            .set_table_id(t.name)
-            .set_table(model::Table::new().set_schema(schema))
-            .send()
-            .await
-            .map_err(|e| {
-                api(
-                    &format!(
-                        "adding the columns {} to {}",
-                        names.join(", "),
-                        self.table_ref(t.name)
-                    ),
-                    e,
-                )
-            })?;
         Ok(())
     }
 
