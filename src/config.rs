@@ -824,7 +824,8 @@ pub struct LoadArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
     /// The table: repositories, pull_requests, pr_commits, reviews, review_comments,
-    /// issue_comments, gharchive_events, gharchive_hours, repo_stars or repo_star_history.
+    /// issue_comments, gharchive_events, gharchive_hours, repo_stars, repo_star_history,
+    /// commits, file_changes or file_states.
     #[arg(long, value_parser = crate::jobs::export::parse_table)]
     pub table: &'static crate::tables::TableDef,
     /// csv or parquet.

@@ -573,7 +573,11 @@ mod tests {
             collected_at: t,
             collection_id: "c".into(),
         };
-        assert_eq!(sorted(keys(&repo)), columns(&tables::REPOSITORIES));
+        // The commits job's columns are not a pull-request collection's: its chunk rows lack
+        // them, their load reads them as NULL and never writes them over a stored row.
+        let mut chunk_columns = columns(&tables::REPOSITORIES);
+        chunk_columns.retain(|c| !tables::COMMITS_OWNED.contains(&c.as_str()));
+        assert_eq!(sorted(keys(&repo)), chunk_columns);
     }
 
     #[test]

@@ -36,6 +36,23 @@ pub struct Column {
     pub mode: Mode,
 }
 
+/// The size of a table's time partitions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionUnit {
+    Day,
+    Month,
+}
+
+impl PartitionUnit {
+    /// BigQuery's name of it (`timePartitioning.type`): `DAY` or `MONTH`.
+    pub fn bigquery(self) -> &'static str {
+        match self {
+            PartitionUnit::Day => "DAY",
+            PartitionUnit::Month => "MONTH",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct TableDef {
     pub name: &'static str,
@@ -48,8 +65,12 @@ pub struct TableDef {
     /// children carry `pr_updated_at`, the version of the pull-request snapshot they came in:
     /// a newer snapshot replaces the children of an older one (see `warehouse`).
     pub version: &'static [&'static str],
-    /// `DATE(column)` partitioning, where the table has it.
+    /// Time partitioning on this TIMESTAMP column, where the table has it (BigQuery's; the SQL
+    /// backends index it).
     pub partition: Option<&'static str>,
+    /// The partitions' size: a day, or a month for tables whose history spans decades
+    /// (BigQuery allows 4,000 partitions per table: 20 years of days exceed it).
+    pub partition_unit: PartitionUnit,
     pub cluster: &'static [&'static str],
 }
 
@@ -100,10 +121,13 @@ pub const REPOSITORIES: TableDef = TableDef {
         opt("pushed_at", Timestamp),
         req("collected_at", Timestamp),
         req("collection_id", Str),
+        opt("last_commit_sha", Str),
+        opt("last_commit_at", Timestamp),
     ],
     key: &["repo_id"],
     version: &["updated_at", "collected_at"],
     partition: None,
+    partition_unit: PartitionUnit::Day,
     cluster: &["organization"],
 };
 
@@ -145,6 +169,7 @@ pub const PULL_REQUESTS: TableDef = TableDef {
     key: &["repository_id", "pr_number"],
     version: &["updated_at", "collected_at"],
     partition: Some("created_at"),
+    partition_unit: PartitionUnit::Day,
     cluster: &["repository", "author"],
 };
 
@@ -173,6 +198,7 @@ pub const PR_COMMITS: TableDef = TableDef {
     // A commit does not change; the copy from the newest look at its pull request wins.
     version: &["pr_updated_at", "collected_at"],
     partition: Some("committed_at"),
+    partition_unit: PartitionUnit::Day,
     cluster: &["repository", "author"],
 };
 
@@ -199,6 +225,7 @@ pub const REVIEWS: TableDef = TableDef {
     key: &["repository_id", "review_id"],
     version: &["pr_updated_at", "updated_at", "collected_at"],
     partition: Some("submitted_at"),
+    partition_unit: PartitionUnit::Day,
     cluster: &["repository", "reviewer"],
 };
 
@@ -225,6 +252,7 @@ pub const REVIEW_COMMENTS: TableDef = TableDef {
     key: &["repository_id", "comment_id"],
     version: &["pr_updated_at", "updated_at", "collected_at"],
     partition: Some("created_at"),
+    partition_unit: PartitionUnit::Day,
     cluster: &["repository", "author"],
 };
 
@@ -248,6 +276,7 @@ pub const ISSUE_COMMENTS: TableDef = TableDef {
     key: &["repository_id", "comment_id"],
     version: &["pr_updated_at", "updated_at", "collected_at"],
     partition: Some("created_at"),
+    partition_unit: PartitionUnit::Day,
     cluster: &["repository", "author"],
 };
 
@@ -280,6 +309,7 @@ pub const GHARCHIVE_EVENTS: TableDef = TableDef {
     // replaces only its own rows.
     version: &[],
     partition: Some("created_at"),
+    partition_unit: PartitionUnit::Day,
     cluster: &["event_type", "repo_name"],
 };
 
@@ -304,6 +334,7 @@ pub const GHARCHIVE_HOURS: TableDef = TableDef {
     key: &["hour"],
     version: &["updated_at"],
     partition: None,
+    partition_unit: PartitionUnit::Day,
     cluster: &[],
 };
 
@@ -333,6 +364,7 @@ pub const REPO_STARS: TableDef = TableDef {
     key: &["repo_id"],
     version: &["observed_at"],
     partition: None,
+    partition_unit: PartitionUnit::Day,
     cluster: &["repo_id"],
 };
 
@@ -350,6 +382,7 @@ pub const REPO_STAR_HISTORY: TableDef = TableDef {
     key: &["repo_id", "observed_at"],
     version: &[],
     partition: Some("observed_at"),
+    partition_unit: PartitionUnit::Day,
     cluster: &["repo_id"],
 };
 
@@ -387,6 +420,7 @@ pub const COMMITS: TableDef = TableDef {
     key: &["repository_id", "commit_sha"],
     version: &[],
     partition: Some("commit_at"),
+    partition_unit: PartitionUnit::Month,
     cluster: &["repository_id", "author_email"],
 };
 
@@ -417,6 +451,7 @@ pub const FILE_CHANGES: TableDef = TableDef {
     key: &["repository_id", "commit_sha", "file_path"],
     version: &[],
     partition: Some("commit_at"),
+    partition_unit: PartitionUnit::Month,
     cluster: &["repository_id", "file_type"],
 };
 
@@ -441,6 +476,7 @@ pub const FILE_STATES: TableDef = TableDef {
     key: &["repository_id", "commit_sha", "file_path"],
     version: &[],
     partition: Some("commit_at"),
+    partition_unit: PartitionUnit::Month,
     cluster: &["repository_id"],
 };
 
@@ -497,9 +533,15 @@ pub fn arrow_schema(t: &TableDef) -> arrow_schema::SchemaRef {
     std::sync::Arc::new(Schema::new(fields))
 }
 
-/// Every table the warehouse holds: [`ALL`], then [`GHARCHIVE`], then [`STARS`].
+/// The columns of [`REPOSITORIES`] that only the commits job writes (where it stands on the
+/// default branch): chunk rows of a pull-request collection never carry them, and its load
+/// keeps the stored values.
+pub const COMMITS_OWNED: &[&str] = &["last_commit_sha", "last_commit_at"];
+
+/// Every table the warehouse holds: [`ALL`], then [`GHARCHIVE`], then [`STARS`], then
+/// [`COMMIT_TABLES`].
 pub fn every() -> impl Iterator<Item = &'static TableDef> {
-    ALL.iter().chain(GHARCHIVE).chain(STARS)
+    ALL.iter().chain(GHARCHIVE).chain(STARS).chain(COMMIT_TABLES)
 }
 
 /// Any table the warehouse holds, by name (see [`every`]); `None` for another name.

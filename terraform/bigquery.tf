@@ -8,7 +8,9 @@ resource "google_bigquery_dataset" "ghstats" {
   depends_on = [google_project_service.apis]
 }
 
-# Every table from the code's one definition: partitioned by day, clustered, protected.
+# Every table from the code's one definition: partitioned by day (the commits tables, whose
+# history spans decades, by month: BigQuery allows 4,000 partitions a table), clustered,
+# protected.
 resource "google_bigquery_table" "tables" {
   for_each            = local.tables
   project             = var.project_id
@@ -21,7 +23,7 @@ resource "google_bigquery_table" "tables" {
   dynamic "time_partitioning" {
     for_each = each.value.partition_field == null ? [] : [each.value.partition_field]
     content {
-      type  = "DAY"
+      type  = each.value.partition_type
       field = time_partitioning.value
     }
   }

@@ -28,9 +28,23 @@ locals {
       description = "ghstats: GH Archive, every hour since the last one ingested up to the newest published"
       body        = jsonencode({})
     }
+    # Default-branch commits with per-file changes, read over git: each repository from its
+    # last processed commit to its head. The repositories listed in commits_repos, or else every
+    # repository of the organization (forks and archived ones skipped). It runs under its own
+    # lock, beside /collect; a repository whose head has not moved costs one ref listing.
+    commits = {
+      path        = "/commits"
+      schedule    = var.commits_schedule
+      description = "ghstats: default-branch commits and their file changes, since each repository's last processed commit"
+      body        = length(var.commits_repos) > 0 ? jsonencode({ repos = var.commits_repos }) : jsonencode({ org = coalesce(var.commits_org, var.github_org) })
+    }
+  }
+  scheduled_switched = {
+    for name, job in local.scheduled_all : name => job
+    if name != "commits" || var.commits_enabled
   }
   scheduled = {
-    for name, job in local.scheduled_all : name => job
+    for name, job in local.scheduled_switched : name => job
     if name != "gharchive" || var.gharchive_enabled
   }
 }

@@ -208,3 +208,31 @@ variable "gharchive_task_max_retries" {
   type        = number
   default     = 3
 }
+
+variable "commits_enabled" {
+  description = "Default-branch commits: the Scheduler job calling POST /commits (DEPLOYMENT.md, \"Commits\")."
+  type        = bool
+  default     = true
+}
+
+variable "commits_schedule" {
+  description = "Cron schedule of POST /commits; daily by default (hourly works too: a repository whose head has not moved costs one ref listing)."
+  type        = string
+  default     = "17 4 * * *"
+}
+
+variable "commits_repos" {
+  description = "Repositories (owner/name) whose commits the scheduled POST /commits reads; empty: every repository of commits_org."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for r in var.commits_repos : can(regex("^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$", r))])
+    error_message = "commits_repos takes owner/name entries."
+  }
+}
+
+variable "commits_org" {
+  description = "The organization whose repositories the scheduled POST /commits reads when commits_repos is empty; null: github_org."
+  type        = string
+  default     = null
+}

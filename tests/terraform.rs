@@ -33,16 +33,18 @@ fn terraform_tables_match_the_code() {
     // Every table of the code, GH Archive's and the stars' included, with the loader's own
     // schema, partitioning and clustering.
     let tables = committed["tables"].as_object().unwrap();
-    let defs: Vec<_> = ghstats::tables::ALL
-        .iter()
-        .chain(ghstats::tables::GHARCHIVE)
-        .chain(ghstats::tables::STARS)
-        .collect();
+    let defs: Vec<_> = ghstats::tables::every().collect();
     assert_eq!(tables.len(), defs.len());
     for t in defs {
         let tf = &tables[t.name];
         assert_eq!(tf["schema"], ghstats::warehouse::bigquery::schema_json(t));
         assert_eq!(tf["partition_field"].as_str(), t.partition);
+        assert_eq!(
+            tf["partition_type"].as_str(),
+            Some(t.partition_unit.bigquery()),
+            "{}",
+            t.name
+        );
         let clustering: Vec<&str> = tf["clustering"]
             .as_array()
             .unwrap()
@@ -63,6 +65,7 @@ fn terraform_builds_every_table_from_the_generated_file() {
         "schema              = jsonencode(each.value.schema)",
         "clustering          = each.value.clustering",
         "field = time_partitioning.value",
+        "type  = each.value.partition_type",
         "deletion_protection = var.deletion_protection",
     ] {
         assert!(
@@ -265,6 +268,36 @@ fn gh_archive_is_scheduled_hourly_at_minute_20_with_oidc() {
         Some("google_service_account.invoker.email")
     );
     assert_eq!(setting(oidc, "audience"), Some("local.audience"));
+}
+
+/// The commits call: Cloud Scheduler daily by default (the schedule a variable), POST /commits
+/// with the repositories of `commits_repos`, or else the organization (`commits_org`, by
+/// default the collected one), with the invoker's OIDC token like every scheduled call.
+#[test]
+fn commits_are_scheduled_daily_with_the_repositories_or_the_organization() {
+    let scheduler = terraform_file("scheduler.tf");
+    let entry = block(&scheduler, "commits = {");
+    assert_eq!(setting(entry, "path"), Some("\"/commits\""));
+    assert_eq!(setting(entry, "schedule"), Some("var.commits_schedule"));
+    assert_eq!(
+        setting(entry, "body"),
+        Some("length(var.commits_repos) > 0 ? jsonencode({ repos = var.commits_repos }) : jsonencode({ org = coalesce(var.commits_org, var.github_org) })")
+    );
+    // Once a day, at a fixed minute and hour.
+    let schedule = default_of("commits_schedule");
+    let fields: Vec<&str> = schedule.trim_matches('"').split(' ').collect();
+    assert_eq!(fields.len(), 5, "{schedule}");
+    assert!(fields[0].parse::<u8>().is_ok() && fields[1].parse::<u8>().is_ok());
+    assert_eq!(&fields[2..], ["*", "*", "*"], "{schedule}");
+    assert_eq!(default_of("commits_repos"), "[]");
+    assert_eq!(default_of("commits_org"), "null");
+    assert_eq!(default_of("commits_enabled"), "true");
+    let switched = block(&scheduler, "scheduled_switched = {");
+    assert!(
+        switched.contains(r#"if name != "commits" || var.commits_enabled"#),
+        "{switched}"
+    );
+    assert!(block(&scheduler, "scheduled = {").contains("local.scheduled_switched"));
 }
 
 /// The backfill's Cloud Run Job: the service's image, account, settings and secret, running

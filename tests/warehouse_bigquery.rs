@@ -38,11 +38,7 @@ async fn init_creates_the_dataset_partitioned_clustered_tables_and_views() {
         }
     };
     assert_eq!(get(base.clone()).await["location"], "US");
-    let every = ghstats::tables::ALL
-        .iter()
-        .chain(ghstats::tables::GHARCHIVE)
-        .chain(ghstats::tables::STARS);
-    for t in every {
+    for t in ghstats::tables::every() {
         let table = get(format!("{base}/tables/{}", t.name)).await;
         assert_eq!(
             table["schema"]["fields"].as_array().map(Vec::len),
@@ -56,6 +52,15 @@ async fn init_creates_the_dataset_partitioned_clustered_tables_and_views() {
             "{}",
             t.name
         );
+        if t.partition.is_some() {
+            // Commits span decades: months, as BigQuery allows 4,000 partitions a table.
+            assert_eq!(
+                table["timePartitioning"]["type"].as_str(),
+                Some(t.partition_unit.bigquery()),
+                "{}",
+                t.name
+            );
+        }
         let cluster: Vec<&str> = table["clustering"]["fields"]
             .as_array()
             .map(|a| a.iter().filter_map(|f| f.as_str()).collect())
@@ -97,4 +102,58 @@ async fn reading_a_missing_dataset_creates_nothing() {
         .unwrap();
     let wh = ghstats::warehouse::open_existing(&url).await.unwrap();
     assert_eq!(wh.row_counts().await.unwrap()["pull_requests"], 0);
+}
+
+/// A dataset whose `repositories` table was made before the commits job (no
+/// `last_commit_sha`/`last_commit_at`) gains the columns at `ensure_tables` (a schema update
+/// adding nullable fields), keeping its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_repositories_table_gains_the_commit_columns() {
+    use ghstats::warehouse::conformance;
+    let Some(target) = fresh_bigquery() else {
+        return;
+    };
+    let base = dataset_url(&target);
+    let http = reqwest::Client::new();
+    let ok = |r: reqwest::Response| async move {
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert!(status.is_success(), "{status}: {body}");
+    };
+    let projects = base.split("/datasets/").next().unwrap().to_string();
+    ok(http
+        .post(format!("{projects}/datasets"))
+        .json(&serde_json::json!({"datasetReference": {"projectId": target.project, "datasetId": target.dataset}, "location": "US"}))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let old = &conformance::OLD_REPOSITORIES;
+    ok(http
+        .post(format!("{base}/tables"))
+        .json(&serde_json::json!({
+            "tableReference": {"projectId": target.project, "datasetId": target.dataset, "tableId": old.name},
+            "schema": {"fields": ghstats::warehouse::bigquery::schema_json(old)},
+        }))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let insert = conformance::old_repository_insert(
+        7,
+        &format!("`{}.{}.repositories`", target.project, target.dataset),
+        "TIMESTAMP '2026-03-01T10:05:00Z'",
+        "FALSE",
+    );
+    ok(http
+        .post(format!("{projects}/queries"))
+        .json(&serde_json::json!({"query": insert, "useLegacySql": false}))
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let wh = BigQueryWarehouse::connect(&target).await.unwrap();
+    conformance::an_old_repositories_table_gains_the_commit_columns(&wh, 7)
+        .await
+        .unwrap();
 }

@@ -254,3 +254,50 @@ async fn query_errors_carry_bigquerys_message() {
         .unwrap();
     assert_eq!(rows, vec![serde_json::json!({"n": 0})]);
 }
+
+/// Commit months whose Parquet objects are in GCS load through load jobs reading their gs://
+/// URIs (the emulator reads fake-gcs-server's files), and equal the objects; loading them again
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_months_load_from_gs_and_equal_their_objects() {
+    let Some(target) = fresh_bigquery() else {
+        return;
+    };
+    let Some(common::gcs::GcsBucket { endpoint, bucket }) = common::gcs::GcsBucket::from_env()
+    else {
+        return;
+    };
+    let prefix = format!("commits-{:08x}", rand::random::<u32>());
+    let written = Lake::new(
+        std::sync::Arc::new(object_store::memory::InMemory::new()),
+        Some(object_store::path::Path::from(prefix.as_str())),
+    );
+    let sample = ghstats::warehouse::conformance::commit_months_sample(&written)
+        .await
+        .unwrap();
+    copy_to_gcs(&written, &endpoint, &bucket).await;
+    let url: StorageUrl = format!("gs://{bucket}/{prefix}").parse().unwrap();
+    let gcs = Lake::open(&url, Some(&endpoint)).unwrap();
+    assert!(gcs.gcs_uri(&sample.months[0].commits[0]).is_some());
+    let wh = BigQueryWarehouse::connect(&target).await.unwrap();
+    wh.init().await.unwrap();
+    for _ in 0..2 {
+        let read = wh
+            .load_commit_months(&gcs, &sample.state, &sample.months)
+            .await
+            .unwrap();
+        assert_eq!(
+            read,
+            std::collections::BTreeMap::from([
+                ("commits".to_string(), 3),
+                ("file_changes".to_string(), 2),
+                ("file_states".to_string(), 2),
+            ])
+        );
+        let stored =
+            ghstats::warehouse::conformance::stored_commit_rows(&wh, sample.state.repo_id)
+                .await
+                .unwrap();
+        assert_eq!(stored, sample.expected);
+    }
+}

@@ -164,3 +164,34 @@ async fn summary_creates_nothing_and_waits_for_no_write_lock() {
         .await
         .unwrap();
 }
+
+/// A database whose `repositories` table was made before the commits job (no
+/// `last_commit_sha`/`last_commit_at`) gains the columns at `ensure_tables`, keeping its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_repositories_table_gains_the_commit_columns() {
+    let Some(url) = fresh_database().await else {
+        return;
+    };
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let old = &ghstats::warehouse::conformance::OLD_REPOSITORIES;
+    client
+        .batch_execute(&ghstats::warehouse::postgres::create_table_sql(old))
+        .await
+        .unwrap();
+    client
+        .batch_execute(&ghstats::warehouse::conformance::old_repository_insert(
+            7,
+            "repositories",
+            "'2026-03-01T10:05:00Z'",
+            "false",
+        ))
+        .await
+        .unwrap();
+    let wh = PostgresWarehouse::connect(&url).await.unwrap();
+    ghstats::warehouse::conformance::an_old_repositories_table_gains_the_commit_columns(&wh, 7)
+        .await
+        .unwrap();
+}

@@ -45,3 +45,36 @@ async fn tables_of_an_earlier_build_are_refused_with_what_to_do() {
         "{err}"
     );
 }
+
+/// A warehouse whose `repositories` table was made before the commits job (no
+/// `last_commit_sha`/`last_commit_at`) gains the columns at `ensure_tables`, keeping its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_repositories_table_gains_the_commit_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let old = &conformance::OLD_REPOSITORIES;
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&ghstats::warehouse::sqlite::create_table_sql(old))
+            .unwrap();
+        conn.execute_batch(&conformance::old_repository_insert(
+            7,
+            "repositories",
+            "'2026-03-01T10:05:00.000000Z'",
+            "0",
+        ))
+        .unwrap();
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('repositories')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(!columns.iter().any(|c| c == "last_commit_sha"), "{columns:?}");
+    }
+    let wh = SqliteWarehouse::open(&path).await.unwrap();
+    conformance::an_old_repositories_table_gains_the_commit_columns(&wh, 7)
+        .await
+        .unwrap();
+}

@@ -202,20 +202,19 @@ pub fn schema_json(t: &TableDef) -> Value {
     )
 }
 
-/// Every table as Terraform creates it (`terraform/bigquery_tables.json`): its schema, its DAY
-/// partitioning column (or null) and its clustering columns, keyed by table name. The GH
-/// Archive and stars tables are there too, so Terraform's deletion protection covers them.
+/// Every table as Terraform creates it (`terraform/bigquery_tables.json`): its schema, its
+/// partitioning column (or null) and unit (`DAY`, or `MONTH` for the commits tables) and its
+/// clustering columns, keyed by table name. The GH Archive, stars and commits tables are there
+/// too, so Terraform's deletion protection covers them.
 pub fn terraform_tables() -> Value {
-    let tables: serde_json::Map<String, Value> = crate::tables::ALL
-        .iter()
-        .chain(crate::tables::GHARCHIVE)
-        .chain(crate::tables::STARS)
+    let tables: serde_json::Map<String, Value> = crate::tables::every()
         .map(|t| {
             (
                 t.name.to_string(),
                 json!({
                     "schema": schema_json(t),
                     "partition_field": t.partition,
+                    "partition_type": t.partition_unit.bigquery(),
                     "clustering": t.cluster,
                 }),
             )
@@ -713,14 +712,18 @@ impl BigQueryWarehouse {
         }
     }
 
-    /// A table from the definition: partitioned by day on its partition column, clustered.
+    /// A table from the definition: partitioned by day (or month) on its partition column,
+    /// clustered.
     fn table_resource(&self, t: &TableDef, name: &str) -> model::Table {
         let mut table = model::Table::new()
             .set_table_reference(self.table_reference(name))
             .set_schema(schema(t));
         if let Some(p) = t.partition {
-            table = table
-                .set_time_partitioning(model::TimePartitioning::new().set_type("DAY").set_field(p));
+            table = table.set_time_partitioning(
+                model::TimePartitioning::new()
+                    .set_type(t.partition_unit.bigquery())
+                    .set_field(p),
+            );
         }
         if !t.cluster.is_empty() {
             table = table.set_clustering(
@@ -730,7 +733,9 @@ impl BigQueryWarehouse {
         table
     }
 
-    /// Creates a missing table; an existing one must have every column of the definition.
+    /// Creates a missing table. An existing one must have every REQUIRED column of the
+    /// definition; the nullable ones it lacks (a table made by an earlier build) are added to
+    /// its schema, as NULL in the rows already there.
     async fn ensure_table(&self, t: &TableDef) -> Result<(), WarehouseError> {
         let existing = match self.get_table(t.name).await? {
             Some(existing) => existing,
@@ -744,15 +749,16 @@ impl BigQueryWarehouse {
                 self.get_table(t.name).await?.unwrap_or_default()
             }
         };
-        let have: Vec<String> = existing
+        let fields: Vec<model::TableFieldSchema> = existing
             .schema
-            .map(|s| s.fields.into_iter().map(|f| f.name).collect())
+            .map(|s| s.fields)
             .unwrap_or_default();
+        let has = |c: &str| fields.iter().any(|f| f.name.eq_ignore_ascii_case(c));
         let missing: Vec<&str> = t
             .columns
             .iter()
+            .filter(|c| c.mode == Mode::Required && !has(c.name))
             .map(|c| c.name)
-            .filter(|c| !have.iter().any(|h| h.eq_ignore_ascii_case(c)))
             .collect();
         if !missing.is_empty() {
             return Err(WarehouseError::Query(format!(
@@ -760,6 +766,22 @@ impl BigQueryWarehouse {
                 self.table_ref(t.name),
                 missing.join(", ")
             )));
+        }
+        // DDL rather than a schema patch: the same statement on BigQuery and its emulator.
+        for c in t.columns.iter().filter(|c| !has(c.name)) {
+            let ty = match c.mode {
+                Mode::Repeated => format!("ARRAY<{}>", c.ty.bigquery()),
+                _ => c.ty.bigquery().to_string(),
+            };
+            self.rows(
+                "ddl",
+                &format!(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {ty}",
+                    self.table_ref(t.name),
+                    c.name
+                ),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -1175,10 +1197,11 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
             body.push(format!(
                 "SET {upd} = (SELECT COUNT(*) FROM ({dedup}) S JOIN {target} T ON {on} WHERE {newer});"
             ));
-            let set: Vec<String> = cols
+            let set: Vec<String> = t
+                .columns
                 .iter()
-                .filter(|c| !t.key.contains(c))
-                .map(|c| format!("{c} = S.{c}"))
+                .filter(|c| sql::merged(t, c))
+                .map(|c| format!("{0} = S.{0}", c.name))
                 .collect();
             body.push(format!(
                 "MERGE {target} T USING ({dedup}) S ON {on}\nWHEN MATCHED AND {newer} THEN UPDATE SET {set}\nWHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values});",
@@ -1368,6 +1391,180 @@ LEFT JOIN merged m ON m.organization = w.organization AND m.week = w.week",
         Ok(staged.rows)
     }
 
+    /// Fills one staging table per commits table from the months' Parquet objects (load jobs
+    /// reading `gs://` URIs when the lake is a bucket, otherwise each object streamed as a
+    /// media upload), checks that every staged row is of its repository and month, then runs
+    /// [`BigQueryWarehouse::commit_months_script`]. `stages` collects the staging tables made,
+    /// for the caller to drop.
+    async fn load_commit_stages(
+        &self,
+        lake: &Lake,
+        repo: &crate::commits::RepositoryState,
+        months: &[crate::commits::MonthPartition],
+        token: &str,
+        stages: &mut Vec<(&'static TableDef, String)>,
+    ) -> Result<BTreeMap<String, u64>, WarehouseError> {
+        use super::commits as shared;
+        let names: Vec<String> = months.iter().map(|m| lit(&m.month)).collect();
+        for t in tables::COMMIT_TABLES {
+            let files: Vec<&String> = months.iter().flat_map(|m| m.files(t.name)).collect();
+            if files.is_empty() {
+                continue;
+            }
+            let stage = self.create_stage(t, token).await?;
+            stages.push((t, stage.clone()));
+            // The file's columns match the staging table's by name; list inference reads a
+            // Parquet LIST (`parent_commits`) as a REPEATED column rather than a record.
+            let load = |uris: Vec<String>| {
+                model::JobConfiguration::new().set_load(
+                    model::JobConfigurationLoad::new()
+                        .set_source_uris(uris)
+                        .set_source_format("PARQUET")
+                        .set_parquet_options(
+                            model::ParquetOptions::new().set_enable_list_inference(true),
+                        )
+                        .set_destination_table(self.table_reference(&stage))
+                        .set_write_disposition("WRITE_APPEND")
+                        .set_create_disposition("CREATE_NEVER")
+                        .set_max_bad_records(0),
+                )
+            };
+            let uris: Option<Vec<String>> = files.iter().map(|f| lake.gcs_uri(f)).collect();
+            match uris {
+                Some(uris) => {
+                    for batch in uris.chunks(URIS_PER_JOB) {
+                        self.run("load", load(batch.to_vec())).await?;
+                    }
+                }
+                None => {
+                    for f in files {
+                        let path = object_store::path::Path::from(f.as_str());
+                        self.upload(load(Vec::new()), Media::Object { lake, path: &path })
+                            .await?;
+                    }
+                }
+            }
+        }
+        let mut read = shared::zero_counts();
+        if !stages.is_empty() {
+            // Rows per table, and those not of their repository and month: such a row would
+            // stay behind when its own month is replaced.
+            let parts: Vec<String> = stages
+                .iter()
+                .map(|(t, stage)| {
+                    format!(
+                        "SELECT {} AS tbl, COUNT(*) AS n, SUM(CASE WHEN repository_id <> {id} OR commit_month NOT IN ({months}) \
+                         OR FORMAT_TIMESTAMP('%Y-%m', commit_at) <> commit_month THEN 1 ELSE 0 END) AS bad FROM {}",
+                        lit(t.name),
+                        self.table_ref(stage),
+                        id = repo.repo_id,
+                        months = names.join(", "),
+                    )
+                })
+                .collect();
+            for row in self.rows("stats", &parts.join("\nUNION ALL\n")).await? {
+                let tbl = row["tbl"].as_str().unwrap_or_default().to_string();
+                if row["bad"].as_u64().unwrap_or(0) > 0 {
+                    return Err(WarehouseError::BadChunk {
+                        path: months
+                            .iter()
+                            .flat_map(|m| m.files(&tbl))
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        message: format!(
+                            "{} {tbl} rows are not of repository {} and the months {}",
+                            row["bad"],
+                            repo.repo_id,
+                            names.join(", ")
+                        ),
+                    });
+                }
+                read.insert(tbl, row["n"].as_u64().unwrap_or(0));
+            }
+        }
+        let script = self.commit_months_script(repo, months, stages)?;
+        self.transaction("commits", &script).await?;
+        Ok(read)
+    }
+
+    /// One transaction: per commits table, the months' stored rows deleted (their `commit_at`
+    /// range given as constants, so only those month partitions are read) and the staged rows
+    /// inserted, one per key; then the repository's `repositories` row upserted by the rule of
+    /// [`super::commits`], and its `commits` rows given its current name.
+    fn commit_months_script(
+        &self,
+        repo: &crate::commits::RepositoryState,
+        months: &[crate::commits::MonthPartition],
+        stages: &[(&'static TableDef, String)],
+    ) -> Result<String, WarehouseError> {
+        use super::commits as shared;
+        let mut body = vec!["BEGIN TRANSACTION;".to_string()];
+        if let Some((lo, hi)) = shared::months_range(months)? {
+            let names: Vec<String> = months.iter().map(|m| lit(&m.month)).collect();
+            for t in tables::COMMIT_TABLES {
+                let target = self.table_ref(t.name);
+                body.push(format!(
+                    "DELETE FROM {target} T WHERE T.repository_id = {id} AND T.commit_month IN ({names}) \
+                     AND T.commit_at >= {lo} AND T.commit_at < {hi};",
+                    id = repo.repo_id,
+                    names = names.join(", "),
+                    lo = ts_lit(lo),
+                    hi = ts_lit(hi),
+                ));
+                let Some((_, stage)) = stages.iter().find(|(s, _)| s.name == t.name) else {
+                    continue;
+                };
+                let cols = sql::column_list(t);
+                body.push(format!(
+                    "INSERT INTO {target} ({cols}) SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY commit_at) AS ghstats_rank FROM {stage}) WHERE ghstats_rank = 1;",
+                    key = t.key.join(", "),
+                    stage = self.table_ref(stage),
+                ));
+            }
+        }
+        let t = &tables::REPOSITORIES;
+        let values: Vec<String> = t
+            .columns
+            .iter()
+            .zip(shared::repository_cells(repo))
+            .map(|(c, v)| format!("{} AS {}", cell_lit(c, &v), c.name))
+            .collect();
+        let newer = newer(t, "S", "T");
+        let set: Vec<String> = t
+            .columns
+            .iter()
+            .filter(|c| !t.key.contains(&c.name))
+            .map(|c| {
+                if tables::COMMITS_OWNED.contains(&c.name) {
+                    format!("{0} = S.{0}", c.name)
+                } else {
+                    format!("{0} = CASE WHEN {newer} THEN S.{0} ELSE T.{0} END", c.name)
+                }
+            })
+            .collect();
+        let cols: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
+        body.push(format!(
+            "MERGE {} T USING (SELECT {}) S ON T.repo_id = S.repo_id\nWHEN MATCHED THEN UPDATE SET {}\nWHEN NOT MATCHED THEN INSERT ({}) VALUES ({});",
+            self.table_ref(t.name),
+            values.join(", "),
+            set.join(", "),
+            cols.join(", "),
+            cols.iter().map(|c| format!("S.{c}")).collect::<Vec<_>>().join(", ")
+        ));
+        body.push(format!(
+            "{};",
+            shared::rename_commits_sql(
+                &self.table_ref(t.name),
+                &self.table_ref(tables::COMMITS.name),
+                &repo.repo_id.to_string(),
+                |a, b| format!("CONCAT({a}, {b})")
+            )
+        ));
+        body.push("COMMIT TRANSACTION;".into());
+        Ok(body.join("\n"))
+    }
+
     /// Fills the staging table `stage` from a stars crawl's chunks and runs the transaction of
     /// [`Warehouse::load_stars`].
     async fn load_stars_stage(
@@ -1553,11 +1750,7 @@ impl Warehouse for BigQueryWarehouse {
     /// every column. `init` also replaces the views.
     async fn ensure_tables(&self) -> Result<(), WarehouseError> {
         self.create_dataset().await?;
-        for t in tables::ALL
-            .iter()
-            .chain(tables::GHARCHIVE)
-            .chain(tables::STARS)
-        {
+        for t in tables::every() {
             self.ensure_table(t).await?;
         }
         for (name, sql) in self.views() {
@@ -1717,6 +1910,27 @@ impl Warehouse for BigQueryWarehouse {
         result
     }
 
+    /// Load jobs read the months' Parquet objects into staging tables (from `gs://` when the
+    /// lake is a bucket), then one transaction replaces the months and upserts the repository
+    /// (see `load_commit_stages`). The staging tables are dropped whatever happened.
+    async fn load_commit_months(
+        &self,
+        lake: &Lake,
+        repo: &crate::commits::RepositoryState,
+        months: &[crate::commits::MonthPartition],
+    ) -> Result<BTreeMap<String, u64>, WarehouseError> {
+        super::commits::check_months(repo, months)?;
+        let token = format!("{:016x}", rand::random::<u64>());
+        let mut stages = Vec::new();
+        let result = self
+            .load_commit_stages(lake, repo, months, &token, &mut stages)
+            .await;
+        for (_, stage) in &stages {
+            self.drop_table(stage).await;
+        }
+        result
+    }
+
     async fn delete_repository(
         &self,
         organization: &str,
@@ -1748,7 +1962,13 @@ impl Warehouse for BigQueryWarehouse {
     }
 
     async fn row_counts(&self) -> Result<BTreeMap<String, u64>, WarehouseError> {
-        let sql: Vec<String> = tables::ALL
+        let mut counted: Vec<&TableDef> = tables::ALL.iter().collect();
+        for t in tables::COMMIT_TABLES {
+            if self.get_table(t.name).await?.is_some() {
+                counted.push(t);
+            }
+        }
+        let sql: Vec<String> = counted
             .iter()
             .map(|t| {
                 format!(
@@ -1758,10 +1978,8 @@ impl Warehouse for BigQueryWarehouse {
                 )
             })
             .collect();
-        let mut out: BTreeMap<String, u64> = tables::ALL
-            .iter()
-            .map(|t| (t.name.to_string(), 0))
-            .collect();
+        let mut out: BTreeMap<String, u64> =
+            counted.iter().map(|t| (t.name.to_string(), 0)).collect();
         for row in self.rows("count", &sql.join("\nUNION ALL\n")).await? {
             if let (Some(t), Some(n)) = (row["tbl"].as_str(), row["n"].as_u64()) {
                 out.insert(t.to_string(), n);

@@ -66,6 +66,15 @@ pub async fn run_all(wh: &dyn Warehouse) -> anyhow::Result<()> {
     a_bad_stars_chunk_loads_nothing(wh)
         .await
         .context("a_bad_stars_chunk_loads_nothing")?;
+    commit_months_load_is_idempotent(wh).await.context("commit_months_load_is_idempotent")?;
+    a_month_loaded_again_replaces_its_rows(wh).await.context("a_month_loaded_again_replaces_its_rows")?;
+    a_month_with_no_objects_is_emptied(wh).await.context("a_month_with_no_objects_is_emptied")?;
+    other_months_and_repositories_are_untouched(wh).await.context("other_months_and_repositories_are_untouched")?;
+    a_pull_request_load_keeps_last_commit_sha(wh).await.context("a_pull_request_load_keeps_last_commit_sha")?;
+    parent_commits_round_trip(wh).await.context("parent_commits_round_trip")?;
+    null_and_empty_text_are_kept_apart(wh).await.context("null_and_empty_text_are_kept_apart")?;
+    odd_text_in_commits_survives(wh).await.context("odd_text_in_commits_survives")?;
+    a_row_of_another_month_fails_the_load_and_changes_nothing(wh).await.context("a_row_of_another_month_fails_the_load_and_changes_nothing")?;
     Ok(())
 }
 
@@ -93,7 +102,16 @@ macro_rules! warehouse_conformance_tests {
             a_newer_crawl_adds_history_only_where_the_count_changed,
             an_older_crawl_loaded_late_never_rewrites_the_snapshot,
             star_history_is_append_only,
-            a_bad_stars_chunk_loads_nothing);
+            a_bad_stars_chunk_loads_nothing,
+            commit_months_load_is_idempotent,
+            a_month_loaded_again_replaces_its_rows,
+            a_month_with_no_objects_is_emptied,
+            other_months_and_repositories_are_untouched,
+            a_pull_request_load_keeps_last_commit_sha,
+            parent_commits_round_trip,
+            null_and_empty_text_are_kept_apart,
+            odd_text_in_commits_survives,
+            a_row_of_another_month_fails_the_load_and_changes_nothing);
     };
     (@each $setup:expr; $($name:ident),*) => {
         $(
@@ -1223,4 +1241,771 @@ pub async fn a_bad_stars_chunk_loads_nothing(wh: &dyn Warehouse) -> anyhow::Resu
         "a failed load left rows behind"
     );
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commits: month partitions of Parquet objects, loaded by `Warehouse::load_commit_months`.
+
+use crate::commits::rows::{CommitRow, FileChangeRow, FileStateRow};
+use crate::commits::{MonthPartition, RepositoryState};
+use crate::tables::{ColumnType, Mode, TableDef, COMMIT_TABLES};
+
+/// Writes month partitions of the commits tables as the commits job does (Parquet, one object
+/// per table and write, under `github/{table}/repository_id=…/commit_month=…/`) to an
+/// in-memory lake, for repositories of ids of its own.
+struct CommitsFixture {
+    lake: Lake,
+    /// Repository ids of this fixture start here: checks share a warehouse.
+    base: i64,
+    /// The part number of the next object: a month written again gets new object names, as
+    /// the job's rewrite does.
+    seq: usize,
+}
+
+fn commit_ts(month: &str, day: u32, minute: u32) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    Ok(format!("{month}-{day:02}T12:{minute:02}:00.123456Z").parse()?)
+}
+
+impl CommitsFixture {
+    fn new() -> Self {
+        Self::in_lake(Lake::new(Arc::new(object_store::memory::InMemory::new()), None))
+    }
+
+    fn in_lake(lake: Lake) -> Self {
+        CommitsFixture {
+            lake,
+            base: i64::from(rand::random::<u32>()) << 16,
+            seq: 0,
+        }
+    }
+
+    fn repo(&self, n: i64) -> i64 {
+        self.base + n
+    }
+
+    /// Commit `sha` of repository `n` in `month` (`YYYY-MM`) on `day`, with one parent.
+    fn commit(&self, n: i64, sha: &str, month: &str, day: u32) -> anyhow::Result<CommitRow> {
+        let at = commit_ts(month, day, 0)?;
+        Ok(CommitRow {
+            repository_id: self.repo(n),
+            repository: format!("acme/repo-{n}"),
+            commit_sha: sha.to_string(),
+            commit_author_id: Some(42),
+            author_login: Some("ada".into()),
+            author_name: "Ada Lovelace".into(),
+            author_email: "ada@example.com".into(),
+            committer_name: "GitHub".into(),
+            commit_at: at,
+            authored_at: commit_ts(month, day, 1)?,
+            commit_message: format!("change {sha}"),
+            num_files_changed: 1,
+            num_lines_added: 3,
+            num_lines_deleted: 1,
+            parent_commits: vec![format!("{sha}-parent")],
+            is_merge: false,
+            commit_month: month.to_string(),
+        })
+    }
+
+    /// The one file commit `c` changed.
+    fn change(c: &CommitRow) -> FileChangeRow {
+        FileChangeRow {
+            repository_id: c.repository_id,
+            commit_sha: c.commit_sha.clone(),
+            file_path: format!("src/{}.rs", c.commit_sha),
+            previous_path: None,
+            file_sha: Some(format!("blob-{}", c.commit_sha)),
+            commit_at: c.commit_at,
+            file_type: Some("rs".into()),
+            status: "modified".into(),
+            lines_added: 3,
+            lines_deleted: 1,
+            changes: 4,
+            is_binary: false,
+            commit_month: c.commit_month.clone(),
+        }
+    }
+
+    /// The version of the file commit `c` wrote.
+    fn state(c: &CommitRow) -> FileStateRow {
+        FileStateRow {
+            repository_id: c.repository_id,
+            commit_sha: c.commit_sha.clone(),
+            file_path: format!("src/{}.rs", c.commit_sha),
+            file_sha: format!("blob-{}", c.commit_sha),
+            commit_at: c.commit_at,
+            file_size: Some(120),
+            raw_url: crate::commits::rows::raw_url(&c.repository, &c.commit_sha, "src/x.rs"),
+            s3_file_location: None,
+            commit_month: c.commit_month.clone(),
+        }
+    }
+
+    /// Writes `batch` as a Parquet object of `table` in the month; returns its path.
+    async fn object(
+        &mut self,
+        table: &str,
+        repository_id: i64,
+        month: &str,
+        batch: &arrow_array::RecordBatch,
+    ) -> anyhow::Result<String> {
+        self.seq += 1;
+        let mut buf = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None)?;
+        w.write(batch)?;
+        w.close()?;
+        let path = crate::commits::partition_file(&self.lake, table, repository_id, month, self.seq);
+        self.lake.put(&path, buf.into()).await?;
+        Ok(path.to_string())
+    }
+
+    /// Writes a month of repository `n` from its commits (each with its file change and
+    /// state, unless given apart) and names its objects: none for a table without rows.
+    async fn month(
+        &mut self,
+        n: i64,
+        month: &str,
+        commits: &[CommitRow],
+    ) -> anyhow::Result<MonthPartition> {
+        let changes: Vec<FileChangeRow> = commits.iter().map(Self::change).collect();
+        let states: Vec<FileStateRow> = commits.iter().map(Self::state).collect();
+        self.month_of(n, month, commits, &changes, &states).await
+    }
+
+    async fn month_of(
+        &mut self,
+        n: i64,
+        month: &str,
+        commits: &[CommitRow],
+        changes: &[FileChangeRow],
+        states: &[FileStateRow],
+    ) -> anyhow::Result<MonthPartition> {
+        use crate::commits::rows::{commits_batch, file_changes_batch, file_states_batch};
+        let id = self.repo(n);
+        let mut p = MonthPartition {
+            repository_id: id,
+            month: month.to_string(),
+            commits: vec![],
+            file_changes: vec![],
+            file_states: vec![],
+        };
+        if !commits.is_empty() {
+            p.commits = vec![self.object("commits", id, month, &commits_batch(commits)?).await?];
+        }
+        if !changes.is_empty() {
+            p.file_changes = vec![
+                self.object("file_changes", id, month, &file_changes_batch(changes)?)
+                    .await?,
+            ];
+        }
+        if !states.is_empty() {
+            p.file_states = vec![
+                self.object("file_states", id, month, &file_states_batch(states)?)
+                    .await?,
+            ];
+        }
+        Ok(p)
+    }
+
+    /// The commits job's state of repository `n`, as seen at minute `seen` of 2026-03-01,
+    /// called `name`, with `last` its newest processed commit.
+    fn repo_state(&self, n: i64, name: &str, seen: u32, last: Option<&str>) -> anyhow::Result<RepositoryState> {
+        let at = |m: u32| -> anyhow::Result<chrono::DateTime<chrono::Utc>> { Ok(ts(m).parse()?) };
+        Ok(RepositoryState {
+            repo_id: self.repo(n),
+            node_id: format!("R_{n}"),
+            organization: "acme".into(),
+            repository: name.to_string(),
+            is_archived: false,
+            is_fork: false,
+            is_private: false,
+            default_branch: Some("main".into()),
+            created_at: at(0)?,
+            updated_at: at(seen)?,
+            pushed_at: Some(at(seen)?),
+            last_commit_sha: last.map(str::to_string),
+            last_commit_at: last.map(|_| at(seen)).transpose()?,
+            collected_at: at(seen)?,
+            collection_id: format!("commits-{seen:02}"),
+        })
+    }
+
+    /// The stored rows of `table` for repository `n`, in the backend-neutral form of
+    /// [`neutral`], sorted by key.
+    async fn stored(&self, wh: &dyn Warehouse, t: &TableDef, n: i64) -> anyhow::Result<Vec<Value>> {
+        let rows = wh
+            .query(&format!(
+                "SELECT {} FROM {} WHERE repository_id = {}",
+                super::sql::column_list(t),
+                t.name,
+                self.repo(n)
+            ))
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| neutral_stored(t, r))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        sort_by_key(t, &mut out);
+        Ok(out)
+    }
+
+    /// The rows of every table a load of these months should leave for repository `n`.
+    async fn expected(&self, t: &TableDef, months: &[&MonthPartition]) -> anyhow::Result<Vec<Value>> {
+        use futures::StreamExt;
+        let mut out = Vec::new();
+        for m in months {
+            for f in m.files(t.name) {
+                let path = object_store::path::Path::from(f.as_str());
+                let mut batches = super::gharchive::read_batches(&self.lake, &path).await?;
+                while let Some(b) = batches.next().await {
+                    let b = b?;
+                    for i in 0..b.num_rows() {
+                        let cells = super::commits::batch_cells(t, &b, i)
+                            .map_err(|e| anyhow::anyhow!(e))?;
+                        out.push(neutral(t, &cells));
+                    }
+                }
+            }
+        }
+        sort_by_key(t, &mut out);
+        Ok(out)
+    }
+
+    /// Every commits table of repository `n` as stored.
+    async fn all(&self, wh: &dyn Warehouse, n: i64) -> anyhow::Result<Vec<Vec<Value>>> {
+        let mut out = Vec::new();
+        for t in COMMIT_TABLES {
+            out.push(self.stored(wh, t, n).await?);
+        }
+        Ok(out)
+    }
+
+    /// Every commits table as the months' objects have it.
+    async fn truth(&self, months: &[&MonthPartition]) -> anyhow::Result<Vec<Vec<Value>>> {
+        let mut out = Vec::new();
+        for t in COMMIT_TABLES {
+            out.push(self.expected(t, months).await?);
+        }
+        Ok(out)
+    }
+
+    /// The stored `repositories` row of repository `n`: name, default branch, last commit, the
+    /// collection that wrote it.
+    async fn repository(&self, wh: &dyn Warehouse, n: i64) -> anyhow::Result<Value> {
+        let rows = wh
+            .query(&format!(
+                "SELECT organization, repository, full_name, default_branch, last_commit_sha, last_commit_at, collection_id FROM repositories WHERE repo_id = {}",
+                self.repo(n)
+            ))
+            .await?;
+        ensure!(rows.len() == 1, "{} repositories rows: {rows:?}", rows.len());
+        let mut row = rows[0].clone();
+        let at = row["last_commit_at"].clone();
+        row["last_commit_at"] = match at.as_str() {
+            Some(s) => json!(chrono::DateTime::parse_from_rfc3339(s)?
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            None => Value::Null,
+        };
+        Ok(row)
+    }
+}
+
+/// A row's cells as JSON: text, numbers, booleans, timestamps as RFC 3339 UTC with six fraction
+/// digits, lists as arrays.
+fn neutral(t: &TableDef, cells: &[super::Typed]) -> Value {
+    use super::Typed;
+    let mut obj = serde_json::Map::new();
+    for (c, v) in t.columns.iter().zip(cells) {
+        let j = match v {
+            Typed::Null => Value::Null,
+            Typed::Text(s) => json!(s),
+            Typed::Int(i) => json!(i),
+            Typed::Bool(b) => json!(b),
+            Typed::Timestamp(at) => {
+                json!(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            }
+            Typed::Labels(l) => json!(l),
+        };
+        obj.insert(c.name.to_string(), j);
+    }
+    Value::Object(obj)
+}
+
+/// A row of [`Warehouse::query`] in the form of [`neutral`], whatever the backend: SQLite's
+/// booleans are integers and its lists JSON text, PostgreSQL's timestamps carry `+00:00`.
+fn neutral_stored(t: &TableDef, row: &Value) -> anyhow::Result<Value> {
+    let mut obj = serde_json::Map::new();
+    for c in t.columns {
+        let v = row.get(c.name).cloned().unwrap_or(Value::Null);
+        let j = match (c.mode, c.ty, v) {
+            (Mode::Repeated, _, Value::String(s)) => serde_json::from_str(&s)?,
+            (Mode::Repeated, _, Value::Null) => json!([]),
+            (_, _, Value::Null) => Value::Null,
+            (_, ColumnType::Bool, Value::Number(n)) => json!(n.as_i64() != Some(0)),
+            (_, ColumnType::Timestamp, Value::String(s)) => json!(chrono::DateTime::parse_from_rfc3339(&s)
+                .with_context(|| format!("{}.{}: {s}", t.name, c.name))?
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            (_, _, v) => v,
+        };
+        obj.insert(c.name.to_string(), j);
+    }
+    Ok(Value::Object(obj))
+}
+
+/// Sorts rows by the table's key, compared here: backends' collations differ.
+fn sort_by_key(t: &TableDef, rows: &mut [Value]) {
+    rows.sort_by_key(|r| {
+        t.key
+            .iter()
+            .map(|k| r[*k].to_string())
+            .collect::<Vec<_>>()
+    });
+}
+
+/// Loading the same months twice leaves the same rows, and says it read the same rows.
+pub async fn commit_months_load_is_idempotent(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = CommitsFixture::new();
+    let jan = vec![
+        f.commit(1, "a1", "2024-01", 3)?,
+        f.commit(1, "a2", "2024-01", 30)?,
+    ];
+    let feb = vec![f.commit(1, "b1", "2024-02", 1)?];
+    let months = vec![f.month(1, "2024-01", &jan).await?, f.month(1, "2024-02", &feb).await?];
+    let state = f.repo_state(1, "repo-1", 5, Some("b1"))?;
+    let read = wh.load_commit_months(&f.lake, &state, &months).await?;
+    let want = BTreeMap::from([
+        ("commits".to_string(), 3),
+        ("file_changes".to_string(), 3),
+        ("file_states".to_string(), 3),
+    ]);
+    ensure!(read == want, "first load read {read:?}");
+    let first = f.all(wh, 1).await?;
+    ensure!(
+        first == f.truth(&months.iter().collect::<Vec<_>>()).await?,
+        "the stored rows differ from the objects: {first:?}"
+    );
+    let again = wh.load_commit_months(&f.lake, &state, &months).await?;
+    ensure!(again == want, "second load read {again:?}");
+    ensure!(f.all(wh, 1).await? == first, "loading the months again changed the rows");
+    ensure!(
+        f.repository(wh, 1).await?["last_commit_sha"] == "b1",
+        "{}",
+        f.repository(wh, 1).await?
+    );
+    Ok(())
+}
+
+/// A month loaded again from a rewrite that lost commits (a force-push removed them) loses
+/// them, their file changes and file states included.
+pub async fn a_month_loaded_again_replaces_its_rows(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = CommitsFixture::new();
+    let a = f.commit(1, "a", "2024-05", 1)?;
+    let b = f.commit(1, "b", "2024-05", 2)?;
+    let c = f.commit(1, "c", "2024-05", 3)?;
+    let before = f.month(1, "2024-05", &[a.clone(), b.clone(), c.clone()]).await?;
+    let state = f.repo_state(1, "repo-1", 5, Some("c"))?;
+    wh.load_commit_months(&f.lake, &state, &[before]).await?;
+    ensure!(f.stored(wh, &crate::tables::COMMITS, 1).await?.len() == 3);
+    // The rewrite: b is gone, c' replaces c, d is new.
+    let mut c2 = c.clone();
+    c2.commit_sha = "c2".into();
+    let d = f.commit(1, "d", "2024-05", 4)?;
+    let after = f.month(1, "2024-05", &[a, c2, d]).await?;
+    let state = f.repo_state(1, "repo-1", 6, Some("d"))?;
+    wh.load_commit_months(&f.lake, &state, std::slice::from_ref(&after)).await?;
+    let stored = f.all(wh, 1).await?;
+    ensure!(stored == f.truth(&[&after]).await?, "after the rewrite: {stored:?}");
+    let shas: Vec<&str> = stored[0]
+        .iter()
+        .filter_map(|r| r["commit_sha"].as_str())
+        .collect();
+    ensure!(shas == ["a", "c2", "d"], "{shas:?}");
+    Ok(())
+}
+
+/// A month whose objects are all gone (every commit of it force-pushed away) is emptied; a
+/// table with no object in a month has no rows there while the others keep theirs.
+pub async fn a_month_with_no_objects_is_emptied(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = CommitsFixture::new();
+    let a = f.commit(1, "a", "2024-06", 1)?;
+    let full = f.month(1, "2024-06", std::slice::from_ref(&a)).await?;
+    let state = f.repo_state(1, "repo-1", 5, Some("a"))?;
+    wh.load_commit_months(&f.lake, &state, &[full]).await?;
+    // Only the commit: a merge that changed no file writes no file rows.
+    let no_files = f.month_of(1, "2024-06", std::slice::from_ref(&a), &[], &[]).await?;
+    ensure!(no_files.file_changes.is_empty() && no_files.file_states.is_empty());
+    let read = wh.load_commit_months(&f.lake, &state, std::slice::from_ref(&no_files)).await?;
+    ensure!(read["commits"] == 1 && read["file_changes"] == 0, "{read:?}");
+    let stored = f.all(wh, 1).await?;
+    ensure!(
+        stored[0].len() == 1 && stored[1].is_empty() && stored[2].is_empty(),
+        "{stored:?}"
+    );
+    let empty = MonthPartition {
+        repository_id: f.repo(1),
+        month: "2024-06".into(),
+        commits: vec![],
+        file_changes: vec![],
+        file_states: vec![],
+    };
+    let read = wh.load_commit_months(&f.lake, &state, &[empty]).await?;
+    ensure!(read.values().all(|n| *n == 0) && read.len() == 3, "{read:?}");
+    ensure!(
+        f.all(wh, 1).await?.iter().all(Vec::is_empty),
+        "the emptied month kept rows"
+    );
+    Ok(())
+}
+
+/// Replacing one month of one repository leaves its other months and every other repository's
+/// rows as they were.
+pub async fn other_months_and_repositories_are_untouched(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = CommitsFixture::new();
+    let x_jan = f.month(1, "2024-01", &[f.commit(1, "x1", "2024-01", 5)?, f.commit(1, "x2", "2024-01", 6)?]).await?;
+    let x_feb = f.month(1, "2024-02", &[f.commit(1, "x3", "2024-02", 5)?]).await?;
+    let y_jan = f.month(2, "2024-01", &[f.commit(2, "y1", "2024-01", 5)?]).await?;
+    wh.load_commit_months(&f.lake, &f.repo_state(1, "repo-1", 5, Some("x3"))?, &[x_jan, x_feb.clone()])
+        .await?;
+    wh.load_commit_months(&f.lake, &f.repo_state(2, "repo-2", 5, Some("y1"))?, std::slice::from_ref(&y_jan))
+        .await?;
+    let y_before = f.all(wh, 2).await?;
+    let x_jan2 = f.month(1, "2024-01", &[f.commit(1, "x1", "2024-01", 5)?]).await?;
+    wh.load_commit_months(&f.lake, &f.repo_state(1, "repo-1", 6, Some("x3"))?, std::slice::from_ref(&x_jan2))
+        .await?;
+    ensure!(
+        f.all(wh, 1).await? == f.truth(&[&x_jan2, &x_feb]).await?,
+        "repository 1: {:?}",
+        f.all(wh, 1).await?
+    );
+    ensure!(f.all(wh, 2).await? == y_before, "repository 2 changed");
+    ensure!(y_before == f.truth(&[&y_jan]).await?, "repository 2: {y_before:?}");
+    Ok(())
+}
+
+/// The commits job's `last_commit_sha`/`last_commit_at` survive a pull-request load of the
+/// same repository (its chunk rows never carry them), and the columns both write follow the
+/// newest snapshot: a commits load older than the stored row keeps the stored name, a newer
+/// one renames, the repository's `commits` rows included.
+pub async fn a_pull_request_load_keeps_last_commit_sha(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = Fixture::new();
+    let mut c = CommitsFixture::new();
+    // One repository: the pull-request fixture's "r", known to the commits fixture as n.
+    let id = f.repo_id("r");
+    let n = i64::try_from(id)? - c.base;
+    let org = f.org.clone();
+    let state = |c: &CommitsFixture, name: &str, seen: u32, last: &str| -> anyhow::Result<RepositoryState> {
+        let mut s = c.repo_state(n, name, seen, Some(last))?;
+        s.organization = org.clone();
+        Ok(s)
+    };
+    let mut jan = c.commit(n, "a", "2024-01", 1)?;
+    jan.repository = format!("{org}/r");
+    let month = c.month(n, "2024-01", &[jan]).await?;
+    wh.load_commit_months(&c.lake, &state(&c, "r", 3, "a")?, std::slice::from_ref(&month))
+        .await?;
+    let row = c.repository(wh, n).await?;
+    ensure!(
+        row["repository"] == "r" && row["last_commit_sha"] == "a" && row["last_commit_at"] == ts(3)
+            && row["collection_id"] == "commits-03" && row["default_branch"] == "main",
+        "inserted by the commits load: {row}"
+    );
+    // A pull-request collection at minute 5 sees it renamed to r2.
+    let chunk = f.chunk("r", "repositories", &[f.repo_row(id, "r2", 5)]).await?;
+    wh.load(&f.lake, std::slice::from_ref(&chunk)).await?;
+    let row = c.repository(wh, n).await?;
+    ensure!(
+        row["repository"] == "r2" && row["last_commit_sha"] == "a" && row["last_commit_at"] == ts(3),
+        "after the pull-request load: {row}"
+    );
+    wh.load(&f.lake, &[chunk]).await?;
+    ensure!(c.repository(wh, n).await?["last_commit_sha"] == "a", "a reload cleared it");
+    // A commits load that saw the repository before (minute 4, still "r-old"): its commit
+    // columns are set, the newer name kept.
+    wh.load_commit_months(&c.lake, &state(&c, "r-old", 4, "b")?, &[]).await?;
+    let row = c.repository(wh, n).await?;
+    ensure!(
+        row["repository"] == "r2" && row["last_commit_sha"] == "b" && row["collection_id"] == "c05",
+        "after an older commits load: {row}"
+    );
+    // A newer one (minute 6, "r3") takes every column, and the commits rows its name.
+    wh.load_commit_months(&c.lake, &state(&c, "r3", 6, "c")?, &[]).await?;
+    let row = c.repository(wh, n).await?;
+    ensure!(
+        row["repository"] == "r3" && row["full_name"] == format!("{org}/r3") && row["last_commit_sha"] == "c"
+            && row["last_commit_at"] == ts(6) && row["collection_id"] == "commits-06",
+        "after a newer commits load: {row}"
+    );
+    let commits = c.stored(wh, &crate::tables::COMMITS, n).await?;
+    ensure!(
+        commits.len() == 1 && commits[0]["repository"] == format!("{org}/r3"),
+        "{commits:?}"
+    );
+    Ok(())
+}
+
+/// `parent_commits` (REPEATED STRING) keeps its items, their order and an empty list, with
+/// items holding what a `text[]` literal or JSON would have to escape.
+pub async fn parent_commits_round_trip(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = CommitsFixture::new();
+    let lists: Vec<Vec<String>> = vec![
+        vec![],
+        vec!["p1".into()],
+        vec!["p2".into(), "p1".into()],
+        vec!["a,b".into(), "{c}".into(), "\"q\"".into(), "back\\slash".into(), "NULL".into(), "".into(), "✓ ü".into()],
+    ];
+    let mut commits = Vec::new();
+    for (i, parents) in lists.iter().enumerate() {
+        let mut c = f.commit(1, &format!("m{i}"), "2024-07", 1 + i as u32)?;
+        c.is_merge = parents.len() > 1;
+        c.parent_commits = parents.clone();
+        commits.push(c);
+    }
+    let month = f.month(1, "2024-07", &commits).await?;
+    wh.load_commit_months(&f.lake, &f.repo_state(1, "repo-1", 5, Some("m3"))?, std::slice::from_ref(&month))
+        .await?;
+    let stored = f.stored(wh, &crate::tables::COMMITS, 1).await?;
+    let got: Vec<Value> = stored.iter().map(|r| r["parent_commits"].clone()).collect();
+    ensure!(got == json!(lists).as_array().cloned().unwrap_or_default(), "{got:?}");
+    ensure!(
+        stored[2]["is_merge"] == true && stored[1]["is_merge"] == false,
+        "{stored:?}"
+    );
+    Ok(())
+}
+
+/// NULL and the empty string stay apart in every nullable text column of the three tables.
+pub async fn null_and_empty_text_are_kept_apart(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = CommitsFixture::new();
+    let mut null = f.commit(1, "n", "2024-08", 1)?;
+    null.author_login = None;
+    null.commit_author_id = None;
+    null.commit_message = String::new();
+    let mut empty = f.commit(1, "e", "2024-08", 2)?;
+    empty.author_login = Some(String::new());
+    empty.author_name = String::new();
+    let mut nc = CommitsFixture::change(&null);
+    nc.previous_path = None;
+    nc.file_type = None;
+    nc.file_sha = None;
+    let mut ec = CommitsFixture::change(&empty);
+    ec.previous_path = Some(String::new());
+    ec.file_type = Some(String::new());
+    ec.file_sha = Some(String::new());
+    let mut ns = CommitsFixture::state(&null);
+    ns.file_size = None;
+    ns.s3_file_location = None;
+    let mut es = CommitsFixture::state(&empty);
+    es.s3_file_location = Some(String::new());
+    let month = f
+        .month_of(1, "2024-08", &[null, empty], &[nc, ec], &[ns, es])
+        .await?;
+    wh.load_commit_months(&f.lake, &f.repo_state(1, "repo-1", 5, None)?, std::slice::from_ref(&month))
+        .await?;
+    let stored = f.all(wh, 1).await?;
+    ensure!(stored == f.truth(&[&month]).await?, "{stored:?}");
+    // Sorted by sha: "e" then "n".
+    let (c, fc, fs) = (&stored[0], &stored[1], &stored[2]);
+    ensure!(c[0]["author_login"] == "" && c[1]["author_login"].is_null(), "{c:?}");
+    ensure!(c[1]["commit_message"] == "" && c[1]["commit_author_id"].is_null(), "{c:?}");
+    ensure!(fc[0]["previous_path"] == "" && fc[1]["previous_path"].is_null(), "{fc:?}");
+    ensure!(fc[0]["file_type"] == "" && fc[1]["file_type"].is_null(), "{fc:?}");
+    ensure!(fs[0]["s3_file_location"] == "" && fs[1]["s3_file_location"].is_null(), "{fs:?}");
+    ensure!(
+        f.repository(wh, 1).await?["last_commit_sha"].is_null(),
+        "a state without a last commit stores NULL"
+    );
+    Ok(())
+}
+
+/// Text as git holds it survives: unicode in names, paths and messages, control characters
+/// other than U+0000 (tab, carriage return, escape, form feed, DEL), quotes and backslashes,
+/// and a message of half a megabyte.
+pub async fn odd_text_in_commits_survives(wh: &dyn Warehouse) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = CommitsFixture::new();
+    let odd = "tab\there\r\nesc\u{1b}[31m ff\u{c} del\u{7f} bell\u{7} \\N \\ 'q' \"qq\" ✨ 修复 إصلاح 🚀";
+    let long = format!("{}\n", "ä✓🚀 line of a long message\t".repeat(18_000));
+    let mut a = f.commit(1, "o1", "2024-09", 1)?;
+    a.author_name = "Zoë \u{1}Ñandú 山田".into();
+    a.author_email = "zoë+\u{1f}tag@例え.jp".into();
+    a.commit_message = odd.to_string();
+    let mut b = f.commit(1, "o2", "2024-09", 2)?;
+    b.commit_message = long.clone();
+    let mut ca = CommitsFixture::change(&a);
+    ca.file_path = "dir with space/ünï#?\t.md".into();
+    ca.previous_path = Some("old\\path/\"q\".md".into());
+    let mut sa = CommitsFixture::state(&a);
+    sa.file_path = ca.file_path.clone();
+    sa.raw_url = crate::commits::rows::raw_url("acme/repo-1", "o1", &ca.file_path);
+    let month = f
+        .month_of(
+            1,
+            "2024-09",
+            &[a, b.clone()],
+            &[ca, CommitsFixture::change(&b)],
+            &[sa, CommitsFixture::state(&b)],
+        )
+        .await?;
+    wh.load_commit_months(&f.lake, &f.repo_state(1, "repo-1", 5, Some("o2"))?, std::slice::from_ref(&month))
+        .await?;
+    let stored = f.all(wh, 1).await?;
+    ensure!(
+        stored == f.truth(&[&month]).await?,
+        "the text changed on the way through"
+    );
+    ensure!(stored[0][0]["commit_message"] == odd && stored[0][1]["commit_message"] == long.as_str());
+    Ok(())
+}
+
+/// An object holding a row of a month the load does not replace (or of another repository)
+/// fails the load, which then changes nothing: such a row would stay behind when its own month
+/// is replaced. (SQLite and PostgreSQL check each object against its own month; BigQuery, whose
+/// load jobs mix a table's objects, checks each row against the months of the load.)
+pub async fn a_row_of_another_month_fails_the_load_and_changes_nothing(
+    wh: &dyn Warehouse,
+) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    let mut f = CommitsFixture::new();
+    let good = f.month(1, "2024-10", &[f.commit(1, "g", "2024-10", 1)?]).await?;
+    let state = f.repo_state(1, "repo-1", 5, Some("g"))?;
+    wh.load_commit_months(&f.lake, &state, std::slice::from_ref(&good)).await?;
+    let before = (f.all(wh, 1).await?, f.repository(wh, 1).await?);
+    // November's object holds a December commit.
+    let stray = f.commit(1, "s", "2024-12", 2)?;
+    let mut bad = f.month(1, "2024-12", &[stray]).await?;
+    bad.month = "2024-11".into();
+    let later = f.repo_state(1, "repo-1", 6, Some("s"))?;
+    match wh.load_commit_months(&f.lake, &later, &[good.clone(), bad]).await {
+        Err(WarehouseError::BadChunk { .. }) => {}
+        other => anyhow::bail!("expected a bad object, got {other:?}"),
+    }
+    ensure!(
+        (f.all(wh, 1).await?, f.repository(wh, 1).await?) == before,
+        "a failed load changed the warehouse"
+    );
+    // A month of another repository is refused before anything is read.
+    let other = f.month(2, "2024-10", &[f.commit(2, "o", "2024-10", 1)?]).await?;
+    match wh.load_commit_months(&f.lake, &later, &[other]).await {
+        Err(WarehouseError::Query(m)) if m.contains("was given with repository") => {}
+        other => anyhow::bail!("expected a refusal, got {other:?}"),
+    }
+    Ok(())
+}
+
+/// The repository `repositories` row of a warehouse made before the commits tables, as its
+/// table held it (without `last_commit_sha`/`last_commit_at`): the definition a backend's test
+/// creates the old table from.
+pub const OLD_REPOSITORIES: TableDef = TableDef {
+    columns: OLD_REPOSITORY_COLUMNS,
+    ..crate::tables::REPOSITORIES
+};
+
+const OLD_REPOSITORY_COLUMNS: &[crate::tables::Column] = {
+    let all = crate::tables::REPOSITORIES.columns;
+    match all.split_at_checked(all.len() - crate::tables::COMMITS_OWNED.len()) {
+        Some((old, _)) => old,
+        None => all,
+    }
+};
+
+/// An `INSERT` of one row into [`OLD_REPOSITORIES`]: repository `repo_id` called `old-org/old`,
+/// every timestamp `ts` (the backend's literal of 2026-03-01T10:05:00Z), booleans as `f`.
+pub fn old_repository_insert(repo_id: i64, table: &str, ts: &str, f: &str) -> String {
+    format!(
+        "INSERT INTO {table} ({}) VALUES ('old-org', 'old', {repo_id}, 'R_old', 'old-org/old', {f}, {f}, {f}, 'main', {ts}, {ts}, NULL, {ts}, 'c-old')",
+        super::sql::column_list(&OLD_REPOSITORIES)
+    )
+}
+
+async fn old_repository_row(wh: &dyn Warehouse, repo_id: i64) -> anyhow::Result<Value> {
+    let rows = wh
+        .query(&format!(
+            "SELECT organization, repository, default_branch, last_commit_sha, last_commit_at, collection_id FROM repositories WHERE repo_id = {repo_id}"
+        ))
+        .await?;
+    ensure!(rows.len() == 1, "{rows:?}");
+    Ok(rows[0].clone())
+}
+
+/// After a backend's test made `repositories` as an earlier build did ([`OLD_REPOSITORIES`])
+/// with one row ([`old_repository_insert`] of `repo_id`): `ensure_tables` adds the commit
+/// columns, keeps the row (the new columns NULL), and a commits load then sets them, the row's
+/// newer columns kept.
+pub async fn an_old_repositories_table_gains_the_commit_columns(
+    wh: &dyn Warehouse,
+    repo_id: i64,
+) -> anyhow::Result<()> {
+    wh.ensure_tables().await?;
+    wh.ensure_tables().await?;
+    let row = old_repository_row(wh, repo_id).await?;
+    ensure!(
+        row["repository"] == "old" && row["collection_id"] == "c-old" && row["last_commit_sha"].is_null()
+            && row["last_commit_at"].is_null(),
+        "after ensure_tables: {row}"
+    );
+    let c = CommitsFixture::new();
+    let mut state = c.repo_state(0, "renamed-before", 3, Some("abc"))?;
+    state.repo_id = repo_id;
+    wh.load_commit_months(&c.lake, &state, &[]).await?;
+    let row = old_repository_row(wh, repo_id).await?;
+    ensure!(
+        row["repository"] == "old" && row["collection_id"] == "c-old" && row["last_commit_sha"] == "abc",
+        "after a commits load older than the row: {row}"
+    );
+    Ok(())
+}
+
+/// Months of one repository written by [`commit_months_sample`], and what the warehouse
+/// should hold once they are loaded.
+pub struct CommitMonthsSample {
+    pub state: RepositoryState,
+    pub months: Vec<MonthPartition>,
+    /// Per table of [`COMMIT_TABLES`], the rows of the objects in the form of
+    /// [`stored_commit_rows`].
+    pub expected: Vec<Vec<Value>>,
+}
+
+/// Writes two months of a new repository into `lake` (its prefix included in the objects'
+/// paths): merges, NULLs, odd text, a month without file rows. For a backend's test that loads
+/// them from another store the objects were copied to (BigQuery from `gs://`).
+pub async fn commit_months_sample(lake: &Lake) -> anyhow::Result<CommitMonthsSample> {
+    let mut f = CommitsFixture::in_lake(lake.clone());
+    let mut a = f.commit(1, "s1", "2024-01", 2)?;
+    a.commit_message = "odd\ttext ✨ 修复 \\ 'q' \"qq\"\r\n".into();
+    a.author_login = None;
+    let mut b = f.commit(1, "s2", "2024-01", 3)?;
+    b.parent_commits = vec!["s1".into(), "x9".into()];
+    b.is_merge = true;
+    let c = f.commit(1, "s3", "2024-02", 1)?;
+    let jan = f.month(1, "2024-01", &[a, b]).await?;
+    let feb = f.month_of(1, "2024-02", &[c], &[], &[]).await?;
+    let expected = f.truth(&[&jan, &feb]).await?;
+    Ok(CommitMonthsSample {
+        state: f.repo_state(1, "repo-1", 5, Some("s3"))?,
+        months: vec![jan, feb],
+        expected,
+    })
+}
+
+/// Every commits table's rows of repository `repository_id`, per table of [`COMMIT_TABLES`],
+/// backend-neutral and sorted by key.
+pub async fn stored_commit_rows(
+    wh: &dyn Warehouse,
+    repository_id: i64,
+) -> anyhow::Result<Vec<Vec<Value>>> {
+    let f = CommitsFixture {
+        lake: Lake::new(Arc::new(object_store::memory::InMemory::new()), None),
+        base: repository_id - 1,
+        seq: 0,
+    };
+    f.all(wh, 1).await
 }

@@ -13,6 +13,7 @@
 //! bump `updatedAt` when a comment is deleted, so a later re-collection reconciles too.
 
 pub mod bigquery;
+pub mod commits;
 pub mod conformance;
 pub mod gharchive;
 pub mod pg_tls;
@@ -110,11 +111,15 @@ pub trait Warehouse: Send + Sync {
         repository: &str,
     ) -> Result<u64, WarehouseError>;
 
-    /// Rows per table.
+    /// Rows per table: those of [`crate::tables::ALL`], and of
+    /// [`crate::tables::COMMIT_TABLES`] where the warehouse has them (one made before them,
+    /// opened read-only, does not).
     async fn row_counts(&self) -> Result<BTreeMap<String, u64>, WarehouseError>;
 
     /// The tables of [`crate::tables::ALL`] the warehouse lacks, in that order; read without
-    /// creating or locking anything (a warehouse opened only for reading answers it).
+    /// creating or locking anything (a warehouse opened only for reading answers it). The GH
+    /// Archive, stars and commits tables are not asked for: a warehouse made before them still
+    /// serves `summary` and `/readyz`, and `ensure_tables` adds them.
     async fn missing_tables(&self) -> Result<Vec<&'static str>, WarehouseError>;
 
     /// One organization's rows of a table, in a backend-neutral form: columns as in the table
@@ -175,12 +180,19 @@ pub trait Warehouse: Send + Sync {
     /// Commits: makes the warehouse's rows of `repo` (its `repo_id` is the `repository_id`)
     /// for each of `months` equal to that month's Parquet objects in `lake`
     /// ([`crate::commits::MonthPartition`]: the whole month of `commits`, `file_changes` and
-    /// `file_states`; a table with no objects has no rows that month), and upserts `repo` into
-    /// `repositories` (its `last_commit_sha`/`last_commit_at` set as given; columns a
-    /// pull-request collection owns are kept when the row exists). One transaction, so a
-    /// failed load leaves the warehouse as it was; loading the same months twice changes
-    /// nothing. On BigQuery the objects are loaded from `gs://` when the lake is a bucket.
-    /// Returns the rows read per table.
+    /// `file_states`; a table with no objects has no rows that month): the stored rows of
+    /// `(repository_id, commit_month)` are deleted and the objects' rows inserted. A row of an
+    /// object that is not of its month's repository and month fails the load
+    /// ([`WarehouseError::BadChunk`]), as does a month of another repository or not `YYYY-MM`
+    /// ([`WarehouseError::Query`]). Then `repo` is upserted into `repositories` by the rule of
+    /// [`commits`]: `last_commit_sha`/`last_commit_at` set as given; the columns a
+    /// pull-request collection writes too (names, flags, `default_branch`, …) taken from `repo`
+    /// only when it is the newer snapshot by `(updated_at, collected_at)`; a new row inserted
+    /// whole. The repository's `commits` rows take its current `owner/name`. One transaction,
+    /// so a failed load leaves the warehouse as it was; loading the same months twice changes
+    /// nothing. Objects are read a record batch at a time (bounded memory); on BigQuery a load
+    /// job reads them, from `gs://` when the lake is a bucket. Returns the rows read per table
+    /// (every commits table named, 0 when it had no objects).
     async fn load_commit_months(
         &self,
         _lake: &Lake,

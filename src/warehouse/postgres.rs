@@ -286,19 +286,30 @@ impl PostgresWarehouse {
     }
 }
 
-/// One cell in `COPY … (FORMAT text)`: `\N` for NULL, text escaped, timestamps in RFC 3339.
+/// One cell in `COPY … (FORMAT text)`: `\N` for NULL, text escaped (U+0000, which `text`
+/// refuses, removed), timestamps in RFC 3339, a list as a `text[]` literal.
 fn copy_cell(v: Typed, out: &mut Vec<u8>) {
     match v {
         Typed::Null => out.extend_from_slice(b"\\N"),
-        Typed::Text(s) => copy_escape(&s, out),
+        Typed::Text(s) => copy_escape(&crate::rows::text(&s), out),
         Typed::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Typed::Bool(b) => out.push(if b { b't' } else { b'f' }),
         Typed::Timestamp(t) => out.extend_from_slice(
             t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
                 .as_bytes(),
         ),
-        Typed::Labels(l) => copy_escape(&serde_json::Value::from(l).to_string(), out),
+        Typed::Labels(l) => copy_escape(&array_literal(&l), out),
     }
+}
+
+/// A `text[]` literal (`{"a","b\"c"}`): every item quoted, `"` and `\` escaped.
+fn array_literal(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|s| crate::rows::text(s))
+        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("{{{}}}", quoted.join(","))
 }
 
 /// A stored cell of `c` as a backend-neutral value.
@@ -382,11 +393,7 @@ impl Warehouse for PostgresWarehouse {
         tx.execute("SELECT pg_advisory_xact_lock(7391842)", &[])
             .await
             .map_err(q)?;
-        for t in tables::ALL
-            .iter()
-            .chain(tables::GHARCHIVE)
-            .chain(tables::STARS)
-        {
+        for t in tables::every() {
             tx.batch_execute(&create_table_sql(t)).await.map_err(q)?;
             let have: Vec<String> = tx
                 .query(
@@ -400,6 +407,10 @@ impl Warehouse for PostgresWarehouse {
                 .collect();
             if let Some(m) = sql::missing_columns(t, &have) {
                 return Err(WarehouseError::Query(m));
+            }
+            // A table made by an earlier build gains the nullable columns added since.
+            for add in sql::added_columns(t, &have, pg_type) {
+                tx.batch_execute(&add).await.map_err(q)?;
             }
             for ix in indexes_sql(t) {
                 tx.batch_execute(&ix).await.map_err(q)?;
@@ -746,6 +757,138 @@ impl Warehouse for PostgresWarehouse {
         Ok(rows)
     }
 
+    /// COPYs each commits table's rows, read a record batch at a time from the months'
+    /// Parquet objects, into a staging table, then deletes the months' stored rows, inserts
+    /// the staged ones (one per key) and upserts the repository, in one transaction.
+    async fn load_commit_months(
+        &self,
+        lake: &Lake,
+        repo: &crate::commits::RepositoryState,
+        months: &[crate::commits::MonthPartition],
+    ) -> Result<BTreeMap<String, u64>, WarehouseError> {
+        use super::commits as shared;
+        use futures::StreamExt;
+        shared::check_months(repo, months)?;
+        let mut read = shared::zero_counts();
+        let mut client = self.writer.lock().await;
+        let tx = client.transaction().await.map_err(q)?;
+        for t in tables::COMMIT_TABLES {
+            tx.batch_execute(&format!(
+                "CREATE TEMP TABLE stage_{0} ON COMMIT DROP AS SELECT * FROM {0} WHERE false",
+                t.name
+            ))
+            .await
+            .map_err(q)?;
+            let sink = tx
+                .copy_in(&format!(
+                    "COPY stage_{} ({}) FROM STDIN (FORMAT text)",
+                    t.name,
+                    column_list(t)
+                ))
+                .await
+                .map_err(q)?;
+            futures::pin_mut!(sink);
+            for m in months {
+                for file in m.files(t.name) {
+                    let path = object_store::path::Path::from(file.as_str());
+                    let mut batches = super::gharchive::read_batches(lake, &path).await?;
+                    // One record batch in memory at a time.
+                    while let Some(batch) = batches.next().await {
+                        let batch = batch.map_err(|e| WarehouseError::Storage {
+                            path: file.clone(),
+                            message: e.to_string(),
+                        })?;
+                        let mut buf = Vec::with_capacity(1 << 20);
+                        for i in 0..batch.num_rows() {
+                            let cells = shared::batch_cells(t, &batch, i).map_err(|message| {
+                                WarehouseError::BadChunk {
+                                    path: file.clone(),
+                                    message,
+                                }
+                            })?;
+                            shared::check_row(t, &cells, m, file)?;
+                            for (j, cell) in cells.into_iter().enumerate() {
+                                if j > 0 {
+                                    buf.push(b'\t');
+                                }
+                                copy_cell(cell, &mut buf);
+                            }
+                            buf.push(b'\n');
+                            *read.entry(t.name.to_string()).or_default() += 1;
+                        }
+                        sink.send(Bytes::from(buf)).await.map_err(q)?;
+                    }
+                }
+            }
+            sink.finish().await.map_err(q)?;
+        }
+        let names: Vec<&str> = months.iter().map(|m| m.month.as_str()).collect();
+        for t in tables::COMMIT_TABLES {
+            tx.execute(
+                &format!(
+                    "DELETE FROM {} WHERE repository_id = $1 AND commit_month = ANY($2)",
+                    t.name
+                ),
+                &[&repo.repo_id, &names],
+            )
+            .await
+            .map_err(q)?;
+            let set: Vec<String> = t
+                .columns
+                .iter()
+                .filter(|c| !t.key.contains(&c.name))
+                .map(|c| format!("{0} = excluded.{0}", c.name))
+                .collect();
+            // One row per key (the month's objects are the writer's, deduplicated already);
+            // the conflict clause only keeps a key stored under another month from failing it.
+            tx.execute(
+                &format!(
+                    "INSERT INTO {name} ({cols}) SELECT DISTINCT ON ({key}) {cols} FROM stage_{name} ORDER BY {key} \
+                     ON CONFLICT ({key}) DO UPDATE SET {set}",
+                    name = t.name,
+                    cols = column_list(t),
+                    key = t.key.join(", "),
+                    set = set.join(", ")
+                ),
+                &[],
+            )
+            .await
+            .map_err(q)?;
+        }
+        let mut buf = Vec::new();
+        let params: Vec<Option<String>> = shared::repository_cells(repo)
+            .into_iter()
+            .map(|c| match c {
+                Typed::Null => None,
+                other => {
+                    buf.clear();
+                    copy_cell(other, &mut buf);
+                    Some(String::from_utf8_lossy(&buf).into_owned())
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        tx.execute(
+            &shared::repository_upsert_sql(|i, c| format!("${i}::text::{}", pg_type(c))),
+            &refs,
+        )
+        .await
+        .map_err(q)?;
+        tx.execute(
+            &shared::rename_commits_sql("repositories", tables::COMMITS.name, "$1", |a, b| {
+                format!("{a} || {b}")
+            }),
+            &[&repo.repo_id],
+        )
+        .await
+        .map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        Ok(read)
+    }
+
     async fn delete_repository(
         &self,
         organization: &str,
@@ -772,7 +915,24 @@ impl Warehouse for PostgresWarehouse {
 
     async fn row_counts(&self) -> Result<BTreeMap<String, u64>, WarehouseError> {
         let mut out = BTreeMap::new();
-        for t in tables::ALL {
+        let names: Vec<&str> = tables::COMMIT_TABLES.iter().map(|t| t.name).collect();
+        let have: Vec<String> = self
+            .reader
+            .lock()
+            .await
+            .query(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1)",
+                &[&names],
+            )
+            .await
+            .map_err(q)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let commit_tables = tables::COMMIT_TABLES
+            .iter()
+            .filter(|t| have.iter().any(|h| h == t.name));
+        for t in tables::ALL.iter().chain(commit_tables) {
             let n: i64 = self
                 .reader
                 .lock()

@@ -30,15 +30,16 @@ pub fn create_table_sql(t: &TableDef, type_of: fn(&Column) -> &'static str) -> S
     )
 }
 
-/// What to say when a table exists without some of the definition's columns (made by an
-/// earlier build, e.g. keyed by repository names before `repository_id`): `None` when none
-/// is missing.
+/// What to say when a table exists without some of the definition's REQUIRED columns (made by
+/// an earlier build, e.g. keyed by repository names before `repository_id`): `None` when none
+/// is missing. Missing nullable columns are added instead ([`added_columns`]).
 pub fn missing_columns(t: &TableDef, have: &[String]) -> Option<String> {
     let missing: Vec<&str> = t
         .columns
         .iter()
+        .filter(|c| c.mode == Mode::Required)
         .map(|c| c.name)
-        .filter(|c| !have.iter().any(|h| h.eq_ignore_ascii_case(c)))
+        .filter(|c| !has(have, c))
         .collect();
     (!missing.is_empty()).then(|| {
         format!(
@@ -48,6 +49,25 @@ pub fn missing_columns(t: &TableDef, have: &[String]) -> Option<String> {
             missing.join(", ")
         )
     })
+}
+
+fn has(have: &[String], column: &str) -> bool {
+    have.iter().any(|h| h.eq_ignore_ascii_case(column))
+}
+
+/// The nullable (or REPEATED) columns of `t` a table made by an earlier build lacks (say,
+/// `repositories` before `last_commit_sha`): `ALTER TABLE … ADD COLUMN` adds them, the rows
+/// already there get NULL (`type_of` gives the backend's type).
+pub fn added_columns(
+    t: &TableDef,
+    have: &[String],
+    type_of: fn(&Column) -> &'static str,
+) -> Vec<String> {
+    t.columns
+        .iter()
+        .filter(|c| c.mode != Mode::Required && !has(have, c.name))
+        .map(|c| format!("ALTER TABLE {} ADD COLUMN {} {}", t.name, c.name, type_of(c)))
+        .collect()
 }
 
 /// Indexes on the clustering and partitioning columns, and on a child's pull request.
@@ -69,6 +89,13 @@ pub fn indexes_sql(t: &TableDef) -> Vec<String> {
     if tables::PR_CHILDREN.iter().any(|c| c.name == t.name) {
         out.push(format!(
             "CREATE INDEX IF NOT EXISTS {0}_pr ON {0} (repository_id, pr_number)",
+            t.name
+        ));
+    }
+    // A commits load replaces one repository's month.
+    if t.column("commit_month").is_some() {
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS {0}_month ON {0} (repository_id, commit_month)",
             t.name
         ));
     }
@@ -137,6 +164,14 @@ pub fn newest_first(t: &TableDef) -> String {
         .join(", ")
 }
 
+/// Whether a chunk load's MERGE sets `c` of a stored row: every column but the key and, in
+/// `repositories`, those the commits job owns ([`tables::COMMITS_OWNED`]), which chunk rows
+/// never carry: a pull-request load keeps the stored `last_commit_sha`/`last_commit_at`.
+pub fn merged(t: &TableDef, c: &Column) -> bool {
+    !t.key.contains(&c.name)
+        && !(t.name == tables::REPOSITORIES.name && tables::COMMITS_OWNED.contains(&c.name))
+}
+
 /// The statements of one table's MERGE.
 pub struct MergeSql {
     pub count_inserted: String,
@@ -156,7 +191,7 @@ pub fn merge_sql(t: &TableDef, dedup: &str) -> MergeSql {
     let set = t
         .columns
         .iter()
-        .filter(|c| !t.key.contains(&c.name))
+        .filter(|c| merged(t, c))
         .map(|c| format!("{0} = excluded.{0}", c.name))
         .collect::<Vec<_>>()
         .join(", ");

@@ -288,11 +288,7 @@ impl Warehouse for SqliteWarehouse {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(q)?;
-            for t in tables::ALL
-                .iter()
-                .chain(tables::GHARCHIVE)
-                .chain(tables::STARS)
-            {
+            for t in tables::every() {
                 tx.execute_batch(&create_table_sql(t)).map_err(q)?;
                 let have: Vec<String> = tx
                     .prepare("SELECT name FROM pragma_table_info(?1)")
@@ -300,6 +296,10 @@ impl Warehouse for SqliteWarehouse {
                     .map_err(q)?;
                 if let Some(m) = sql::missing_columns(t, &have) {
                     return Err(WarehouseError::Query(m));
+                }
+                // A table made by an earlier build gains the nullable columns added since.
+                for add in sql::added_columns(t, &have, sqlite_type) {
+                    tx.execute_batch(&add).map_err(q)?;
                 }
                 for ix in indexes_sql(t) {
                     tx.execute_batch(&ix).map_err(q)?;
@@ -418,7 +418,14 @@ impl Warehouse for SqliteWarehouse {
     async fn row_counts(&self) -> Result<BTreeMap<String, u64>, WarehouseError> {
         Self::with(&self.reader, |conn| {
             let mut out = BTreeMap::new();
-            for t in tables::ALL {
+            let have: Vec<String> = conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                .map_err(q)?;
+            let commit_tables = tables::COMMIT_TABLES
+                .iter()
+                .filter(|t| have.iter().any(|h| h == t.name));
+            for t in tables::ALL.iter().chain(commit_tables) {
                 let n: u64 = conn
                     .query_row(&format!("SELECT COUNT(*) FROM {}", t.name), [], |r| {
                         r.get(0)
@@ -718,6 +725,84 @@ impl Warehouse for SqliteWarehouse {
             .map_err(q)?;
             tx.commit().map_err(q)?;
             Ok(rows)
+        })
+        .await
+    }
+
+    async fn load_commit_months(
+        &self,
+        lake: &Lake,
+        repo: &crate::commits::RepositoryState,
+        months: &[crate::commits::MonthPartition],
+    ) -> Result<BTreeMap<String, u64>, WarehouseError> {
+        use super::commits as shared;
+        use futures::StreamExt;
+        shared::check_months(repo, months)?;
+        let lake = lake.clone();
+        let repo_cells = shared::repository_cells(repo);
+        let repo_id = repo.repo_id;
+        let months = months.to_vec();
+        let handle = tokio::runtime::Handle::current();
+        Self::with(&self.writer, move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(q)?;
+            let mut read = shared::zero_counts();
+            for m in &months {
+                for t in tables::COMMIT_TABLES {
+                    tx.execute(
+                        &format!(
+                            "DELETE FROM {} WHERE repository_id = ?1 AND commit_month = ?2",
+                            t.name
+                        ),
+                        rusqlite::params![m.repository_id, m.month],
+                    )
+                    .map_err(q)?;
+                }
+            }
+            for t in tables::COMMIT_TABLES {
+                let mut stmt = tx.prepare(&upsert_sql(t)).map_err(q)?;
+                for m in &months {
+                    for file in m.files(t.name) {
+                        let path = object_store::path::Path::from(file.as_str());
+                        // One record batch in memory at a time.
+                        let mut batches =
+                            handle.block_on(super::gharchive::read_batches(&lake, &path))?;
+                        while let Some(batch) = handle.block_on(batches.next()) {
+                            let batch = batch.map_err(|e| WarehouseError::Storage {
+                                path: file.clone(),
+                                message: e.to_string(),
+                            })?;
+                            for i in 0..batch.num_rows() {
+                                let cells = shared::batch_cells(t, &batch, i).map_err(|message| {
+                                    WarehouseError::BadChunk {
+                                        path: file.clone(),
+                                        message,
+                                    }
+                                })?;
+                                shared::check_row(t, &cells, m, file)?;
+                                stmt.execute(params_from_iter(cells.into_iter().map(typed_sql)))
+                                    .map_err(q)?;
+                                *read.entry(t.name.to_string()).or_default() += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            tx.execute(
+                &shared::repository_upsert_sql(|i, _| format!("?{i}")),
+                params_from_iter(repo_cells.into_iter().map(typed_sql)),
+            )
+            .map_err(q)?;
+            tx.execute(
+                &shared::rename_commits_sql("repositories", tables::COMMITS.name, "?1", |a, b| {
+                    format!("{a} || {b}")
+                }),
+                [repo_id],
+            )
+            .map_err(q)?;
+            tx.commit().map_err(q)?;
+            Ok(read)
         })
         .await
     }
