@@ -447,6 +447,8 @@ pub struct SyntheticReport {
 }
 
 const REG: u32 = 0o100644;
+/// The empty blob's sha.
+const EMPTY_BLOB: &str = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
 const EXE: u32 = 0o100755;
 const LINK: u32 = 0o120000;
 
@@ -1555,7 +1557,18 @@ fn push_commits<W: Write>(
                 "Add a module and edit another".to_string()
             }
             1 => {
-                let p = pick_file(&mut g.rng, &main.tree).context("the tree has no file")?;
+                // Git does not pair empty files as renames: pick one with content.
+                let mut p = pick_file(&mut g.rng, &main.tree).context("the tree has no file")?;
+                for _ in 0..16 {
+                    let empty = match &main.tree[&p].blob {
+                        Blob::Bytes(b) => b.is_empty(),
+                        Blob::Sha(s) => &**s == EMPTY_BLOB,
+                    };
+                    if !empty {
+                        break;
+                    }
+                    p = pick_file(&mut g.rng, &main.tree).context("the tree has no file")?;
+                }
                 if let Some(e) = main.tree.remove(&p) {
                     let bin = matches!(&e.blob, Blob::Bytes(b) if b.contains(&0));
                     let to = g.new_path(bin);
