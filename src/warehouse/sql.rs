@@ -66,7 +66,14 @@ pub fn added_columns(
     t.columns
         .iter()
         .filter(|c| c.mode != Mode::Required && !has(have, c.name))
-        .map(|c| format!("ALTER TABLE {} ADD COLUMN {} {}", t.name, c.name, type_of(c)))
+        .map(|c| {
+            format!(
+                "ALTER TABLE {} ADD COLUMN {} {}",
+                t.name,
+                c.name,
+                type_of(c)
+            )
+        })
         .collect()
 }
 
