@@ -890,3 +890,101 @@ fn bad_input_gets_one_line_and_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("repos.txt:4"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_lake_and_a_postgresql_warehouse_hold_the_same_truth() {
+    let Some(endpoint) = common::test_server("GHSTATS_TEST_S3_ENDPOINT") else {
+        eprintln!("skipped: GHSTATS_TEST_S3_ENDPOINT is not set (scripts/services.sh sets it)");
+        return;
+    };
+    let Some(pg) = common::fresh_database().await else {
+        return;
+    };
+    let bucket = format!("ghstats-{:08x}", rand::random::<u32>());
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        created.status().is_success(),
+        "creating the bucket: {}",
+        created.status()
+    );
+    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    let lake_url: ghstats::config::StorageUrl = format!("s3://{bucket}/commits").parse().unwrap();
+    let lake = Lake::open(&lake_url, Some(&endpoint)).unwrap();
+    let endpoint = endpoint.to_string();
+    let sim = sim_with(
+        vec![synthetic("app", 250), synthetic("lib", 120)],
+        options(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = |c: &mut Command| {
+        c.env("STORAGE_URL", format!("s3://{bucket}/commits"))
+            .env("STORAGE_ENDPOINT", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("WAREHOUSE_URL", &pg);
+    };
+    let mut c = commits_command(dir.path(), &sim, &["--repos", "acme/app,acme/lib"]);
+    s3(&mut c);
+    let out = c.output().unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{r} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sim.git_force_push("lib", 2, 3, 4).await.unwrap();
+    sim.git_push("app", 4, 4).await.unwrap();
+    let mut c = commits_command(dir.path(), &sim, &["--repos", "acme/app,acme/lib"]);
+    s3(&mut c);
+    let out = c.output().unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{r} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(r["commits"], 7, "{r}");
+    // Nothing of the run landed on the local disk but the git cache.
+    assert!(!dir.path().join("lake").exists());
+    let url: ghstats::warehouse::WarehouseUrl = pg.parse().unwrap();
+    let wh = ghstats::warehouse::open_existing(&url).await.unwrap();
+    for name in ["app", "lib"] {
+        let full = format!("acme/{name}");
+        let id = repo_id(&r, &full);
+        let rows = lake_rows(&lake, id).await;
+        assert_lake_is_the_truth(&truth(&sim.git_dir(name).unwrap()), &rows, &full);
+        for (table, n) in [
+            ("commits", rows.0.len()),
+            ("file_changes", rows.1.len()),
+            ("file_states", rows.2.len()),
+        ] {
+            let got = wh
+                .query(&format!(
+                    "SELECT COUNT(*) AS n FROM {table} WHERE repository_id = {id}"
+                ))
+                .await
+                .unwrap();
+            assert_eq!(got[0]["n"].as_u64(), Some(n as u64), "{full} {table}");
+        }
+        let last = wh
+            .query(&format!(
+                "SELECT last_commit_sha FROM repositories WHERE repo_id = {id}"
+            ))
+            .await
+            .unwrap();
+        let head = git_text(&sim.git_dir(name).unwrap(), &["rev-parse", "HEAD"]);
+        assert_eq!(
+            last[0]["last_commit_sha"].as_str(),
+            Some(head.trim()),
+            "{full}"
+        );
+    }
+}
