@@ -988,3 +988,53 @@ async fn an_s3_lake_and_a_postgresql_warehouse_hold_the_same_truth() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_after_the_batch_in_hand_and_the_next_run_finishes() {
+    let sim = sim_with(vec![synthetic("big", 3000)], options()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--repos", "acme/big", "--batch-commits", "50"];
+    let child = commits_command(dir.path(), &sim, &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first batch's place is recorded, ask it to stop.
+    let states = dir.path().join("lake/github/_commits/state");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&states).map(|d| d.count()).unwrap_or(0) == 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "no batch was recorded in 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = child.wait_with_output().unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "partial: {r} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(r["status"], "partial");
+    assert_eq!(r["details"][0]["status"], "partial");
+    let first = r["commits"].as_u64().unwrap();
+    assert!(first > 0 && first < 3000, "{first} commits before the stop");
+    // The next run reads only the rest.
+    let (code, r2, stderr) = run(dir.path(), &sim, &args);
+    assert_eq!(code, 0, "{r2} {stderr}");
+    // Batches end on the first-parent chain, so nothing is read twice.
+    assert_eq!(r2["commits"].as_u64().unwrap() + first, 3000, "{r2}");
+    let id = repo_id(&r2, "acme/big");
+    assert_lake_is_the_truth(
+        &truth(&sim.git_dir("big").unwrap()),
+        &lake_rows(&lake_of(dir.path()), id).await,
+        "acme/big",
+    );
+}

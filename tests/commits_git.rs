@@ -216,3 +216,46 @@ fn blob_sizes_are_the_objects_sizes() {
         assert_eq!(got.get(sha), Some(size), "{sha}");
     }
 }
+
+#[test]
+fn a_cache_left_locked_by_a_killed_fetch_is_usable_again() {
+    let Some(bundle) = fd_bundle() else { return };
+    let (_src_tmp, src) = bare_clone(&bundle);
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(&src)
+        .args(["update-ref", "refs/heads/main", "HEAD"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("1.git");
+    assert!(git::init_cache(&cache).unwrap());
+    let url = format!("file://{}", src.display());
+    git::fetch(&cache, &url, "main", git::Depth::Full, None).unwrap();
+    // What a kill -9 during a fetch leaves behind.
+    std::fs::write(cache.join("shallow.lock"), "").unwrap();
+    std::fs::write(cache.join("packed-refs.lock"), "").unwrap();
+    std::fs::create_dir_all(cache.join("refs/heads")).unwrap();
+    std::fs::write(cache.join("refs/heads/main.lock"), "").unwrap();
+    std::fs::write(cache.join("objects/pack/tmp_pack_ABC"), "partial").unwrap();
+    // Without the clean-up git refuses to move the ref.
+    let refused = Command::new("git")
+        .arg("--git-dir")
+        .arg(&cache)
+        .args(["update-ref", "refs/heads/main", "HEAD~1"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "git takes a locked ref");
+    assert!(
+        !git::init_cache(&cache).unwrap(),
+        "the cache is reused, not made again"
+    );
+    assert!(!cache.join("refs/heads/main.lock").exists());
+    assert!(!cache.join("objects/pack/tmp_pack_ABC").exists());
+    let head = git::fetch(&cache, &url, "main", git::Depth::Incremental, None).unwrap();
+    assert_eq!(git::rev_parse(&src, "HEAD").unwrap(), Some(head));
+    // A half-made cache (no objects folder) is made again.
+    std::fs::remove_dir_all(cache.join("objects")).unwrap();
+    assert!(git::init_cache(&cache).unwrap());
+}

@@ -156,6 +156,7 @@ fn text(out: Vec<u8>) -> String {
 /// made again). Returns whether it was created.
 pub fn init_cache(dir: &Path) -> Result<bool, GitError> {
     if dir.join("HEAD").is_file() && dir.join("objects").is_dir() {
+        clear_leftovers(dir);
         return Ok(false);
     }
     if dir.exists() {
@@ -175,6 +176,34 @@ pub fn init_cache(dir: &Path) -> Result<bool, GitError> {
         .stdin(Stdio::null());
     run(c, "init")?;
     Ok(true)
+}
+
+/// Removes what a git process killed mid-way leaves in a cache: `*.lock` files (a ref, the
+/// `shallow` file, `packed-refs`, `config`), which would make the next fetch fail with "File
+/// exists", and `tmp_*` files of a pack being received, which git never reuses. The commits
+/// job's lease lock means no other run is using the cache.
+pub fn clear_leftovers(dir: &Path) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_dir() {
+                // Loose objects are many and never locked; refs and packs are where leftovers go.
+                if d == dir && name == "objects" {
+                    stack.push(p.join("pack"));
+                } else {
+                    stack.push(p);
+                }
+            } else if name.ends_with(".lock") || (name.starts_with("tmp_") && d.ends_with("pack")) {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
 }
 
 /// How much of the branch a fetch brings.
@@ -371,6 +400,26 @@ pub fn new_commits(dir: &Path, head: &str, exclude: &[&str]) -> Result<Vec<Strin
         .map(str::trim)
         .filter(|l| !l.is_empty() && !grafted.contains(*l))
         .map(str::to_string)
+        .collect())
+}
+
+/// The commits of `head`'s first-parent chain that none of `exclude` reaches.
+pub fn first_parent_chain(
+    dir: &Path,
+    head: &str,
+    exclude: &[&str],
+) -> Result<HashSet<String>, GitError> {
+    let mut c = git(dir, None);
+    c.args(["rev-list", "--first-parent", head]);
+    for e in exclude {
+        c.arg(format!("^{e}"));
+    }
+    c.arg("--");
+    let out = run(c, "rev-list --first-parent")?;
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
         .collect())
 }
 

@@ -699,11 +699,14 @@ async fn repository(
         (Mode::Forward | Mode::ForcePushed(_), Some(l)) => vec![l.clone()],
         _ => Vec::new(),
     };
-    let new = {
+    let (new, first_parent) = {
         let (d, h) = (dir.clone(), head.clone());
         blocking(move || {
             let ex: Vec<&str> = exclude.iter().map(String::as_str).collect();
-            git::new_commits(&d, &h, &ex)
+            Ok((
+                git::new_commits(&d, &h, &ex)?,
+                git::first_parent_chain(&d, &h, &ex)?,
+            ))
         })
         .await?
     };
@@ -734,11 +737,7 @@ async fn repository(
     };
     let mut replaced: HashSet<String> = HashSet::new();
     let mut stopped_early = false;
-    let batches: Vec<&[String]> = if new.is_empty() {
-        vec![&[]]
-    } else {
-        new.chunks(opts.batch_commits.max(1)).collect()
-    };
+    let batches = batches(&new, &first_parent, opts.batch_commits.max(1));
     for batch in batches {
         if opts.stopped() {
             stopped_early = true;
@@ -865,6 +864,33 @@ pub async fn read_batch(
         .map(|c| to_rows(repository_id, full_name, c, authors.get(&c.sha), &sizes))
         .collect();
     Ok(BatchRows { commits, last })
+}
+
+/// `new` (parents first) cut into batches of about `size`: a batch ends at a commit of the
+/// head's first-parent chain once it has `size` commits, so the commits before the cut are the
+/// cut commit's ancestors (git's topological order keeps a merged branch just before its
+/// merge) and the next run, continuing from it, reads none of them again. One empty batch
+/// when there is nothing new (a force-push back to an older commit still rewrites months).
+pub fn batches<'a>(
+    new: &'a [String],
+    first_parent: &HashSet<String>,
+    size: usize,
+) -> Vec<&'a [String]> {
+    if new.is_empty() {
+        return vec![&[]];
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, sha) in new.iter().enumerate() {
+        if i + 1 - start >= size && first_parent.contains(sha) {
+            out.push(&new[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < new.len() {
+        out.push(&new[start..]);
+    }
+    out
 }
 
 /// Committer dates of `shas`.
@@ -1110,6 +1136,28 @@ mod tests {
         assert!(q.contains("  r2: repository(owner: $owner2, name: $name2) {"));
         assert!(q.contains("fragment GitRepositoryFields on Repository"));
         assert_eq!(repository_query(1), GIT_REPOSITORY);
+    }
+
+    #[test]
+    fn batches_end_on_the_first_parent_chain() {
+        let new: Vec<String> = ["a", "b", "s1", "s2", "m", "c", "d"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let fp: HashSet<String> = ["a", "b", "m", "c", "d"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let cut = batches(&new, &fp, 3);
+        assert_eq!(
+            cut,
+            vec![&new[0..5], &new[5..7]],
+            "s1 and s2 stay with their merge m"
+        );
+        assert_eq!(batches(&new, &fp, 100), vec![&new[..]]);
+        assert_eq!(batches(&[], &fp, 3), vec![&[] as &[String]]);
+        let all: Vec<&String> = batches(&new, &fp, 1).into_iter().flatten().collect();
+        assert_eq!(all.len(), new.len());
     }
 
     #[test]
