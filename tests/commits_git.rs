@@ -259,3 +259,65 @@ fn a_cache_left_locked_by_a_killed_fetch_is_usable_again() {
     std::fs::remove_dir_all(cache.join("objects")).unwrap();
     assert!(git::init_cache(&cache).unwrap());
 }
+
+#[test]
+fn a_fetch_by_date_reads_every_commit_since_the_date_even_where_git_cannot_deepen() {
+    // fd's history fetched with --shallow-since cannot be deepened by git ("error in object:
+    // unshallow"); the fetch falls back to the whole history rather than lose commits.
+    let Some(bundle) = fd_bundle() else { return };
+    let (_src_tmp, src) = bare_clone(&bundle);
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(&src)
+        .args(["update-ref", "refs/heads/main", "HEAD"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let since = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let listed = Command::new("git")
+        .arg("--git-dir")
+        .arg(&src)
+        .args(["log", "--format=%H %ct", "HEAD"])
+        .output()
+        .unwrap();
+    let wanted: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (sha, t) = l.split_once(' ')?;
+            (t.parse::<i64>().ok()? >= since.timestamp()).then(|| sha.to_string())
+        })
+        .collect();
+    assert!(wanted.len() > 500, "{}", wanted.len());
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("1.git");
+    git::init_cache(&cache).unwrap();
+    let url = format!("file://{}", src.display());
+    let head = git::fetch(&cache, &url, "main", git::Depth::Since(since), None).unwrap();
+    let read: std::collections::HashSet<String> = git::new_commits(&cache, &head, &[])
+        .unwrap()
+        .into_iter()
+        .collect();
+    for sha in &wanted {
+        assert!(
+            read.contains(sha),
+            "{sha}, committed since the date, is not read"
+        );
+    }
+    // Each one has its first parent, so its files are git's.
+    let parsed = git::read_commits(&cache, &wanted).unwrap();
+    let truth = oracle(&src);
+    for c in &parsed {
+        let mut ours: Vec<(String, i64, i64)> = c
+            .files
+            .iter()
+            .map(|f| match f.lines {
+                Some((a, d)) => (f.path.clone(), a, d),
+                None => (f.path.clone(), -1, -1),
+            })
+            .collect();
+        let mut theirs = truth.get(&c.sha).cloned().unwrap_or_default();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{}", c.sha);
+    }
+}

@@ -263,7 +263,19 @@ pub fn fetch(
             "--deepen=1",
         ]);
         c.arg(url).arg(&refspec);
-        run(c, "fetch --deepen")?;
+        if let Err(e) = run(c, "fetch --deepen") {
+            // git's upload-pack cannot deepen some histories fetched by date (a merge whose
+            // other parent is older than the date: "error in object: unshallow …", and
+            // `--unshallow` fails the same way). Correct data first: the whole history, into a
+            // cache made again.
+            tracing::warn!(error = %e, "Deepening a fetch by date failed; fetching the whole history instead.");
+            std::fs::remove_dir_all(dir).map_err(|e| GitError::Failed {
+                what: "fetch".into(),
+                message: format!("removing the cache {}: {e}", dir.display()),
+            })?;
+            init_cache(dir)?;
+            return fetch(dir, url, branch, Depth::Full, token);
+        }
     }
     let head =
         rev_parse(dir, &format!("refs/heads/{branch}"))?.ok_or_else(|| GitError::Failed {
