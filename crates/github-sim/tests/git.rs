@@ -394,6 +394,28 @@ async fn git_clones_over_smart_http_with_githubs_token_checks() {
         .expect("answers");
     assert_eq!(r.status().as_u16(), 403);
 
+    // A gzip request body (git sends large ones so), protocol v0: a pack comes back.
+    let head = head_of(&sim, "synth").await["defaultBranchRef"]["target"]["oid"]
+        .as_str()
+        .expect("a head")
+        .to_string();
+    let pkt = |line: &str| format!("{:04x}{line}", line.len() + 4);
+    let request = format!("{}0000{}", pkt(&format!("want {head}\n")), pkt("done\n"));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, request.as_bytes()).expect("gzip");
+    let r = http
+        .post(format!("{}/git-upload-pack", sim.git_url("synth")))
+        .bearer_auth("good")
+        .header("content-type", "application/x-git-upload-pack-request")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().expect("gzip"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status().as_u16(), 200);
+    let pack = r.bytes().await.expect("a body");
+    assert!(pack.starts_with(b"0008NAK\nPACK"), "a pack after NAK");
+
     let l = sim.ledger();
     assert_eq!(
         (l.rest_requests, l.graphql_queries > 0),
@@ -408,8 +430,8 @@ async fn git_clones_over_smart_http_with_githubs_token_checks() {
     assert!(l.git_requests_by_token["good"] >= 12, "{l:?}");
     assert!(l.git_refused >= 6, "{l:?}");
     assert_eq!(
-        l.graphql_queries, 2,
-        "only the two GraphQL queries of this test were counted as GraphQL"
+        l.graphql_queries, 3,
+        "only the three GraphQL queries of this test were counted as GraphQL"
     );
 }
 
