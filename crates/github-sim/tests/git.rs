@@ -711,7 +711,19 @@ async fn pushes_and_force_pushes_move_the_head_history_and_what_a_fetch_gets() {
         Some(&clone),
         &["fetch", "-q", "--force", "origin"],
     ));
-    assert_eq!(rev(&clone, &["rev-parse", "HEAD"]), vec![forced]);
+    assert_eq!(rev(&clone, &["rev-parse", "HEAD"]), vec![forced.clone()]);
+
+    // Pull-request changes leave the git repositories alone.
+    let (status, _) = change(&sim, json!({"count": 20, "seed": 5})).await;
+    assert_eq!(status, 200);
+    let w = sim.world();
+    let synth = w
+        .repositories
+        .iter()
+        .find(|r| r.name == "synth")
+        .expect("synth");
+    assert!(synth.pull_requests.is_empty());
+    assert_eq!(synth.git_head.as_deref(), Some(forced.as_str()));
 
     // What /_sim/change refuses.
     for bad in [
