@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod gcs;
 pub mod gharchive;
+pub mod git;
 pub mod service;
 
 /// The `ghstats` binary run in `dir`, with none of its settings inherited from the environment.

@@ -623,7 +623,8 @@ pub struct ChangeReport {
     pub deleted_comments: usize,
 }
 
-/// Changes `count` pull requests of `repo` (or of any repository when `None`) at time `now`:
+/// Changes `count` pull requests of `repo` (or of any active repository without git content
+/// when `None`) at time `now`:
 /// about one in five is new; the others get new commits, reviews and comments, edited and
 /// deleted comments, a force-push that drops commits, or a merge. Every changed pull request's
 /// `updatedAt` becomes `now`, as on GitHub.
@@ -643,8 +644,12 @@ pub fn change(
             .repository(name)
             .map(|(i, _)| vec![i])
             .unwrap_or_default(),
+        // The git repositories change by pushes only (see `crate::git::push`).
         None => (0..world.repositories.len())
-            .filter(|&i| !world.repositories[i].is_archived && !world.repositories[i].is_fork)
+            .filter(|&i| {
+                let r = &world.repositories[i];
+                !r.is_archived && !r.is_fork && r.git_head.is_none()
+            })
             .collect(),
     };
     if repo_indices.is_empty() {

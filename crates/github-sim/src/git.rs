@@ -124,7 +124,7 @@ pub fn linked_user(email: &str) -> Option<(i64, String)> {
         return Some((id, local.to_string()));
     }
     let h = stable_hash(email.as_bytes());
-    if h % 3 == 0 {
+    if h.is_multiple_of(3) {
         return None;
     }
     let id = 100_000_000 + ((h >> 8) % 800_000_000) as i64;
@@ -343,12 +343,15 @@ pub fn history(dir: &Path, oid: &str) -> anyhow::Result<Option<Vec<HistoryCommit
     Ok(Some(commits))
 }
 
+/// Histories by (repository id, head oid).
+type HistoryCache = HashMap<(u64, String), Arc<Vec<HistoryCommit>>>;
+
 /// The simulator's git repositories: a directory it owns (removed when the store is
 /// dropped) holding one bare repository per served repository, `r{database id}.git`, and a
 /// cache of histories by head.
 pub struct GitStore {
     dir: tempfile::TempDir,
-    histories: Mutex<HashMap<(u64, String), Arc<Vec<HistoryCommit>>>>,
+    histories: Mutex<HistoryCache>,
     /// Held while a push rewrites a repository.
     pub(crate) writing: Mutex<()>,
 }
@@ -642,7 +645,8 @@ impl<W: Write> Gen<W> {
             if i > 0 {
                 s.push(' ');
             }
-            s.push_str(*self.pick(WORDS));
+            let w: &&str = self.pick(WORDS);
+            s.push_str(w);
         }
         s.push('\n');
         s
@@ -683,7 +687,7 @@ impl<W: Write> Gen<W> {
                     }
                     lines[i] = l;
                 }
-                1 if n > 3 && n > 40 || (n > 3 && self.rng.gen_bool(0.3)) => {
+                1 if n > 40 || (n > 3 && self.rng.gen_bool(0.3)) => {
                     let i = self.rng.gen_range(0..n - 1);
                     lines.remove(i);
                 }

@@ -254,3 +254,50 @@ fn asks_for_objects(body: &[u8], encoding: Option<&str>) -> bool {
     };
     bytes.windows(5).any(|w| w == b"want ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn tokens_come_from_basic_or_bearer_credentials() {
+        let mut h = HeaderMap::new();
+        let basic = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
+        for (value, want) in [
+            (basic("x-access-token:ghs_abc"), Some("ghs_abc")),
+            (basic("anyone:tok"), Some("tok")),
+            (basic("tok:"), Some("tok")),
+            (basic(":"), None),
+            ("Bearer tok".to_string(), Some("tok")),
+            ("token tok".to_string(), Some("tok")),
+            ("Digest x".to_string(), None),
+            ("Basic !!!".to_string(), None),
+        ] {
+            h.insert("authorization", HeaderValue::from_str(&value).unwrap());
+            assert_eq!(git_token(&h).as_deref(), want, "{value}");
+        }
+        assert_eq!(git_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn fetches_are_told_from_ref_listings_in_plain_and_gzip_bodies() {
+        let fetch = b"0011command=fetch0001000dthin-pack0032want 0123456789012345678901234567890123456789\n0009done\n0000";
+        let ls_refs = b"0014command=ls-refs\n0001000bpeel0014ref-prefix HEAD\n0000";
+        assert!(asks_for_objects(fetch, None));
+        assert!(!asks_for_objects(ls_refs, None));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(fetch).unwrap();
+        let gz = gz.finish().unwrap();
+        assert!(asks_for_objects(&gz, Some("gzip")));
+        assert!(
+            !asks_for_objects(&gz, None),
+            "gzip bytes are not read as plain"
+        );
+    }
+}

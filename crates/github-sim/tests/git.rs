@@ -16,11 +16,21 @@ const HISTORY: &str = include_str!("../../../graphql/commit_history.graphql");
 const REPOSITORY: &str = include_str!("../../../graphql/git_repository.graphql");
 const ORG_REPOSITORIES: &str = include_str!("../../../graphql/org_git_repositories.graphql");
 
-/// The fd bundle (shared fixture): present on the machines these tests run on.
+/// The fd bundle (shared fixture): `GHSTATS_FD_BUNDLE`, else `shared/` beside the
+/// repository, else `/work/shared`.
 fn fd_bundle() -> PathBuf {
-    let p = PathBuf::from(FD_BUNDLE);
-    assert!(p.exists(), "{FD_BUNDLE} is missing");
-    p
+    let mut candidates = Vec::new();
+    if let Some(p) = std::env::var_os("GHSTATS_FD_BUNDLE") {
+        candidates.push(PathBuf::from(p));
+    }
+    candidates
+        .push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/git/fd.bundle"));
+    candidates.push(PathBuf::from(FD_BUNDLE));
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .unwrap_or_else(|| panic!("the fd bundle is missing: tried {candidates:?}"))
 }
 
 fn spec(repos: Vec<GitRepoSpec>) -> OrgSpec {
@@ -384,6 +394,28 @@ async fn git_clones_over_smart_http_with_githubs_token_checks() {
         .expect("answers");
     assert_eq!(r.status().as_u16(), 403);
 
+    // A gzip request body (git sends large ones so), protocol v0: a pack comes back.
+    let head = head_of(&sim, "synth").await["defaultBranchRef"]["target"]["oid"]
+        .as_str()
+        .expect("a head")
+        .to_string();
+    let pkt = |line: &str| format!("{:04x}{line}", line.len() + 4);
+    let request = format!("{}0000{}", pkt(&format!("want {head}\n")), pkt("done\n"));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, request.as_bytes()).expect("gzip");
+    let r = http
+        .post(format!("{}/git-upload-pack", sim.git_url("synth")))
+        .bearer_auth("good")
+        .header("content-type", "application/x-git-upload-pack-request")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().expect("gzip"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status().as_u16(), 200);
+    let pack = r.bytes().await.expect("a body");
+    assert!(pack.starts_with(b"0008NAK\nPACK"), "a pack after NAK");
+
     let l = sim.ledger();
     assert_eq!(
         (l.rest_requests, l.graphql_queries > 0),
@@ -398,8 +430,8 @@ async fn git_clones_over_smart_http_with_githubs_token_checks() {
     assert!(l.git_requests_by_token["good"] >= 12, "{l:?}");
     assert!(l.git_refused >= 6, "{l:?}");
     assert_eq!(
-        l.graphql_queries, 2,
-        "only the two GraphQL queries of this test were counted as GraphQL"
+        l.graphql_queries, 3,
+        "only the three GraphQL queries of this test were counted as GraphQL"
     );
 }
 
@@ -679,7 +711,19 @@ async fn pushes_and_force_pushes_move_the_head_history_and_what_a_fetch_gets() {
         Some(&clone),
         &["fetch", "-q", "--force", "origin"],
     ));
-    assert_eq!(rev(&clone, &["rev-parse", "HEAD"]), vec![forced]);
+    assert_eq!(rev(&clone, &["rev-parse", "HEAD"]), vec![forced.clone()]);
+
+    // Pull-request changes leave the git repositories alone.
+    let (status, _) = change(&sim, json!({"count": 20, "seed": 5})).await;
+    assert_eq!(status, 200);
+    let w = sim.world();
+    let synth = w
+        .repositories
+        .iter()
+        .find(|r| r.name == "synth")
+        .expect("synth");
+    assert!(synth.pull_requests.is_empty());
+    assert_eq!(synth.git_head.as_deref(), Some(forced.as_str()));
 
     // What /_sim/change refuses.
     for bad in [
@@ -856,7 +900,7 @@ fn synthetic_histories_are_deterministic_and_hold_every_kind_of_change() {
         c.args(["log", "--format=%B%x00"]);
         c
     });
-    assert!(messages.chars().any(|c| !c.is_ascii()), "unicode messages");
+    assert!(!messages.is_ascii(), "unicode messages");
     assert!(s.authors.len() >= 8, "authors: {:?}", s.authors);
     assert!(s
         .authors
@@ -964,5 +1008,65 @@ async fn tokens_of_one_user_share_one_budget_and_viewer_answers_the_user() {
         r.status().as_u16(),
         401,
         "tokens outside both lists are refused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_takes_github_app_installation_tokens() {
+    let key = github_sim::generate_rsa_key().expect("a key");
+    let options = SimOptions {
+        tokens: vec!["good".into()],
+        app: Some(github_sim::AppSpec {
+            app_id: "42".into(),
+            installation_id: 7,
+            public_key_pem: key.public_pem.clone(),
+            token_ttl_secs: 3600,
+        }),
+        ..SimOptions::default()
+    };
+    let sim = start(vec![synthetic("synth", 20)], options).await;
+    let now = chrono::Utc::now().timestamp();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &json!({"iat": now - 30, "exp": now + 300, "iss": "42"}),
+        &jsonwebtoken::EncodingKey::from_rsa_pem(key.private_pem.as_bytes()).expect("a PEM"),
+    )
+    .expect("a JWT");
+    let minted: Value = reqwest::Client::new()
+        .post(format!("{}/app/installations/7/access_tokens", sim.url()))
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    let token = minted["token"].as_str().expect("a token").to_string();
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let dest = tmp.path().join("c.git");
+    ok(authed(
+        &token,
+        None,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &sim.git_url("synth"),
+            dest.to_str().unwrap(),
+        ],
+    ));
+    let o = out(authed(
+        "ghs_forged",
+        None,
+        &["ls-remote", &sim.git_url("synth")],
+    ));
+    assert!(
+        !o.status.success(),
+        "an installation token never minted is refused"
+    );
+    let l = sim.ledger();
+    assert!(
+        l.git_requests_by_token.contains_key("installation:7"),
+        "{l:?}"
     );
 }
