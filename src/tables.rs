@@ -541,7 +541,10 @@ pub const COMMITS_OWNED: &[&str] = &["last_commit_sha", "last_commit_at"];
 /// Every table the warehouse holds: [`ALL`], then [`GHARCHIVE`], then [`STARS`], then
 /// [`COMMIT_TABLES`].
 pub fn every() -> impl Iterator<Item = &'static TableDef> {
-    ALL.iter().chain(GHARCHIVE).chain(STARS).chain(COMMIT_TABLES)
+    ALL.iter()
+        .chain(GHARCHIVE)
+        .chain(STARS)
+        .chain(COMMIT_TABLES)
 }
 
 /// Any table the warehouse holds, by name (see [`every`]); `None` for another name.

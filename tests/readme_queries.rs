@@ -515,6 +515,9 @@ mod known_commits {
         format!("{s}T12:00:00Z").parse().unwrap()
     }
 
+    /// A commit and the files it changed.
+    type Known = (CommitRow, Vec<FileChangeRow>);
+
     /// One file change: (path, status, added, deleted, binary).
     type Change = (&'static str, &'static str, i64, i64, bool);
 
@@ -526,7 +529,7 @@ mod known_commits {
         email: &str,
         merge: bool,
         changes: &[Change],
-    ) -> (CommitRow, Vec<FileChangeRow>) {
+    ) -> Known {
         let name = if id == APP { "acme/app" } else { "acme/lib" };
         let c = CommitRow {
             repository_id: id,
@@ -579,31 +582,73 @@ mod known_commits {
     /// - app c3 2024-02-02 ada: src/b.rs added +100, Makefile +3 -1 (104 lines, through PR 1)
     /// - app m1 2024-02-10 ada, a merge: src/a.rs +7
     /// - lib l1 2024-02-03 bob: src/a.rs +1
-    fn known() -> Vec<(CommitRow, Vec<FileChangeRow>)> {
+    fn known() -> Vec<Known> {
         vec![
-            commit(APP, "c1", "2024-01-05", Some("ada"), "ada@example.com", false, &[
-                ("src/a.rs", "modified", 10, 2, false),
-                ("README.md", "modified", 2, 1, false),
-            ]),
-            commit(APP, "c2", "2024-01-20", None, "bob@example.com", false, &[
-                ("src/a.rs", "modified", 5, 5, false),
-                ("logo.png", "added", 0, 0, true),
-                ("old.txt", "removed", 0, 6, false),
-            ]),
-            commit(APP, "c3", "2024-02-02", Some("ada"), "ada@example.com", false, &[
-                ("src/b.rs", "added", 100, 0, false),
-                ("Makefile", "modified", 3, 1, false),
-            ]),
-            commit(APP, "m1", "2024-02-10", Some("ada"), "ada@example.com", true, &[
-                ("src/a.rs", "modified", 7, 0, false),
-            ]),
-            commit(LIB, "l1", "2024-02-03", Some("bob"), "bob@example.com", false, &[
-                ("src/a.rs", "modified", 1, 0, false),
-            ]),
+            commit(
+                APP,
+                "c1",
+                "2024-01-05",
+                Some("ada"),
+                "ada@example.com",
+                false,
+                &[
+                    ("src/a.rs", "modified", 10, 2, false),
+                    ("README.md", "modified", 2, 1, false),
+                ],
+            ),
+            commit(
+                APP,
+                "c2",
+                "2024-01-20",
+                None,
+                "bob@example.com",
+                false,
+                &[
+                    ("src/a.rs", "modified", 5, 5, false),
+                    ("logo.png", "added", 0, 0, true),
+                    ("old.txt", "removed", 0, 6, false),
+                ],
+            ),
+            commit(
+                APP,
+                "c3",
+                "2024-02-02",
+                Some("ada"),
+                "ada@example.com",
+                false,
+                &[
+                    ("src/b.rs", "added", 100, 0, false),
+                    ("Makefile", "modified", 3, 1, false),
+                ],
+            ),
+            commit(
+                APP,
+                "m1",
+                "2024-02-10",
+                Some("ada"),
+                "ada@example.com",
+                true,
+                &[("src/a.rs", "modified", 7, 0, false)],
+            ),
+            commit(
+                LIB,
+                "l1",
+                "2024-02-03",
+                Some("bob"),
+                "bob@example.com",
+                false,
+                &[("src/a.rs", "modified", 1, 0, false)],
+            ),
         ]
     }
 
-    async fn object(lake: &Lake, table: &str, id: i64, month: &str, batch: arrow_array::RecordBatch) -> String {
+    async fn object(
+        lake: &Lake,
+        table: &str,
+        id: i64,
+        month: &str,
+        batch: arrow_array::RecordBatch,
+    ) -> String {
         let mut buf = Vec::new();
         let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
         w.write(&batch).unwrap();
@@ -615,9 +660,11 @@ mod known_commits {
 
     /// Loads the known commits (and PR 1 and 2's commits) into `wh`.
     pub async fn load(wh: &dyn Warehouse) {
-        let lake = Lake::new(std::sync::Arc::new(object_store::memory::InMemory::new()), None);
-        let mut by_month: BTreeMap<(i64, String), Vec<(CommitRow, Vec<FileChangeRow>)>> =
-            BTreeMap::new();
+        let lake = Lake::new(
+            std::sync::Arc::new(object_store::memory::InMemory::new()),
+            None,
+        );
+        let mut by_month: BTreeMap<(i64, String), Vec<Known>> = BTreeMap::new();
         for c in known() {
             by_month
                 .entry((c.0.repository_id, c.0.commit_month.clone()))
@@ -632,9 +679,36 @@ mod known_commits {
                 months.push(MonthPartition {
                     repository_id: id,
                     month: month.clone(),
-                    commits: vec![object(&lake, "commits", id, month, commits_batch(&commits).unwrap()).await],
-                    file_changes: vec![object(&lake, "file_changes", id, month, file_changes_batch(&changes).unwrap()).await],
-                    file_states: vec![object(&lake, "file_states", id, month, file_states_batch(&[]).unwrap()).await],
+                    commits: vec![
+                        object(
+                            &lake,
+                            "commits",
+                            id,
+                            month,
+                            commits_batch(&commits).unwrap(),
+                        )
+                        .await,
+                    ],
+                    file_changes: vec![
+                        object(
+                            &lake,
+                            "file_changes",
+                            id,
+                            month,
+                            file_changes_batch(&changes).unwrap(),
+                        )
+                        .await,
+                    ],
+                    file_states: vec![
+                        object(
+                            &lake,
+                            "file_states",
+                            id,
+                            month,
+                            file_states_batch(&[]).unwrap(),
+                        )
+                        .await,
+                    ],
                 });
             }
             let t = at("2024-03-01");
@@ -690,7 +764,13 @@ mod known_commits {
         vec![
             (
                 "commits_per_author_per_month",
-                vec!["commit_month", "author", "commits", "lines_added", "lines_deleted"],
+                vec![
+                    "commit_month",
+                    "author",
+                    "commits",
+                    "lines_added",
+                    "lines_deleted",
+                ],
                 json!([
                     ["2024-02", "ada", 1, 103, 1],
                     ["2024-02", "bob", 1, 1, 0],
@@ -712,7 +792,14 @@ mod known_commits {
             ),
             (
                 "commits_churn_by_file_type",
-                vec!["extension", "file_changes", "lines_added", "lines_deleted", "churn", "binary_changes"],
+                vec![
+                    "extension",
+                    "file_changes",
+                    "lines_added",
+                    "lines_deleted",
+                    "churn",
+                    "binary_changes",
+                ],
                 json!([
                     ["rs", 5, 123, 7, 130, 0],
                     ["txt", 1, 0, 6, 6, 0],
@@ -723,7 +810,13 @@ mod known_commits {
             ),
             (
                 "commits_largest",
-                vec!["repository", "commit_sha", "author", "num_files_changed", "lines_changed"],
+                vec![
+                    "repository",
+                    "commit_sha",
+                    "author",
+                    "num_files_changed",
+                    "lines_changed",
+                ],
                 json!([
                     ["acme/app", "c3", "ada", 2, 104],
                     ["acme/app", "c2", "bob@example.com", 3, 16],
@@ -761,7 +854,9 @@ mod known_commits {
                             .iter()
                             .map(|c| match &r[*c] {
                                 Value::Number(n) => json!(n.as_f64().map(|f| f as i64)),
-                                Value::String(s) if s.parse::<i64>().is_ok() && *c != "commit_sha" => {
+                                Value::String(s)
+                                    if s.parse::<i64>().is_ok() && *c != "commit_sha" =>
+                                {
                                     json!(s.parse::<i64>().unwrap())
                                 }
                                 v => v.clone(),

@@ -294,10 +294,9 @@ async fn commit_months_load_from_gs_and_equal_their_objects() {
                 ("file_states".to_string(), 2),
             ])
         );
-        let stored =
-            ghstats::warehouse::conformance::stored_commit_rows(&wh, sample.state.repo_id)
-                .await
-                .unwrap();
+        let stored = ghstats::warehouse::conformance::stored_commit_rows(&wh, sample.state.repo_id)
+            .await
+            .unwrap();
         assert_eq!(stored, sample.expected);
     }
 }

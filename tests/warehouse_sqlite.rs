@@ -71,7 +71,10 @@ async fn an_old_repositories_table_gains_the_commit_columns() {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert!(!columns.iter().any(|c| c == "last_commit_sha"), "{columns:?}");
+        assert!(
+            !columns.iter().any(|c| c == "last_commit_sha"),
+            "{columns:?}"
+        );
     }
     let wh = SqliteWarehouse::open(&path).await.unwrap();
     conformance::an_old_repositories_table_gains_the_commit_columns(&wh, 7)

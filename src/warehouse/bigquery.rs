@@ -749,10 +749,8 @@ impl BigQueryWarehouse {
                 self.get_table(t.name).await?.unwrap_or_default()
             }
         };
-        let fields: Vec<model::TableFieldSchema> = existing
-            .schema
-            .map(|s| s.fields)
-            .unwrap_or_default();
+        let fields: Vec<model::TableFieldSchema> =
+            existing.schema.map(|s| s.fields).unwrap_or_default();
         let has = |c: &str| fields.iter().any(|f| f.name.eq_ignore_ascii_case(c));
         let missing: Vec<&str> = t
             .columns

@@ -71,8 +71,7 @@ fn cell(c: &Column, col: &dyn Array, i: usize) -> Option<Typed> {
         ColumnType::String => Typed::Text(col.as_string_opt::<i32>()?.value(i).to_string()),
         ColumnType::Bool => Typed::Bool(col.as_boolean_opt()?.value(i)),
         ColumnType::Timestamp => Typed::Timestamp(DateTime::from_timestamp_micros(
-            col.as_primitive_opt::<TimestampMicrosecondType>()?
-                .value(i),
+            col.as_primitive_opt::<TimestampMicrosecondType>()?.value(i),
         )?),
     })
 }
@@ -145,11 +144,12 @@ pub fn month_start(month: &str) -> Result<DateTime<Utc>, WarehouseError> {
         .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
 }
 
+/// `[start, end)`.
+pub type TimeRange = (DateTime<Utc>, DateTime<Utc>);
+
 /// The `commit_at` range `[first month's start, last month's end)` of `months`: constants that
 /// let BigQuery prune the month partitions a load deletes from. `None` for no month.
-pub fn months_range(
-    months: &[MonthPartition],
-) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, WarehouseError> {
+pub fn months_range(months: &[MonthPartition]) -> Result<Option<TimeRange>, WarehouseError> {
     let mut starts = months
         .iter()
         .map(|m| month_start(&m.month))
@@ -239,7 +239,12 @@ pub fn repository_upsert_sql(placeholder: impl Fn(usize, &Column) -> String) -> 
 /// The `commits` rows of a repository take its current name (`owner/name` from its
 /// `repositories` row): names follow the id, as in every other table. `{id}` is the
 /// repository id's placeholder or literal; `concat` joins two SQL strings in the dialect.
-pub fn rename_commits_sql(repositories: &str, commits: &str, id: &str, concat: fn(&str, &str) -> String) -> String {
+pub fn rename_commits_sql(
+    repositories: &str,
+    commits: &str,
+    id: &str,
+    concat: fn(&str, &str) -> String,
+) -> String {
     let name = format!(
         "(SELECT {} FROM {repositories} r WHERE r.repo_id = {id})",
         concat("r.organization", &concat("'/'", "r.repository"))

@@ -66,15 +66,33 @@ pub async fn run_all(wh: &dyn Warehouse) -> anyhow::Result<()> {
     a_bad_stars_chunk_loads_nothing(wh)
         .await
         .context("a_bad_stars_chunk_loads_nothing")?;
-    commit_months_load_is_idempotent(wh).await.context("commit_months_load_is_idempotent")?;
-    a_month_loaded_again_replaces_its_rows(wh).await.context("a_month_loaded_again_replaces_its_rows")?;
-    a_month_with_no_objects_is_emptied(wh).await.context("a_month_with_no_objects_is_emptied")?;
-    other_months_and_repositories_are_untouched(wh).await.context("other_months_and_repositories_are_untouched")?;
-    a_pull_request_load_keeps_last_commit_sha(wh).await.context("a_pull_request_load_keeps_last_commit_sha")?;
-    parent_commits_round_trip(wh).await.context("parent_commits_round_trip")?;
-    null_and_empty_text_are_kept_apart(wh).await.context("null_and_empty_text_are_kept_apart")?;
-    odd_text_in_commits_survives(wh).await.context("odd_text_in_commits_survives")?;
-    a_row_of_another_month_fails_the_load_and_changes_nothing(wh).await.context("a_row_of_another_month_fails_the_load_and_changes_nothing")?;
+    commit_months_load_is_idempotent(wh)
+        .await
+        .context("commit_months_load_is_idempotent")?;
+    a_month_loaded_again_replaces_its_rows(wh)
+        .await
+        .context("a_month_loaded_again_replaces_its_rows")?;
+    a_month_with_no_objects_is_emptied(wh)
+        .await
+        .context("a_month_with_no_objects_is_emptied")?;
+    other_months_and_repositories_are_untouched(wh)
+        .await
+        .context("other_months_and_repositories_are_untouched")?;
+    a_pull_request_load_keeps_last_commit_sha(wh)
+        .await
+        .context("a_pull_request_load_keeps_last_commit_sha")?;
+    parent_commits_round_trip(wh)
+        .await
+        .context("parent_commits_round_trip")?;
+    null_and_empty_text_are_kept_apart(wh)
+        .await
+        .context("null_and_empty_text_are_kept_apart")?;
+    odd_text_in_commits_survives(wh)
+        .await
+        .context("odd_text_in_commits_survives")?;
+    a_row_of_another_month_fails_the_load_and_changes_nothing(wh)
+        .await
+        .context("a_row_of_another_month_fails_the_load_and_changes_nothing")?;
     Ok(())
 }
 
@@ -1268,7 +1286,10 @@ fn commit_ts(month: &str, day: u32, minute: u32) -> anyhow::Result<chrono::DateT
 
 impl CommitsFixture {
     fn new() -> Self {
-        Self::in_lake(Lake::new(Arc::new(object_store::memory::InMemory::new()), None))
+        Self::in_lake(Lake::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            None,
+        ))
     }
 
     fn in_lake(lake: Lake) -> Self {
@@ -1354,7 +1375,8 @@ impl CommitsFixture {
         let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None)?;
         w.write(batch)?;
         w.close()?;
-        let path = crate::commits::partition_file(&self.lake, table, repository_id, month, self.seq);
+        let path =
+            crate::commits::partition_file(&self.lake, table, repository_id, month, self.seq);
         self.lake.put(&path, buf.into()).await?;
         Ok(path.to_string())
     }
@@ -1390,7 +1412,10 @@ impl CommitsFixture {
             file_states: vec![],
         };
         if !commits.is_empty() {
-            p.commits = vec![self.object("commits", id, month, &commits_batch(commits)?).await?];
+            p.commits = vec![
+                self.object("commits", id, month, &commits_batch(commits)?)
+                    .await?,
+            ];
         }
         if !changes.is_empty() {
             p.file_changes = vec![
@@ -1409,7 +1434,13 @@ impl CommitsFixture {
 
     /// The commits job's state of repository `n`, as seen at minute `seen` of 2026-03-01,
     /// called `name`, with `last` its newest processed commit.
-    fn repo_state(&self, n: i64, name: &str, seen: u32, last: Option<&str>) -> anyhow::Result<RepositoryState> {
+    fn repo_state(
+        &self,
+        n: i64,
+        name: &str,
+        seen: u32,
+        last: Option<&str>,
+    ) -> anyhow::Result<RepositoryState> {
         let at = |m: u32| -> anyhow::Result<chrono::DateTime<chrono::Utc>> { Ok(ts(m).parse()?) };
         Ok(RepositoryState {
             repo_id: self.repo(n),
@@ -1450,7 +1481,11 @@ impl CommitsFixture {
     }
 
     /// The rows of every table a load of these months should leave for repository `n`.
-    async fn expected(&self, t: &TableDef, months: &[&MonthPartition]) -> anyhow::Result<Vec<Value>> {
+    async fn expected(
+        &self,
+        t: &TableDef,
+        months: &[&MonthPartition],
+    ) -> anyhow::Result<Vec<Value>> {
         use futures::StreamExt;
         let mut out = Vec::new();
         for m in months {
@@ -1498,7 +1533,11 @@ impl CommitsFixture {
                 self.repo(n)
             ))
             .await?;
-        ensure!(rows.len() == 1, "{} repositories rows: {rows:?}", rows.len());
+        ensure!(
+            rows.len() == 1,
+            "{} repositories rows: {rows:?}",
+            rows.len()
+        );
         let mut row = rows[0].clone();
         let at = row["last_commit_at"].clone();
         row["last_commit_at"] = match at.as_str() {
@@ -1543,10 +1582,12 @@ fn neutral_stored(t: &TableDef, row: &Value) -> anyhow::Result<Value> {
             (Mode::Repeated, _, Value::Null) => json!([]),
             (_, _, Value::Null) => Value::Null,
             (_, ColumnType::Bool, Value::Number(n)) => json!(n.as_i64() != Some(0)),
-            (_, ColumnType::Timestamp, Value::String(s)) => json!(chrono::DateTime::parse_from_rfc3339(&s)
-                .with_context(|| format!("{}.{}: {s}", t.name, c.name))?
-                .with_timezone(&chrono::Utc)
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            (_, ColumnType::Timestamp, Value::String(s)) => {
+                json!(chrono::DateTime::parse_from_rfc3339(&s)
+                    .with_context(|| format!("{}.{}: {s}", t.name, c.name))?
+                    .with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            }
             (_, _, v) => v,
         };
         obj.insert(c.name.to_string(), j);
@@ -1556,12 +1597,7 @@ fn neutral_stored(t: &TableDef, row: &Value) -> anyhow::Result<Value> {
 
 /// Sorts rows by the table's key, compared here: backends' collations differ.
 fn sort_by_key(t: &TableDef, rows: &mut [Value]) {
-    rows.sort_by_key(|r| {
-        t.key
-            .iter()
-            .map(|k| r[*k].to_string())
-            .collect::<Vec<_>>()
-    });
+    rows.sort_by_key(|r| t.key.iter().map(|k| r[*k].to_string()).collect::<Vec<_>>());
 }
 
 /// Loading the same months twice leaves the same rows, and says it read the same rows.
@@ -1573,7 +1609,10 @@ pub async fn commit_months_load_is_idempotent(wh: &dyn Warehouse) -> anyhow::Res
         f.commit(1, "a2", "2024-01", 30)?,
     ];
     let feb = vec![f.commit(1, "b1", "2024-02", 1)?];
-    let months = vec![f.month(1, "2024-01", &jan).await?, f.month(1, "2024-02", &feb).await?];
+    let months = vec![
+        f.month(1, "2024-01", &jan).await?,
+        f.month(1, "2024-02", &feb).await?,
+    ];
     let state = f.repo_state(1, "repo-1", 5, Some("b1"))?;
     let read = wh.load_commit_months(&f.lake, &state, &months).await?;
     let want = BTreeMap::from([
@@ -1589,7 +1628,10 @@ pub async fn commit_months_load_is_idempotent(wh: &dyn Warehouse) -> anyhow::Res
     );
     let again = wh.load_commit_months(&f.lake, &state, &months).await?;
     ensure!(again == want, "second load read {again:?}");
-    ensure!(f.all(wh, 1).await? == first, "loading the months again changed the rows");
+    ensure!(
+        f.all(wh, 1).await? == first,
+        "loading the months again changed the rows"
+    );
     ensure!(
         f.repository(wh, 1).await?["last_commit_sha"] == "b1",
         "{}",
@@ -1606,7 +1648,9 @@ pub async fn a_month_loaded_again_replaces_its_rows(wh: &dyn Warehouse) -> anyho
     let a = f.commit(1, "a", "2024-05", 1)?;
     let b = f.commit(1, "b", "2024-05", 2)?;
     let c = f.commit(1, "c", "2024-05", 3)?;
-    let before = f.month(1, "2024-05", &[a.clone(), b.clone(), c.clone()]).await?;
+    let before = f
+        .month(1, "2024-05", &[a.clone(), b.clone(), c.clone()])
+        .await?;
     let state = f.repo_state(1, "repo-1", 5, Some("c"))?;
     wh.load_commit_months(&f.lake, &state, &[before]).await?;
     ensure!(f.stored(wh, &crate::tables::COMMITS, 1).await?.len() == 3);
@@ -1616,9 +1660,13 @@ pub async fn a_month_loaded_again_replaces_its_rows(wh: &dyn Warehouse) -> anyho
     let d = f.commit(1, "d", "2024-05", 4)?;
     let after = f.month(1, "2024-05", &[a, c2, d]).await?;
     let state = f.repo_state(1, "repo-1", 6, Some("d"))?;
-    wh.load_commit_months(&f.lake, &state, std::slice::from_ref(&after)).await?;
+    wh.load_commit_months(&f.lake, &state, std::slice::from_ref(&after))
+        .await?;
     let stored = f.all(wh, 1).await?;
-    ensure!(stored == f.truth(&[&after]).await?, "after the rewrite: {stored:?}");
+    ensure!(
+        stored == f.truth(&[&after]).await?,
+        "after the rewrite: {stored:?}"
+    );
     let shas: Vec<&str> = stored[0]
         .iter()
         .filter_map(|r| r["commit_sha"].as_str())
@@ -1637,10 +1685,17 @@ pub async fn a_month_with_no_objects_is_emptied(wh: &dyn Warehouse) -> anyhow::R
     let state = f.repo_state(1, "repo-1", 5, Some("a"))?;
     wh.load_commit_months(&f.lake, &state, &[full]).await?;
     // Only the commit: a merge that changed no file writes no file rows.
-    let no_files = f.month_of(1, "2024-06", std::slice::from_ref(&a), &[], &[]).await?;
+    let no_files = f
+        .month_of(1, "2024-06", std::slice::from_ref(&a), &[], &[])
+        .await?;
     ensure!(no_files.file_changes.is_empty() && no_files.file_states.is_empty());
-    let read = wh.load_commit_months(&f.lake, &state, std::slice::from_ref(&no_files)).await?;
-    ensure!(read["commits"] == 1 && read["file_changes"] == 0, "{read:?}");
+    let read = wh
+        .load_commit_months(&f.lake, &state, std::slice::from_ref(&no_files))
+        .await?;
+    ensure!(
+        read["commits"] == 1 && read["file_changes"] == 0,
+        "{read:?}"
+    );
     let stored = f.all(wh, 1).await?;
     ensure!(
         stored[0].len() == 1 && stored[1].is_empty() && stored[2].is_empty(),
@@ -1654,7 +1709,10 @@ pub async fn a_month_with_no_objects_is_emptied(wh: &dyn Warehouse) -> anyhow::R
         file_states: vec![],
     };
     let read = wh.load_commit_months(&f.lake, &state, &[empty]).await?;
-    ensure!(read.values().all(|n| *n == 0) && read.len() == 3, "{read:?}");
+    ensure!(
+        read.values().all(|n| *n == 0) && read.len() == 3,
+        "{read:?}"
+    );
     ensure!(
         f.all(wh, 1).await?.iter().all(Vec::is_empty),
         "the emptied month kept rows"
@@ -1667,24 +1725,54 @@ pub async fn a_month_with_no_objects_is_emptied(wh: &dyn Warehouse) -> anyhow::R
 pub async fn other_months_and_repositories_are_untouched(wh: &dyn Warehouse) -> anyhow::Result<()> {
     wh.ensure_tables().await?;
     let mut f = CommitsFixture::new();
-    let x_jan = f.month(1, "2024-01", &[f.commit(1, "x1", "2024-01", 5)?, f.commit(1, "x2", "2024-01", 6)?]).await?;
-    let x_feb = f.month(1, "2024-02", &[f.commit(1, "x3", "2024-02", 5)?]).await?;
-    let y_jan = f.month(2, "2024-01", &[f.commit(2, "y1", "2024-01", 5)?]).await?;
-    wh.load_commit_months(&f.lake, &f.repo_state(1, "repo-1", 5, Some("x3"))?, &[x_jan, x_feb.clone()])
+    let x_jan = f
+        .month(
+            1,
+            "2024-01",
+            &[
+                f.commit(1, "x1", "2024-01", 5)?,
+                f.commit(1, "x2", "2024-01", 6)?,
+            ],
+        )
         .await?;
-    wh.load_commit_months(&f.lake, &f.repo_state(2, "repo-2", 5, Some("y1"))?, std::slice::from_ref(&y_jan))
+    let x_feb = f
+        .month(1, "2024-02", &[f.commit(1, "x3", "2024-02", 5)?])
         .await?;
+    let y_jan = f
+        .month(2, "2024-01", &[f.commit(2, "y1", "2024-01", 5)?])
+        .await?;
+    wh.load_commit_months(
+        &f.lake,
+        &f.repo_state(1, "repo-1", 5, Some("x3"))?,
+        &[x_jan, x_feb.clone()],
+    )
+    .await?;
+    wh.load_commit_months(
+        &f.lake,
+        &f.repo_state(2, "repo-2", 5, Some("y1"))?,
+        std::slice::from_ref(&y_jan),
+    )
+    .await?;
     let y_before = f.all(wh, 2).await?;
-    let x_jan2 = f.month(1, "2024-01", &[f.commit(1, "x1", "2024-01", 5)?]).await?;
-    wh.load_commit_months(&f.lake, &f.repo_state(1, "repo-1", 6, Some("x3"))?, std::slice::from_ref(&x_jan2))
+    let x_jan2 = f
+        .month(1, "2024-01", &[f.commit(1, "x1", "2024-01", 5)?])
         .await?;
+    wh.load_commit_months(
+        &f.lake,
+        &f.repo_state(1, "repo-1", 6, Some("x3"))?,
+        std::slice::from_ref(&x_jan2),
+    )
+    .await?;
     ensure!(
         f.all(wh, 1).await? == f.truth(&[&x_jan2, &x_feb]).await?,
         "repository 1: {:?}",
         f.all(wh, 1).await?
     );
     ensure!(f.all(wh, 2).await? == y_before, "repository 2 changed");
-    ensure!(y_before == f.truth(&[&y_jan]).await?, "repository 2: {y_before:?}");
+    ensure!(
+        y_before == f.truth(&[&y_jan]).await?,
+        "repository 2: {y_before:?}"
+    );
     Ok(())
 }
 
@@ -1700,7 +1788,11 @@ pub async fn a_pull_request_load_keeps_last_commit_sha(wh: &dyn Warehouse) -> an
     let id = f.repo_id("r");
     let n = i64::try_from(id)? - c.base;
     let org = f.org.clone();
-    let state = |c: &CommitsFixture, name: &str, seen: u32, last: &str| -> anyhow::Result<RepositoryState> {
+    let state = |c: &CommitsFixture,
+                 name: &str,
+                 seen: u32,
+                 last: &str|
+     -> anyhow::Result<RepositoryState> {
         let mut s = c.repo_state(n, name, seen, Some(last))?;
         s.organization = org.clone();
         Ok(s)
@@ -1708,38 +1800,57 @@ pub async fn a_pull_request_load_keeps_last_commit_sha(wh: &dyn Warehouse) -> an
     let mut jan = c.commit(n, "a", "2024-01", 1)?;
     jan.repository = format!("{org}/r");
     let month = c.month(n, "2024-01", &[jan]).await?;
-    wh.load_commit_months(&c.lake, &state(&c, "r", 3, "a")?, std::slice::from_ref(&month))
-        .await?;
+    wh.load_commit_months(
+        &c.lake,
+        &state(&c, "r", 3, "a")?,
+        std::slice::from_ref(&month),
+    )
+    .await?;
     let row = c.repository(wh, n).await?;
     ensure!(
-        row["repository"] == "r" && row["last_commit_sha"] == "a" && row["last_commit_at"] == ts(3)
-            && row["collection_id"] == "commits-03" && row["default_branch"] == "main",
+        row["repository"] == "r"
+            && row["last_commit_sha"] == "a"
+            && row["last_commit_at"] == ts(3)
+            && row["collection_id"] == "commits-03"
+            && row["default_branch"] == "main",
         "inserted by the commits load: {row}"
     );
     // A pull-request collection at minute 5 sees it renamed to r2.
-    let chunk = f.chunk("r", "repositories", &[f.repo_row(id, "r2", 5)]).await?;
+    let chunk = f
+        .chunk("r", "repositories", &[f.repo_row(id, "r2", 5)])
+        .await?;
     wh.load(&f.lake, std::slice::from_ref(&chunk)).await?;
     let row = c.repository(wh, n).await?;
     ensure!(
-        row["repository"] == "r2" && row["last_commit_sha"] == "a" && row["last_commit_at"] == ts(3),
+        row["repository"] == "r2"
+            && row["last_commit_sha"] == "a"
+            && row["last_commit_at"] == ts(3),
         "after the pull-request load: {row}"
     );
     wh.load(&f.lake, &[chunk]).await?;
-    ensure!(c.repository(wh, n).await?["last_commit_sha"] == "a", "a reload cleared it");
+    ensure!(
+        c.repository(wh, n).await?["last_commit_sha"] == "a",
+        "a reload cleared it"
+    );
     // A commits load that saw the repository before (minute 4, still "r-old"): its commit
     // columns are set, the newer name kept.
-    wh.load_commit_months(&c.lake, &state(&c, "r-old", 4, "b")?, &[]).await?;
+    wh.load_commit_months(&c.lake, &state(&c, "r-old", 4, "b")?, &[])
+        .await?;
     let row = c.repository(wh, n).await?;
     ensure!(
         row["repository"] == "r2" && row["last_commit_sha"] == "b" && row["collection_id"] == "c05",
         "after an older commits load: {row}"
     );
     // A newer one (minute 6, "r3") takes every column, and the commits rows its name.
-    wh.load_commit_months(&c.lake, &state(&c, "r3", 6, "c")?, &[]).await?;
+    wh.load_commit_months(&c.lake, &state(&c, "r3", 6, "c")?, &[])
+        .await?;
     let row = c.repository(wh, n).await?;
     ensure!(
-        row["repository"] == "r3" && row["full_name"] == format!("{org}/r3") && row["last_commit_sha"] == "c"
-            && row["last_commit_at"] == ts(6) && row["collection_id"] == "commits-06",
+        row["repository"] == "r3"
+            && row["full_name"] == format!("{org}/r3")
+            && row["last_commit_sha"] == "c"
+            && row["last_commit_at"] == ts(6)
+            && row["collection_id"] == "commits-06",
         "after a newer commits load: {row}"
     );
     let commits = c.stored(wh, &crate::tables::COMMITS, n).await?;
@@ -1759,7 +1870,15 @@ pub async fn parent_commits_round_trip(wh: &dyn Warehouse) -> anyhow::Result<()>
         vec![],
         vec!["p1".into()],
         vec!["p2".into(), "p1".into()],
-        vec!["a,b".into(), "{c}".into(), "\"q\"".into(), "back\\slash".into(), "NULL".into(), "".into(), "✓ ü".into()],
+        vec![
+            "a,b".into(),
+            "{c}".into(),
+            "\"q\"".into(),
+            "back\\slash".into(),
+            "NULL".into(),
+            "".into(),
+            "✓ ü".into(),
+        ],
     ];
     let mut commits = Vec::new();
     for (i, parents) in lists.iter().enumerate() {
@@ -1769,11 +1888,18 @@ pub async fn parent_commits_round_trip(wh: &dyn Warehouse) -> anyhow::Result<()>
         commits.push(c);
     }
     let month = f.month(1, "2024-07", &commits).await?;
-    wh.load_commit_months(&f.lake, &f.repo_state(1, "repo-1", 5, Some("m3"))?, std::slice::from_ref(&month))
-        .await?;
+    wh.load_commit_months(
+        &f.lake,
+        &f.repo_state(1, "repo-1", 5, Some("m3"))?,
+        std::slice::from_ref(&month),
+    )
+    .await?;
     let stored = f.stored(wh, &crate::tables::COMMITS, 1).await?;
     let got: Vec<Value> = stored.iter().map(|r| r["parent_commits"].clone()).collect();
-    ensure!(got == json!(lists).as_array().cloned().unwrap_or_default(), "{got:?}");
+    ensure!(
+        got == json!(lists).as_array().cloned().unwrap_or_default(),
+        "{got:?}"
+    );
     ensure!(
         stored[2]["is_merge"] == true && stored[1]["is_merge"] == false,
         "{stored:?}"
@@ -1808,17 +1934,36 @@ pub async fn null_and_empty_text_are_kept_apart(wh: &dyn Warehouse) -> anyhow::R
     let month = f
         .month_of(1, "2024-08", &[null, empty], &[nc, ec], &[ns, es])
         .await?;
-    wh.load_commit_months(&f.lake, &f.repo_state(1, "repo-1", 5, None)?, std::slice::from_ref(&month))
-        .await?;
+    wh.load_commit_months(
+        &f.lake,
+        &f.repo_state(1, "repo-1", 5, None)?,
+        std::slice::from_ref(&month),
+    )
+    .await?;
     let stored = f.all(wh, 1).await?;
     ensure!(stored == f.truth(&[&month]).await?, "{stored:?}");
     // Sorted by sha: "e" then "n".
     let (c, fc, fs) = (&stored[0], &stored[1], &stored[2]);
-    ensure!(c[0]["author_login"] == "" && c[1]["author_login"].is_null(), "{c:?}");
-    ensure!(c[1]["commit_message"] == "" && c[1]["commit_author_id"].is_null(), "{c:?}");
-    ensure!(fc[0]["previous_path"] == "" && fc[1]["previous_path"].is_null(), "{fc:?}");
-    ensure!(fc[0]["file_type"] == "" && fc[1]["file_type"].is_null(), "{fc:?}");
-    ensure!(fs[0]["s3_file_location"] == "" && fs[1]["s3_file_location"].is_null(), "{fs:?}");
+    ensure!(
+        c[0]["author_login"] == "" && c[1]["author_login"].is_null(),
+        "{c:?}"
+    );
+    ensure!(
+        c[1]["commit_message"] == "" && c[1]["commit_author_id"].is_null(),
+        "{c:?}"
+    );
+    ensure!(
+        fc[0]["previous_path"] == "" && fc[1]["previous_path"].is_null(),
+        "{fc:?}"
+    );
+    ensure!(
+        fc[0]["file_type"] == "" && fc[1]["file_type"].is_null(),
+        "{fc:?}"
+    );
+    ensure!(
+        fs[0]["s3_file_location"] == "" && fs[1]["s3_file_location"].is_null(),
+        "{fs:?}"
+    );
     ensure!(
         f.repository(wh, 1).await?["last_commit_sha"].is_null(),
         "a state without a last commit stores NULL"
@@ -1832,7 +1977,8 @@ pub async fn null_and_empty_text_are_kept_apart(wh: &dyn Warehouse) -> anyhow::R
 pub async fn odd_text_in_commits_survives(wh: &dyn Warehouse) -> anyhow::Result<()> {
     wh.ensure_tables().await?;
     let mut f = CommitsFixture::new();
-    let odd = "tab\there\r\nesc\u{1b}[31m ff\u{c} del\u{7f} bell\u{7} \\N \\ 'q' \"qq\" ✨ 修复 إصلاح 🚀";
+    let odd =
+        "tab\there\r\nesc\u{1b}[31m ff\u{c} del\u{7f} bell\u{7} \\N \\ 'q' \"qq\" ✨ 修复 إصلاح 🚀";
     let long = format!("{}\n", "ä✓🚀 line of a long message\t".repeat(18_000));
     let mut a = f.commit(1, "o1", "2024-09", 1)?;
     a.author_name = "Zoë \u{1}Ñandú 山田".into();
@@ -1855,14 +2001,20 @@ pub async fn odd_text_in_commits_survives(wh: &dyn Warehouse) -> anyhow::Result<
             &[sa, CommitsFixture::state(&b)],
         )
         .await?;
-    wh.load_commit_months(&f.lake, &f.repo_state(1, "repo-1", 5, Some("o2"))?, std::slice::from_ref(&month))
-        .await?;
+    wh.load_commit_months(
+        &f.lake,
+        &f.repo_state(1, "repo-1", 5, Some("o2"))?,
+        std::slice::from_ref(&month),
+    )
+    .await?;
     let stored = f.all(wh, 1).await?;
     ensure!(
         stored == f.truth(&[&month]).await?,
         "the text changed on the way through"
     );
-    ensure!(stored[0][0]["commit_message"] == odd && stored[0][1]["commit_message"] == long.as_str());
+    ensure!(
+        stored[0][0]["commit_message"] == odd && stored[0][1]["commit_message"] == long.as_str()
+    );
     Ok(())
 }
 
@@ -1875,16 +2027,22 @@ pub async fn a_row_of_another_month_fails_the_load_and_changes_nothing(
 ) -> anyhow::Result<()> {
     wh.ensure_tables().await?;
     let mut f = CommitsFixture::new();
-    let good = f.month(1, "2024-10", &[f.commit(1, "g", "2024-10", 1)?]).await?;
+    let good = f
+        .month(1, "2024-10", &[f.commit(1, "g", "2024-10", 1)?])
+        .await?;
     let state = f.repo_state(1, "repo-1", 5, Some("g"))?;
-    wh.load_commit_months(&f.lake, &state, std::slice::from_ref(&good)).await?;
+    wh.load_commit_months(&f.lake, &state, std::slice::from_ref(&good))
+        .await?;
     let before = (f.all(wh, 1).await?, f.repository(wh, 1).await?);
     // November's object holds a December commit.
     let stray = f.commit(1, "s", "2024-12", 2)?;
     let mut bad = f.month(1, "2024-12", &[stray]).await?;
     bad.month = "2024-11".into();
     let later = f.repo_state(1, "repo-1", 6, Some("s"))?;
-    match wh.load_commit_months(&f.lake, &later, &[good.clone(), bad]).await {
+    match wh
+        .load_commit_months(&f.lake, &later, &[good.clone(), bad])
+        .await
+    {
         Err(WarehouseError::BadChunk { .. }) => {}
         other => anyhow::bail!("expected a bad object, got {other:?}"),
     }
@@ -1893,7 +2051,9 @@ pub async fn a_row_of_another_month_fails_the_load_and_changes_nothing(
         "a failed load changed the warehouse"
     );
     // A month of another repository is refused before anything is read.
-    let other = f.month(2, "2024-10", &[f.commit(2, "o", "2024-10", 1)?]).await?;
+    let other = f
+        .month(2, "2024-10", &[f.commit(2, "o", "2024-10", 1)?])
+        .await?;
     match wh.load_commit_months(&f.lake, &later, &[other]).await {
         Err(WarehouseError::Query(m)) if m.contains("was given with repository") => {}
         other => anyhow::bail!("expected a refusal, got {other:?}"),
@@ -1948,7 +2108,9 @@ pub async fn an_old_repositories_table_gains_the_commit_columns(
     wh.ensure_tables().await?;
     let row = old_repository_row(wh, repo_id).await?;
     ensure!(
-        row["repository"] == "old" && row["collection_id"] == "c-old" && row["last_commit_sha"].is_null()
+        row["repository"] == "old"
+            && row["collection_id"] == "c-old"
+            && row["last_commit_sha"].is_null()
             && row["last_commit_at"].is_null(),
         "after ensure_tables: {row}"
     );
@@ -1958,7 +2120,9 @@ pub async fn an_old_repositories_table_gains_the_commit_columns(
     wh.load_commit_months(&c.lake, &state, &[]).await?;
     let row = old_repository_row(wh, repo_id).await?;
     ensure!(
-        row["repository"] == "old" && row["collection_id"] == "c-old" && row["last_commit_sha"] == "abc",
+        row["repository"] == "old"
+            && row["collection_id"] == "c-old"
+            && row["last_commit_sha"] == "abc",
         "after a commits load older than the row: {row}"
     );
     Ok(())

@@ -774,12 +774,13 @@ impl Warehouse for SqliteWarehouse {
                                 message: e.to_string(),
                             })?;
                             for i in 0..batch.num_rows() {
-                                let cells = shared::batch_cells(t, &batch, i).map_err(|message| {
-                                    WarehouseError::BadChunk {
-                                        path: file.clone(),
-                                        message,
-                                    }
-                                })?;
+                                let cells =
+                                    shared::batch_cells(t, &batch, i).map_err(|message| {
+                                        WarehouseError::BadChunk {
+                                            path: file.clone(),
+                                            message,
+                                        }
+                                    })?;
                                 shared::check_row(t, &cells, m, file)?;
                                 stmt.execute(params_from_iter(cells.into_iter().map(typed_sql)))
                                     .map_err(q)?;
