@@ -237,7 +237,9 @@ pub fn repository_upsert_sql(placeholder: impl Fn(usize, &Column) -> String) -> 
 }
 
 /// The `commits` rows of a repository take its current name (`owner/name` from its
-/// `repositories` row): names follow the id, as in every other table. `{id}` is the
+/// `repositories` row): names follow the id, as in every other table. A pull-request load
+/// that renames the repository leaves them to the next commits load (on BigQuery, renaming
+/// them at every hourly collection would read the whole `commits` table each time). `{id}` is the
 /// repository id's placeholder or literal; `concat` joins two SQL strings in the dialect.
 pub fn rename_commits_sql(
     repositories: &str,
