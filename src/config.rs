@@ -222,6 +222,23 @@ fn http_url(s: &str, var: &str, examples: &str) -> Result<Url, String> {
     }
 }
 
+/// `GITHUB_GIT_URL`: an http(s) URL without credentials (the token goes in a header).
+pub fn parse_git_url(s: &str) -> Result<Url, String> {
+    let u = Url::parse(s.trim()).map_err(|e| format!("GITHUB_GIT_URL {s:?}: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!(
+            "GITHUB_GIT_URL must be http(s), not {}",
+            u.scheme()
+        ));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(
+            "GITHUB_GIT_URL must not hold credentials: the token is sent in a header".into(),
+        );
+    }
+    Ok(u)
+}
+
 /// `GHARCHIVE_URL`: an http(s) URL. Any other scheme is refused at start-up.
 pub fn parse_gharchive_url(s: &str) -> Result<Url, String> {
     http_url(
@@ -452,6 +469,21 @@ pub struct Config {
     #[arg(long, env = "GHARCHIVE_PAYLOAD", global = true, default_value = "raw", value_parser = ["raw", "none"])]
     pub gharchive_payload: String,
 
+    /// Where the commits job keeps its bare git repositories (one per repository, by id);
+    /// reused by the next run. On Cloud Run a temporary directory: a repository's first fetch
+    /// there is shallow (since its last processed commit, or --since).
+    #[arg(
+        long,
+        env = "GIT_CACHE_DIR",
+        global = true,
+        default_value = "./data/git"
+    )]
+    pub git_cache_dir: std::path::PathBuf,
+    /// Where the commits job fetches repositories over git's smart HTTP:
+    /// `{URL}/{owner}/{name}.git` (GitHub Enterprise: https://HOST).
+    #[arg(long, env = "GITHUB_GIT_URL", global = true, default_value = "https://github.com", value_parser = parse_git_url)]
+    pub git_url: Url,
+
     /// How long the organization's lock lasts without renewal: a lock left by a dead run is
     /// taken over after this. A live run renews it every third of it.
     #[arg(long, env = "LOCK_LEASE", global = true, default_value = "5m", value_parser = parse_duration)]
@@ -656,6 +688,65 @@ pub struct StarsArgs {
     pub json: bool,
 }
 
+/// `ghstats commits`: which repositories, and the snapshot.
+#[derive(Args, Debug, Clone)]
+pub struct CommitsArgs {
+    /// Repositories as owner/name, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = parse_owner_name)]
+    pub repos: Vec<(String, String)>,
+    /// A file of repositories, one owner/name a line (blank lines and # comments skipped).
+    #[arg(long)]
+    pub repos_file: Option<std::path::PathBuf>,
+    /// The N most-starred repositories in `repo_stars` (filled by `ghstats stars`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub top_starred: Option<u64>,
+    /// With --org (or GITHUB_ORG): forks too.
+    #[arg(long)]
+    pub include_forks: bool,
+    /// With --org (or GITHUB_ORG): archived repositories too.
+    #[arg(long)]
+    pub include_archived: bool,
+    /// The snapshot time (RFC 3339, or YYYY-MM-DD for midnight UTC): commits committed after
+    /// it are left for the next run.
+    #[arg(long, value_parser = parse_instant)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// A repository's first fetch brings only commits committed since then (a shallow fetch
+    /// by date); later runs add what is new. Default: the whole history.
+    #[arg(long, value_parser = parse_instant)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Take the commits lock even while another run holds it (that run is known dead).
+    #[arg(long)]
+    pub force: bool,
+    /// Commits read, written and loaded per step (the repository's place moves after each).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_commits: u32,
+    /// Print the result as JSON even on a terminal.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `owner/name`.
+pub fn parse_owner_name(s: &str) -> Result<(String, String), String> {
+    crate::commits::job::parse_repo(s)
+}
+
+/// RFC 3339, or `YYYY-MM-DD` as midnight UTC; not in the future.
+pub fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let s = s.trim();
+    let t = match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) => t.with_timezone(&chrono::Utc),
+        Err(_) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| format!("{s:?} is not a time (RFC 3339) or a date (YYYY-MM-DD)"))?
+            .and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc())
+            .ok_or_else(|| format!("{s:?} is not a date"))?,
+    };
+    if t > chrono::Utc::now() + chrono::Duration::minutes(5) {
+        return Err(format!("{s} is in the future"));
+    }
+    Ok(t)
+}
+
 /// A stars search text: qualifiers the crawl can add `created:` ranges to. A `created:` of
 /// its own (the crawl owns it) or a `sort:` (ranges are paged in GitHub's order) is refused.
 pub fn parse_stars_query(s: &str) -> Result<String, String> {
@@ -848,6 +939,11 @@ pub enum Command {
     /// `repo_stars` (snapshot) and `repo_star_history`. Continues an unfinished crawl of the
     /// same search first.
     Stars(StarsArgs),
+    /// Default-branch commits with per-file changes of many repositories, from git objects
+    /// (fetched over git's smart HTTP into GIT_CACHE_DIR), into Parquet partitions
+    /// `github/{commits|file_changes|file_states}/repository_id=/commit_month=/` in storage and
+    /// the warehouse. Incremental: each repository continues from its last processed commit.
+    Commits(CommitsArgs),
     /// Stream one warehouse table out as CSV or Parquet, in bounded memory, whatever its size.
     /// CSV: a header row, RFC 4180 quoting, UTF-8, timestamps RFC 3339 UTC, NULL as an empty
     /// field, a list as a JSON array. Parquet: the table's own types. A file is written under a

@@ -258,6 +258,65 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await;
             source_exit(result, |r| r.status)
         }
+        Command::Commits(a) => {
+            use ghstats::commits::job::{parse_repo, Selection};
+            let mut names = a.repos.clone();
+            if let Some(file) = &a.repos_file {
+                let text = match std::fs::read_to_string(file) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("error: reading --repos-file {}: {e}", file.display());
+                        return Ok(ExitCode::from(exit::USAGE));
+                    }
+                };
+                for (i, line) in text.lines().enumerate() {
+                    let line = line.trim();
+                    if line.is_empty() || line.starts_with('#') {
+                        continue;
+                    }
+                    match parse_repo(line) {
+                        Ok(p) => names.push(p),
+                        Err(e) => {
+                            eprintln!("error: {}:{}: {e}", file.display(), i + 1);
+                            return Ok(ExitCode::from(exit::USAGE));
+                        }
+                    }
+                }
+            }
+            names.sort();
+            names.dedup();
+            let selection = if !names.is_empty() {
+                Selection::Repos(names)
+            } else if let Some(n) = a.top_starred {
+                Selection::TopStarred(n)
+            } else if let Some(org) = &config.org {
+                Selection::Org {
+                    org: org.to_string(),
+                    include_forks: a.include_forks,
+                    include_archived: a.include_archived,
+                }
+            } else {
+                eprintln!("error: which repositories? give --repos, --repos-file, --org (or GITHUB_ORG) or --top-starred");
+                return Ok(ExitCode::from(exit::USAGE));
+            };
+            if let (Some(s), Some(u)) = (a.since, a.until) {
+                if s >= u {
+                    eprintln!("error: --since {s} is not before --until {u}");
+                    return Ok(ExitCode::from(exit::USAGE));
+                }
+            }
+            let mut runner = runner(&config);
+            runner.force_lock = a.force;
+            stop_on_signal(&runner, "Stopping after the batch in hand.");
+            let result = runner
+                .commits(selection, a.until, a.since, a.batch_commits as usize)
+                .await;
+            source_exit(result, |r| match r.status.as_str() {
+                "completed" => "completed",
+                "partial" => "partial",
+                _ => "failed",
+            })
+        }
         Command::Export(a) => {
             use ghstats::jobs::export::{export, Format, Output};
             if a.format == Format::Parquet && a.out == Output::Stdout {

@@ -710,6 +710,107 @@ async fn stars(
     Ok(Json(result).into_response())
 }
 
+type Instant = chrono::DateTime<chrono::Utc>;
+
+/// `POST /commits`: the fields of `ghstats commits`. Exactly one of `repos` (`owner/name`
+/// strings), `org` (the organization's repositories; `include_forks`/`include_archived`) or
+/// `top_starred` (N from `repo_stars`); `until` and `since` as RFC 3339 or YYYY-MM-DD. Checked
+/// before the lock is taken; a bad field is a 400 naming it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitsBody {
+    pub repos: Option<Vec<String>>,
+    pub org: Option<String>,
+    pub top_starred: Option<i64>,
+    #[serde(default)]
+    pub include_forks: bool,
+    #[serde(default)]
+    pub include_archived: bool,
+    pub until: Option<String>,
+    pub since: Option<String>,
+}
+
+impl CommitsBody {
+    fn selection(&self) -> Result<crate::commits::job::Selection, ApiError> {
+        use crate::commits::job::{parse_repo, Selection};
+        let given = [
+            self.repos.is_some(),
+            self.org.is_some(),
+            self.top_starred.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if given != 1 {
+            return Err(ApiError::bad(
+                "give exactly one of repos, org or top_starred".to_string(),
+            ));
+        }
+        if let Some(repos) = &self.repos {
+            if repos.is_empty() || repos.len() > 100_000 {
+                return Err(ApiError::bad(format!(
+                    "repos must name 1 to 100000 repositories, not {}",
+                    repos.len()
+                )));
+            }
+            let mut names = Vec::with_capacity(repos.len());
+            for r in repos {
+                names.push(parse_repo(r).map_err(|e| ApiError::bad(format!("repos: {e}")))?);
+            }
+            names.sort();
+            names.dedup();
+            return Ok(Selection::Repos(names));
+        }
+        if let Some(n) = self.top_starred {
+            if !(1..=1_000_000).contains(&n) {
+                return Err(ApiError::bad(format!(
+                    "top_starred must be from 1 to 1000000, not {n}"
+                )));
+            }
+            return Ok(Selection::TopStarred(n as u64));
+        }
+        let org = self.org.clone().unwrap_or_default();
+        let org: crate::names::OrgName = org
+            .parse()
+            .map_err(|e| ApiError::bad(format!("org: {e}")))?;
+        Ok(Selection::Org {
+            org: org.to_string(),
+            include_forks: self.include_forks,
+            include_archived: self.include_archived,
+        })
+    }
+
+    /// `(until, since)`.
+    fn times(&self) -> Result<(Option<Instant>, Option<Instant>), ApiError> {
+        let parse = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(crate::config::parse_instant)
+                .transpose()
+                .map_err(|e| ApiError::bad(format!("{name}: {e}")))
+        };
+        let until = parse("until", &self.until)?;
+        let since = parse("since", &self.since)?;
+        if let (Some(s), Some(u)) = (since, until) {
+            if s >= u {
+                return Err(ApiError::bad(format!("since {s} is not before until {u}")));
+            }
+        }
+        Ok((until, since))
+    }
+}
+
+async fn commits(
+    State(state): State<Arc<AppState>>,
+    StrictJson(b): StrictJson<CommitsBody>,
+) -> Result<Response, ApiError> {
+    let selection = b.selection()?;
+    let (until, since) = b.times()?;
+    let result = state
+        .run_detached(move |s| async move { s.runner.commits(selection, until, since, 5000).await })
+        .await?;
+    Ok(Json(result).into_response())
+}
+
 async fn load_gcs(
     State(state): State<Arc<AppState>>,
     StrictJson(b): StrictJson<LoadBody>,
@@ -1005,6 +1106,7 @@ fn route_table() -> Vec<Route> {
         ("/backfill", Method::POST, true, post(backfill)),
         ("/gharchive", Method::POST, true, post(gharchive)),
         ("/stars", Method::POST, true, post(stars)),
+        ("/commits", Method::POST, true, post(commits)),
         ("/load-gcs", Method::POST, true, post(load_gcs)),
         ("/resume", Method::POST, true, post(resume)),
         ("/wipe", Method::POST, true, post(wipe)),

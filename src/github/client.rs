@@ -157,6 +157,9 @@ fn missing_node(e: &GraphqlErrorItem) -> Option<usize> {
         [serde_json::Value::String(f), serde_json::Value::Number(i)] if f == "nodes" => {
             i.as_u64().map(|i| i as usize)
         }
+        // An aliased root field `rN: repository(…)` that names nothing (the commits job's
+        // repository lookup).
+        [serde_json::Value::String(f)] => f.strip_prefix('r').and_then(|i| i.parse().ok()),
         _ => None,
     }
 }

@@ -322,6 +322,37 @@ impl HourProgress {
     }
 }
 
+/// The commits job's progress: a bar of repositories on a terminal with commits and files
+/// read; a log line every 30 s otherwise. Abort the handle when the run ends.
+pub fn spawn_commits_reporter(
+    p: Arc<crate::commits::job::CommitsProgress>,
+    terminal: bool,
+) -> tokio::task::JoinHandle<()> {
+    let bar = terminal.then(|| counting_bar("repos"));
+    tokio::spawn(async move {
+        let every = if bar.is_some() {
+            BAR_TICK
+        } else {
+            Duration::from_secs(30)
+        };
+        loop {
+            tokio::time::sleep(every).await;
+            let repos = p.repositories.load(Ordering::Relaxed);
+            let done = p.repositories_done.load(Ordering::Relaxed);
+            let commits = p.commits.load(Ordering::Relaxed);
+            let files = p.files.load(Ordering::Relaxed);
+            match &bar {
+                Some(b) => {
+                    b.set_length(repos);
+                    b.set_position(done);
+                    b.set_message(format!("{commits} commits  {files} files"));
+                }
+                None => tracing::info!(repos, done, commits, files, "Commits run in progress."),
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

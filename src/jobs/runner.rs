@@ -1108,6 +1108,123 @@ impl Runner {
         outcome
     }
 
+    /// The `commits` job: `selection`'s default branches from git into the lake's Parquet
+    /// partitions and the warehouse, under the commits lock (`github/_commits/_locks/run.json`),
+    /// within the run budget. Each repository continues from its last processed commit.
+    pub async fn commits(
+        &self,
+        selection: crate::commits::job::Selection,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        batch_commits: usize,
+    ) -> Result<crate::commits::job::CommitsResult, JobError> {
+        let deadline = Instant::now() + self.config.run_budget;
+        // Credentials first: without them nothing is opened or created.
+        let mut tokens = self.config.all_tokens();
+        let app = self.github_app().await?;
+        if tokens.is_empty() && app.is_none() {
+            return Err(JobError::Invalid(
+                "no GitHub credentials: set GITHUB_TOKEN (or GITHUB_TOKENS=a,b,c), or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY(_FILE)".into(),
+            ));
+        }
+        // Tokens of one user share one budget: keep one token per login.
+        let mut distinct_budgets = tokens.len() as u64 + u64::from(app.is_some());
+        if tokens.len() > 1 {
+            let mut logins: Vec<String> = Vec::new();
+            let mut kept = Vec::new();
+            for t in tokens {
+                let one = self.client_with(vec![Credential::Token(t.clone())], deadline, None)?;
+                #[derive(serde::Deserialize)]
+                struct Viewer {
+                    viewer: Login,
+                }
+                #[derive(serde::Deserialize)]
+                struct Login {
+                    login: String,
+                }
+                let v: Viewer = one
+                    .graphql(crate::commits::job::VIEWER, serde_json::json!({}), false)
+                    .await
+                    .map_err(|e| {
+                        JobError::Failed(anyhow::anyhow!("asking GitHub whose token this is: {e}"))
+                    })?;
+                if !logins.contains(&v.viewer.login) {
+                    logins.push(v.viewer.login);
+                    kept.push(t);
+                }
+            }
+            distinct_budgets = kept.len() as u64 + u64::from(app.is_some());
+            tokens = kept;
+        }
+        let mut credentials: Vec<Credential> = Vec::new();
+        if let Some(app) = &app {
+            credentials.push(Credential::App(app.clone()));
+        }
+        credentials.extend(tokens.iter().cloned().map(Credential::Token));
+        let client = self.client_with(credentials, deadline, None)?;
+        let git_token = match (&app, tokens.first()) {
+            (_, Some(t)) => Some(t.clone()),
+            (Some(app), None) => {
+                let http = reqwest::Client::new();
+                Some(app.token(&http).await.map_err(|e| {
+                    JobError::Failed(anyhow::anyhow!(
+                        "minting an installation token for git: {e}"
+                    ))
+                })?)
+            }
+            (None, None) => None,
+        };
+        let lake = self.lake()?;
+        let wh = self.warehouse().await?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let collection_id = new_collection_id(chrono::Utc::now());
+        let held = Held::take_lock(
+            LeaseLock::at(
+                lake.clone(),
+                "commits",
+                crate::commits::lock_path(&lake),
+                self.config.lock_lease,
+            ),
+            self.config.lock_lease,
+            &format!("commits-{collection_id}"),
+            lost.clone(),
+            self.force_lock,
+        )
+        .await?;
+        let progress = Arc::new(crate::commits::job::CommitsProgress::default());
+        let reporter = crate::jobs::progress::spawn_commits_reporter(
+            progress.clone(),
+            self.progress_on_terminal,
+        );
+        let readers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let opts = Arc::new(crate::commits::job::Options {
+            selection,
+            until,
+            since,
+            workers: self.config.max_workers as usize,
+            readers,
+            batch_commits: batch_commits.max(1),
+            cache_dir: self.config.git_cache_dir.clone(),
+            git_url: self.config.git_url.clone(),
+            git_token,
+            deadline,
+            stop: vec![self.stop.clone(), lost],
+            collection_id,
+            progress,
+        });
+        let span = tracing::info_span!("job", otel.name = "job commits", job = "commits");
+        let outcome = tracing::Instrument::instrument(
+            crate::commits::job::run(&client, &lake, wh, opts, distinct_budgets),
+            span,
+        )
+        .await;
+        reporter.abort();
+        held.release().await;
+        outcome.map_err(JobError::Failed)
+    }
+
     /// Loads the stars crawls' chunks (every crawl, oldest first, or `crawl_id`'s), with no
     /// GitHub calls. A crawl still fetching is loaded as far as its chunks go.
     pub async fn load_stars(

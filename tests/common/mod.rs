@@ -33,6 +33,9 @@ pub fn ghstats_bin(dir: &std::path::Path) -> std::process::Command {
         "LOCK_LEASE",
         "CLOUD_RUN_TASK_INDEX",
         "CLOUD_RUN_TASK_COUNT",
+        "GIT_CACHE_DIR",
+        "GITHUB_GIT_URL",
+        "MAX_WORKERS",
     ] {
         c.env_remove(var);
     }

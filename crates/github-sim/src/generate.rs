@@ -22,6 +22,12 @@ pub struct OrgSpec {
     pub oversized: bool,
     /// Archived and forked repositories added beside the `repos` active ones.
     pub archived_and_forks: bool,
+    /// Git repositories served beside the generated ones (none by default): cloned from a
+    /// bundle or repository, or synthetic (seeded by `seed` and the name). Each is a
+    /// repository of the organization, with no pull requests, served over git's smart HTTP
+    /// and GraphQL (see [`crate::git`]).
+    #[serde(default)]
+    pub git_repos: Vec<crate::git::GitRepoSpec>,
 }
 
 impl OrgSpec {
@@ -34,6 +40,7 @@ impl OrgSpec {
             days: 365,
             oversized: true,
             archived_and_forks: true,
+            git_repos: Vec::new(),
         }
     }
 }
@@ -527,6 +534,7 @@ pub fn generate(spec: &OrgSpec, now: DateTime<Utc>) -> World {
             pull_requests: Vec::new(),
             issues: Vec::new(),
             former_names: Vec::new(),
+            git_head: None,
         };
         let mut number = 0u64;
         for k in 0..*count {
@@ -588,6 +596,7 @@ pub fn generate(spec: &OrgSpec, now: DateTime<Utc>) -> World {
                 pull_requests: Vec::new(),
                 issues: Vec::new(),
                 former_names: Vec::new(),
+                git_head: None,
             };
             let created_at = now - Duration::days(2);
             let pr = g.pull_request(1, created_at, now, 2, 1, 1, 1, 1);

@@ -1,6 +1,7 @@
 //! The subset of GitHub's GraphQL schema the collector uses, served by async-graphql over a
 //! snapshot of the world. Type, field, enum and scalar names are GitHub's.
 
+use crate::git::{linked_user, GitStore, HistoryCommit};
 use crate::model::{self, node_id, parse_node_id, Location, World};
 use crate::population::{Population, PublicRepo, SEARCH_CAP};
 use async_graphql::{
@@ -463,6 +464,7 @@ connection!(PullRequestReviewConnection, PullRequestReview);
 connection!(PullRequestReviewCommentConnection, PullRequestReviewComment);
 connection!(IssueCommentConnection, IssueComment);
 connection!(LabelConnection, Label);
+connection!(CommitHistoryConnection, Commit);
 
 // ---------- actors ----------
 
@@ -484,6 +486,9 @@ macro_rules! actor_type {
             }
             async fn id(&self) -> ID {
                 ID(node_id($prefix, self.0.id))
+            }
+            async fn database_id(&self) -> i64 {
+                i64::try_from(self.0.id).unwrap_or(i64::MAX)
             }
         }
     };
@@ -577,12 +582,21 @@ impl Repository {
 
 pub struct Ref {
     name: String,
+    /// The branch's head: `(repository database id, oid)`.
+    target: Option<(u64, String)>,
 }
 
 #[Object]
 impl Ref {
     async fn name(&self) -> &str {
         &self.name
+    }
+    /// The commit the branch points at: a git repository's real head, or a fixed fake sha
+    /// ([`crate::git::fake_head`]) for a generated repository without git content.
+    async fn target(&self) -> Option<GitObject> {
+        self.target
+            .as_ref()
+            .map(|(id, oid)| GitObject::Commit(Commit::git(*id, oid.clone())))
     }
 }
 
@@ -680,14 +694,53 @@ impl Repository {
         Some(dt(world(ctx).repositories[self.ri].pushed_at))
     }
     async fn default_branch_ref(&self, ctx: &Context<'_>) -> Option<Ref> {
-        if self.public.is_some() {
+        if let Some(p) = &self.public {
             return Some(Ref {
                 name: "main".into(),
+                target: Some((p.database_id, crate::git::fake_head(p.database_id))),
             });
         }
+        let r = &world(ctx).repositories[self.ri];
         Some(Ref {
-            name: world(ctx).repositories[self.ri].default_branch.clone(),
+            name: r.default_branch.clone(),
+            target: Some((
+                r.id,
+                r.git_head
+                    .clone()
+                    .unwrap_or_else(|| crate::git::fake_head(r.id)),
+            )),
         })
+    }
+    /// Whether the repository has no commits: never, here.
+    async fn is_empty(&self) -> bool {
+        false
+    }
+    /// A git object by oid: a commit of a git repository, `null` when the oid is none of its
+    /// commits (as on GitHub) or the repository has no git content.
+    async fn object(
+        &self,
+        ctx: &Context<'_>,
+        oid: Option<GitObjectId>,
+        #[graphql(name = "expression")] _expression: Option<String>,
+    ) -> async_graphql::Result<Option<GitObject>> {
+        if self.public.is_some() {
+            return Ok(None);
+        }
+        let r = &world(ctx).repositories[self.ri];
+        let Some(oid) = oid else { return Ok(None) };
+        if r.git_head.is_none() {
+            return Ok(None);
+        }
+        let oid = oid.0.to_ascii_lowercase();
+        Ok(git_history(ctx, r.id, &oid).await?.map(|list| {
+            GitObject::Commit(Commit {
+                src: CommitSrc::Git {
+                    repo_id: r.id,
+                    oid,
+                    info: Some((list, 0)),
+                },
+            })
+        }))
     }
     /// One pull request by number; `null` when there is none (an issue's number included).
     async fn pull_request(&self, ctx: &Context<'_>, number: i32) -> Option<PullRequest> {
@@ -942,11 +995,7 @@ impl PullRequest {
         let (range, mut page) = offset_page(listed, first, after.clone())?;
         let mut nodes: Vec<PullRequestCommit> = range
             .map(|ci| PullRequestCommit {
-                commit: Commit {
-                    ri: self.ri,
-                    pi: self.pi,
-                    ci,
-                },
+                commit: Commit::pr(self.ri, self.pi, ci),
             })
             .collect();
         self.stick(ctx, "commits", after.as_deref(), &mut nodes, &mut page);
@@ -1029,18 +1078,52 @@ impl PullRequestCommit {
     }
 }
 
+/// A commit: one of a pull request's (from the world), or one of a git repository's (from
+/// its objects; `info` read lazily when a field needs more than the oid).
 #[derive(Clone)]
 pub struct Commit {
-    ri: usize,
-    pi: usize,
-    ci: usize,
+    src: CommitSrc,
+}
+
+#[derive(Clone)]
+enum CommitSrc {
+    Pr {
+        ri: usize,
+        pi: usize,
+        ci: usize,
+    },
+    Git {
+        /// The repository's database id.
+        repo_id: u64,
+        oid: String,
+        /// The history starting at this commit, when it is known: (list, index of it).
+        info: Option<(Arc<Vec<HistoryCommit>>, usize)>,
+    },
+}
+
+impl Commit {
+    fn pr(ri: usize, pi: usize, ci: usize) -> Commit {
+        Commit {
+            src: CommitSrc::Pr { ri, pi, ci },
+        }
+    }
+
+    fn git(repo_id: u64, oid: String) -> Commit {
+        Commit {
+            src: CommitSrc::Git {
+                repo_id,
+                oid,
+                info: None,
+            },
+        }
+    }
 }
 
 pub struct GitActor {
     name: String,
+    email: Option<String>,
     date: DateTime<Utc>,
-    login: Option<String>,
-    user_id: u64,
+    user: Option<(u64, String)>,
 }
 
 #[Object]
@@ -1048,66 +1131,249 @@ impl GitActor {
     async fn name(&self) -> &str {
         &self.name
     }
+    async fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
     async fn date(&self) -> GhDateTime {
         dt(self.date)
     }
+    /// The GitHub account behind the email: for a git repository's commit, the one
+    /// [`crate::git::linked_user`] links.
     async fn user(&self) -> Option<User> {
-        self.login.as_ref().map(|l| {
+        self.user.as_ref().map(|(id, login)| {
             User(ActorData {
-                login: l.clone(),
-                id: self.user_id,
+                login: login.clone(),
+                id: *id,
             })
         })
     }
 }
 
+/// The git objects of the request (request data): the simulator's store, if it has one.
+#[derive(Clone)]
+pub struct GitData(pub Option<Arc<GitStore>>);
+
+/// The history from `oid` in git repository `repo_id`, read on a blocking thread (cached by
+/// the store); `None` when `oid` is no commit there.
+async fn git_history(
+    ctx: &Context<'_>,
+    repo_id: u64,
+    oid: &str,
+) -> async_graphql::Result<Option<Arc<Vec<HistoryCommit>>>> {
+    let Some(store) = ctx.data_opt::<GitData>().and_then(|g| g.0.clone()) else {
+        return Ok(None);
+    };
+    let oid = oid.to_string();
+    tokio::task::spawn_blocking(move || store.history(repo_id, &oid))
+        .await
+        .map_err(|e| async_graphql::Error::new(format!("reading git history: {e}")))?
+        .map_err(|e| async_graphql::Error::new(format!("reading git history: {e:#}")))
+}
+
+fn epoch(t: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(t, 0).unwrap_or_default()
+}
+
 impl Commit {
-    fn get<'a>(&self, ctx: &Context<'a>) -> &'a model::Commit {
-        &world(ctx).repositories[self.ri].pull_requests[self.pi].commits[self.ci]
+    fn get<'a>(&self, ctx: &Context<'a>) -> Option<&'a model::Commit> {
+        match self.src {
+            CommitSrc::Pr { ri, pi, ci } => {
+                Some(&world(ctx).repositories[ri].pull_requests[pi].commits[ci])
+            }
+            CommitSrc::Git { .. } => None,
+        }
+    }
+
+    /// A git commit's details (loading its history when not known yet).
+    async fn git_info(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<HistoryCommit>> {
+        match &self.src {
+            CommitSrc::Pr { .. } => Ok(None),
+            CommitSrc::Git {
+                info: Some((list, i)),
+                ..
+            } => Ok(list.get(*i).cloned()),
+            CommitSrc::Git { repo_id, oid, .. } => Ok(git_history(ctx, *repo_id, oid)
+                .await?
+                .and_then(|l| l.first().cloned())),
+        }
     }
 }
 
 #[Object]
 impl Commit {
     async fn id(&self, ctx: &Context<'_>) -> ID {
-        ID(commit_node_id(&self.get(ctx).sha))
+        ID(commit_node_id(&self.oid_of(ctx)))
     }
-    async fn oid(&self, ctx: &Context<'_>) -> String {
-        self.get(ctx).sha.clone()
+    async fn oid(&self, ctx: &Context<'_>) -> GitObjectId {
+        GitObjectId(self.oid_of(ctx))
     }
-    async fn message_headline(&self, ctx: &Context<'_>) -> String {
-        self.get(ctx).message_headline.clone()
+    async fn message_headline(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        if let Some(c) = self.get(ctx) {
+            return Ok(c.message_headline.clone());
+        }
+        Ok(self
+            .git_info(ctx)
+            .await?
+            .map(|i| i.headline)
+            .unwrap_or_default())
     }
-    async fn authored_date(&self, ctx: &Context<'_>) -> GhDateTime {
-        dt(self.get(ctx).authored_at)
+    async fn authored_date(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<GhDateTime>> {
+        if let Some(c) = self.get(ctx) {
+            return Ok(Some(dt(c.authored_at)));
+        }
+        Ok(self.git_info(ctx).await?.map(|i| dt(epoch(i.authored_at))))
     }
-    async fn committed_date(&self, ctx: &Context<'_>) -> GhDateTime {
-        dt(self.get(ctx).committed_at)
+    async fn committed_date(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<GhDateTime>> {
+        if let Some(c) = self.get(ctx) {
+            return Ok(Some(dt(c.committed_at)));
+        }
+        Ok(self.git_info(ctx).await?.map(|i| dt(epoch(i.committed_at))))
     }
     async fn additions(&self, ctx: &Context<'_>) -> i32 {
-        self.get(ctx).additions as i32
+        self.get(ctx).map_or(0, |c| c.additions as i32)
     }
     async fn deletions(&self, ctx: &Context<'_>) -> i32 {
-        self.get(ctx).deletions as i32
+        self.get(ctx).map_or(0, |c| c.deletions as i32)
     }
-    async fn author(&self, ctx: &Context<'_>) -> GitActor {
-        let c = self.get(ctx);
-        GitActor {
-            name: c.author_name.clone(),
-            date: c.authored_at,
-            login: c.author_login.clone(),
-            user_id: 1,
+    async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<GitActor>> {
+        if let Some(c) = self.get(ctx) {
+            return Ok(Some(GitActor {
+                name: c.author_name.clone(),
+                email: None,
+                date: c.authored_at,
+                user: c.author_login.clone().map(|l| (1, l)),
+            }));
+        }
+        Ok(self.git_info(ctx).await?.map(|i| GitActor {
+            user: linked_user(&i.author_email).map(|(id, l)| (id as u64, l)),
+            name: i.author_name,
+            email: Some(i.author_email),
+            date: epoch(i.authored_at),
+        }))
+    }
+    async fn committer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<GitActor>> {
+        if let Some(c) = self.get(ctx) {
+            return Ok(Some(GitActor {
+                name: c.committer_name.clone(),
+                email: None,
+                date: c.committed_at,
+                user: c.committer_login.clone().map(|l| (1, l)),
+            }));
+        }
+        Ok(self.git_info(ctx).await?.map(|i| GitActor {
+            user: linked_user(&i.committer_email).map(|(id, l)| (id as u64, l)),
+            name: i.committer_name,
+            email: Some(i.committer_email),
+            date: epoch(i.committed_at),
+        }))
+    }
+    /// The commits reachable from this one, newest committer date first as `git rev-list`
+    /// lists them, `first` (0..=100) a page after the cursor `after` (cursors are `"OID
+    /// OFFSET"`, base64, stable). A pull request's commit has no history here (empty).
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CommitHistoryConnection> {
+        let CommitSrc::Git { repo_id, oid, info } = &self.src else {
+            return Ok(CommitHistoryConnection {
+                nodes: Vec::new(),
+                total: 0,
+                page: PageInfo {
+                    has_next_page: false,
+                    has_previous_page: false,
+                    start_cursor: None,
+                    end_cursor: None,
+                },
+            });
+        };
+        let (list, at) = match info {
+            Some((l, i)) if *i == 0 => (Arc::clone(l), 0),
+            _ => match git_history(ctx, *repo_id, oid).await? {
+                Some(l) => (l, 0),
+                None => return Err(async_graphql::Error::new("the commit is gone")),
+            },
+        };
+        let len = list.len() - at;
+        let start = match after {
+            Some(c) => {
+                let raw = decode_cursor(&c)?;
+                let (head, offset) = raw.split_once(' ').ok_or_else(|| {
+                    async_graphql::Error::new(format!(
+                        "`{c}` does not appear to be a valid cursor."
+                    ))
+                })?;
+                if !head.eq_ignore_ascii_case(oid) {
+                    return Err(async_graphql::Error::new(format!(
+                        "`{c}` does not appear to be a valid cursor."
+                    )));
+                }
+                offset
+                    .parse::<usize>()
+                    .map_err(|_| async_graphql::Error::new("invalid cursor"))?
+                    + 1
+            }
+            None => 0,
+        }
+        .min(len);
+        let n = first.unwrap_or(100).clamp(0, 100) as usize;
+        let end = (start + n).min(len);
+        let cursor = |i: usize| encode_cursor(&format!("{oid} {i}"));
+        let page = PageInfo {
+            has_next_page: end < len,
+            has_previous_page: start > 0,
+            start_cursor: (end > start).then(|| cursor(start)),
+            end_cursor: (end > start).then(|| cursor(end - 1)),
+        };
+        let nodes = (start..end)
+            .map(|i| Commit {
+                src: CommitSrc::Git {
+                    repo_id: *repo_id,
+                    oid: list[at + i].oid.clone(),
+                    info: Some((Arc::clone(&list), at + i)),
+                },
+            })
+            .collect();
+        Ok(CommitHistoryConnection {
+            nodes,
+            total: len,
+            page,
+        })
+    }
+}
+
+impl Commit {
+    fn oid_of(&self, ctx: &Context<'_>) -> String {
+        match &self.src {
+            CommitSrc::Pr { .. } => self.get(ctx).map(|c| c.sha.clone()).unwrap_or_default(),
+            CommitSrc::Git { oid, .. } => oid.clone(),
         }
     }
-    async fn committer(&self, ctx: &Context<'_>) -> GitActor {
-        let c = self.get(ctx);
-        GitActor {
-            name: c.committer_name.clone(),
-            date: c.committed_at,
-            login: c.committer_login.clone(),
-            user_id: 1,
+}
+
+/// GitHub's `GitObjectID`: a hex sha.
+#[derive(Clone, Debug)]
+pub struct GitObjectId(pub String);
+
+#[Scalar(name = "GitObjectID")]
+impl ScalarType for GitObjectId {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => Ok(GitObjectId(s.clone())),
+            _ => Err(InputValueError::expected_type(value)),
         }
     }
+    fn to_value(&self) -> Value {
+        Value::String(self.0.clone())
+    }
+}
+
+/// GitHub's `GitObject`: the simulator serves commits only.
+#[derive(Interface, Clone)]
+#[graphql(field(name = "oid", ty = "GitObjectId"))]
+pub enum GitObject {
+    Commit(Commit),
 }
 
 /// A commit's node id: commits have no database id, so the sha stands in.
@@ -1333,7 +1599,7 @@ fn lookup(w: &World, id: &str) -> Option<Node> {
         for (ri, repo) in w.repositories.iter().enumerate() {
             for (pi, pr) in repo.pull_requests.iter().enumerate() {
                 if let Some(ci) = pr.commits.iter().position(|c| c.sha == sha) {
-                    return Some(Node::Commit(Commit { ri, pi, ci }));
+                    return Some(Node::Commit(Commit::pr(ri, pi, ci)));
                 }
             }
         }
@@ -1367,10 +1633,25 @@ fn typed_error(kind: &str, message: String) -> async_graphql::Error {
     async_graphql::Error::new(message).extend_with(|_, e| e.set("type", kind))
 }
 
+/// Who the request's token belongs to (request data): `(databaseId, login)`.
+#[derive(Clone, Debug)]
+pub struct Viewer(pub u64, pub String);
+
 pub struct Query;
 
 #[Object]
 impl Query {
+    /// The user of the request's token (see [`crate::server::viewer_of`]).
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let v = ctx
+            .data_opt::<Viewer>()
+            .ok_or_else(|| async_graphql::Error::new("no viewer"))?;
+        Ok(User(ActorData {
+            login: v.1.clone(),
+            id: v.0,
+        }))
+    }
+
     async fn rate_limit(
         &self,
         ctx: &Context<'_>,

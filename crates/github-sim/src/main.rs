@@ -5,7 +5,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use github_sim::gharchive::{self, GhArchiveSpec, HourQuirks};
-use github_sim::{OrgSpec, SimOptions, Simulator};
+use github_sim::{GitRepoSpec, OrgSpec, SimOptions, Simulator};
 use std::io::Write;
 
 /// Serve a seeded synthetic GitHub organization over GitHub's REST and GraphQL APIs, and
@@ -58,6 +58,16 @@ struct ServeArgs {
     /// REST search requests per minute per token.
     #[arg(long, default_value_t = 30)]
     search_rest_limit: u64,
+    /// Serve a real git history as the organization's repository NAME: PATH is a git bundle
+    /// or a repository, cloned (bare) into a directory the simulator owns. Served over git's
+    /// smart HTTP at {url}/{org}/NAME.git and in GraphQL (defaultBranchRef, object(oid:) {
+    /// ... on Commit { history } }). Repeatable.
+    #[arg(long = "git-repo", value_name = "NAME=PATH", value_parser = GitRepoSpec::parse_path)]
+    git_repos: Vec<GitRepoSpec>,
+    /// Serve a synthetic git history of COMMITS commits (seeded by --seed and NAME) as the
+    /// organization's repository NAME, like --git-repo. Repeatable.
+    #[arg(long = "git-synthetic", value_name = "NAME=COMMITS", value_parser = GitRepoSpec::parse_synthetic)]
+    git_synthetic: Vec<GitRepoSpec>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -84,6 +94,20 @@ enum Command {
         #[arg(long)]
         truth: Option<std::path::PathBuf>,
     },
+    /// Write a synthetic git history (merges, renames, copies, binaries, odd names, …) into a
+    /// new bare repository with `git fast-import`, and print its head and counts as JSON. The
+    /// same seed gives the same head.
+    GitSynthetic {
+        /// Commits on the default branch (`main`), 1 or more.
+        #[arg(long)]
+        commits: usize,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The new bare repository's directory (must not exist, or be empty).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -105,6 +129,7 @@ async fn main() {
             &out,
             truth.as_deref(),
         ),
+        Some(Command::GitSynthetic { commits, seed, out }) => git_synthetic(commits, seed, &out),
         None => serve(args.serve).await,
     };
     if let Err(e) = result {
@@ -116,6 +141,11 @@ async fn main() {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut spec = OrgSpec::new(&args.org, args.repos, args.prs, args.seed);
     spec.days = args.days;
+    spec.git_repos = args
+        .git_repos
+        .into_iter()
+        .chain(args.git_synthetic)
+        .collect();
     let options = SimOptions {
         graphql_limit: args.graphql_limit,
         rest_limit: args.rest_limit,
@@ -139,8 +169,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         world.pull_request_count(),
         sim.url()
     );
+    for r in world.repositories.iter().filter(|r| r.git_head.is_some()) {
+        println!(
+            "git repository {}/{} at {} (head {})",
+            args.org,
+            r.name,
+            sim.git_url(&r.name),
+            r.git_head.as_deref().unwrap_or("")
+        );
+    }
     tokio::signal::ctrl_c().await?;
     sim.stop().await;
+    Ok(())
+}
+
+fn git_synthetic(commits: usize, seed: u64, out: &std::path::Path) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let report = github_sim::git::write_synthetic(commits, seed, out)?;
+    let mut json = serde_json::to_value(&report)?;
+    json["out"] = serde_json::json!(out.display().to_string());
+    json["seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
+    println!("{json}");
     Ok(())
 }
 
@@ -227,6 +276,42 @@ mod tests {
             .expect("serving flags parse");
         assert!(serve.command.is_none() && serve.serve.prs == 20);
         assert_eq!(serve.serve.search_repos, 2_000_000);
+        let git = Args::try_parse_from([
+            "github-sim",
+            "--git-repo",
+            "fd=/tmp/fd.bundle",
+            "--git-synthetic",
+            "big=50000",
+            "--git-synthetic",
+            "small=3",
+        ])
+        .expect("git flags parse");
+        assert_eq!(git.serve.git_repos.len(), 1);
+        assert_eq!(git.serve.git_synthetic.len(), 2);
+        for bad in ["fd", "=x", "a b=x", "x.git=y"] {
+            assert!(
+                Args::try_parse_from(["github-sim", "--git-repo", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Args::try_parse_from(["github-sim", "--git-synthetic", "s=0"]).is_err());
+        let synth = Args::try_parse_from([
+            "github-sim",
+            "git-synthetic",
+            "--commits",
+            "10",
+            "--out",
+            "/tmp/x",
+        ])
+        .expect("git-synthetic parses");
+        assert!(matches!(
+            synth.command,
+            Some(Command::GitSynthetic {
+                commits: 10,
+                seed: 1,
+                ..
+            })
+        ));
         let search = Args::try_parse_from([
             "github-sim",
             "--search-latency-ms",

@@ -204,6 +204,11 @@ pub struct Repository {
     /// with the renamed repository (its redirects); the id stays the same.
     #[serde(default)]
     pub former_names: Vec<String>,
+    /// For a repository with git content (see [`crate::git`]): the default branch's head
+    /// commit. `None` for the generated pull-request repositories, which have none (GraphQL
+    /// reports [`crate::git::fake_head`] for them and git answers 404).
+    #[serde(default)]
+    pub git_head: Option<String>,
 }
 
 /// Where an entity with a database id lives, for `node(id:)` look-ups.

@@ -20,6 +20,7 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/rate_limit", get(|| async { StatusCode::OK }))
         .route("/orgs/{org}/repos", get(org_repos))
+        .route("/user", get(authenticated_user))
         .route("/repos/{owner}/{repo}", get(repo))
         .route("/repos/{owner}/{repo}/pulls", get(pulls))
         .route(
@@ -415,6 +416,29 @@ fn sorted(
         rows.reverse();
     }
     rows.into_iter().map(|(_, _, v)| v).collect()
+}
+
+/// `GET /user`: the user of the token ([`crate::server::viewer_of`]); 403 for an
+/// installation token, as GitHub answers ("Resource not accessible by integration").
+async fn authenticated_user(
+    axum::Extension(token): axum::Extension<crate::server::Token>,
+) -> Response {
+    if token.0.starts_with("installation:") {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({ "message": "Resource not accessible by integration", "status": "403" })),
+        )
+            .into_response();
+    }
+    let (id, login) = crate::server::viewer_of(&token.0);
+    Json(json!({
+        "login": login,
+        "id": id,
+        "node_id": node_id("U", id),
+        "type": "User",
+        "site_admin": false,
+    }))
+    .into_response()
 }
 
 async fn org_repos(

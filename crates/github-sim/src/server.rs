@@ -6,6 +6,7 @@ use crate::app::{token_body, verify_app_jwt, AppSpec};
 use crate::cost::query_cost;
 use crate::generate::{self, ChangeReport, OrgSpec};
 use crate::gharchive::{self, GhArchiveSpec, HourTruth};
+use crate::git::{GitRepoSpec, GitStore, PushReport};
 use crate::graphql::{self, GithubSchema, RateLimitInfo};
 use crate::model::World;
 use crate::population::{Population, PopulationSpec, PublicRepo, StarChangeReport};
@@ -137,6 +138,25 @@ pub struct Ledger {
     /// GH Archive files served (HTTP 200) per hour (`2024-01-01-15`).
     #[serde(default)]
     pub gharchive_downloads: BTreeMap<String, u64>,
+    /// Git ref listings served (`GET …/info/refs?service=git-upload-pack`). Git requests
+    /// spend no REST or GraphQL budget, as on GitHub.
+    #[serde(default)]
+    pub git_info_refs: u64,
+    /// Git fetches served (`POST …/git-upload-pack`; protocol v2 sends one for `ls-refs`
+    /// too, so see `git_fetches` for what transferred objects).
+    #[serde(default)]
+    pub git_upload_packs: u64,
+    /// Upload-pack requests that asked for objects (a `want`), per repository name.
+    #[serde(default)]
+    pub git_fetches: BTreeMap<String, u64>,
+    /// Git requests (ref listings and upload-packs) per budget key of their token (the
+    /// token itself, `installation:ID` or `user:LOGIN`).
+    #[serde(default)]
+    pub git_requests_by_token: BTreeMap<String, u64>,
+    /// Git requests refused: no credentials, an unknown token, an unknown repository or a
+    /// push.
+    #[serde(default)]
+    pub git_refused: u64,
 }
 
 /// How the simulator answers, beside the organization itself.
@@ -196,6 +216,12 @@ pub struct SimOptions {
     /// would pass it gets a 403 with `retry-after: 60` and costs nothing.
     #[serde(default)]
     pub graphql_points_per_minute: Option<u64>,
+    /// Personal tokens by the login of the user they belong to: tokens of one user share ONE
+    /// budget (REST, GraphQL and search alike), as GitHub counts personal tokens per user,
+    /// and `viewer` / `GET /user` answer that user. These tokens are accepted even when
+    /// `tokens` does not list them. Tokens not listed here keep a budget of their own.
+    #[serde(default)]
+    pub token_users: BTreeMap<String, String>,
 }
 
 fn default_search_rest_limit() -> u64 {
@@ -234,6 +260,7 @@ impl Default for SimOptions {
             graphql_timeout_ms: default_graphql_timeout_ms(),
             search_burst: None,
             graphql_points_per_minute: None,
+            token_users: BTreeMap::new(),
         }
     }
 }
@@ -288,7 +315,9 @@ pub(crate) struct SimState {
     options: RwLock<SimOptions>,
     accounts: Mutex<Accounts>,
     faults: Mutex<(FaultPlan, VecDeque<Fault>, ChaCha8Rng)>,
-    ledger: Mutex<Ledger>,
+    pub(crate) ledger: Mutex<Ledger>,
+    /// The organization's git repositories, when it has any.
+    pub(crate) git: Option<Arc<GitStore>>,
     /// Installation tokens minted, with when each expires.
     installation_tokens: Mutex<HashMap<String, DateTime<Utc>>>,
     /// Per token, the secondary limit issued last: when, and for how long.
@@ -474,6 +503,45 @@ impl SimState {
         })
     }
 
+    /// The budget a token spends, or why it is refused (counted in the ledger): an
+    /// installation token (checked against what was minted, expiry included) spends its
+    /// installation's (`installation:ID`), a token of [`SimOptions::token_users`] its user's
+    /// (`user:LOGIN`), any other accepted token its own (the token itself).
+    pub(crate) fn budget_key(&self, token: &str) -> Result<String, AuthRefusal> {
+        let (allowed, app, user) = self
+            .options
+            .read()
+            .map(|o| {
+                let user = o.token_users.get(token).cloned();
+                (
+                    o.tokens.is_empty() || o.tokens.iter().any(|t| t == token) || user.is_some(),
+                    o.app.clone(),
+                    user,
+                )
+            })
+            .unwrap_or((false, None, None));
+        let minted = app.as_ref().and_then(|a| {
+            lock(&self.installation_tokens)
+                .get(token)
+                .map(|exp| (a.installation_id, *exp))
+        });
+        match minted {
+            Some((_, expires)) if Utc::now() >= expires => {
+                lock(&self.ledger).expired_token_rejections += 1;
+                Err(AuthRefusal::Expired)
+            }
+            Some((installation, _)) => Ok(format!("installation:{installation}")),
+            None if allowed && !token.starts_with("ghs_") => Ok(match user {
+                Some(login) => format!("user:{login}"),
+                None => token.to_string(),
+            }),
+            None => {
+                lock(&self.ledger).rejected_auth += 1;
+                Err(AuthRefusal::Unknown)
+            }
+        }
+    }
+
     fn count_route(&self, route: String) {
         if let Ok(mut l) = self.ledger.lock() {
             *l.by_route.entry(route).or_default() += 1;
@@ -481,7 +549,16 @@ impl SimState {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Why a token is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AuthRefusal {
+    /// An installation token past its expiry.
+    Expired,
+    /// A token the simulator does not accept.
+    Unknown,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -495,18 +572,51 @@ pub struct Simulator {
 
 impl Simulator {
     /// Generates the organization and serves it on `127.0.0.1:port` (0 picks a free port).
+    /// The git repositories of [`OrgSpec::git_repos`] are cloned or generated first (into a
+    /// directory the simulator owns and removes when it is dropped); an error says which
+    /// could not be, or which name is taken twice.
     pub async fn start(
         spec: &OrgSpec,
         options: SimOptions,
         port: u16,
     ) -> anyhow::Result<Simulator> {
-        let world = generate::generate(spec, Utc::now());
-        Self::serve(world, options, port).await
+        let mut world = generate::generate(spec, Utc::now());
+        let git = if spec.git_repos.is_empty() {
+            None
+        } else {
+            let repos = spec.git_repos.clone();
+            let seed = spec.seed;
+            let (store, made) = tokio::task::spawn_blocking(move || create_git(&repos, seed))
+                .await
+                .map_err(|e| anyhow::anyhow!("creating the git repositories: {e}"))??;
+            for r in made {
+                if world.repository(&r.name).is_some() {
+                    anyhow::bail!(
+                        "the organization already has a repository called {}",
+                        r.name
+                    );
+                }
+                world.repositories.push(r);
+            }
+            world.reindex();
+            Some(Arc::new(store))
+        };
+        Self::serve_inner(world, options, port, git).await
     }
 
-    /// Serves an existing world.
+    /// Serves an existing world (without git repositories).
     pub async fn serve(world: World, options: SimOptions, port: u16) -> anyhow::Result<Simulator> {
+        Self::serve_inner(world, options, port, None).await
+    }
+
+    async fn serve_inner(
+        world: World,
+        options: SimOptions,
+        port: u16,
+        git: Option<Arc<GitStore>>,
+    ) -> anyhow::Result<Simulator> {
         let state = Arc::new(SimState {
+            git,
             world: RwLock::new(Arc::new(world)),
             schema: graphql::schema(),
             options: RwLock::new(options),
@@ -597,6 +707,56 @@ impl Simulator {
         let p = self.state.population().await;
         let mut p = p.write().unwrap_or_else(|e| e.into_inner());
         p.change_stars(count, seed)
+    }
+
+    /// Pushes `commits` new commits to the default branch of the git repository `repo` (see
+    /// [`crate::git::push`]); its `pushedAt` and `updatedAt` become now. `Err` says why not
+    /// (no such git repository, git failed).
+    pub async fn git_push(
+        &self,
+        repo: &str,
+        commits: usize,
+        seed: u64,
+    ) -> Result<PushReport, String> {
+        apply_git_push(Arc::clone(&self.state), repo.to_string(), 0, commits, seed).await
+    }
+
+    /// Force-pushes the git repository `repo`: its default branch goes `drop` first-parent
+    /// commits back and gets `commits` new ones (see [`crate::git::push`]).
+    pub async fn git_force_push(
+        &self,
+        repo: &str,
+        drop: usize,
+        commits: usize,
+        seed: u64,
+    ) -> Result<PushReport, String> {
+        apply_git_push(
+            Arc::clone(&self.state),
+            repo.to_string(),
+            drop,
+            commits,
+            seed,
+        )
+        .await
+    }
+
+    /// The bare repository serving git repository `repo`, to read with `git` in tests
+    /// (never write to it).
+    pub fn git_dir(&self, repo: &str) -> Option<std::path::PathBuf> {
+        let store = self.state.git.as_ref()?;
+        let w = self.state.snapshot();
+        let (_, r) = w.repository(repo)?;
+        r.git_head.as_ref()?;
+        Some(store.repo_dir(r.id))
+    }
+
+    /// The URL git clones repository `repo` from: `{url}/{org}/{repo}.git`.
+    pub fn git_url(&self, repo: &str) -> String {
+        format!(
+            "{}/{}/{repo}.git",
+            self.url(),
+            self.state.snapshot().org.login
+        )
     }
 
     /// Replaces the fault plan.
@@ -694,6 +854,95 @@ fn apply_change(state: &SimState, count: usize, seed: u64, repo: Option<&str>) -
     report
 }
 
+/// Creates the git repositories of `specs` in a new store: the store and the organization's
+/// repository records for them.
+fn create_git(
+    specs: &[GitRepoSpec],
+    seed: u64,
+) -> anyhow::Result<(GitStore, Vec<crate::model::Repository>)> {
+    let store = GitStore::new()?;
+    let mut repos: Vec<crate::model::Repository> = Vec::new();
+    for spec in specs {
+        if !crate::git::valid_repo_name(&spec.name) {
+            anyhow::bail!("`{}` is no repository name", spec.name);
+        }
+        if repos
+            .iter()
+            .any(|r| r.name.eq_ignore_ascii_case(&spec.name))
+        {
+            anyhow::bail!("the git repository {} is given twice", spec.name);
+        }
+        let id = crate::git::repo_database_id(&spec.name);
+        let f = store.create(id, spec, seed)?;
+        let at = |t: i64| DateTime::<Utc>::from_timestamp(t, 0).unwrap_or_else(Utc::now);
+        let created = at(f.created_at);
+        let pushed = at(f.head_committed_at).max(created);
+        repos.push(crate::model::Repository {
+            id,
+            name: spec.name.clone(),
+            is_archived: false,
+            is_fork: false,
+            is_private: false,
+            default_branch: f.default_branch,
+            created_at: created,
+            updated_at: pushed,
+            pushed_at: pushed,
+            pull_requests: Vec::new(),
+            issues: Vec::new(),
+            former_names: Vec::new(),
+            git_head: Some(f.head),
+        });
+    }
+    Ok((store, repos))
+}
+
+/// Pushes to (`back` = 0) or force-pushes (`back` > 0) git repository `repo`, then records
+/// its new head and push time.
+async fn apply_git_push(
+    state: Arc<SimState>,
+    repo: String,
+    back: usize,
+    commits: usize,
+    seed: u64,
+) -> Result<PushReport, String> {
+    let Some(store) = state.git.clone() else {
+        return Err(format!("{repo} is no git repository of the organization"));
+    };
+    let id = state
+        .snapshot()
+        .repository(&repo)
+        .filter(|(_, r)| r.git_head.is_some())
+        .map(|(_, r)| (r.id, r.name.clone()));
+    let Some((id, name)) = id else {
+        return Err(format!("{repo} is no git repository of the organization"));
+    };
+    let st = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || {
+        let _writing = lock(&store.writing);
+        let report = crate::git::push(
+            &store.repo_dir(id),
+            &name,
+            back,
+            commits,
+            seed,
+            Utc::now().timestamp(),
+        )
+        .map_err(|e| format!("{e:#}"))?;
+        let now = Utc::now();
+        let mut guard = st.world.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = (**guard).clone();
+        if let Some(r) = next.repositories.iter_mut().find(|r| r.id == id) {
+            r.git_head = Some(report.new_head.clone());
+            r.pushed_at = now;
+            r.updated_at = now;
+        }
+        *guard = Arc::new(next);
+        Ok(report)
+    })
+    .await
+    .map_err(|e| format!("pushing: {e}"))?
+}
+
 fn apply_rename(state: &SimState, from: &str, to: &str) -> Option<u64> {
     let mut guard = state.world.write().unwrap_or_else(|e| e.into_inner());
     let mut next = (**guard).clone();
@@ -735,12 +984,17 @@ fn router(state: Arc<SimState>) -> Router {
             post(app_access_token),
         )
         .route("/orgs/{org}/installation", get(app_org_installation))
+        .route(
+            "/{org}/{repo}/{*rest}",
+            get(crate::git_http::git_endpoint).post(crate::git_http::git_endpoint),
+        )
         .merge(github)
         .with_state(state)
 }
 
 #[derive(Deserialize)]
 struct ChangeBody {
+    #[serde(default)]
     count: usize,
     #[serde(default)]
     seed: u64,
@@ -750,15 +1004,74 @@ struct ChangeBody {
     /// pull requests.
     #[serde(default)]
     stars: bool,
+    /// Push new commits to a git repository instead.
+    #[serde(default)]
+    git_push: Option<GitPushBody>,
+    /// Force-push a git repository instead.
+    #[serde(default)]
+    git_force_push: Option<GitPushBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitPushBody {
+    repo: String,
+    commits: usize,
+    /// First-parent commits dropped from the head (force-push only).
+    #[serde(default)]
+    drop: usize,
 }
 
 /// `POST /_sim/change {"count": 50, "seed": 1}`: changes pull requests, answering a
 /// [`ChangeReport`]; with `"stars": true`, changes the star counts of `count` repositories
-/// of the search population, answering a [`StarChangeReport`].
+/// of the search population, answering a [`StarChangeReport`]. With `"git_push": {"repo":
+/// NAME, "commits": N}` pushes N commits to a git repository, with `"git_force_push": {"repo":
+/// NAME, "drop": K, "commits": N}` force-pushes it (K first-parent commits dropped, N new),
+/// answering a [`PushReport`] (new head, added and dropped shas), or 400 with why not.
 async fn control_change(
     State(state): State<Arc<SimState>>,
     Json(body): Json<ChangeBody>,
 ) -> Response {
+    let push = match (&body.git_push, &body.git_force_push) {
+        (Some(_), Some(_)) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "give git_push or git_force_push, not both",
+            )
+        }
+        (Some(p), None) if p.drop > 0 => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "git_push drops nothing: use git_force_push",
+            )
+        }
+        (Some(p), None) => Some((p, 0)),
+        (None, Some(p)) if p.drop == 0 => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "git_force_push needs `drop` of 1 or more",
+            )
+        }
+        (None, Some(p)) => Some((p, p.drop)),
+        (None, None) => None,
+    };
+    if let Some((p, back)) = push {
+        if p.commits > 10_000 {
+            return message(StatusCode::BAD_REQUEST, "at most 10000 commits a push");
+        }
+        return match apply_git_push(
+            Arc::clone(&state),
+            p.repo.clone(),
+            back,
+            p.commits,
+            body.seed,
+        )
+        .await
+        {
+            Ok(r) => Json(r).into_response(),
+            Err(why) => message(StatusCode::BAD_REQUEST, &why),
+        };
+    }
     if body.stars {
         let p = state.population().await;
         let mut p = p.write().unwrap_or_else(|e| e.into_inner());
@@ -1066,37 +1379,17 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
     let Some(token) = token_of(req.headers()) else {
         return message(StatusCode::UNAUTHORIZED, "Requires authentication");
     };
-    let (allowed, app, scopes) = state
+    let scopes = state
         .options
         .read()
-        .map(|o| {
-            (
-                o.tokens.is_empty() || o.tokens.contains(&token),
-                o.app.clone(),
-                o.token_scopes.get(&token).cloned(),
-            )
-        })
-        .unwrap_or((false, None, None));
-    let scopes = scopes.and_then(|s| HeaderValue::from_str(&s).ok());
-    // An installation token is checked against what was minted, expiry included, and spends
-    // its installation's budget.
-    let minted = app.as_ref().and_then(|a| {
-        lock(&state.installation_tokens)
-            .get(&token)
-            .map(|exp| (a.installation_id, *exp))
-    });
-    let token = match minted {
-        Some((_, expires)) if Utc::now() >= expires => {
-            lock(&state.ledger).expired_token_rejections += 1;
-            return message(StatusCode::UNAUTHORIZED, "Bad credentials");
-        }
-        Some((installation, _)) => format!("installation:{installation}"),
-        None if allowed && !token.starts_with("ghs_") => token,
-        None => {
-            lock(&state.ledger).rejected_auth += 1;
-            return message(StatusCode::UNAUTHORIZED, "Bad credentials");
-        }
+        .ok()
+        .and_then(|o| o.token_scopes.get(&token).cloned())
+        .and_then(|s| HeaderValue::from_str(&s).ok());
+    let token = match state.budget_key(&token) {
+        Ok(key) => key,
+        Err(_) => return message(StatusCode::UNAUTHORIZED, "Bad credentials"),
     };
+    req.extensions_mut().insert(Token(token.clone()));
     if !is_rate_limit {
         let mut l = lock(&state.ledger);
         if is_graphql {
@@ -1149,7 +1442,6 @@ async fn gate(State(state): State<Arc<SimState>>, mut req: Request, next: Next) 
     }
     if is_graphql {
         req.extensions_mut().insert(GraphqlFault(fault));
-        req.extensions_mut().insert(Token(token));
         return next.run(req).await;
     }
     // REST: one request from the token's core budget (`/rate_limit` is free), or from its
@@ -1283,8 +1575,9 @@ async fn app_org_installation(
 #[derive(Clone)]
 struct GraphqlFault(Option<Fault>);
 
+/// The budget key of the request's token (see [`SimState::budget_key`]).
 #[derive(Clone)]
-struct Token(String);
+pub(crate) struct Token(pub(crate) String);
 
 #[derive(Deserialize)]
 struct GraphqlBody {
@@ -1421,8 +1714,11 @@ async fn graphql_handler(State(state): State<Arc<SimState>>, req: Request) -> Re
             )
         })
         .unwrap_or_default();
+    let (viewer_id, viewer_login) = viewer_of(&token);
     let mut request = request
         .data(state.snapshot())
+        .data(graphql::GitData(state.git.clone()))
+        .data(graphql::Viewer(viewer_id, viewer_login))
         .data(info)
         .data(graphql::CapCommitTotal(cap))
         .data(quirks);
@@ -1481,6 +1777,28 @@ fn github_error_shape(json: &mut serde_json::Value) {
             }
         }
     }
+}
+
+/// The user behind a budget key (see [`SimState::budget_key`]) as `(databaseId, login)`:
+/// `user:LOGIN` is that user (its id a stable hash of the login); an installation is the
+/// App's bot, `ghstats-sim[bot]`; any other token a user of its own, `sim-user-XXXXXXXX`
+/// (a stable hash of the token, which is never shown).
+pub fn viewer_of(key: &str) -> (u64, String) {
+    use crate::git::stable_hash;
+    if let Some(login) = key.strip_prefix("user:") {
+        return (
+            200_000_000 + stable_hash(login.to_ascii_lowercase().as_bytes()) % 100_000_000,
+            login.to_string(),
+        );
+    }
+    if key.starts_with("installation:") {
+        return (41_898_282, "ghstats-sim[bot]".to_string());
+    }
+    let h = stable_hash(key.as_bytes());
+    (
+        300_000_000 + h % 100_000_000,
+        format!("sim-user-{:08x}", h as u32),
+    )
 }
 
 /// Starts a simulator for the organization in `spec` and returns its handle; for tests.
