@@ -556,6 +556,30 @@ pub fn any_by_name(name: &str) -> Option<&'static TableDef> {
 mod tests {
     use super::*;
 
+    /// BigQuery allows 4,000 partitions a table: commits reach back decades, so months; every
+    /// other partitioned table is by day. Every table of the warehouse is named once.
+    #[test]
+    fn the_commits_tables_are_partitioned_by_month() {
+        for t in every() {
+            let want = if COMMIT_TABLES.iter().any(|c| c.name == t.name) {
+                PartitionUnit::Month
+            } else {
+                PartitionUnit::Day
+            };
+            assert_eq!(t.partition_unit, want, "{}", t.name);
+            if let Some(p) = t.partition {
+                assert_eq!(t.column(p).map(|c| c.ty), Some(ColumnType::Timestamp));
+            }
+        }
+        let mut names: Vec<&str> = every().map(|t| t.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), every().count());
+        for c in COMMITS_OWNED {
+            assert_eq!(REPOSITORIES.column(c).map(|c| c.mode), Some(Mode::Nullable));
+        }
+    }
+
     #[test]
     fn every_table_is_well_formed() {
         for t in ALL {

@@ -311,7 +311,7 @@ fn init_creates_the_warehouse_and_is_safe_to_repeat() {
             assert!(out.status.success(), "{url}: {stderr}");
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(v["row_counts"]["pull_requests"], 0, "{url}");
-            // Every table the warehouse holds: pull requests, GH Archive and stars.
+            // Every table the warehouse holds: pull requests, GH Archive, stars and commits.
             assert_eq!(
                 v["tables"].as_array().map(Vec::len),
                 Some(ghstats::tables::every().count()),

@@ -565,3 +565,118 @@ async fn a_failed_export_leaves_no_half_file() {
         assert!(left.is_empty(), "{left:?}");
     }
 }
+
+/// The commits tables export like any other: `parent_commits` as a JSON array in CSV and a
+/// list of strings in Parquet, from SQLite and PostgreSQL alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commits_tables_export_with_their_lists() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![format!("sqlite://{}", dir.path().join("w.db").display())];
+    if let Some(pg) = common::fresh_database().await {
+        urls.push(pg);
+    }
+    for url in urls {
+        let wh = ghstats::warehouse::open(&url.parse().unwrap())
+            .await
+            .unwrap();
+        wh.ensure_tables().await.unwrap();
+        let lake = Lake::new(Arc::new(object_store::memory::InMemory::new()), None);
+        let sample = ghstats::warehouse::conformance::commit_months_sample(&lake)
+            .await
+            .unwrap();
+        wh.load_commit_months(&lake, &sample.state, &sample.months)
+            .await
+            .unwrap();
+        drop(wh);
+        let out = export(dir.path(), &url, &["--table", "commits", "--out", "c.csv"]).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut csv = csv::Reader::from_path(dir.path().join("c.csv")).unwrap();
+        let header = csv.headers().unwrap().clone();
+        let parents = header.iter().position(|h| h == "parent_commits").unwrap();
+        let lists: Vec<String> = csv
+            .records()
+            .map(|r| r.unwrap()[parents].to_string())
+            .collect();
+        assert_eq!(
+            lists,
+            [r#"["s1-parent"]"#, r#"["s1","x9"]"#, r#"["s3-parent"]"#],
+            "{url}"
+        );
+        for table in ["commits", "file_changes", "file_states"] {
+            let out = export(
+                dir.path(),
+                &url,
+                &[
+                    "--table",
+                    table,
+                    "--format",
+                    "parquet",
+                    "--out",
+                    "c.parquet",
+                ],
+            )
+            .await;
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let want = sample.expected[["commits", "file_changes", "file_states"]
+                .iter()
+                .position(|t| *t == table)
+                .unwrap()]
+            .len();
+            assert_eq!(v["rows"], want, "{url} {table}");
+        }
+        let file = std::fs::File::open(dir.path().join("c.parquet")).unwrap();
+        assert!(
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .build()
+                .unwrap()
+                .next()
+                .is_some()
+        );
+        let out = export(
+            dir.path(),
+            &url,
+            &[
+                "--table",
+                "commits",
+                "--format",
+                "parquet",
+                "--out",
+                "c.parquet",
+            ],
+        )
+        .await;
+        assert!(out.status.success());
+        let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(dir.path().join("c.parquet")).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+        let col = batch
+            .column_by_name("parent_commits")
+            .unwrap()
+            .as_list::<i32>()
+            .value(1);
+        let items = col.as_string::<i32>();
+        assert_eq!(
+            (0..items.len()).map(|i| items.value(i)).collect::<Vec<_>>(),
+            ["s1", "x9"],
+            "{url}"
+        );
+    }
+}

@@ -515,6 +515,9 @@ mod known_commits {
         format!("{s}T12:00:00Z").parse().unwrap()
     }
 
+    /// A commit and the files it changed.
+    type Known = (CommitRow, Vec<FileChangeRow>);
+
     /// One file change: (path, status, added, deleted, binary).
     type Change = (&'static str, &'static str, i64, i64, bool);
 
@@ -526,7 +529,7 @@ mod known_commits {
         email: &str,
         merge: bool,
         changes: &[Change],
-    ) -> (CommitRow, Vec<FileChangeRow>) {
+    ) -> Known {
         let name = if id == APP { "acme/app" } else { "acme/lib" };
         let c = CommitRow {
             repository_id: id,
@@ -579,7 +582,7 @@ mod known_commits {
     /// - app c3 2024-02-02 ada: src/b.rs added +100, Makefile +3 -1 (104 lines, through PR 1)
     /// - app m1 2024-02-10 ada, a merge: src/a.rs +7
     /// - lib l1 2024-02-03 bob: src/a.rs +1
-    fn known() -> Vec<(CommitRow, Vec<FileChangeRow>)> {
+    fn known() -> Vec<Known> {
         vec![
             commit(
                 APP,
@@ -661,8 +664,7 @@ mod known_commits {
             std::sync::Arc::new(object_store::memory::InMemory::new()),
             None,
         );
-        let mut by_month: BTreeMap<(i64, String), Vec<(CommitRow, Vec<FileChangeRow>)>> =
-            BTreeMap::new();
+        let mut by_month: BTreeMap<(i64, String), Vec<Known>> = BTreeMap::new();
         for c in known() {
             by_month
                 .entry((c.0.repository_id, c.0.commit_month.clone()))

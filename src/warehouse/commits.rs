@@ -144,11 +144,12 @@ pub fn month_start(month: &str) -> Result<DateTime<Utc>, WarehouseError> {
         .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
 }
 
+/// `[start, end)`.
+pub type TimeRange = (DateTime<Utc>, DateTime<Utc>);
+
 /// The `commit_at` range `[first month's start, last month's end)` of `months`: constants that
 /// let BigQuery prune the month partitions a load deletes from. `None` for no month.
-pub fn months_range(
-    months: &[MonthPartition],
-) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, WarehouseError> {
+pub fn months_range(months: &[MonthPartition]) -> Result<Option<TimeRange>, WarehouseError> {
     let mut starts = months
         .iter()
         .map(|m| month_start(&m.month))
@@ -236,7 +237,9 @@ pub fn repository_upsert_sql(placeholder: impl Fn(usize, &Column) -> String) -> 
 }
 
 /// The `commits` rows of a repository take its current name (`owner/name` from its
-/// `repositories` row): names follow the id, as in every other table. `{id}` is the
+/// `repositories` row): names follow the id, as in every other table. A pull-request load
+/// that renames the repository leaves them to the next commits load (on BigQuery, renaming
+/// them at every hourly collection would read the whole `commits` table each time). `{id}` is the
 /// repository id's placeholder or literal; `concat` joins two SQL strings in the dialect.
 pub fn rename_commits_sql(
     repositories: &str,

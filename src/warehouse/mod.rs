@@ -182,9 +182,10 @@ pub trait Warehouse: Send + Sync {
     /// ([`crate::commits::MonthPartition`]: the whole month of `commits`, `file_changes` and
     /// `file_states`; a table with no objects has no rows that month): the stored rows of
     /// `(repository_id, commit_month)` are deleted and the objects' rows inserted. A row of an
-    /// object that is not of its month's repository and month fails the load
-    /// ([`WarehouseError::BadChunk`]), as does a month of another repository or not `YYYY-MM`
-    /// ([`WarehouseError::Query`]). Then `repo` is upserted into `repositories` by the rule of
+    /// object that is not of its month's repository and month, or whose `commit_at` is outside
+    /// its `commit_month`, fails the load ([`WarehouseError::BadChunk`]; BigQuery, whose load
+    /// jobs mix a table's objects, checks each row against the months of the load), as does a
+    /// month of another repository or not `YYYY-MM` ([`WarehouseError::Query`]). Then `repo` is upserted into `repositories` by the rule of
     /// [`commits`]: `last_commit_sha`/`last_commit_at` set as given; the columns a
     /// pull-request collection writes too (names, flags, `default_branch`, …) taken from `repo`
     /// only when it is the newer snapshot by `(updated_at, collected_at)`; a new row inserted

@@ -175,8 +175,9 @@ pub fn newest_first(t: &TableDef) -> String {
 /// `repositories`, those the commits job owns ([`tables::COMMITS_OWNED`]), which chunk rows
 /// never carry: a pull-request load keeps the stored `last_commit_sha`/`last_commit_at`.
 pub fn merged(t: &TableDef, c: &Column) -> bool {
-    !t.key.contains(&c.name)
-        && !(t.name == tables::REPOSITORIES.name && tables::COMMITS_OWNED.contains(&c.name))
+    let commits_owned =
+        t.name == tables::REPOSITORIES.name && tables::COMMITS_OWNED.contains(&c.name);
+    !t.key.contains(&c.name) && !commits_owned
 }
 
 /// The statements of one table's MERGE.
