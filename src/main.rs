@@ -285,6 +285,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             names.sort();
             names.dedup();
+            if a.repos_file.is_some() && names.is_empty() {
+                eprintln!("error: the repos file names no repository (one owner/name a line)");
+                return Ok(ExitCode::from(exit::USAGE));
+            }
             let selection = if !names.is_empty() {
                 Selection::Repos(names)
             } else if let Some(n) = a.top_starred {

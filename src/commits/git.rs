@@ -106,7 +106,27 @@ pub fn git(dir: &Path, token: Option<&Secret>) -> Command {
         c.env(format!("GIT_CONFIG_VALUE_{i}"), v);
     }
     c.stdin(Stdio::null());
+    die_with_parent(&mut c);
     c
+}
+
+/// A git child gets SIGKILL when ghstats dies (Linux's `PR_SET_PDEATHSIG`), so a `kill -9` of
+/// ghstats leaves no `git fetch` running on to hold the cache's ref locks.
+fn die_with_parent(c: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+        // async-signal-safe.
+        unsafe {
+            c.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = c;
 }
 
 /// The `git` program: `GHSTATS_GIT` when set (tests, odd installs), else `git` on PATH.
@@ -249,7 +269,15 @@ pub fn fetch(
         _ => {}
     }
     c.arg(url).arg(&refspec);
-    run(c, "fetch")?;
+    match run(c, "fetch") {
+        Ok(_) => {}
+        // A fetch by date into a cache that has history can fail in git's shallow
+        // negotiation ("error processing shallow info"); the whole history is always right.
+        Err(e) if matches!(depth, Depth::Since(_)) && e.is_transient() => {
+            return refetch_whole(dir, url, branch, token, e);
+        }
+        Err(e) => return Err(e),
+    }
     if let Depth::Since(_) = depth {
         // The oldest fetched commits are grafted (no parents); one generation more lets each
         // of them be compared with its first parent.
@@ -266,15 +294,8 @@ pub fn fetch(
         if let Err(e) = run(c, "fetch --deepen") {
             // git's upload-pack cannot deepen some histories fetched by date (a merge whose
             // other parent is older than the date: "error in object: unshallow …", and
-            // `--unshallow` fails the same way). Correct data first: the whole history, into a
-            // cache made again.
-            tracing::warn!(error = %e, "Deepening a fetch by date failed; fetching the whole history instead.");
-            std::fs::remove_dir_all(dir).map_err(|e| GitError::Failed {
-                what: "fetch".into(),
-                message: format!("removing the cache {}: {e}", dir.display()),
-            })?;
-            init_cache(dir)?;
-            return fetch(dir, url, branch, Depth::Full, token);
+            // `--unshallow` fails the same way).
+            return refetch_whole(dir, url, branch, token, e);
         }
     }
     let head =
@@ -283,6 +304,49 @@ pub fn fetch(
             message: format!("the fetch did not bring refs/heads/{branch}"),
         })?;
     Ok(head)
+}
+
+/// Correct data first: when a fetch by date fails, the cache is made again and the whole
+/// history fetched (`why` is logged).
+fn refetch_whole(
+    dir: &Path,
+    url: &str,
+    branch: &str,
+    token: Option<&Secret>,
+    why: GitError,
+) -> Result<String, GitError> {
+    tracing::warn!(error = %why, "A fetch by date failed; fetching the whole history instead.");
+    std::fs::remove_dir_all(dir).map_err(|e| GitError::Failed {
+        what: "fetch".into(),
+        message: format!("removing the cache {}: {e}", dir.display()),
+    })?;
+    init_cache(dir)?;
+    fetch(dir, url, branch, Depth::Full, token)
+}
+
+/// Makes the cache hold the branch's whole history: `--unshallow` when it is shallow, and
+/// when git cannot (histories fetched by date, see [`fetch`]), the cache made again.
+pub fn make_whole(
+    dir: &Path,
+    url: &str,
+    branch: &str,
+    token: Option<&Secret>,
+) -> Result<String, GitError> {
+    match fetch(dir, url, branch, Depth::Full, token) {
+        Ok(h) if !is_shallow(dir) => Ok(h),
+        Ok(_) => refetch_whole(
+            dir,
+            url,
+            branch,
+            token,
+            GitError::Failed {
+                what: "fetch --unshallow".into(),
+                message: "the cache is still shallow".into(),
+            },
+        ),
+        Err(e) if e.is_transient() => refetch_whole(dir, url, branch, token, e),
+        Err(e) => Err(e),
+    }
 }
 
 /// Fetches one commit by id (GitHub serves commits the branch reaches); `Ok(false)` when the
@@ -386,6 +450,10 @@ pub fn shallow_commits(dir: &Path) -> HashSet<String> {
 /// The first commit along `head`'s first-parent chain committed at or before `until`: the
 /// head of a snapshot at `until`. `None` when there is none.
 pub fn head_at(dir: &Path, head: &str, until: DateTime<Utc>) -> Result<Option<String>, GitError> {
+    // git reads a date before 1970 as something else; there are no commits then anyway.
+    if until.timestamp() <= 0 {
+        return Ok(None);
+    }
     let mut c = git(dir, None);
     c.args(["rev-list", "-1", "--first-parent"])
         .arg(format!("--before={}", until.timestamp()))
@@ -433,6 +501,21 @@ pub fn first_parent_chain(
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect())
+}
+
+/// How many commits `sha` reaches that none of `exclude` does (itself included).
+pub fn count_new(dir: &Path, sha: &str, exclude: &[&str]) -> Result<usize, GitError> {
+    let mut c = git(dir, None);
+    c.args(["rev-list", "--count", sha]);
+    for e in exclude {
+        c.arg(format!("^{e}"));
+    }
+    c.arg("--");
+    let out = text(run(c, "rev-list --count")?);
+    out.parse().map_err(|_| GitError::Parse {
+        what: "rev-list --count".into(),
+        message: out,
+    })
 }
 
 /// One file a commit changed, as git's raw and numstat output give it.
@@ -622,11 +705,8 @@ pub fn parse_log(mut r: impl BufRead) -> Result<Vec<ParsedCommit>, GitError> {
                 return Err(parse_err(format!("{sha:?} is not a commit id")));
             }
             let parents: Vec<String> = fields[1].split_whitespace().map(str::to_string).collect();
-            let mut message = std::mem::take(&mut fields[7]);
-            // `%B` ends with the message's own newline; git adds none of its own with -z.
-            if message.ends_with('\n') {
-                message.pop();
-            }
+            // As GitHub shows a message: without its trailing newlines.
+            let message = fields[7].trim_end_matches('\n').to_string();
             out.push(ParsedCommit {
                 sha,
                 parents,

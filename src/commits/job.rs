@@ -425,6 +425,9 @@ pub async fn run(
         }
         Selection::TopStarred(n) => {
             let names = top_starred(wh.as_ref(), *n).await?;
+            if names.is_empty() {
+                anyhow::bail!("repo_stars has no repositories: run `ghstats stars` first");
+            }
             lookup(client, &names, &mut outcomes).await?
         }
     };
@@ -651,6 +654,14 @@ async fn repository(
         out.status = "unchanged".into();
         return Ok(out);
     }
+    if let (Some(l), Some(_)) = (&last, opts.until) {
+        // A snapshot older than what is stored: nothing to add, and nothing was dropped.
+        let (d, h, l) = (dir.clone(), head.clone(), l.clone());
+        if git::has_commit(&dir, &l) && blocking(move || git::is_ancestor(&d, &h, &l)).await? {
+            out.status = "unchanged".into();
+            return Ok(out);
+        }
+    }
 
     // What changed.
     let mode = match &last {
@@ -690,23 +701,38 @@ async fn repository(
             }
         }
     };
-    if matches!(mode, Mode::Rebuild) && git::is_shallow(&dir) && opts.since.is_none() {
+    // A rebuild recomputes every stored month, so it needs the whole history (a shallow
+    // cache would make the months hold only its window); so does a first read of a repository
+    // without --since from a cache another lake left shallow.
+    let needs_whole = matches!(mode, Mode::Rebuild) || (last.is_none() && opts.since.is_none());
+    if needs_whole && git::is_shallow(&dir) {
         let (d, u, b, tk) = (dir.clone(), url.clone(), branch.clone(), token.clone());
-        blocking(move || git::fetch(&d, &u, &b, Depth::Full, tk.as_ref())).await?;
+        let fetched = blocking(move || git::make_whole(&d, &u, &b, tk.as_ref())).await?;
         fetches.fetch_add(1, Ordering::Relaxed);
+        if opts.until.is_none() {
+            head = fetched;
+            out.head = Some(head.clone());
+        }
     }
     let exclude: Vec<String> = match (&mode, &last) {
         (Mode::Forward | Mode::ForcePushed(_), Some(l)) => vec![l.clone()],
         _ => Vec::new(),
     };
-    let (new, first_parent) = {
+    let batch_size = opts.batch_commits.max(1);
+    let (new, cuts) = {
         let (d, h) = (dir.clone(), head.clone());
         blocking(move || {
             let ex: Vec<&str> = exclude.iter().map(String::as_str).collect();
-            Ok((
-                git::new_commits(&d, &h, &ex)?,
-                git::first_parent_chain(&d, &h, &ex)?,
-            ))
+            let new = git::new_commits(&d, &h, &ex)?;
+            let fp = git::first_parent_chain(&d, &h, &ex)?;
+            // A cut is taken only where the commits before it are exactly the cut commit's
+            // new ancestors, so the recorded place always stands for what is stored.
+            // Grafted commits of a shallow cache are not read, so they are not counted either.
+            let grafted: Vec<String> = git::shallow_commits(&d).into_iter().collect();
+            let mut not: Vec<&str> = ex.clone();
+            not.extend(grafted.iter().map(String::as_str));
+            let cuts = exact_cuts(&new, &fp, batch_size, |sha| git::count_new(&d, sha, &not))?;
+            Ok((new, cuts))
         })
         .await?
     };
@@ -737,7 +763,7 @@ async fn repository(
     };
     let mut replaced: HashSet<String> = HashSet::new();
     let mut stopped_early = false;
-    let batches = batches(&new, &first_parent, opts.batch_commits.max(1));
+    let batches = batches(&new, &cuts);
     for batch in batches {
         if opts.stopped() {
             stopped_early = true;
@@ -866,26 +892,40 @@ pub async fn read_batch(
     Ok(BatchRows { commits, last })
 }
 
-/// `new` (parents first) cut into batches of about `size`: a batch ends at a commit of the
-/// head's first-parent chain once it has `size` commits, so the commits before the cut are the
-/// cut commit's ancestors (git's topological order keeps a merged branch just before its
-/// merge) and the next run, continuing from it, reads none of them again. One empty batch
-/// when there is nothing new (a force-push back to an older commit still rewrites months).
-pub fn batches<'a>(
-    new: &'a [String],
+/// Where to cut `new` (parents first) into batches of about `size`: after index `i` when the
+/// batch has `size` commits, `new[i]` is on the head's first-parent chain, and `count(new[i])`
+/// (its ancestors among the new commits, itself included) is `i + 1`: the commits up to the cut
+/// are exactly the cut commit's new ancestors, so recording it as processed stands for all of
+/// them and for nothing else (git's topological order nearly always keeps a merged branch
+/// just before its merge; where it does not, the next candidate is tried).
+pub fn exact_cuts<E>(
+    new: &[String],
     first_parent: &HashSet<String>,
     size: usize,
-) -> Vec<&'a [String]> {
+    mut count: impl FnMut(&str) -> Result<usize, E>,
+) -> Result<Vec<usize>, E> {
+    let mut cuts = Vec::new();
+    let mut start = 0;
+    for (i, sha) in new.iter().enumerate() {
+        if i + 1 - start >= size && first_parent.contains(sha) && count(sha)? == i + 1 {
+            cuts.push(i);
+            start = i + 1;
+        }
+    }
+    Ok(cuts)
+}
+
+/// `new` cut after each index of `cuts`; one empty batch when there is nothing new (a
+/// force-push back to an older commit still rewrites months).
+pub fn batches<'a>(new: &'a [String], cuts: &[usize]) -> Vec<&'a [String]> {
     if new.is_empty() {
         return vec![&[]];
     }
     let mut out = Vec::new();
     let mut start = 0;
-    for (i, sha) in new.iter().enumerate() {
-        if i + 1 - start >= size && first_parent.contains(sha) {
-            out.push(&new[start..=i]);
-            start = i + 1;
-        }
+    for &c in cuts {
+        out.push(&new[start..=c]);
+        start = c + 1;
     }
     if start < new.len() {
         out.push(&new[start..]);
@@ -1139,8 +1179,11 @@ mod tests {
     }
 
     #[test]
-    fn batches_end_on_the_first_parent_chain() {
-        let new: Vec<String> = ["a", "b", "s1", "s2", "m", "c", "d"]
+    fn batches_end_where_the_commits_before_are_the_cut_commits_ancestors() {
+        // a <- b <- m (merging s1 <- s2, based on a) <- c <- d, the side branch listed before
+        // b as git's order may do: a cut after b would record b while s1 and s2, which b does
+        // not reach, are stored.
+        let new: Vec<String> = ["a", "s1", "s2", "b", "m", "c", "d"]
             .iter()
             .map(|s| s.to_string())
             .collect();
@@ -1148,16 +1191,30 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let cut = batches(&new, &fp, 3);
+        let ancestors = |sha: &str| -> Result<usize, ()> {
+            Ok(match sha {
+                "a" => 1,
+                "s1" => 2,
+                "s2" => 3,
+                "b" => 2,
+                "m" => 5,
+                "c" => 6,
+                _ => 7,
+            })
+        };
+        let cuts = exact_cuts(&new, &fp, 3, ancestors).unwrap();
         assert_eq!(
-            cut,
-            vec![&new[0..5], &new[5..7]],
-            "s1 and s2 stay with their merge m"
+            cuts,
+            vec![4, 6],
+            "not after b (index 3): it reaches a and b only"
         );
-        assert_eq!(batches(&new, &fp, 100), vec![&new[..]]);
-        assert_eq!(batches(&[], &fp, 3), vec![&[] as &[String]]);
-        let all: Vec<&String> = batches(&new, &fp, 1).into_iter().flatten().collect();
-        assert_eq!(all.len(), new.len());
+        assert_eq!(batches(&new, &cuts), vec![&new[0..5], &new[5..7]]);
+        assert_eq!(
+            exact_cuts(&new, &fp, 1, ancestors).unwrap(),
+            vec![0, 4, 5, 6]
+        );
+        assert_eq!(batches(&new, &[]), vec![&new[..]]);
+        assert_eq!(batches(&[], &[]), vec![&[] as &[String]]);
     }
 
     #[test]

@@ -1119,6 +1119,12 @@ impl Runner {
         batch_commits: usize,
     ) -> Result<crate::commits::job::CommitsResult, JobError> {
         let deadline = Instant::now() + self.config.run_budget;
+        let git_url = &self.config.git_url;
+        if !git_url.username().is_empty() || git_url.password().is_some() {
+            return Err(JobError::Invalid(
+                "GITHUB_GIT_URL must not hold credentials (the token is sent in a header): give https://HOST only".into(),
+            ));
+        }
         // Credentials first: without them nothing is opened or created.
         let mut tokens = self.config.all_tokens();
         let app = self.github_app().await?;
