@@ -1205,7 +1205,7 @@ mod tests {
         let cuts = exact_cuts(&new, &fp, 3, ancestors).unwrap();
         assert_eq!(
             cuts,
-            vec![4, 6],
+            vec![4],
             "not after b (index 3): it reaches a and b only"
         );
         assert_eq!(batches(&new, &cuts), vec![&new[0..5], &new[5..7]]);
