@@ -601,16 +601,21 @@ pub fn log_command(dir: &Path) -> Command {
     c
 }
 
-/// Reads `shas` (commits of the cache) with their files: one `git log` process, its output
-/// parsed as it streams.
-pub fn read_commits(dir: &Path, shas: &[String]) -> Result<Vec<ParsedCommit>, GitError> {
-    let mut c = log_command(dir);
+/// Spawns `c` with stdout and stderr piped and `shas` written to its stdin, one a line, from
+/// a thread of its own: a git that answers while it reads (`log --stdin`, `cat-file --batch`)
+/// never waits on a full stdout pipe while ghstats waits on a full stdin one. Join the thread
+/// after reading stdout.
+fn spawn_fed(
+    mut c: Command,
+    what: &str,
+    shas: &[String],
+) -> Result<(std::process::Child, std::thread::JoinHandle<()>), GitError> {
     c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = c.spawn().map_err(|e| GitError::Missing(e.to_string()))?;
     let mut stdin = child.stdin.take().ok_or_else(|| GitError::Failed {
-        what: "log".into(),
+        what: what.into(),
         message: "no stdin".into(),
     })?;
     let input: Vec<u8> = shas
@@ -620,6 +625,28 @@ pub fn read_commits(dir: &Path, shas: &[String]) -> Result<Vec<ParsedCommit>, Gi
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
     });
+    Ok((child, writer))
+}
+
+/// Runs `c` fed `shas` ([`spawn_fed`]) to the end; its stdout, or the error its stderr
+/// describes.
+pub fn run_fed(c: Command, what: &str, shas: &[String]) -> Result<Vec<u8>, GitError> {
+    let (child, writer) = spawn_fed(c, what, shas)?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| GitError::Missing(e.to_string()))?;
+    let _ = writer.join();
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(classify(what, &String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// Reads `shas` (commits of the cache) with their files: one `git log` process, its output
+/// parsed as it streams.
+pub fn read_commits(dir: &Path, shas: &[String]) -> Result<Vec<ParsedCommit>, GitError> {
+    let (mut child, writer) = spawn_fed(log_command(dir), "log", shas)?;
     let mut stderr = child.stderr.take();
     let err_reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -809,21 +836,7 @@ pub fn blob_sizes(dir: &Path, shas: &[String]) -> Result<HashMap<String, i64>, G
         "cat-file",
         "--batch-check=%(objectname) %(objecttype) %(objectsize)",
     ]);
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().map_err(|e| GitError::Missing(e.to_string()))?;
-    let mut stdin = child.stdin.take().ok_or_else(|| GitError::Failed {
-        what: "cat-file".into(),
-        message: "no stdin".into(),
-    })?;
-    let input: Vec<u8> = shas
-        .iter()
-        .flat_map(|s| format!("{s}\n").into_bytes())
-        .collect();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
+    let (mut child, writer) = spawn_fed(c, "cat-file", shas)?;
     let stdout = child.stdout.take().ok_or_else(|| GitError::Failed {
         what: "cat-file".into(),
         message: "no stdout".into(),

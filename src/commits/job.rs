@@ -943,25 +943,9 @@ fn commit_times(
     }
     let mut c = git::git(dir, None);
     c.args(["log", "--no-walk=unsorted", "--stdin", "--format=%H %ct"]);
-    c.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().map_err(|e| GitError::Missing(e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        use std::io::Write;
-        let input: String = shas.iter().map(|s| format!("{s}\n")).collect();
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| GitError::Missing(e.to_string()))?;
-    if !out.status.success() {
-        return Err(GitError::Failed {
-            what: "log".into(),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
+    // Fed from a thread: thousands of dropped commits would fill both pipes otherwise.
+    let out = git::run_fed(c, "log", shas)?;
+    Ok(String::from_utf8_lossy(&out)
         .lines()
         .filter_map(|l| {
             let (sha, t) = l.split_once(' ')?;
